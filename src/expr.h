@@ -1,0 +1,36 @@
+/* The expression language of SPEC §3.2: a real parser producing an AST,
+ * and an evaluator over JSON values. Parsing happens once, when a workflow
+ * is validated; evaluation happens per node attempt and never prints. */
+#ifndef ICE_EXPR_H
+#define ICE_EXPR_H
+
+#include "internal.h"
+
+typedef struct ice__expr_s ice__expr_t;
+
+/* Parses `len` bytes of `src`. On success *out is a new expression (free
+ * with ice__expr_free) and 0 is returned. On a syntax error returns -1 and
+ * fills err: kind ICE__KIND_EXPRESSION, col = 1-based column in src, msg =
+ * what was wrong ("expected ')'", "unexpected token 'x'" ...). */
+int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
+                    ice__err_t *err);
+
+/* Evaluates e. Top-level names are resolved through lookup(data, ...).
+ * On success *out is a NEW reference and 0 is returned. On error returns
+ * -1 with err->kind ICE__KIND_EXPRESSION and a message such as
+ * "undefined: inputs.model" or "cannot add integer and string". */
+int ice__expr_eval(const ice__expr_t *e, ice__lookup_fn lookup, void *data,
+                   json_t **out, ice__err_t *err);
+
+/* Python truthiness of a JSON value (null, false, 0, "", [], {} are false). */
+int ice__json_truthy(const json_t *v);
+
+/* Deep equality with 1 == 1.0. */
+int ice__json_equal(const json_t *a, const json_t *b);
+
+/* The source text the expression was parsed from (NUL-terminated). */
+const char *ice__expr_source(const ice__expr_t *e);
+
+void ice__expr_free(ice__expr_t *e);
+
+#endif

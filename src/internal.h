@@ -1,0 +1,74 @@
+/* Private to src/: helpers shared by the library's files. Nothing here is
+ * part of the public API (include/ice.h); names use the ice__ prefix. */
+#ifndef ICE_INTERNAL_H
+#define ICE_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ICE__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ICE__CONTAINER_OF(ptr, type, field)                                   \
+  ((type *)((char *)(ptr)-offsetof(type, field)))
+
+/* Error kinds of SPEC §4.4, in the order of the spec. The name table is
+ * generated from the same map so the two cannot drift apart. */
+#define ICE__KIND_MAP(XX)                                                     \
+  XX(NONE, "none")                                                            \
+  XX(TOOL_ERROR, "tool_error")                                                \
+  XX(TRANSIENT, "transient")                                                  \
+  XX(TIMEOUT, "timeout")                                                      \
+  XX(RESOURCE_LIMIT, "resource_limit")                                        \
+  XX(LLM_ERROR, "llm_error")                                                  \
+  XX(INPUT_VALIDATION, "input_validation")                                    \
+  XX(OUTPUT_VALIDATION, "output_validation")                                  \
+  XX(EXPRESSION, "expression")                                                \
+  XX(TEMPLATE, "template")                                                    \
+  XX(INPUT_MAPPING, "input_mapping")                                          \
+  XX(SUBWORKFLOW, "subworkflow")                                              \
+  XX(CANCELLED, "cancelled")                                                  \
+  XX(NON_RETRYABLE, "non_retryable")                                          \
+  XX(INTERNAL, "internal")
+
+typedef enum {
+#define XX(name, str) ICE__KIND_##name,
+  ICE__KIND_MAP(XX)
+#undef XX
+      ICE__KIND_COUNT
+} ice__kind_t;
+
+const char *ice__kind_name(int kind);
+/* Returns the kind for a name, or -1 when the name is not a kind. */
+int ice__kind_from_name(const char *name);
+
+/* An error as data: a kind, an optional 1-based column (0 = unknown) and a
+ * message a user can read. Filled only on failure. */
+typedef struct {
+  int kind;
+  int col;
+  char msg[512];
+} ice__err_t;
+
+/* printf into err->msg and set kind/col; returns -1 so callers can write
+ * `return ice__err_set(...)`. */
+int ice__err_set(ice__err_t *err, int kind, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Name resolution for expressions and templates. Returns a BORROWED value
+ * for the top-level name `name` (not NUL-terminated, `len` bytes), or NULL
+ * when the name is undefined. The callee keeps the value alive at least
+ * until the evaluation that asked for it returns. */
+typedef json_t *(*ice__lookup_fn)(void *data, const char *name, size_t len);
+
+/* A lookup over a plain JSON object (data is the json_t object). */
+json_t *ice__lookup_object(void *data, const char *name, size_t len);
+
+/* Allocation that never returns NULL silently: callers check. */
+void *ice__malloc(size_t n);
+void *ice__calloc(size_t count, size_t n);
+void *ice__realloc(void *p, size_t n);
+char *ice__strdup(const char *s);
+char *ice__strndup(const char *s, size_t n);
+void ice__free(void *p);
+
+#endif

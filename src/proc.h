@@ -1,0 +1,61 @@
+/* Child processes on the libuv loop: spawn with explicit argv/env/cwd, write
+ * one buffer to stdin then close it, collect stdout up to a cap, split
+ * stderr into lines, and kill the whole process group on request. The
+ * sandbox (limits, namespaces, seccomp) is layered on top of this in its
+ * own file; this file knows nothing about tools or JSON. */
+#ifndef ICE_PROC_H
+#define ICE_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct ice__proc_s ice__proc_t;
+
+typedef struct {
+  int spawn_error;      /* 0, or a negative libuv error: nothing ran */
+  int64_t exit_status;  /* valid when term_signal == 0 */
+  int term_signal;      /* signal that ended the child, 0 if it exited */
+  int killed;           /* 1 when ice__proc_kill was called before exit */
+  int output_exceeded;  /* 1 when stdout passed max_output_bytes */
+  char *out;            /* stdout bytes (NUL-terminated), owned by proc */
+  size_t out_len;
+  const char *stderr_tail; /* last lines of stderr (<= 2 KiB), NUL-term. */
+  double cpu_seconds;   /* user+sys CPU time of the child, when known */
+  int64_t max_rss_kb;   /* peak RSS of the child, when known */
+} ice__proc_result_t;
+
+typedef struct {
+  const char *const *argv; /* argv[0] searched in PATH; NULL-terminated */
+  const char *const *env;  /* full environment, NULL-terminated; NULL =
+                              inherit the engine's */
+  const char *cwd;         /* NULL = the engine's */
+  const char *stdin_data;  /* written then stdin is closed; may be NULL */
+  size_t stdin_len;
+  size_t max_output_bytes; /* 0 = unlimited; past it the child is killed */
+  /* Called for each complete stderr line (without the newline; a final
+   * unterminated line is delivered at EOF). May be NULL. */
+  void (*on_stderr_line)(void *data, const char *line, size_t len);
+  /* Called exactly once, on the loop thread, after the child has exited
+   * and both pipes reached EOF (or were closed). `res` and its buffers are
+   * valid only during the call. The proc frees itself after it returns. */
+  void (*on_exit)(void *data, const ice__proc_result_t *res);
+  void *data;
+} ice__proc_opts_t;
+
+/* Starts the child in its own process group. Returns 0 and *out, or a
+ * negative libuv error when spawning failed before anything ran (on_exit is
+ * then NOT called). The engine ignores SIGPIPE; a child that never reads
+ * its stdin is not an error. */
+int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
+                    ice__proc_t **out);
+
+/* Sends SIGKILL to the child's whole process group. on_exit still fires
+ * (once) with killed = 1. Safe to call more than once, and after exit
+ * before on_exit has run. */
+void ice__proc_kill(ice__proc_t *p);
+
+/* The child's pid (its process group id too). */
+int ice__proc_pid(const ice__proc_t *p);
+
+#endif

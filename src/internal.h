@@ -63,6 +63,9 @@ typedef json_t *(*ice__lookup_fn)(void *data, const char *name, size_t len);
 /* A lookup over a plain JSON object (data is the json_t object). */
 json_t *ice__lookup_object(void *data, const char *name, size_t len);
 
+/* Shortest text that reads back as the same double ("2.0", "0.1"). */
+void ice__format_real(double d, char *buf, size_t len);
+
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);
 void *ice__calloc(size_t count, size_t n);

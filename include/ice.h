@@ -1,0 +1,290 @@
+/* ice: a workflow execution engine for LLM and agent applications.
+ *
+ * The one public header. Values that flow between nodes are jansson json_t
+ * values: refcounted and treated as immutable once produced, so the engine
+ * shares them instead of copying. Ownership is stated on every call:
+ * "borrowed" (do not decref), "new reference" (you decref) or "takes" (the
+ * callee owns the reference you pass).
+ *
+ * Threading: one loop thread owns an engine and everything under it. No
+ * call is thread-safe unless its comment says so.
+ *
+ * Errors: calls that can fail return 0 or a negative ICE_E* code. A node
+ * that fails is data, not an API error: read it from ice_run_result(). */
+#ifndef ICE_H
+#define ICE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(ICE_BUILDING_SHARED)
+#define ICE_EXTERN __attribute__((visibility("default")))
+#else
+#define ICE_EXTERN
+#endif
+
+#define ICE_VERSION_MAJOR 0
+#define ICE_VERSION_MINOR 1
+#define ICE_VERSION_PATCH 0
+#define ICE_VERSION_STRING "0.1.0"
+
+/* Error codes: append-only. */
+#define ICE_ERRNO_MAP(XX)                                                     \
+  XX(ENOMEM, -12, "out of memory")                                            \
+  XX(EINVAL, -22, "invalid argument")                                         \
+  XX(ENOENT, -2, "no such file or directory")                                 \
+  XX(EEXIST, -17, "already exists")                                           \
+  XX(EBUSY, -16, "resource busy")                                             \
+  XX(EIO, -5, "input/output error")                                           \
+  XX(ECANCELED, -125, "operation cancelled")                                  \
+  XX(EWORKFLOW, -4001, "invalid workflow")                                    \
+  XX(EINPUT, -4002, "run inputs do not match the input schema")               \
+  XX(EABI, -4003, "executor built for another ABI version")
+
+typedef enum {
+  ICE_OK = 0,
+#define XX(name, val, msg) ICE_##name = (val),
+  ICE_ERRNO_MAP(XX)
+#undef XX
+} ice_errno_t;
+
+/* A readable message for an ICE_E* code (static string). */
+ICE_EXTERN const char *ice_strerror(int err);
+
+typedef struct ice_engine_s ice_engine_t;
+typedef struct ice_workflow_s ice_workflow_t;
+typedef struct ice_run_s ice_run_t;
+typedef struct ice_task_s ice_task_t;
+typedef struct ice_sub_s ice_sub_t;
+
+/* ---- Diagnostics -------------------------------------------------------- */
+
+/* One problem found while loading or validating: `file:line:col: error:
+ * message`. line and col are 1-based, 0 when unknown. */
+typedef struct {
+  char *file;
+  int line;
+  int col;
+  char *message;
+} ice_diag_t;
+
+typedef struct {
+  ice_diag_t *items;
+  size_t count;
+  size_t cap;
+} ice_diags_t;
+
+/* Formats diagnostic i as `FILE:LINE:COL: error: MESSAGE` (LINE:COL left out
+ * when unknown). Returns a malloc'd string, or NULL on ENOMEM. */
+ICE_EXTERN char *ice_diag_format(const ice_diag_t *d);
+/* Frees every diagnostic and resets the list; the struct itself is the
+ * caller's. */
+ICE_EXTERN void ice_diags_free(ice_diags_t *diags);
+
+/* ---- Engine ------------------------------------------------------------- */
+
+typedef struct {
+  /* When non-zero, delay timers (retry back-off, the `sleep` tool) fire at
+   * once and the engine's clock jumps by the delay instead. Timeouts stay
+   * real. For tests that check back-off delays without sleeping. */
+  int virtual_clock;
+} ice_engine_opts_t;
+
+#define ICE_ENGINE_OPTS_INIT {0}
+
+/* Creates an engine on `loop`, or on a loop of its own when loop is NULL.
+ * Ignores SIGPIPE process-wide (writes to a tool that closed its stdin must
+ * not kill the program). opts may be NULL. */
+ICE_EXTERN int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
+                              const ice_engine_opts_t *opts);
+/* Returns ICE_EBUSY (and frees nothing) while runs are alive. */
+ICE_EXTERN int ice_engine_free(ice_engine_t *e);
+/* Borrowed. */
+ICE_EXTERN uv_loop_t *ice_engine_loop(ice_engine_t *e);
+
+/* ---- Custom node types and tools ---------------------------------------- */
+
+#define ICE_EXECUTOR_ABI 1
+
+/* JSON type bits for field declarations. */
+enum {
+  ICE_T_NULL = 1 << 0,
+  ICE_T_BOOL = 1 << 1,
+  ICE_T_INT = 1 << 2,
+  ICE_T_REAL = 1 << 3,
+  ICE_T_NUMBER = (1 << 2) | (1 << 3),
+  ICE_T_STRING = 1 << 4,
+  ICE_T_ARRAY = 1 << 5,
+  ICE_T_OBJECT = 1 << 6,
+  ICE_T_ANY = 0x7f
+};
+
+/* A field a node type accepts besides the common ones of SPEC §2.1. */
+typedef struct {
+  const char *name;
+  unsigned types;  /* ICE_T_* bits */
+  int required;    /* 1 = validation error when missing */
+  int templated;   /* 1 = strings inside may hold {{ templates }} */
+} ice_field_t;
+
+/* A node type: a const table that must outlive the engine. */
+typedef struct ice_executor_s {
+  int abi;             /* ICE_EXECUTOR_ABI */
+  const char *type;    /* the node `type` it runs */
+  /* Fields the type accepts, ended by {NULL}. Unknown fields are errors.
+   * NULL accepts any field. */
+  const ice_field_t *fields;
+  /* Optional: more checks of one node's config (borrowed), called during
+   * validation. Return 0, or a negative code with a message in msg. */
+  int (*validate)(json_t *config, char *msg, size_t msglen);
+  /* Starts one attempt. The executor must call ice_task_done() or
+   * ice_task_fail() exactly once, now or later, on the loop thread. */
+  void (*start)(ice_task_t *task);
+  /* Optional: asks the executor to stop (a timeout, a cancel). It must
+   * still complete the task, usually with ice_task_fail(). */
+  void (*cancel)(ice_task_t *task);
+  /* Default timeout_seconds per attempt; 0 = none. */
+  double default_timeout;
+} ice_executor_t;
+
+/* Registers a node type (the C form of iceOS's @register_node). EEXIST if
+ * the type is taken, EABI if the table was built for another ABI. */
+ICE_EXTERN int ice_register_node(ice_engine_t *e, const ice_executor_t *ex);
+
+/* A tool implemented in C. start must complete the task exactly once; args
+ * are borrowed (the rendered `tool_args`). cancel may be NULL. */
+typedef struct {
+  const char *name;
+  void (*start)(ice_task_t *task, json_t *args, void *data);
+  void (*cancel)(ice_task_t *task, void *data);
+  void *data;
+} ice_tool_t;
+
+/* Registers a tool; the struct is copied (the name too). EEXIST when a
+ * tool of that name is registered already. */
+ICE_EXTERN int ice_register_tool(ice_engine_t *e, const ice_tool_t *tool);
+
+/* ---- Tasks: one attempt of one node, as seen by an executor ------------- */
+
+ICE_EXTERN const char *ice_task_node_id(const ice_task_t *t);
+/* The node's config object (borrowed). */
+ICE_EXTERN json_t *ice_task_config(const ice_task_t *t);
+/* 1-based attempt number. */
+ICE_EXTERN int ice_task_attempt(const ice_task_t *t);
+/* The loop index inside a loop body, else -1. */
+ICE_EXTERN long ice_task_index(const ice_task_t *t);
+ICE_EXTERN uv_loop_t *ice_task_loop(const ice_task_t *t);
+ICE_EXTERN ice_engine_t *ice_task_engine(const ice_task_t *t);
+/* The node's context (SPEC §3.1) as a new object (new reference). */
+ICE_EXTERN json_t *ice_task_context(ice_task_t *t);
+/* One name of the context, or NULL (borrowed). */
+ICE_EXTERN json_t *ice_task_lookup(ice_task_t *t, const char *name);
+/* Renders {{ templates }} in value against the context (new reference in
+ * *out). On error fails nothing: returns -1 and a message in msg. */
+ICE_EXTERN int ice_task_render(ice_task_t *t, json_t *value, json_t **out,
+                               char *msg, size_t msglen);
+/* Emits a node.log event. */
+ICE_EXTERN void ice_task_log(ice_task_t *t, const char *stream,
+                             const char *line, size_t len);
+ICE_EXTERN void ice_task_set_data(ice_task_t *t, void *data);
+ICE_EXTERN void *ice_task_data(const ice_task_t *t);
+/* Completes the attempt successfully; takes the reference to output (an
+ * object; any other value v becomes {"result": v}). */
+ICE_EXTERN void ice_task_done(ice_task_t *t, json_t *output);
+/* Completes the attempt as failed, with an error kind name of SPEC §4.4
+ * ("tool_error", "transient", ...; unknown names become "internal"). */
+ICE_EXTERN void ice_task_fail(ice_task_t *t, const char *kind,
+                              const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- Workflows ---------------------------------------------------------- */
+
+/* Loads and validates a workflow file (.json, .yaml, .yml). Every problem
+ * is appended to diags (may be NULL); returns ICE_EWORKFLOW when there is
+ * any, ICE_ENOENT/ICE_EIO when the file cannot be read. */
+ICE_EXTERN int ice_workflow_load(ice_engine_t *e, const char *path,
+                                 ice_workflow_t **out, ice_diags_t *diags);
+/* The same from text in memory; `name` is used in messages and as the base
+ * for relative paths (its directory); is_yaml selects the syntax. */
+ICE_EXTERN int ice_workflow_parse(ice_engine_t *e, const char *name,
+                                  const char *text, size_t len, int is_yaml,
+                                  ice_workflow_t **out, ice_diags_t *diags);
+/* The same from a JSON document built in C (borrowed). */
+ICE_EXTERN int ice_workflow_from_json(ice_engine_t *e, const char *name,
+                                      json_t *doc, ice_workflow_t **out,
+                                      ice_diags_t *diags);
+ICE_EXTERN void ice_workflow_free(ice_workflow_t *wf);
+ICE_EXTERN const char *ice_workflow_name(const ice_workflow_t *wf);
+ICE_EXTERN size_t ice_workflow_node_count(const ice_workflow_t *wf);
+/* The graph as Graphviz dot (format "dot") or Mermaid ("mermaid"); a
+ * malloc'd string in *out. */
+ICE_EXTERN int ice_workflow_graph(const ice_workflow_t *wf, const char *format,
+                                  char **out);
+
+/* ---- Runs --------------------------------------------------------------- */
+
+typedef struct {
+  json_t *inputs;   /* borrowed; NULL = {} */
+  int max_parallel; /* 0 = the workflow's max_parallel */
+} ice_run_opts_t;
+
+#define ICE_RUN_OPTS_INIT {NULL, 0}
+
+typedef void (*ice_run_done_cb)(ice_run_t *run, void *data);
+
+/* Creates a run (it holds a reference to wf). Inputs are checked against
+ * the workflow's input_schema: ICE_EINPUT with a message in diags. */
+ICE_EXTERN int ice_run_new(ice_engine_t *e, ice_workflow_t *wf,
+                           const ice_run_opts_t *opts, ice_run_t **out,
+                           ice_diags_t *diags);
+/* Starts the run on the engine's loop; done fires exactly once, from the
+ * loop, when every node is terminal. */
+ICE_EXTERN int ice_run_start(ice_run_t *run, ice_run_done_cb done, void *data);
+/* Starts the run and runs the loop until it is done. */
+ICE_EXTERN int ice_run_execute(ice_run_t *run);
+/* Cancels a running run: running nodes are cancelled (their processes
+ * killed), pending ones become cancelled; status "cancelled". */
+ICE_EXTERN int ice_run_cancel(ice_run_t *run);
+/* Cancels one running or pending top-level node. ENOENT if unknown. */
+ICE_EXTERN int ice_run_cancel_node(ice_run_t *run, const char *node_id);
+ICE_EXTERN const char *ice_run_id(const ice_run_t *run);
+/* 1 once done has fired. */
+ICE_EXTERN int ice_run_finished(const ice_run_t *run);
+/* The result of SPEC §11.1 (borrowed; valid until ice_run_free). NULL
+ * before the run finished. */
+ICE_EXTERN json_t *ice_run_result(ice_run_t *run);
+/* The output of a completed top-level node, or NULL (borrowed). */
+ICE_EXTERN json_t *ice_run_output(ice_run_t *run, const char *node_id);
+/* Frees the run; when it is still executing the free is deferred until
+ * the run has finished and its handles are closed. */
+ICE_EXTERN void ice_run_free(ice_run_t *run);
+
+/* ---- Events (SPEC §10) -------------------------------------------------- */
+
+/* ev is the event object, borrowed for the call. */
+typedef void (*ice_event_cb)(json_t *ev, void *data);
+
+/* Subscribes to events whose type equals `filter` or starts with it when it
+ * ends in '.' ("node." gets every node event); NULL or "" gets all. Safe to
+ * call during delivery. */
+ICE_EXTERN int ice_subscribe(ice_engine_t *e, const char *filter,
+                             ice_event_cb cb, void *data, ice_sub_t **out);
+/* Safe during delivery, including from the subscriber's own callback. */
+ICE_EXTERN void ice_unsubscribe(ice_engine_t *e, ice_sub_t *sub);
+
+/* ---- JSON text ---------------------------------------------------------- */
+
+/* Serialises v with keys in their order and reals in shortest round-trip
+ * form; indent 0 = one line with no spaces. malloc'd, NULL on ENOMEM. */
+ICE_EXTERN char *ice_json_format(const json_t *v, int indent);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,495 @@
+/* JSON and YAML text -> jansson values, keeping source positions.
+ *
+ * Both syntaxes go through libfyaml's event parser (JSON in its JSON mode),
+ * so there is one converter, with an explicit stack (no recursion) and a
+ * depth limit, and every container and member gets a line and column.
+ * Workflow semantics live in workflow.c; this file only knows syntax. */
+#include "doc.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- position table: open addressing, linear probing ------------------- */
+
+uint64_t ice__pos_key(const char *key) {
+  uint64_t h = UINT64_C(1469598103934665603);
+
+  for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+    h ^= *p;
+    h *= UINT64_C(1099511628211);
+  }
+  return h == ICE__POS_SELF ? h - 1 : h;
+}
+
+uint64_t ice__pos_index(size_t i) {
+  return (UINT64_C(0x9e3779b97f4a7c15) * (i + 1)) ^ UINT64_C(0x5bd1e995);
+}
+
+static size_t slot_of(const void *c, uint64_t h, size_t cap) {
+  uint64_t x = (uint64_t)(uintptr_t)c * UINT64_C(0x9e3779b97f4a7c15) ^ h;
+
+  x ^= x >> 29;
+  return (size_t)(x & (cap - 1));
+}
+
+static int grow(ice__posmap_t *m) {
+  size_t ncap = m->cap == 0 ? 64 : m->cap * 2;
+  ice__posent_t *ns = ice__calloc(ncap, sizeof(*ns));
+
+  if (ns == NULL)
+    return -1;
+  for (size_t i = 0; i < m->cap; i++) {
+    ice__posent_t *e = &m->slots[i];
+    if (e->c == NULL)
+      continue;
+    size_t s = slot_of(e->c, e->h, ncap);
+    while (ns[s].c != NULL)
+      s = (s + 1) & (ncap - 1);
+    ns[s] = *e;
+  }
+  ice__free(m->slots);
+  m->slots = ns;
+  m->cap = ncap;
+  return 0;
+}
+
+int ice__pos_put(ice__posmap_t *m, const void *c, uint64_t h, int line,
+                 int col) {
+  size_t s;
+
+  if ((m->count + 1) * 2 > m->cap && grow(m) != 0)
+    return -1;
+  s = slot_of(c, h, m->cap);
+  while (m->slots[s].c != NULL) {
+    if (m->slots[s].c == c && m->slots[s].h == h)
+      break;
+    s = (s + 1) & (m->cap - 1);
+  }
+  if (m->slots[s].c == NULL)
+    m->count++;
+  m->slots[s] = (ice__posent_t){c, h, line, col};
+  return 0;
+}
+
+int ice__pos_get(const ice__posmap_t *m, const void *c, uint64_t h, int *line,
+                 int *col) {
+  size_t s;
+
+  if (m == NULL || m->cap == 0 || c == NULL)
+    return 0;
+  s = slot_of(c, h, m->cap);
+  while (m->slots[s].c != NULL) {
+    if (m->slots[s].c == c && m->slots[s].h == h) {
+      *line = m->slots[s].line;
+      *col = m->slots[s].col;
+      return 1;
+    }
+    s = (s + 1) & (m->cap - 1);
+  }
+  return 0;
+}
+
+void ice__pos_free(ice__posmap_t *m) {
+  ice__free(m->slots);
+  m->slots = NULL;
+  m->cap = m->count = 0;
+}
+
+/* ---- scalars ------------------------------------------------------------ */
+
+static int is_word(const char *s, size_t n, const char *const *words) {
+  for (; *words != NULL; words++) {
+    if (strlen(*words) == n && memcmp(s, *words, n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int all_digits(const char *s, size_t n, int base) {
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int ok = base == 16 ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                           (c >= 'A' && c <= 'F'))
+             : base == 8 ? (c >= '0' && c <= '7')
+                         : (c >= '0' && c <= '9');
+    if (!ok)
+      return 0;
+  }
+  return 1;
+}
+
+/* A decimal float as YAML 1.2 core / JSON write it: digits with at most one
+ * point and an optional exponent. */
+static int looks_float(const char *s, size_t n) {
+  size_t i = 0, digits = 0;
+
+  if (i < n && (s[i] == '-' || s[i] == '+'))
+    i++;
+  while (i < n && s[i] >= '0' && s[i] <= '9') {
+    i++;
+    digits++;
+  }
+  if (i < n && s[i] == '.') {
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      i++;
+      digits++;
+    }
+  }
+  if (digits == 0)
+    return 0;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+      i++;
+    if (i >= n || s[i] < '0' || s[i] > '9')
+      return 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      i++;
+  }
+  return i == n;
+}
+
+/* Resolves a plain scalar (YAML core schema; JSON literals and numbers).
+ * Returns a new value, or NULL with a message in msg. */
+static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
+                            size_t msglen) {
+  static const char *const nulls[] = {"null", "Null", "NULL", "~", NULL};
+  static const char *const trues[] = {"true", "True", "TRUE", NULL};
+  static const char *const falses[] = {"false", "False", "FALSE", NULL};
+  char buf[512];
+
+  if (is_json) {
+    if (n == 4 && memcmp(s, "null", 4) == 0)
+      return json_null();
+    if (n == 4 && memcmp(s, "true", 4) == 0)
+      return json_true();
+    if (n == 5 && memcmp(s, "false", 5) == 0)
+      return json_false();
+  } else {
+    if (n == 0 || is_word(s, n, nulls))
+      return json_null();
+    if (is_word(s, n, trues))
+      return json_true();
+    if (is_word(s, n, falses))
+      return json_false();
+  }
+  if (n >= sizeof(buf)) {
+    if (is_json)
+      goto not_json;
+    return json_stringn(s, n);
+  }
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  {
+    size_t sign = (buf[0] == '-' || buf[0] == '+') ? 1 : 0;
+    int base = 10;
+    const char *digits = buf + sign;
+    if (!is_json && sign == 0 && n > 2 && buf[0] == '0' &&
+        (buf[1] == 'x' || buf[1] == 'o')) {
+      base = buf[1] == 'x' ? 16 : 8;
+      digits = buf + 2;
+    }
+    if (all_digits(digits, strlen(digits), base)) {
+      char *end;
+      long long v;
+      errno = 0;
+      v = strtoll(digits, &end, base);
+      if (errno == ERANGE || *end != '\0') {
+        snprintf(msg, msglen, "integer %s is out of range (64-bit)", buf);
+        return NULL;
+      }
+      return json_integer(buf[0] == '-' ? -v : v);
+    }
+  }
+  if (looks_float(buf, n)) {
+    double d = strtod(buf, NULL);
+    if (!isfinite(d)) {
+      snprintf(msg, msglen, "number %s is out of range", buf);
+      return NULL;
+    }
+    return json_real(d);
+  }
+  if (!is_json)
+    return json_stringn(s, n);
+not_json:
+  snprintf(msg, msglen, "invalid JSON value '%.*s'", (int)(n > 40 ? 40 : n),
+           s);
+  return NULL;
+}
+
+/* ---- the converter ------------------------------------------------------ */
+
+typedef struct {
+  json_t *v;
+  char *key; /* pending mapping key; NULL when a key is expected */
+  int key_line, key_col;
+  size_t index;
+} frame_t;
+
+typedef struct {
+  frame_t stack[ICE__DOC_MAX_DEPTH + 1];
+  int depth;
+  json_t *root;
+  int ndocs;
+  ice__posmap_t *pm;
+  int is_json;
+  char *msg;
+  size_t msglen;
+  int line, col;
+  int diag_seen, diag_line, diag_col;
+  char diag_msg[256];
+} conv_t;
+
+static int fail_at(conv_t *cv, const struct fy_mark *m, const char *fmt,
+                   const char *arg) {
+  if (m != NULL) {
+    cv->line = m->line + 1;
+    cv->col = m->column + 1;
+  }
+  snprintf(cv->msg, cv->msglen, fmt, arg);
+  return -1;
+}
+
+/* Attaches a finished value v (reference taken) to the current container or
+ * makes it the root. */
+static int attach(conv_t *cv, json_t *v, const struct fy_mark *m) {
+  int line = m->line + 1, col = m->column + 1;
+
+  if (cv->depth == 0) {
+    if (cv->root != NULL) {
+      json_decref(v);
+      return fail_at(cv, m, "%s", "more than one document in the file");
+    }
+    cv->root = v;
+    return 0;
+  }
+  frame_t *f = &cv->stack[cv->depth - 1];
+  if (json_is_array(f->v)) {
+    ice__pos_put(cv->pm, f->v, ice__pos_index(f->index), line, col);
+    f->index++;
+    return json_array_append_new(f->v, v) == 0 ? 0 : -1;
+  }
+  if (f->key == NULL) {
+    /* v is a key: only scalars (strings) can be keys. */
+    if (!json_is_string(v)) {
+      const char *what = json_is_object(v) || json_is_array(v)
+                             ? "a mapping key must be a string, not a "
+                               "collection"
+                             : NULL;
+      if (what != NULL) {
+        json_decref(v);
+        return fail_at(cv, m, "%s", what);
+      }
+      /* YAML plain keys like `1:` or `true:` become their text. */
+      char *txt = json_dumps(v, JSON_ENCODE_ANY);
+      json_decref(v);
+      if (txt == NULL)
+        return -1;
+      f->key = txt;
+    } else {
+      f->key = ice__strdup(json_string_value(v));
+      json_decref(v);
+      if (f->key == NULL)
+        return -1;
+    }
+    if (json_object_get(f->v, f->key) != NULL)
+      return fail_at(cv, m, "duplicate key '%s'", f->key);
+    f->key_line = line;
+    f->key_col = col;
+    return 0;
+  }
+  ice__pos_put(cv->pm, f->v, ice__pos_key(f->key), f->key_line, f->key_col);
+  int rc = json_object_set_new(f->v, f->key, v);
+  ice__free(f->key);
+  f->key = NULL;
+  return rc == 0 ? 0 : -1;
+}
+
+static int on_event(conv_t *cv, struct fy_event *ev) {
+  const struct fy_mark *m = fy_event_start_mark(ev);
+  json_t *v;
+
+  switch (ev->type) {
+  case FYET_DOCUMENT_START:
+    if (++cv->ndocs > 1)
+      return fail_at(cv, m, "%s", "more than one document in the file");
+    return 0;
+  case FYET_MAPPING_START:
+  case FYET_SEQUENCE_START:
+    if (cv->depth >= ICE__DOC_MAX_DEPTH)
+      return fail_at(cv, m, "nesting deeper than %s levels", "256");
+    v = ev->type == FYET_MAPPING_START ? json_object() : json_array();
+    if (v == NULL)
+      return -1;
+    ice__pos_put(cv->pm, v, ICE__POS_SELF, m->line + 1, m->column + 1);
+    cv->stack[cv->depth] = (frame_t){v, NULL, 0, 0, 0};
+    cv->depth++;
+    return 0;
+  case FYET_MAPPING_END:
+  case FYET_SEQUENCE_END: {
+    frame_t *f = &cv->stack[--cv->depth];
+    const struct fy_mark *sm = NULL;
+    struct fy_mark start;
+    int l = 0, c = 0;
+    ice__pos_get(cv->pm, f->v, ICE__POS_SELF, &l, &c);
+    start = (struct fy_mark){0, l - 1, c - 1};
+    sm = &start;
+    return attach(cv, f->v, sm);
+  }
+  case FYET_SCALAR: {
+    struct fy_token *t = ev->scalar.value;
+    size_t n = 0;
+    const char *s = fy_token_get_text(t, &n);
+    enum fy_scalar_style st = fy_token_scalar_style(t);
+    if (s == NULL) {
+      s = "";
+      n = 0;
+    }
+    if (st == FYSS_PLAIN) {
+      char msg[160];
+      v = plain_scalar(s, n, cv->is_json, msg, sizeof(msg));
+      if (v == NULL)
+        return fail_at(cv, m, "%s", msg);
+    } else {
+      v = json_stringn(s, n);
+      if (v == NULL)
+        return fail_at(cv, m, "%s", "string is not valid UTF-8");
+    }
+    return attach(cv, v, m);
+  }
+  case FYET_ALIAS:
+    return fail_at(cv, m, "%s", "YAML aliases (*name) are not supported");
+  default:
+    return 0;
+  }
+}
+
+/* libfyaml reports through a diag object as formatted text
+ * "<input>:LINE:COL: error: MESSAGE"; keep the first error's parts. */
+static void diag_out(struct fy_diag *d, void *user, const char *buf,
+                     size_t len) {
+  conv_t *cv = user;
+  const char *mark = "error: ";
+  const char *e, *p;
+  int line = 0, col = 0;
+
+  (void)d;
+  if (cv->diag_seen || len == 0)
+    return;
+  e = memmem(buf, len, mark, strlen(mark));
+  if (e == NULL)
+    return;
+  /* Walk back over ": " then COL, ':' and LINE. */
+  p = e;
+  if (p - buf >= 2 && p[-1] == ' ' && p[-2] == ':') {
+    const char *q = p - 2;
+    const char *c_end = q;
+    while (q > buf && q[-1] >= '0' && q[-1] <= '9')
+      q--;
+    col = atoi(q);
+    if (q > buf && q[-1] == ':' && q != c_end) {
+      q--;
+      while (q > buf && q[-1] >= '0' && q[-1] <= '9')
+        q--;
+      line = atoi(q);
+    }
+  }
+  e += strlen(mark);
+  len -= (size_t)(e - buf);
+  while (len > 0 && (e[len - 1] == '\n' || e[len - 1] == '\r'))
+    len--;
+  snprintf(cv->diag_msg, sizeof(cv->diag_msg), "%.*s", (int)len, e);
+  cv->diag_line = line;
+  cv->diag_col = col;
+  cv->diag_seen = 1;
+}
+
+int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,
+                   ice__posmap_t *pm, int *err_line, int *err_col,
+                   char *err_msg, size_t err_len) {
+  struct fy_diag_cfg dcfg;
+  struct fy_diag *diag;
+  struct fy_parse_cfg cfg;
+  struct fy_parser *fyp = NULL;
+  struct fy_event *ev;
+  conv_t *cv;
+  int rc = -1;
+
+  *root = NULL;
+  *err_line = *err_col = 0;
+  snprintf(err_msg, err_len, "out of memory");
+  cv = ice__calloc(1, sizeof(*cv));
+  if (cv == NULL)
+    return -1;
+  cv->pm = pm;
+  cv->is_json = !is_yaml;
+  cv->msg = err_msg;
+  cv->msglen = err_len;
+
+  fy_diag_cfg_default(&dcfg);
+  dcfg.fp = NULL;
+  dcfg.output_fn = diag_out;
+  dcfg.user = cv;
+  dcfg.show_source = false;
+  dcfg.level = FYET_ERROR;
+  diag = fy_diag_create(&dcfg);
+  if (diag == NULL)
+    goto out;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.flags = FYPCF_QUIET |
+              (is_yaml ? FYPCF_JSON_NONE : FYPCF_JSON_FORCE);
+  cfg.diag = diag;
+  fyp = fy_parser_create(&cfg);
+  if (fyp == NULL || fy_parser_set_string(fyp, text, len) != 0)
+    goto out;
+
+  rc = 0;
+  while ((ev = fy_parser_parse(fyp)) != NULL) {
+    if (rc == 0 && on_event(cv, ev) != 0)
+      rc = -1;
+    fy_parser_event_free(fyp, ev);
+    if (rc != 0)
+      break;
+  }
+  if (rc == 0 && fy_parser_get_stream_error(fyp)) {
+    rc = -1;
+    if (cv->diag_seen) {
+      cv->line = cv->diag_line;
+      cv->col = cv->diag_col;
+      snprintf(err_msg, err_len, "%s syntax error: %s",
+               is_yaml ? "YAML" : "JSON", cv->diag_msg);
+    } else {
+      snprintf(err_msg, err_len, "%s syntax error",
+               is_yaml ? "YAML" : "JSON");
+    }
+  }
+  if (rc == 0 && cv->root == NULL) {
+    rc = -1;
+    snprintf(err_msg, err_len, "the file is empty");
+  }
+out:
+  for (int i = 0; i < cv->depth; i++) {
+    json_decref(cv->stack[i].v);
+    ice__free(cv->stack[i].key);
+  }
+  if (rc == 0) {
+    *root = cv->root;
+  } else {
+    json_decref(cv->root);
+    *err_line = cv->line;
+    *err_col = cv->col;
+  }
+  if (fyp != NULL)
+    fy_parser_destroy(fyp);
+  if (diag != NULL)
+    fy_diag_destroy(diag);
+  ice__free(cv);
+  return rc;
+}

@@ -1,0 +1,217 @@
+/* Engine lifetime, the registry of node types and tools, the clock, and
+ * the error-code and diagnostic helpers of the public API. Running lives in
+ * run.c and sched.c; loading in workflow.c. */
+#include "engine.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+const char *ice_strerror(int err) {
+  switch (err) {
+  case 0:
+    return "success";
+#define XX(name, val, msg)                                                    \
+  case ICE_##name:                                                            \
+    return msg;
+    ICE_ERRNO_MAP(XX)
+#undef XX
+  default:
+    return "unknown error";
+  }
+}
+
+/* ---- diagnostics -------------------------------------------------------- */
+
+int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
+                   const char *msg) {
+  ice_diag_t *it;
+
+  if (d == NULL)
+    return 0;
+  if (d->count == d->cap) {
+    size_t ncap = d->cap == 0 ? 8 : d->cap * 2;
+    ice_diag_t *n = ice__realloc(d->items, ncap * sizeof(*n));
+    if (n == NULL)
+      return ICE_ENOMEM;
+    d->items = n;
+    d->cap = ncap;
+  }
+  it = &d->items[d->count];
+  it->file = ice__strdup(file != NULL ? file : "<workflow>");
+  it->message = ice__strdup(msg);
+  it->line = line;
+  it->col = col;
+  if (it->file == NULL || it->message == NULL) {
+    ice__free(it->file);
+    ice__free(it->message);
+    return ICE_ENOMEM;
+  }
+  d->count++;
+  return 0;
+}
+
+char *ice_diag_format(const ice_diag_t *d) {
+  char *s = NULL;
+  int n;
+
+  if (d->line > 0 && d->col > 0)
+    n = asprintf(&s, "%s:%d:%d: error: %s", d->file, d->line, d->col,
+                 d->message);
+  else if (d->line > 0)
+    n = asprintf(&s, "%s:%d: error: %s", d->file, d->line, d->message);
+  else
+    n = asprintf(&s, "%s: error: %s", d->file, d->message);
+  return n < 0 ? NULL : s;
+}
+
+void ice_diags_free(ice_diags_t *diags) {
+  if (diags == NULL)
+    return;
+  for (size_t i = 0; i < diags->count; i++) {
+    ice__free(diags->items[i].file);
+    ice__free(diags->items[i].message);
+  }
+  ice__free(diags->items);
+  diags->items = NULL;
+  diags->count = diags->cap = 0;
+}
+
+/* ---- engine ------------------------------------------------------------- */
+
+int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
+                   const ice_engine_opts_t *opts) {
+  ice_engine_t *e;
+  struct sigaction sa;
+
+  *out = NULL;
+  e = ice__calloc(1, sizeof(*e));
+  if (e == NULL)
+    return ICE_ENOMEM;
+  if (loop == NULL) {
+    if (uv_loop_init(&e->own_loop) != 0) {
+      ice__free(e);
+      return ICE_EIO;
+    }
+    e->loop = &e->own_loop;
+    e->owns_loop = 1;
+  } else {
+    e->loop = loop;
+  }
+  if (opts != NULL)
+    e->virtual_clock = opts->virtual_clock;
+  /* A tool that exits without reading its stdin must not kill us. */
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
+  if (ice_register_node(e, &ice__exec_tool) != 0) {
+    ice_engine_free(e);
+    return ICE_ENOMEM;
+  }
+  e->types[e->ntypes - 1].bi = &ice__bi_tool;
+  *out = e;
+  return 0;
+}
+
+int ice_engine_free(ice_engine_t *e) {
+  struct ice_sub_s *s, *next;
+
+  if (e == NULL)
+    return 0;
+  /* Freed runs close their handles asynchronously: let those callbacks
+   * run before deciding whether anything is still alive. */
+  if (e->owns_loop)
+    uv_run(e->loop, UV_RUN_NOWAIT);
+  if (e->runs > 0)
+    return ICE_EBUSY;
+  if (e->owns_loop && uv_loop_close(e->loop) != 0)
+    return ICE_EBUSY;
+  for (s = e->subs; s != NULL; s = next) {
+    next = s->next;
+    ice__free(s->filter);
+    ice__free(s);
+  }
+  for (size_t i = 0; i < e->ntools; i++)
+    ice__free((char *)e->tools[i].tool.name);
+  ice__free(e->tools);
+  ice__free(e->types);
+  ice__free(e);
+  return 0;
+}
+
+uv_loop_t *ice_engine_loop(ice_engine_t *e) { return e->loop; }
+
+double ice__engine_now_ms(const ice_engine_t *e) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6 +
+         (double)e->clock_offset_ms;
+}
+
+double ice__engine_mono_ms(const ice_engine_t *e) {
+  return (double)uv_hrtime() / 1e6 + (double)e->clock_offset_ms;
+}
+
+/* ---- registry ----------------------------------------------------------- */
+
+const ice__type_entry_t *ice__engine_type(const ice_engine_t *e,
+                                          const char *type) {
+  for (size_t i = 0; i < e->ntypes; i++) {
+    if (strcmp(e->types[i].ex->type, type) == 0)
+      return &e->types[i];
+  }
+  return NULL;
+}
+
+int ice_register_node(ice_engine_t *e, const ice_executor_t *ex) {
+  ice__type_entry_t *n;
+
+  if (e == NULL || ex == NULL || ex->type == NULL || ex->start == NULL)
+    return ICE_EINVAL;
+  if (ex->abi != ICE_EXECUTOR_ABI)
+    return ICE_EABI;
+  if (ice__engine_type(e, ex->type) != NULL)
+    return ICE_EEXIST;
+  n = ice__realloc(e->types, (e->ntypes + 1) * sizeof(*n));
+  if (n == NULL)
+    return ICE_ENOMEM;
+  e->types = n;
+  e->types[e->ntypes].ex = ex;
+  e->types[e->ntypes].bi = NULL;
+  e->ntypes++;
+  return 0;
+}
+
+const ice_tool_t *ice__engine_tool(const ice_engine_t *e, const char *name) {
+  for (size_t i = 0; i < e->ntools; i++) {
+    if (strcmp(e->tools[i].tool.name, name) == 0)
+      return &e->tools[i].tool;
+  }
+  return ice__builtin_tool(name);
+}
+
+int ice_register_tool(ice_engine_t *e, const ice_tool_t *tool) {
+  ice__tool_entry_t *n;
+  char *name;
+
+  if (e == NULL || tool == NULL || tool->name == NULL || tool->start == NULL)
+    return ICE_EINVAL;
+  for (size_t i = 0; i < e->ntools; i++) {
+    if (strcmp(e->tools[i].tool.name, tool->name) == 0)
+      return ICE_EEXIST;
+  }
+  name = ice__strdup(tool->name);
+  if (name == NULL)
+    return ICE_ENOMEM;
+  n = ice__realloc(e->tools, (e->ntools + 1) * sizeof(*n));
+  if (n == NULL) {
+    ice__free(name);
+    return ICE_ENOMEM;
+  }
+  e->tools = n;
+  e->tools[e->ntools].tool = *tool;
+  e->tools[e->ntools].tool.name = name;
+  e->ntools++;
+  return 0;
+}

@@ -1,0 +1,74 @@
+/* The engine: the loop it runs on, the registry of node types and tools,
+ * the event bus and the clock. Everything a run needs that is not per
+ * workflow or per run. */
+#ifndef ICE_ENGINE_H
+#define ICE_ENGINE_H
+
+#include "workflow.h"
+
+#include <ice.h>
+
+typedef struct {
+  const ice_executor_t *ex;
+  const ice__builtin_t *bi;
+} ice__type_entry_t;
+
+typedef struct ice__tool_entry_s {
+  ice_tool_t tool; /* name owned (copied) */
+} ice__tool_entry_t;
+
+struct ice_sub_s {
+  struct ice_sub_s *next;
+  char *filter; /* NULL = everything */
+  size_t flen;
+  int prefix;   /* filter ends in '.' */
+  int dead;     /* unsubscribed during delivery; swept afterwards */
+  ice_event_cb cb;
+  void *data;
+};
+
+struct ice_engine_s {
+  uv_loop_t *loop;
+  uv_loop_t own_loop;
+  int owns_loop;
+  ice__type_entry_t *types;
+  size_t ntypes;
+  ice__tool_entry_t *tools;
+  size_t ntools;
+  struct ice_sub_s *subs;
+  int delivering;
+  int nsubs;
+  int runs; /* live runs */
+  int virtual_clock;
+  uint64_t clock_offset_ms; /* added by virtual delays */
+  uint64_t run_counter;
+};
+
+/* Finds a node type; NULL when unknown. */
+const ice__type_entry_t *ice__engine_type(const ice_engine_t *e,
+                                          const char *type);
+/* A tool registered by the embedding program, then a built-in one. */
+const ice_tool_t *ice__engine_tool(const ice_engine_t *e, const char *name);
+const ice_tool_t *ice__builtin_tool(const char *name);
+
+/* Milliseconds since the epoch on the engine's clock (real time plus any
+ * virtual delays). */
+double ice__engine_now_ms(const ice_engine_t *e);
+
+/* Monotonic milliseconds (plus virtual delays), for durations. */
+double ice__engine_mono_ms(const ice_engine_t *e);
+
+/* 1 when some subscriber would receive an event of this type: events are
+ * built only then. */
+int ice__bus_wants(const ice_engine_t *e, const char *type);
+/* Delivers ev (borrowed) to the matching subscribers, in subscription
+ * order. */
+void ice__bus_emit(ice_engine_t *e, const char *type, json_t *ev);
+
+/* Built-in node types (one file each under src/exec/). */
+extern const ice_executor_t ice__exec_tool;
+/* Checks the file's `tools` definitions (exec/tool.c). */
+int ice__tool_defs_check(ice__vctx_t *v);
+extern const ice__builtin_t ice__bi_tool;
+
+#endif

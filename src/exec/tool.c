@@ -1,0 +1,437 @@
+/* The `tool` node (SPEC §5.1): resolves `tool_name` once at validation (the
+ * file's `tools`, then tools registered in C, then built-ins), renders
+ * `tool_args` per attempt, and runs either a C tool or a process tool with
+ * the stdin/stdout JSON protocol. The process mechanics are in proc.c; the
+ * sandbox limits of §5.2 are not applied yet (see docs/design.md). */
+#include "../proc.h"
+#include "../run.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define DEFAULT_MAX_OUTPUT (1024 * 1024)
+
+typedef struct {
+  const ice_tool_t *ctool; /* C tool, or NULL for a process tool */
+  char **argv;             /* process tool: NULL-terminated, owned */
+  json_t *env;             /* borrowed: the definition's env object */
+  char *cwd;               /* owned */
+  size_t max_output;
+  ice__tmpl_t *args_tmpl;  /* NULL when tool_args hold no template */
+  json_t *args;            /* borrowed: tool_args, or NULL */
+} tool_conf_t;
+
+static const ice_field_t tool_fields[] = {
+    {"tool_name", ICE_T_STRING, 1, 0},
+    {"tool_args", ICE_T_OBJECT, 0, 1},
+    {NULL, 0, 0, 0},
+};
+
+static void conf_free(void *p) {
+  tool_conf_t *c = p;
+
+  if (c == NULL)
+    return;
+  for (char **a = c->argv; a != NULL && *a != NULL; a++)
+    ice__free(*a);
+  ice__free(c->argv);
+  ice__free(c->cwd);
+  ice__tmpl_free(c->args_tmpl);
+  ice__free(c);
+}
+
+/* Checks one process-tool definition of the file's `tools`. */
+static int check_def(ice__vctx_t *v, json_t *tools, const char *name,
+                     json_t *def) {
+  static const char *const keys[] = {"command", "env",    "cwd",
+                                     "sandbox", "wasm",   "export",
+                                     "fuel",    "memory_pages", "description",
+                                     "name",    NULL};
+  const char *k;
+  json_t *x;
+  size_t i;
+
+  if (!json_is_object(def)) {
+    ice__verr(v, NULL, tools, name, "tools.%s must be an object", name);
+    return 0;
+  }
+  json_object_foreach(def, k, x) {
+    int known = 0;
+    for (const char *const *p = keys; *p != NULL; p++)
+      known |= strcmp(*p, k) == 0;
+    if (!known && !(k[0] == 'x' && k[1] == '-'))
+      ice__verr(v, NULL, def, k, "tools.%s: unknown field '%s'", name, k);
+  }
+  if (json_object_get(def, "wasm") != NULL) {
+    ice__verr(v, NULL, def, "wasm",
+              "tools.%s: WASM tools are not supported by this build yet",
+              name);
+    return 0;
+  }
+  x = json_object_get(def, "command");
+  if (x == NULL) {
+    ice__verr(v, NULL, def, NULL, "tools.%s: missing required field 'command'",
+              name);
+    return 0;
+  }
+  if (!json_is_array(x) || json_array_size(x) == 0) {
+    ice__verr(v, NULL, def, "command",
+              "tools.%s.command must be a non-empty array of strings", name);
+    return 0;
+  }
+  json_t *a;
+  json_array_foreach(x, i, a) {
+    if (!json_is_string(a) || json_string_length(a) == 0 ||
+        strlen(json_string_value(a)) != json_string_length(a)) {
+      ice__verr(v, NULL, def, "command",
+                "tools.%s.command[%zu] must be a non-empty string", name, i);
+      return 0;
+    }
+  }
+  if ((x = json_object_get(def, "env")) != NULL) {
+    if (!json_is_object(x)) {
+      ice__verr(v, NULL, def, "env", "tools.%s.env must be an object", name);
+    } else {
+      const char *ek;
+      json_t *ev;
+      json_object_foreach(x, ek, ev) {
+        if (!json_is_string(ev) && !json_is_null(ev))
+          ice__verr(v, NULL, x, ek,
+                    "tools.%s.env.%s must be a string or null", name, ek);
+        else if (ek[0] == '\0' || strchr(ek, '=') != NULL)
+          ice__verr(v, NULL, x, ek, "tools.%s.env: invalid name '%s'", name,
+                    ek);
+      }
+    }
+  }
+  if ((x = json_object_get(def, "cwd")) != NULL && !json_is_string(x))
+    ice__verr(v, NULL, def, "cwd", "tools.%s.cwd must be a string", name);
+  if ((x = json_object_get(def, "sandbox")) != NULL) {
+    json_t *mo;
+    if (!json_is_object(x))
+      ice__verr(v, NULL, def, "sandbox", "tools.%s.sandbox must be an object",
+                name);
+    else if ((mo = json_object_get(x, "max_output_bytes")) != NULL &&
+             (!json_is_integer(mo) || json_integer_value(mo) < 1))
+      ice__verr(v, NULL, x, "max_output_bytes",
+                "tools.%s.sandbox.max_output_bytes must be an integer >= 1",
+                name);
+  }
+  return 0;
+}
+
+int ice__tool_defs_check(ice__vctx_t *v) {
+  json_t *tools = v->wf->tools, *def;
+  const char *name;
+
+  if (tools == NULL)
+    return 0;
+  json_object_foreach(tools, name, def) check_def(v, tools, name, def);
+  return 0;
+}
+
+static int compile(ice__vctx_t *v, ice__node_t *n) {
+  const char *name = json_string_value(json_object_get(n->def, "tool_name"));
+  json_t *args = json_object_get(n->def, "tool_args");
+  json_t *def = NULL;
+  tool_conf_t *c;
+  ice__err_t err;
+
+  if (name == NULL)
+    return 0; /* reported by the field checks */
+  c = ice__calloc(1, sizeof(*c));
+  if (c == NULL)
+    return ICE_ENOMEM;
+  n->xdata = c;
+  if (json_is_object(args)) {
+    c->args = args;
+    if (ice__tmpl_compile(args, &c->args_tmpl, &err) != 0)
+      ice__verr(v, n, n->def, "tool_args", "tool_args: %s", err.msg);
+  }
+  if (v->wf->tools != NULL)
+    def = json_object_get(v->wf->tools, name);
+  if (def == NULL) {
+    c->ctool = ice__engine_tool(v->wf->engine, name);
+    if (c->ctool == NULL)
+      ice__verr(v, n, n->def, "tool_name", "unknown tool '%s'", name);
+    return 0;
+  }
+  json_t *cmd = json_object_get(def, "command");
+  if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+    return 0; /* the definition itself was reported */
+  c->argv = ice__calloc(json_array_size(cmd) + 1, sizeof(char *));
+  if (c->argv == NULL)
+    return ICE_ENOMEM;
+  for (size_t i = 0; i < json_array_size(cmd); i++) {
+    const char *s = json_string_value(json_array_get(cmd, i));
+    c->argv[i] = ice__strdup(s != NULL ? s : "");
+    if (c->argv[i] == NULL)
+      return ICE_ENOMEM;
+  }
+  c->env = json_object_get(def, "env");
+  {
+    const char *cwd = json_string_value(json_object_get(def, "cwd"));
+    if (cwd == NULL)
+      c->cwd = ice__strdup(v->wf->dir);
+    else if (cwd[0] == '/')
+      c->cwd = ice__strdup(cwd);
+    else if (asprintf(&c->cwd, "%s/%s", v->wf->dir, cwd) < 0)
+      c->cwd = NULL;
+    if (c->cwd == NULL)
+      return ICE_ENOMEM;
+  }
+  json_t *mo = json_object_get(json_object_get(def, "sandbox"),
+                               "max_output_bytes");
+  c->max_output = json_is_integer(mo) && json_integer_value(mo) > 0
+                      ? (size_t)json_integer_value(mo)
+                      : DEFAULT_MAX_OUTPUT;
+  return 0;
+}
+
+/* ---- process tools ------------------------------------------------------ */
+
+typedef struct {
+  ice_task_t *task;
+  ice__proc_t *proc;
+  char *tmpdir;
+  char **envp;
+} ptask_t;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+static void ptask_free(ptask_t *p) {
+  if (p->tmpdir != NULL) {
+    nftw(p->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ice__free(p->tmpdir);
+  }
+  for (char **e = p->envp; e != NULL && *e != NULL; e++)
+    ice__free(*e);
+  ice__free(p->envp);
+  ice__free(p);
+}
+
+/* The child's environment: ours, then the definition's env (null removes
+ * a variable), then TMPDIR pointing at the attempt's private directory. */
+static char **build_env(json_t *env, const char *tmpdir) {
+  size_t n = 0, k = 0;
+  char **out;
+
+  while (environ[n] != NULL)
+    n++;
+  out = ice__calloc(n + json_object_size(env) + 2, sizeof(char *));
+  if (out == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    const char *eq = strchr(environ[i], '=');
+    size_t len = eq != NULL ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+    if ((env != NULL && json_object_getn(env, environ[i], len) != NULL) ||
+        (len == 6 && memcmp(environ[i], "TMPDIR", 6) == 0))
+      continue;
+    if ((out[k++] = ice__strdup(environ[i])) == NULL)
+      goto fail;
+  }
+  if (env != NULL) {
+    const char *key;
+    json_t *val;
+    json_object_foreach(env, key, val) {
+      if (!json_is_string(val) || strcmp(key, "TMPDIR") == 0)
+        continue;
+      if (asprintf(&out[k++], "%s=%s", key, json_string_value(val)) < 0) {
+        out[k - 1] = NULL;
+        goto fail;
+      }
+    }
+  }
+  if (asprintf(&out[k++], "TMPDIR=%s", tmpdir) < 0) {
+    out[k - 1] = NULL;
+    goto fail;
+  }
+  return out;
+fail:
+  for (size_t i = 0; out[i] != NULL; i++)
+    ice__free(out[i]);
+  ice__free(out);
+  return NULL;
+}
+
+static void on_stderr(void *data, const char *line, size_t len) {
+  ptask_t *p = data;
+
+  ice_task_log(p->task, "stderr", line, len);
+}
+
+static void on_exit_cb(void *data, const ice__proc_result_t *res) {
+  ptask_t *p = data;
+  ice_task_t *t = p->task;
+  const char *tail = res->stderr_tail != NULL ? res->stderr_tail : "";
+
+  t->xstate = NULL;
+  if (t->cancel != ICE__CANCEL_NONE) {
+    ice__task_fail_kind(t, ICE__KIND_CANCELLED, "tool process killed");
+  } else if (res->output_exceeded) {
+    ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT,
+                        "output: the tool wrote more than %zu bytes to "
+                        "stdout",
+                        ((tool_conf_t *)t->node->xdata)->max_output);
+  } else if (res->term_signal != 0) {
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "killed by signal %d%s%s",
+                        res->term_signal, tail[0] ? ": " : "", tail);
+  } else if (res->exit_status == 75) {
+    ice__task_fail_kind(t, ICE__KIND_TRANSIENT, "exit status 75%s%s",
+                        tail[0] ? ": " : "", tail);
+  } else if (res->exit_status != 0) {
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "exit status %lld%s%s",
+                        (long long)res->exit_status, tail[0] ? ": " : "",
+                        tail);
+  } else {
+    json_error_t jerr;
+    json_t *out = json_loadb(res->out, res->out_len,
+                             JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (out == NULL)
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                          "tool output is not JSON (%s at line %d)", jerr.text,
+                          jerr.line);
+    else
+      ice_task_done(t, out);
+  }
+  ptask_free(p);
+}
+
+static void start_process(ice_task_t *t, const tool_conf_t *c, json_t *args) {
+  ice__proc_opts_t o;
+  ptask_t *p;
+  char *line;
+  const char *base = getenv("TMPDIR");
+  int rc;
+
+  p = ice__calloc(1, sizeof(*p));
+  if (p == NULL) {
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  p->task = t;
+  if (asprintf(&p->tmpdir, "%s/ice-tool-XXXXXX",
+               base != NULL && base[0] != '\0' ? base : "/tmp") < 0) {
+    p->tmpdir = NULL;
+    ptask_free(p);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  if (mkdtemp(p->tmpdir) == NULL) {
+    int err = errno;
+    ice__free(p->tmpdir);
+    p->tmpdir = NULL;
+    ptask_free(p);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL,
+                        "cannot create a temporary directory: %s",
+                        strerror(err));
+    return;
+  }
+  p->envp = build_env(c->env, p->tmpdir);
+  line = json_dumps(args, JSON_COMPACT);
+  if (p->envp == NULL || line == NULL) {
+    free(line);
+    ptask_free(p);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  size_t len = strlen(line);
+  char *buf = ice__realloc(line, len + 2);
+  if (buf == NULL) {
+    free(line);
+    ptask_free(p);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  buf[len] = '\n';
+  buf[len + 1] = '\0';
+  memset(&o, 0, sizeof(o));
+  o.argv = (const char *const *)c->argv;
+  o.env = (const char *const *)p->envp;
+  o.cwd = c->cwd;
+  o.stdin_data = buf;
+  o.stdin_len = len + 1;
+  o.max_output_bytes = c->max_output;
+  o.on_stderr_line = on_stderr;
+  o.on_exit = on_exit_cb;
+  o.data = p;
+  rc = ice__proc_start(ice_task_loop(t), &o, &p->proc);
+  ice__free(buf);
+  if (rc != 0) {
+    ptask_free(p);
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "cannot start '%s': %s",
+                        c->argv[0], uv_strerror(rc));
+    return;
+  }
+  t->xstate = p;
+}
+
+/* ---- the executor ------------------------------------------------------- */
+
+static void tool_start(ice_task_t *t) {
+  const tool_conf_t *c = t->node->xdata;
+  ice__err_t err;
+  json_t *args;
+
+  if (ice__tmpl_render_or_share(c->args_tmpl,
+                                c->args != NULL ? c->args : NULL,
+                                ice__task_lookup, t, &args, &err) != 0) {
+    ice__task_fail_kind(t, err.kind == 0 ? ICE__KIND_EXPRESSION : err.kind,
+                        "tool_args: %s", err.msg);
+    return;
+  }
+  if (args == NULL)
+    args = json_object();
+  if (t->node->in_schema != NULL &&
+      ice__schema_check(t->node->in_schema, args, &err) != 0) {
+    json_decref(args);
+    ice__task_fail_kind(t, ICE__KIND_INPUT_VALIDATION, "%s", err.msg);
+    return;
+  }
+  /* The task keeps the args alive for as long as a C tool may look. */
+  json_decref(t->input);
+  t->input = args;
+  if (c->ctool != NULL)
+    c->ctool->start(t, args, c->ctool->data);
+  else
+    start_process(t, c, args);
+}
+
+static void tool_cancel(ice_task_t *t) {
+  const tool_conf_t *c = t->node->xdata;
+
+  if (c->ctool != NULL) {
+    if (c->ctool->cancel != NULL)
+      c->ctool->cancel(t, c->ctool->data);
+    return;
+  }
+  if (t->xstate != NULL)
+    ice__proc_kill(((ptask_t *)t->xstate)->proc);
+}
+
+const ice_executor_t ice__exec_tool = {
+    .abi = ICE_EXECUTOR_ABI,
+    .type = "tool",
+    .fields = tool_fields,
+    .start = tool_start,
+    .cancel = tool_cancel,
+    .default_timeout = 30.0,
+};
+
+const ice__builtin_t ice__bi_tool = {
+    .compile = compile,
+    .free_data = conf_free,
+};

@@ -1,0 +1,402 @@
+/* The dependency graph: dependencies are resolved to sibling indices (a
+ * node depends only on nodes of its own list), mappings to dependency
+ * indices, and each list is ordered with Kahn's algorithm, which gives the
+ * depth used for scheduling priority. What Kahn leaves over lies on or
+ * behind a cycle; an iterative DFS then spells each cycle out. */
+#include "graph.h"
+
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+static int resolve_deps(ice__vctx_t *v, ice__node_t *n) {
+  ice_workflow_t *wf = v->wf;
+  const ice__scope_t *sc = &wf->scopes[n->scope];
+  json_t *deps = json_object_get(n->def, "dependencies");
+  uint32_t cnt = 0;
+  size_t i;
+  json_t *d;
+
+  if (!json_is_array(deps)) {
+    /* Nested nodes default to depending on the previous sibling. */
+    if (deps == NULL && sc->parent != ICE__NONE && n->local > 0) {
+      n->deps = ice__malloc(sizeof(uint32_t));
+      if (n->deps == NULL)
+        return ICE_ENOMEM;
+      n->deps[0] = n->local - 1;
+      n->ndeps = 1;
+    }
+    return 0;
+  }
+  n->deps = ice__malloc(sizeof(uint32_t) * (json_array_size(deps) + 1));
+  if (n->deps == NULL)
+    return ICE_ENOMEM;
+  json_array_foreach(deps, i, d) {
+    const ice__node_t *t;
+    if (!json_is_string(d)) {
+      ice__verr(v, n, n->def, "dependencies",
+                "dependencies[%zu] must be a node id string", i);
+      continue;
+    }
+    t = ice__workflow_node(wf, json_string_value(d));
+    if (t == NULL) {
+      ice__verr(v, n, n->def, "dependencies", "unknown dependency '%s'",
+                json_string_value(d));
+      continue;
+    }
+    if (t == n) {
+      ice__verr(v, n, n->def, "dependencies", "a node may not depend on "
+                "itself ('%s')", n->id);
+      continue;
+    }
+    if (t->scope != n->scope) {
+      ice__verr(v, n, n->def, "dependencies",
+                "dependency '%s' is not in the same list of nodes (a node "
+                "may depend only on its siblings)",
+                t->id);
+      continue;
+    }
+    n->deps[cnt++] = t->local;
+  }
+  qsort(n->deps, cnt, sizeof(uint32_t), cmp_u32);
+  n->ndeps = 0;
+  for (uint32_t k = 0; k < cnt; k++) {
+    if (n->ndeps == 0 || n->deps[n->ndeps - 1] != n->deps[k])
+      n->deps[n->ndeps++] = n->deps[k];
+  }
+  return 0;
+}
+
+static int resolve_mappings(ice__vctx_t *v, ice__node_t *n) {
+  ice_workflow_t *wf = v->wf;
+  json_t *m = json_object_get(n->def, "input_mappings"), *val;
+  const char *key;
+
+  if (m == NULL)
+    return 0;
+  if (!json_is_object(m)) {
+    ice__verr(v, n, n->def, "input_mappings",
+              "field 'input_mappings' must be an object");
+    return 0;
+  }
+  n->maps = ice__calloc(json_object_size(m) + 1, sizeof(ice__mapping_t));
+  if (n->maps == NULL)
+    return ICE_ENOMEM;
+  json_object_foreach(m, key, val) {
+    ice__mapping_t *mp = &n->maps[n->nmaps];
+    json_t *src = json_object_get(val, "source_node_id");
+    mp->key = key;
+    mp->src = ICE__NONE;
+    if (!json_is_object(val) || src == NULL) {
+      mp->literal = val;
+      n->nmaps++;
+      continue;
+    }
+    json_t *path = json_object_get(val, "source_output_key");
+    const ice__node_t *t =
+        json_is_string(src) ? ice__workflow_node(wf, json_string_value(src))
+                            : NULL;
+    if (path != NULL && !json_is_string(path)) {
+      ice__verr(v, n, m, key,
+                "input_mappings.%s.source_output_key must be a string", key);
+      continue;
+    }
+    if (t == NULL || t->scope != n->scope ||
+        bsearch(&t->local, n->deps, n->ndeps, sizeof(uint32_t), cmp_u32) ==
+            NULL) {
+      ice__verr(v, n, m, key,
+                "input_mappings.%s: source '%s' is not a dependency of this "
+                "node",
+                key, json_is_string(src) ? json_string_value(src) : "?");
+      continue;
+    }
+    mp->src = t->local;
+    mp->path = path != NULL ? json_string_value(path) : "";
+    n->nmaps++;
+  }
+  return 0;
+}
+
+/* Reports the cycle that closes at stack[from..top] -> stack[from]. */
+static void report_cycle(ice__vctx_t *v, const ice__scope_t *sc,
+                         const uint32_t *stack, uint32_t from, uint32_t top) {
+  ice_workflow_t *wf = v->wf;
+  size_t cap = 64, len = 0;
+  char *path = ice__malloc(cap);
+  const ice__node_t *first = &wf->nodes[sc->nodes[stack[from]]];
+
+  if (path == NULL)
+    return;
+  path[0] = '\0';
+  for (uint32_t k = from; k <= top + 1; k++) {
+    const ice__node_t *n =
+        &wf->nodes[sc->nodes[stack[k <= top ? k : from]]];
+    size_t need = strlen(n->id != NULL ? n->id : "?") + 5;
+    if (len + need >= cap) {
+      char *np;
+      cap = (len + need) * 2;
+      np = ice__realloc(path, cap);
+      if (np == NULL) {
+        ice__free(path);
+        return;
+      }
+      path = np;
+    }
+    len += (size_t)snprintf(path + len, cap - len, "%s%s",
+                            k == from ? "" : " -> ",
+                            n->id != NULL ? n->id : "?");
+  }
+  ice__verr(v, first, first->def, "dependencies", "cycle: %s", path);
+  ice__free(path);
+}
+
+enum { WHITE, GREY, BLACK };
+
+/* Finds and reports the cycles among the nodes Kahn could not order. */
+static int find_cycles(ice__vctx_t *v, const ice__scope_t *sc,
+                       const uint8_t *ordered) {
+  ice_workflow_t *wf = v->wf;
+  uint8_t *mark = ice__calloc(sc->n, 1);
+  uint32_t *stack = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
+  uint32_t *edge = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
+
+  if (mark == NULL || stack == NULL || edge == NULL) {
+    ice__free(mark);
+    ice__free(stack);
+    ice__free(edge);
+    return ICE_ENOMEM;
+  }
+  for (uint32_t root = 0; root < sc->n; root++) {
+    uint32_t top = 0;
+    if (ordered[root] || mark[root] != WHITE)
+      continue;
+    stack[0] = root;
+    edge[0] = 0;
+    mark[root] = GREY;
+    for (;;) {
+      const ice__node_t *n = &wf->nodes[sc->nodes[stack[top]]];
+      if (edge[top] < n->nouts) {
+        uint32_t next = n->outs[edge[top]++];
+        if (ordered[next])
+          continue;
+        if (mark[next] == GREY) {
+          uint32_t from = top;
+          while (stack[from] != next)
+            from--;
+          report_cycle(v, sc, stack, from, top);
+        } else if (mark[next] == WHITE) {
+          mark[next] = GREY;
+          stack[++top] = next;
+          edge[top] = 0;
+        }
+        continue;
+      }
+      mark[stack[top]] = BLACK;
+      if (top == 0)
+        break;
+      top--;
+    }
+  }
+  ice__free(mark);
+  ice__free(stack);
+  ice__free(edge);
+  return 0;
+}
+
+static int order_scope(ice__vctx_t *v, const ice__scope_t *sc) {
+  ice_workflow_t *wf = v->wf;
+  uint32_t *indeg = ice__calloc(sc->n, sizeof(uint32_t));
+  uint32_t *queue = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
+  uint8_t *ordered = ice__calloc(sc->n, 1);
+  uint32_t head = 0, tail = 0;
+  int rc = 0;
+
+  if (indeg == NULL || queue == NULL || ordered == NULL) {
+    rc = ICE_ENOMEM;
+    goto out;
+  }
+  for (uint32_t k = 0; k < sc->n; k++) {
+    indeg[k] = wf->nodes[sc->nodes[k]].ndeps;
+    if (indeg[k] == 0)
+      queue[tail++] = k;
+  }
+  while (head < tail) {
+    ice__node_t *n = &wf->nodes[sc->nodes[queue[head++]]];
+    ordered[n->local] = 1;
+    for (uint32_t j = 0; j < n->nouts; j++) {
+      ice__node_t *d = &wf->nodes[sc->nodes[n->outs[j]]];
+      if (d->depth < n->depth + 1)
+        d->depth = n->depth + 1;
+      if (--indeg[d->local] == 0)
+        queue[tail++] = d->local;
+    }
+  }
+  if (tail < sc->n)
+    rc = find_cycles(v, sc, ordered);
+out:
+  ice__free(indeg);
+  ice__free(queue);
+  ice__free(ordered);
+  return rc;
+}
+
+static int build_outs(ice_workflow_t *wf, const ice__scope_t *sc) {
+  for (uint32_t k = 0; k < sc->n; k++) {
+    const ice__node_t *n = &wf->nodes[sc->nodes[k]];
+    for (uint32_t j = 0; j < n->ndeps; j++)
+      wf->nodes[sc->nodes[n->deps[j]]].nouts++;
+  }
+  for (uint32_t k = 0; k < sc->n; k++) {
+    ice__node_t *n = &wf->nodes[sc->nodes[k]];
+    n->outs = ice__malloc(sizeof(uint32_t) * (n->nouts + 1));
+    if (n->outs == NULL)
+      return ICE_ENOMEM;
+    n->nouts = 0;
+  }
+  /* Filling in node order keeps each outs list sorted by file position. */
+  for (uint32_t k = 0; k < sc->n; k++) {
+    const ice__node_t *n = &wf->nodes[sc->nodes[k]];
+    for (uint32_t j = 0; j < n->ndeps; j++) {
+      ice__node_t *d = &wf->nodes[sc->nodes[n->deps[j]]];
+      d->outs[d->nouts++] = k;
+    }
+  }
+  return 0;
+}
+
+int ice__graph_check(ice__vctx_t *v) {
+  ice_workflow_t *wf = v->wf;
+  int rc;
+
+  for (uint32_t i = 0; i < wf->nnodes; i++) {
+    rc = resolve_deps(v, &wf->nodes[i]);
+    if (rc == 0)
+      rc = resolve_mappings(v, &wf->nodes[i]);
+    if (rc != 0)
+      return rc;
+  }
+  for (uint32_t s = 0; s < wf->nscopes; s++) {
+    rc = build_outs(wf, &wf->scopes[s]);
+    if (rc == 0)
+      rc = order_scope(v, &wf->scopes[s]);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* ---- renderings --------------------------------------------------------- */
+
+typedef struct {
+  char *s;
+  size_t len, cap;
+  int oom;
+} buf_t;
+
+static void put(buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void put(buf_t *b, const char *fmt, ...) {
+  va_list ap;
+  int n;
+
+  if (b->oom)
+    return;
+  for (;;) {
+    va_start(ap, fmt);
+    n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->oom = 1;
+      return;
+    }
+    if ((size_t)n < b->cap - b->len) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t ncap = (b->cap + (size_t)n) * 2;
+    char *ns = ice__realloc(b->s, ncap);
+    if (ns == NULL) {
+      b->oom = 1;
+      return;
+    }
+    b->s = ns;
+    b->cap = ncap;
+  }
+}
+
+static void render_scope(const ice_workflow_t *wf, buf_t *b, uint32_t s,
+                         int mermaid, int indent) {
+  const ice__scope_t *sc = &wf->scopes[s];
+
+  for (uint32_t k = 0; k < sc->n; k++) {
+    const ice__node_t *n = &wf->nodes[sc->nodes[k]];
+    if (mermaid)
+      put(b, "%*s%s[\"%s (%s)\"]\n", indent, "", n->id, n->id, n->type);
+    else
+      put(b, "%*s\"%s\" [label=\"%s\\n(%s)\"];\n", indent, "", n->id, n->id,
+          n->type);
+    for (uint32_t c = 0; c < n->nchild; c++) {
+      if (mermaid)
+        put(b, "%*ssubgraph %s_%u [\"%s\"]\n", indent, "", n->id, c, n->id);
+      else
+        put(b, "%*ssubgraph \"cluster_%s_%u\" {\n%*slabel=\"%s\";\n", indent,
+            "", n->id, c, indent + 2, "", n->id);
+      render_scope(wf, b, n->child_scopes[c], mermaid, indent + 2);
+      put(b, mermaid ? "%*send\n" : "%*s}\n", indent, "");
+    }
+  }
+  for (uint32_t k = 0; k < sc->n; k++) {
+    const ice__node_t *n = &wf->nodes[sc->nodes[k]];
+    for (uint32_t j = 0; j < n->ndeps; j++) {
+      const ice__node_t *d = &wf->nodes[sc->nodes[n->deps[j]]];
+      if (mermaid)
+        put(b, "%*s%s --> %s\n", indent, "", d->id, n->id);
+      else
+        put(b, "%*s\"%s\" -> \"%s\";\n", indent, "", d->id, n->id);
+    }
+  }
+}
+
+int ice_workflow_graph(const ice_workflow_t *wf, const char *format,
+                       char **out) {
+  buf_t b = {NULL, 0, 0, 0};
+  int mermaid;
+
+  *out = NULL;
+  if (wf == NULL || format == NULL)
+    return ICE_EINVAL;
+  if (strcmp(format, "mermaid") == 0)
+    mermaid = 1;
+  else if (strcmp(format, "dot") == 0)
+    mermaid = 0;
+  else
+    return ICE_EINVAL;
+  b.cap = 256;
+  b.s = ice__malloc(b.cap);
+  if (b.s == NULL)
+    return ICE_ENOMEM;
+  b.s[0] = '\0';
+  if (mermaid)
+    put(&b, "flowchart TD\n");
+  else
+    put(&b, "digraph \"%s\" {\n  rankdir=LR;\n  node [shape=box];\n",
+        wf->name);
+  render_scope(wf, &b, 0, mermaid, 2);
+  if (!mermaid)
+    put(&b, "}\n");
+  if (b.oom) {
+    ice__free(b.s);
+    return ICE_ENOMEM;
+  }
+  *out = b.s;
+  return 0;
+}

@@ -1,0 +1,175 @@
+/* JSON text for people and for JSON lines: keys in their original order,
+ * reals in the shortest form that reads back to the same double (jansson's
+ * own dump prints 17 digits, so 0.1 would come out as 0.10000000000000001).
+ * Iterative over an explicit stack: no recursion on deep values. */
+#include "internal.h"
+
+#include <ice.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  char *s;
+  size_t len, cap;
+  int oom;
+} out_t;
+
+static void put(out_t *o, const char *p, size_t n) {
+  if (o->oom)
+    return;
+  if (o->len + n + 1 > o->cap) {
+    size_t ncap = (o->len + n + 1) * 2;
+    char *ns = ice__realloc(o->s, ncap);
+    if (ns == NULL) {
+      o->oom = 1;
+      return;
+    }
+    o->s = ns;
+    o->cap = ncap;
+  }
+  memcpy(o->s + o->len, p, n);
+  o->len += n;
+  o->s[o->len] = '\0';
+}
+
+static void puts_(out_t *o, const char *p) { put(o, p, strlen(p)); }
+
+void ice__format_real(double d, char *buf, size_t len) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, len, "%.*g", prec, d);
+    if (strtod(buf, NULL) == d)
+      break;
+  }
+  /* Keep it a real when read back: 2.0, not 2. */
+  if (strpbrk(buf, ".eEn") == NULL && strlen(buf) + 2 < len)
+    strcat(buf, ".0");
+}
+
+static void scalar(out_t *o, const json_t *v) {
+  char buf[64];
+
+  switch (json_typeof(v)) {
+  case JSON_INTEGER:
+    snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    puts_(o, buf);
+    break;
+  case JSON_REAL:
+    ice__format_real(json_real_value(v), buf, sizeof(buf));
+    puts_(o, buf);
+    break;
+  case JSON_TRUE:
+    puts_(o, "true");
+    break;
+  case JSON_FALSE:
+    puts_(o, "false");
+    break;
+  case JSON_NULL:
+    puts_(o, "null");
+    break;
+  default: {
+    char *s = json_dumps(v, JSON_ENCODE_ANY);
+    if (s == NULL) {
+      o->oom = 1;
+      return;
+    }
+    puts_(o, s);
+    free(s);
+  }
+  }
+}
+
+static void newline(out_t *o, int indent, size_t level) {
+  if (indent <= 0)
+    return;
+  puts_(o, "\n");
+  for (size_t i = 0; i < level * (size_t)indent; i++)
+    put(o, " ", 1);
+}
+
+typedef struct {
+  const json_t *v;
+  void *iter;  /* objects */
+  size_t i;    /* arrays */
+} level_t;
+
+char *ice_json_format(const json_t *v, int indent) {
+  out_t o = {NULL, 0, 0, 0};
+  level_t *st = NULL;
+  size_t depth = 0, cap = 0;
+  const char *colon = indent > 0 ? ": " : ":";
+
+  puts_(&o, "");
+  for (;;) {
+    /* Emit v (a scalar, or the opening of a container). */
+    if (json_is_object(v) || json_is_array(v)) {
+      int obj = json_is_object(v);
+      if ((obj ? json_object_size(v) : json_array_size(v)) == 0) {
+        puts_(&o, obj ? "{}" : "[]");
+      } else {
+        if (depth == cap) {
+          size_t ncap = cap == 0 ? 16 : cap * 2;
+          level_t *ns = ice__realloc(st, ncap * sizeof(*ns));
+          if (ns == NULL) {
+            o.oom = 1;
+            break;
+          }
+          st = ns;
+          cap = ncap;
+        }
+        st[depth++] = (level_t){v, obj ? json_object_iter((json_t *)v) : NULL,
+                                0};
+        puts_(&o, obj ? "{" : "[");
+        v = NULL;
+      }
+    } else if (v != NULL) {
+      scalar(&o, v);
+    }
+    /* Find the next value to emit, closing finished containers. */
+    v = NULL;
+    while (depth > 0 && v == NULL) {
+      level_t *l = &st[depth - 1];
+      int first;
+      if (json_is_object(l->v)) {
+        first = l->iter == json_object_iter((json_t *)l->v);
+        if (l->iter == NULL) {
+          depth--;
+          newline(&o, indent, depth);
+          puts_(&o, "}");
+          continue;
+        }
+        if (!first)
+          puts_(&o, ",");
+        newline(&o, indent, depth);
+        {
+          json_t *k = json_string(json_object_iter_key(l->iter));
+          scalar(&o, k);
+          json_decref(k);
+        }
+        puts_(&o, colon);
+        v = json_object_iter_value(l->iter);
+        l->iter = json_object_iter_next((json_t *)l->v, l->iter);
+      } else {
+        if (l->i == json_array_size(l->v)) {
+          depth--;
+          newline(&o, indent, depth);
+          puts_(&o, "]");
+          continue;
+        }
+        if (l->i > 0)
+          puts_(&o, ",");
+        newline(&o, indent, depth);
+        v = json_array_get(l->v, l->i++);
+      }
+    }
+    if (v == NULL || o.oom)
+      break;
+  }
+  ice__free(st);
+  if (o.oom) {
+    ice__free(o.s);
+    return NULL;
+  }
+  return o.s;
+}

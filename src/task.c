@@ -1,0 +1,223 @@
+/* What an executor sees of one attempt: its node, its context (SPEC §3.1)
+ * and the calls to log and render. Context names are resolved on demand,
+ * highest precedence first, so that no context object is built unless an
+ * executor asks for the whole thing (ice_task_context). Completing an
+ * attempt is in sched.c. */
+#include "run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ice_task_node_id(const ice_task_t *t) { return t->node->id; }
+json_t *ice_task_config(const ice_task_t *t) { return t->node->def; }
+int ice_task_attempt(const ice_task_t *t) { return t->attempt; }
+long ice_task_index(const ice_task_t *t) {
+  for (const ice__frame_t *f = t->frame; f != NULL;
+       f = f->parent != NULL ? f->parent->frame : NULL) {
+    if (f->index >= 0)
+      return f->index;
+  }
+  return -1;
+}
+uv_loop_t *ice_task_loop(const ice_task_t *t) { return t->run->engine->loop; }
+ice_engine_t *ice_task_engine(const ice_task_t *t) { return t->run->engine; }
+void ice_task_set_data(ice_task_t *t, void *data) { t->data = data; }
+void *ice_task_data(const ice_task_t *t) { return t->data; }
+
+/* A completed sibling (nested frames) or direct dependency (top level)
+ * named `name`; NULL otherwise. */
+static json_t *dep_output(const ice_task_t *t, const char *name, size_t len) {
+  const ice__frame_t *f = t->frame;
+  json_t *x = json_object_getn(t->run->wf->ids, name, len);
+  const ice__node_t *d;
+
+  if (x == NULL)
+    return NULL;
+  d = &t->run->wf->nodes[json_integer_value(x)];
+  if (d->scope != t->node->scope || d == t->node)
+    return NULL;
+  if (f->parent == NULL) {
+    /* Top level: direct dependencies only (deps are sorted). */
+    uint32_t lo = 0, hi = t->node->ndeps;
+    while (lo < hi) {
+      uint32_t mid = (lo + hi) / 2;
+      if (t->node->deps[mid] < d->local)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo == t->node->ndeps || t->node->deps[lo] != d->local)
+      return NULL;
+  }
+  if (f->slots[d->local].state != ICE__ST_COMPLETED)
+    return NULL;
+  return f->slots[d->local].output;
+}
+
+json_t *ice__task_lookup(void *data, const char *name, size_t len) {
+  ice_task_t *t = data;
+  const ice__frame_t *f = t->frame;
+  json_t *v;
+
+  if (t->mapped != NULL &&
+      (v = json_object_getn(t->mapped, name, len)) != NULL)
+    return v;
+  if ((v = dep_output(t, name, len)) != NULL)
+    return v;
+  if (f->extras != NULL && (v = json_object_getn(f->extras, name, len)) != NULL)
+    return v;
+  if (f->parent != NULL)
+    return ice__task_lookup(f->parent, name, len);
+  if (len == 6 && memcmp(name, "inputs", 6) == 0)
+    return t->run->inputs;
+  return json_object_getn(t->run->inputs, name, len);
+}
+
+json_t *ice_task_lookup(ice_task_t *t, const char *name) {
+  return ice__task_lookup(t, name, strlen(name));
+}
+
+/* Follows "a.b.0" into v; "" or "." is v itself. Borrowed, or NULL. */
+static json_t *follow(json_t *v, const char *path) {
+  const char *p = path;
+
+  if (p[0] == '\0' || strcmp(p, ".") == 0)
+    return v;
+  while (v != NULL && *p != '\0') {
+    const char *dot = strchr(p, '.');
+    size_t n = dot != NULL ? (size_t)(dot - p) : strlen(p);
+    if (json_is_object(v)) {
+      v = json_object_getn(v, p, n);
+    } else if (json_is_array(v) && n > 0 && n < 20) {
+      char buf[24], *end;
+      long idx;
+      memcpy(buf, p, n);
+      buf[n] = '\0';
+      idx = strtol(buf, &end, 10);
+      if (*end != '\0')
+        return NULL;
+      if (idx < 0)
+        idx += (long)json_array_size(v);
+      v = idx < 0 ? NULL : json_array_get(v, (size_t)idx);
+    } else {
+      return NULL;
+    }
+    p += n;
+    if (*p == '.')
+      p++;
+  }
+  return v;
+}
+
+int ice__task_map_inputs(ice_task_t *t, ice__err_t *err) {
+  const ice__node_t *n = t->node;
+  json_t *m = json_object();
+
+  if (m == NULL)
+    return ice__err_set(err, ICE__KIND_INTERNAL, 0, "out of memory");
+  for (uint32_t i = 0; i < n->nmaps; i++) {
+    const ice__mapping_t *mp = &n->maps[i];
+    json_t *v;
+    if (mp->src == ICE__NONE) {
+      v = mp->literal;
+    } else {
+      const ice__slot_t *s = &t->frame->slots[mp->src];
+      const char *src_id = t->run->wf->nodes[t->frame->scope->nodes[mp->src]].id;
+      if (s->state != ICE__ST_COMPLETED) {
+        json_decref(m);
+        return ice__err_set(err, ICE__KIND_INPUT_MAPPING, 0,
+                            "input_mappings.%s: source '%s' did not complete",
+                            mp->key, src_id);
+      }
+      v = follow(s->output, mp->path);
+      if (v == NULL) {
+        json_decref(m);
+        return ice__err_set(err, ICE__KIND_INPUT_MAPPING, 0,
+                            "input_mappings.%s: path '%s' not found in the "
+                            "output of '%s'",
+                            mp->key, mp->path, src_id);
+      }
+    }
+    json_object_set_nocheck(m, mp->key, v);
+  }
+  t->mapped = m;
+  return 0;
+}
+
+json_t *ice__json_follow(json_t *v, const char *path) { return follow(v, path); }
+
+/* Builds the context object, lowest precedence first. */
+static int fill_context(ice_task_t *t, json_t *ctx) {
+  const ice__frame_t *f = t->frame;
+  const ice__node_t *n = t->node;
+
+  if (f->parent != NULL) {
+    if (fill_context(f->parent, ctx) != 0)
+      return -1;
+  } else {
+    if (json_object_update(ctx, t->run->inputs) != 0)
+      return -1;
+    json_object_set(ctx, "inputs", t->run->inputs);
+  }
+  if (f->extras != NULL)
+    json_object_update(ctx, f->extras);
+  if (f->parent == NULL) {
+    for (uint32_t j = 0; j < n->ndeps; j++) {
+      const ice__slot_t *s = &f->slots[n->deps[j]];
+      if (s->state == ICE__ST_COMPLETED)
+        json_object_set(
+            ctx, t->run->wf->nodes[f->scope->nodes[n->deps[j]]].id, s->output);
+    }
+  } else {
+    for (uint32_t k = 0; k < f->n; k++) {
+      const ice__slot_t *s = &f->slots[k];
+      if (k != t->local && s->state == ICE__ST_COMPLETED)
+        json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[k]].id,
+                        s->output);
+    }
+  }
+  if (t->mapped != NULL)
+    json_object_update(ctx, t->mapped);
+  return 0;
+}
+
+json_t *ice_task_context(ice_task_t *t) {
+  json_t *ctx = json_object();
+
+  if (ctx != NULL && fill_context(t, ctx) != 0) {
+    json_decref(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+int ice_task_render(ice_task_t *t, json_t *value, json_t **out, char *msg,
+                    size_t msglen) {
+  ice__tmpl_t *tm = NULL;
+  ice__err_t err;
+  int rc;
+
+  *out = NULL;
+  if (ice__tmpl_compile(value, &tm, &err) != 0) {
+    snprintf(msg, msglen, "%s", err.msg);
+    return -1;
+  }
+  rc = ice__tmpl_render_or_share(tm, value, ice__task_lookup, t, out, &err);
+  ice__tmpl_free(tm);
+  if (rc != 0)
+    snprintf(msg, msglen, "%s", err.msg);
+  return rc;
+}
+
+void ice_task_log(ice_task_t *t, const char *stream, const char *line,
+                  size_t len) {
+  ice_run_t *r = t->run;
+
+  if (!ice__bus_wants(r->engine, "node.log")) {
+    r->seq++;
+    return;
+  }
+  ice__emit(r, "node.log", t, NULL, NULL,
+            json_pack("{s:s,s:s%}", "stream", stream, "line", line, len));
+}

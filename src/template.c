@@ -1,0 +1,650 @@
+/* Templates of SPEC §3.3. Compiling mirrors the JSON value with a tree that
+ * holds only the strings containing `{{` and the containers above them;
+ * rendering rebuilds just that spine and shares every other subtree. Also
+ * the compact text form of values used in string interpolation and str(). */
+#include "template.h"
+#include "expr.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Text form of values ---- */
+
+typedef struct {
+  char *p;
+  size_t len, cap;
+  bool oom;
+} buf_t;
+
+static void buf_add(buf_t *b, const char *s, size_t n) {
+  if (b->oom)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap == 0 ? 64 : b->cap;
+    char *p;
+
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    p = ice__realloc(b->p, cap);
+    if (p == NULL) {
+      b->oom = true;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+static void buf_str(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+/* Shortest text that reads back as the same double, in Python's repr
+ * layout: fixed notation for exponents -4..15 ("2.0", "0.001"), else
+ * "1e+16" / "1.5e-05". */
+static void add_real(buf_t *b, double d) {
+  char tmp[40], digits[24], out[48];
+  int prec, exp, nd = 0, o = 0;
+  char *e;
+
+  /* 15 significant digits are always enough to reach the shortest form
+   * of a normal double (trailing zeros are stripped below); subnormals
+   * hold fewer digits, so they start from one. */
+  for (prec = fabs(d) < DBL_MIN ? 0 : 14; prec < 17; prec++) {
+    snprintf(tmp, sizeof(tmp), "%.*e", prec, d);
+    if (strtod(tmp, NULL) == d)
+      break;
+  }
+  if (prec == 17)
+    snprintf(tmp, sizeof(tmp), "%.16e", d);
+  /* tmp is "[-]d.ddde[+-]xx": collect the digits and the exponent. */
+  for (char *s = tmp; *s != 'e'; s++) {
+    if (*s >= '0' && *s <= '9')
+      digits[nd++] = *s;
+  }
+  while (nd > 1 && digits[nd - 1] == '0')
+    nd--;
+  e = strchr(tmp, 'e');
+  exp = atoi(e + 1);
+  if (tmp[0] == '-')
+    out[o++] = '-';
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) {
+      out[o++] = '0';
+      out[o++] = '.';
+      for (int i = 0; i < -exp - 1; i++)
+        out[o++] = '0';
+      for (int i = 0; i < nd; i++)
+        out[o++] = digits[i];
+    } else {
+      for (int i = 0; i <= exp; i++)
+        out[o++] = i < nd ? digits[i] : '0';
+      out[o++] = '.';
+      if (nd > exp + 1) {
+        for (int i = exp + 1; i < nd; i++)
+          out[o++] = digits[i];
+      } else {
+        out[o++] = '0';
+      }
+    }
+    out[o] = '\0';
+  } else {
+    out[o++] = digits[0];
+    if (nd > 1) {
+      out[o++] = '.';
+      for (int i = 1; i < nd; i++)
+        out[o++] = digits[i];
+    }
+    snprintf(out + o, sizeof(out) - (size_t)o, "e%c%02d", exp < 0 ? '-' : '+',
+             exp < 0 ? -exp : exp);
+  }
+  buf_str(b, out);
+}
+
+static void add_quoted(buf_t *b, const char *s, size_t len) {
+  size_t run = 0;
+
+  buf_add(b, "\"", 1);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    char esc[8];
+
+    if (ch >= 0x20 && ch != '"' && ch != '\\')
+      continue;
+    buf_add(b, s + run, i - run);
+    run = i + 1;
+    switch (ch) {
+    case '"':
+      buf_add(b, "\\\"", 2);
+      break;
+    case '\\':
+      buf_add(b, "\\\\", 2);
+      break;
+    case '\n':
+      buf_add(b, "\\n", 2);
+      break;
+    case '\t':
+      buf_add(b, "\\t", 2);
+      break;
+    case '\r':
+      buf_add(b, "\\r", 2);
+      break;
+    case '\b':
+      buf_add(b, "\\b", 2);
+      break;
+    case '\f':
+      buf_add(b, "\\f", 2);
+      break;
+    default:
+      snprintf(esc, sizeof(esc), "\\u%04x", ch);
+      buf_add(b, esc, 6);
+    }
+  }
+  buf_add(b, s + run, len - run);
+  buf_add(b, "\"", 1);
+}
+
+/* Compact JSON with no whitespace, keys in insertion order. */
+static void add_json(buf_t *b, const json_t *v) {
+  char num[32];
+  const char *key;
+  size_t klen;
+  json_t *item;
+  bool first = true;
+
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    buf_add(b, "{", 1);
+    json_object_keylen_foreach((json_t *)v, key, klen, item) {
+      if (!first)
+        buf_add(b, ",", 1);
+      first = false;
+      add_quoted(b, key, klen);
+      buf_add(b, ":", 1);
+      add_json(b, item);
+    }
+    buf_add(b, "}", 1);
+    break;
+  case JSON_ARRAY:
+    buf_add(b, "[", 1);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+      if (i > 0)
+        buf_add(b, ",", 1);
+      add_json(b, json_array_get(v, i));
+    }
+    buf_add(b, "]", 1);
+    break;
+  case JSON_STRING:
+    add_quoted(b, json_string_value(v), json_string_length(v));
+    break;
+  case JSON_INTEGER:
+    snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+             json_integer_value(v));
+    buf_str(b, num);
+    break;
+  case JSON_REAL:
+    add_real(b, json_real_value(v));
+    break;
+  case JSON_TRUE:
+    buf_add(b, "true", 4);
+    break;
+  case JSON_FALSE:
+    buf_add(b, "false", 5);
+    break;
+  default:
+    buf_add(b, "null", 4);
+  }
+}
+
+/* A value inside a larger string: strings as they are, the rest as JSON. */
+static void add_text(buf_t *b, const json_t *v) {
+  if (json_is_string(v))
+    buf_add(b, json_string_value(v), json_string_length(v));
+  else
+    add_json(b, v);
+}
+
+char *ice__json_text(const json_t *v) {
+  buf_t b = {NULL, 0, 0, false};
+
+  add_text(&b, v);
+  buf_add(&b, "", 0); /* an empty string still needs its buffer */
+  if (b.oom) {
+    ice__free(b.p);
+    return NULL;
+  }
+  return b.p;
+}
+
+/* ---- Compiled templates ---- */
+
+typedef struct {
+  char *text; /* literal text (NULL for an expression part) */
+  size_t len;
+  ice__expr_t *expr;
+} part_t;
+
+typedef struct tnode tnode;
+
+typedef struct {
+  size_t pos; /* index of the child in its array, or in the object order */
+  tnode *t;
+} kid_t;
+
+struct tnode {
+  bool whole; /* a string that is exactly one template */
+  part_t *parts;
+  size_t nparts;
+  kid_t *kids;
+  size_t nkids;
+};
+
+struct ice__tmpl_s {
+  json_t *value;
+  tnode *root;
+};
+
+static void tnode_free(tnode *t) {
+  if (t == NULL)
+    return;
+  for (size_t i = 0; i < t->nparts; i++) {
+    ice__free(t->parts[i].text);
+    ice__expr_free(t->parts[i].expr);
+  }
+  for (size_t i = 0; i < t->nkids; i++)
+    tnode_free(t->kids[i].t);
+  ice__free(t->parts);
+  ice__free(t->kids);
+  ice__free(t);
+}
+
+typedef struct {
+  ice__err_t *err;
+  char path[400]; /* JSON path of the value being compiled, "$.a[0]" */
+  size_t plen;
+} compiler_t;
+
+/* Appends one step to the path; a path too long for the buffer ends in
+ * "..." instead of growing, since it only decorates error messages. */
+static size_t path_push_key(compiler_t *c, const char *key, size_t klen) {
+  size_t old = c->plen, room = sizeof(c->path) - c->plen;
+  bool ident = klen > 0 && !(key[0] >= '0' && key[0] <= '9');
+  int n;
+
+  for (size_t i = 0; i < klen && ident; i++) {
+    char ch = key[i];
+    ident = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  }
+  if (ident)
+    n = snprintf(c->path + old, room, ".%.*s", (int)klen, key);
+  else
+    n = snprintf(c->path + old, room, "[\"%.*s\"]", (int)klen, key);
+  if (n < 0 || (size_t)n >= room) {
+    snprintf(c->path + sizeof(c->path) - 4, 4, "...");
+    c->plen = sizeof(c->path) - 1;
+  } else {
+    c->plen += (size_t)n;
+  }
+  return old;
+}
+
+static size_t path_push_index(compiler_t *c, size_t i) {
+  size_t old = c->plen, room = sizeof(c->path) - c->plen;
+  int n = snprintf(c->path + old, room, "[%zu]", i);
+
+  if (n < 0 || (size_t)n >= room) {
+    snprintf(c->path + sizeof(c->path) - 4, 4, "...");
+    c->plen = sizeof(c->path) - 1;
+  } else {
+    c->plen += (size_t)n;
+  }
+  return old;
+}
+
+static void path_pop(compiler_t *c, size_t old) {
+  c->plen = old;
+  c->path[old] = '\0';
+}
+
+static int compile_oom(compiler_t *c) {
+  return ice__err_set(c->err, ICE__KIND_TEMPLATE, 0, "%s: out of memory",
+                      c->path);
+}
+
+/* Number of code points in the first `off` bytes of s. */
+static int cp_count(const char *s, size_t off) {
+  int n = 0;
+
+  for (size_t i = 0; i < off; i++)
+    n += ((unsigned char)s[i] & 0xC0) != 0x80;
+  return n;
+}
+
+/* Where the template opened at `open` (just after "{{") ends: the offset
+ * of its "}}", the first one outside a string literal. When a quote is
+ * never closed, the first "}}" at all ends it, so that the expression
+ * parser can report the unterminated string. Returns -1 when none. */
+static long find_close(const char *s, size_t len, size_t open) {
+  char quote = 0;
+
+  for (size_t i = open; i < len; i++) {
+    if (quote != 0) {
+      if (s[i] == '\\')
+        i++;
+      else if (s[i] == quote)
+        quote = 0;
+    } else if (s[i] == '\'' || s[i] == '"') {
+      quote = s[i];
+    } else if (s[i] == '}' && i + 1 < len && s[i + 1] == '}') {
+      return (long)i;
+    }
+  }
+  if (quote != 0) {
+    for (size_t i = open; i + 1 < len; i++) {
+      if (s[i] == '}' && s[i + 1] == '}')
+        return (long)i;
+    }
+  }
+  return -1;
+}
+
+static bool add_part(tnode *t, char *text, size_t len, ice__expr_t *e) {
+  part_t *parts = ice__realloc(t->parts, (t->nparts + 1) * sizeof(*parts));
+
+  if (parts == NULL)
+    return false;
+  t->parts = parts;
+  t->parts[t->nparts].text = text;
+  t->parts[t->nparts].len = len;
+  t->parts[t->nparts].expr = e;
+  t->nparts++;
+  return true;
+}
+
+static bool add_text_part(tnode *t, const char *s, size_t len) {
+  char *text;
+
+  if (len == 0)
+    return true;
+  /* Copied, since the string may hold NUL bytes and must not be needed
+   * later: the compiled form stays valid on its own. */
+  text = ice__malloc(len);
+  if (text == NULL)
+    return false;
+  memcpy(text, s, len);
+  if (!add_part(t, text, len, NULL)) {
+    ice__free(text);
+    return false;
+  }
+  return true;
+}
+
+static int compile_string(compiler_t *c, const json_t *v, tnode **out) {
+  const char *s = json_string_value(v);
+  size_t len = json_string_length(v), at = 0;
+  tnode *t;
+
+  *out = NULL;
+  if (len < 2 || memmem(s, len, "{{", 2) == NULL)
+    return 0;
+  t = ice__calloc(1, sizeof(*t));
+  if (t == NULL)
+    return compile_oom(c);
+  while (at < len) {
+    const char *open = memmem(s + at, len - at, "{{", 2);
+    size_t o, e_start;
+    long close;
+    ice__expr_t *e;
+    ice__err_t perr;
+
+    if (open == NULL) {
+      if (!add_text_part(t, s + at, len - at))
+        goto oom;
+      break;
+    }
+    o = (size_t)(open - s);
+    if (!add_text_part(t, s + at, o - at))
+      goto oom;
+    e_start = o + 2;
+    close = find_close(s, len, e_start);
+    if (close < 0) {
+      ice__err_set(c->err, ICE__KIND_TEMPLATE, cp_count(s, o) + 1,
+                   "%s: unterminated '{{'", c->path);
+      goto fail;
+    }
+    if (ice__expr_parse(s + e_start, (size_t)close - e_start, &e, &perr) !=
+        0) {
+      ice__err_set(c->err, perr.kind,
+                   cp_count(s, e_start) +
+                       (perr.col > 0 ? perr.col : 1),
+                   "%s: %s", c->path, perr.msg);
+      goto fail;
+    }
+    if (!add_part(t, NULL, 0, e)) {
+      ice__expr_free(e);
+      goto oom;
+    }
+    at = (size_t)close + 2;
+  }
+  t->whole = t->nparts == 1 && t->parts[0].expr != NULL;
+  *out = t;
+  return 0;
+oom:
+  compile_oom(c);
+fail:
+  tnode_free(t);
+  return -1;
+}
+
+static int compile_value(compiler_t *c, const json_t *v, tnode **out);
+
+static int add_kid(compiler_t *c, tnode **parent, size_t pos, tnode *kid) {
+  kid_t *kids;
+
+  if (*parent == NULL) {
+    *parent = ice__calloc(1, sizeof(**parent));
+    if (*parent == NULL) {
+      tnode_free(kid);
+      return compile_oom(c);
+    }
+  }
+  kids = ice__realloc((*parent)->kids, ((*parent)->nkids + 1) * sizeof(*kids));
+  if (kids == NULL) {
+    tnode_free(kid);
+    return compile_oom(c);
+  }
+  (*parent)->kids = kids;
+  kids[(*parent)->nkids].pos = pos;
+  kids[(*parent)->nkids].t = kid;
+  (*parent)->nkids++;
+  return 0;
+}
+
+static int compile_value(compiler_t *c, const json_t *v, tnode **out) {
+  tnode *t = NULL, *kid;
+  size_t pos = 0, old;
+  const char *key;
+  size_t klen;
+  json_t *item;
+
+  *out = NULL;
+  if (json_is_string(v))
+    return compile_string(c, v, out);
+  if (json_is_array(v)) {
+    for (pos = 0; pos < json_array_size(v); pos++) {
+      old = path_push_index(c, pos);
+      if (compile_value(c, json_array_get(v, pos), &kid) != 0)
+        goto fail;
+      path_pop(c, old);
+      if (kid != NULL && add_kid(c, &t, pos, kid) != 0)
+        goto fail;
+    }
+  } else if (json_is_object(v)) {
+    json_object_keylen_foreach((json_t *)v, key, klen, item) {
+      old = path_push_key(c, key, klen);
+      if (compile_value(c, item, &kid) != 0)
+        goto fail;
+      path_pop(c, old);
+      if (kid != NULL && add_kid(c, &t, pos, kid) != 0)
+        goto fail;
+      pos++;
+    }
+  }
+  *out = t;
+  return 0;
+fail:
+  tnode_free(t);
+  return -1;
+}
+
+int ice__tmpl_compile(json_t *value, ice__tmpl_t **out, ice__err_t *err) {
+  compiler_t c;
+  tnode *root;
+
+  *out = NULL;
+  c.err = err;
+  strcpy(c.path, "$");
+  c.plen = 1;
+  if (compile_value(&c, value, &root) != 0)
+    return -1;
+  if (root == NULL)
+    return 0;
+  *out = ice__calloc(1, sizeof(**out));
+  if (*out == NULL) {
+    tnode_free(root);
+    return ice__err_set(err, ICE__KIND_TEMPLATE, 0, "out of memory");
+  }
+  (*out)->value = json_incref(value);
+  (*out)->root = root;
+  return 0;
+}
+
+/* ---- Rendering ---- */
+
+static int render_oom(ice__err_t *err) {
+  return ice__err_set(err, ICE__KIND_INTERNAL, 0, "out of memory");
+}
+
+typedef struct {
+  ice__lookup_fn lookup;
+  void *data;
+  ice__err_t *err;
+} render_t;
+
+static int render_string(const render_t *r, const tnode *t, json_t **out) {
+  buf_t b = {NULL, 0, 0, false};
+
+  if (t->whole)
+    return ice__expr_eval(t->parts[0].expr, r->lookup, r->data, out, r->err);
+  for (size_t i = 0; i < t->nparts; i++) {
+    json_t *v;
+
+    if (t->parts[i].expr == NULL) {
+      buf_add(&b, t->parts[i].text, t->parts[i].len);
+      continue;
+    }
+    if (ice__expr_eval(t->parts[i].expr, r->lookup, r->data, &v, r->err) !=
+        0) {
+      ice__free(b.p);
+      return -1;
+    }
+    add_text(&b, v);
+    json_decref(v);
+  }
+  buf_add(&b, "", 0);
+  /* Literal text and inserted values are whole UTF-8 strings each. */
+  *out = b.oom ? NULL : json_stringn_nocheck(b.p, b.len);
+  ice__free(b.p);
+  return *out == NULL ? render_oom(r->err) : 0;
+}
+
+static int render_value(const render_t *r, const tnode *t, json_t *v,
+                        json_t **out);
+
+/* Rebuilds a container: templated children are rendered, the others are
+ * the very same values (a new reference each, no copy). */
+static int render_container(const render_t *r, const tnode *t, json_t *v,
+                            json_t **out) {
+  size_t k = 0, pos = 0;
+  json_t *res, *item, *nv;
+  const char *key;
+  size_t klen;
+  int fail = 0;
+
+  res = json_is_array(v) ? json_array() : json_object();
+  if (res == NULL)
+    return render_oom(r->err);
+  if (json_is_array(v)) {
+    for (pos = 0; pos < json_array_size(v) && !fail; pos++) {
+      item = json_array_get(v, pos);
+      if (k < t->nkids && t->kids[k].pos == pos) {
+        if (render_value(r, t->kids[k++].t, item, &nv) != 0) {
+          json_decref(res);
+          return -1;
+        }
+      } else {
+        nv = json_incref(item);
+      }
+      fail = json_array_append_new(res, nv);
+    }
+  } else {
+    json_object_keylen_foreach(v, key, klen, item) {
+      if (k < t->nkids && t->kids[k].pos == pos) {
+        if (render_value(r, t->kids[k++].t, item, &nv) != 0) {
+          json_decref(res);
+          return -1;
+        }
+      } else {
+        nv = json_incref(item);
+      }
+      pos++;
+      if ((fail = json_object_setn_new(res, key, klen, nv)) != 0)
+        break;
+    }
+  }
+  if (fail) {
+    json_decref(res);
+    return render_oom(r->err);
+  }
+  *out = res;
+  return 0;
+}
+
+static int render_value(const render_t *r, const tnode *t, json_t *v,
+                        json_t **out) {
+  *out = NULL;
+  if (t->nparts > 0)
+    return render_string(r, t, out);
+  return render_container(r, t, v, out);
+}
+
+int ice__tmpl_render(const ice__tmpl_t *t, ice__lookup_fn lookup, void *data,
+                     json_t **out, ice__err_t *err) {
+  render_t r = {lookup, data, err};
+
+  return render_value(&r, t->root, t->value, out);
+}
+
+int ice__tmpl_render_or_share(const ice__tmpl_t *t, json_t *value,
+                              ice__lookup_fn lookup, void *data, json_t **out,
+                              ice__err_t *err) {
+  if (t == NULL) {
+    *out = json_incref(value);
+    return 0;
+  }
+  return ice__tmpl_render(t, lookup, data, out, err);
+}
+
+void ice__tmpl_free(ice__tmpl_t *t) {
+  if (t == NULL)
+    return;
+  tnode_free(t->root);
+  json_decref(t->value);
+  ice__free(t);
+}

@@ -1,0 +1,860 @@
+/* Loading and validating a workflow (SPEC §1, §2, §4.1): top-level keys,
+ * every node (nested ones included) with its common fields, then the
+ * type-specific checks of each executor. Every problem is reported; none
+ * stops the others. The graph checks (dependencies, cycles, depth) are in
+ * graph.c. */
+#include "engine.h"
+#include "graph.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
+               const char *key, const char *fmt, ...) {
+  char msg[768], full[1024];
+  int line = 0, col = 0;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (container != NULL) {
+    if (key == NULL ||
+        !ice__pos_get(&v->wf->pos, container, ice__pos_key(key), &line, &col))
+      ice__pos_get(&v->wf->pos, container, ICE__POS_SELF, &line, &col);
+  }
+  if (n != NULL && n->id != NULL)
+    snprintf(full, sizeof(full), "node '%s': %s", n->id, msg);
+  else if (n != NULL)
+    snprintf(full, sizeof(full), "node #%u: %s", n->idx + 1, msg);
+  else
+    snprintf(full, sizeof(full), "%s", msg);
+  ice__diags_add(v->diags, v->wf->file, line, col, full);
+  v->errors++;
+}
+
+/* ---- field helpers ------------------------------------------------------ */
+
+static unsigned type_bit(const json_t *x) {
+  switch (json_typeof(x)) {
+  case JSON_NULL:
+    return ICE_T_NULL;
+  case JSON_TRUE:
+  case JSON_FALSE:
+    return ICE_T_BOOL;
+  case JSON_INTEGER:
+    return ICE_T_INT;
+  case JSON_REAL:
+    return ICE_T_REAL;
+  case JSON_STRING:
+    return ICE_T_STRING;
+  case JSON_ARRAY:
+    return ICE_T_ARRAY;
+  default:
+    return ICE_T_OBJECT;
+  }
+}
+
+static const char *types_text(unsigned t) {
+  switch (t) {
+  case ICE_T_BOOL:
+    return "a boolean";
+  case ICE_T_INT:
+    return "an integer";
+  case ICE_T_NUMBER:
+    return "a number";
+  case ICE_T_STRING:
+    return "a string";
+  case ICE_T_ARRAY:
+    return "an array";
+  case ICE_T_OBJECT:
+    return "an object";
+  case ICE_T_STRING | ICE_T_BOOL:
+    return "a string or a boolean";
+  case ICE_T_STRING | ICE_T_OBJECT:
+    return "a string or an object";
+  case ICE_T_STRING | ICE_T_ARRAY:
+    return "a string or an array";
+  default:
+    return "of another type";
+  }
+}
+
+/* Checks that obj[key], when present, has one of the types; returns the
+ * value when it does, NULL otherwise (reporting wrong types). */
+static json_t *field(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
+                     const char *key, unsigned types) {
+  json_t *x = json_object_get(obj, key);
+
+  if (x == NULL)
+    return NULL;
+  if ((type_bit(x) & types) == 0) {
+    ice__verr(v, n, obj, key, "field '%s' must be %s", key, types_text(types));
+    return NULL;
+  }
+  return x;
+}
+
+static int is_x_key(const char *k) { return k[0] == 'x' && k[1] == '-'; }
+
+static int in_list(const char *k, const char *const *list) {
+  for (; *list != NULL; list++) {
+    if (strcmp(k, *list) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int in_fields(const char *k, const ice_field_t *f) {
+  for (; f != NULL && f->name != NULL; f++) {
+    if (strcmp(k, f->name) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int number_of(const json_t *x, double *out) {
+  if (!json_is_number(x))
+    return 0;
+  *out = json_number_value(x);
+  return 1;
+}
+
+/* ---- collecting nodes (nested lists included) --------------------------- */
+
+/* Fields of the control-flow types that hold lists of nodes. `branches` is
+ * a list of lists. */
+typedef struct {
+  const char *type;
+  const char *field;
+  int list_of_lists;
+} nest_t;
+
+static const nest_t nests[] = {
+    {"condition", "true_path", 0},
+    {"condition", "false_path", 0},
+    {"loop", "body", 0},
+    {"parallel", "branches", 1},
+};
+
+typedef struct {
+  ice__vctx_t *v;
+  json_t **defs;   /* node objects, global order */
+  uint32_t *scope; /* scope of each */
+  uint32_t n, cap;
+  ice__scope_t *scopes;
+  uint32_t nscopes, scap;
+} collect_t;
+
+static int new_scope(collect_t *c, uint32_t parent, uint32_t *out) {
+  if (c->nscopes == c->scap) {
+    uint32_t ncap = c->scap == 0 ? 8 : c->scap * 2;
+    ice__scope_t *s = ice__realloc(c->scopes, ncap * sizeof(*s));
+    if (s == NULL)
+      return -1;
+    c->scopes = s;
+    c->scap = ncap;
+  }
+  c->scopes[c->nscopes] = (ice__scope_t){NULL, 0, parent};
+  *out = c->nscopes++;
+  return 0;
+}
+
+static int add_def(collect_t *c, json_t *def, uint32_t scope) {
+  if (c->n == c->cap) {
+    uint32_t ncap = c->cap == 0 ? 64 : c->cap * 2;
+    json_t **d = ice__realloc(c->defs, ncap * sizeof(*d));
+    uint32_t *s = ice__realloc(c->scope, ncap * sizeof(*s));
+    if (d != NULL)
+      c->defs = d;
+    if (s != NULL)
+      c->scope = s;
+    if (d == NULL || s == NULL)
+      return -1;
+    c->cap = ncap;
+  }
+  c->defs[c->n] = def;
+  c->scope[c->n] = scope;
+  c->n++;
+  return 0;
+}
+
+static int collect_list(collect_t *c, json_t *list, uint32_t parent,
+                        const char *what, json_t *owner, const char *key);
+
+/* Adds the nodes of one list as a new scope, then recurses into the nested
+ * lists of its control-flow nodes. Depth is bounded by the document's
+ * nesting limit. */
+static int collect_list(collect_t *c, json_t *list, uint32_t parent,
+                        const char *what, json_t *owner, const char *key) {
+  uint32_t scope, first;
+  size_t i;
+  json_t *def;
+
+  if (!json_is_array(list)) {
+    ice__verr(c->v, NULL, owner, key, "'%s' must be an array of nodes", what);
+    return 0;
+  }
+  if (new_scope(c, parent, &scope) != 0)
+    return -1;
+  first = c->n;
+  json_array_foreach(list, i, def) {
+    if (!json_is_object(def)) {
+      ice__verr(c->v, NULL, list, NULL, "%s[%zu] must be a node object", what,
+                i);
+      continue;
+    }
+    if (add_def(c, def, scope) != 0)
+      return -1;
+  }
+  /* Record the scope's members before recursing (indices are stable). */
+  c->scopes[scope].n = c->n - first;
+  c->scopes[scope].nodes =
+      ice__malloc(sizeof(uint32_t) * (c->scopes[scope].n + 1));
+  if (c->scopes[scope].nodes == NULL)
+    return -1;
+  for (uint32_t k = 0; k < c->scopes[scope].n; k++)
+    c->scopes[scope].nodes[k] = first + k;
+  for (uint32_t g = first, end = c->n; g < end; g++) {
+    const char *type = json_string_value(json_object_get(c->defs[g], "type"));
+    if (type == NULL)
+      continue;
+    for (size_t k = 0; k < ICE__ARRAY_SIZE(nests); k++) {
+      json_t *sub;
+      if (strcmp(type, nests[k].type) != 0)
+        continue;
+      sub = json_object_get(c->defs[g], nests[k].field);
+      if (sub == NULL)
+        continue;
+      if (nests[k].list_of_lists && json_is_array(sub)) {
+        size_t b;
+        json_t *br;
+        json_array_foreach(sub, b, br) {
+          if (collect_list(c, br, g, "branches[]", sub, NULL) != 0)
+            return -1;
+        }
+      } else if (collect_list(c, sub, g, nests[k].field, c->defs[g],
+                              nests[k].field) != 0) {
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---- top-level keys ----------------------------------------------------- */
+
+static const char *const top_keys[] = {
+    "nodes",       "name",       "version",      "schema_version",
+    "blueprint_id", "id",        "description",  "metadata",
+    "failure_policy", "max_parallel", "input_schema", "tools",
+    "agents",      "workflows",  "llm",          NULL};
+
+static int parse_policy(const char *s, ice__policy_t *out) {
+  static const struct {
+    const char *name;
+    ice__policy_t p;
+  } map[] = {{"halt", ICE__POLICY_HALT},
+             {"HALT", ICE__POLICY_HALT},
+             {"halt_on_first_error", ICE__POLICY_HALT},
+             {"continue_possible", ICE__POLICY_CONTINUE},
+             {"CONTINUE_POSSIBLE", ICE__POLICY_CONTINUE},
+             {"continue_if_possible", ICE__POLICY_CONTINUE},
+             {"always", ICE__POLICY_ALWAYS},
+             {"ALWAYS", ICE__POLICY_ALWAYS},
+             {"always_continue", ICE__POLICY_ALWAYS}};
+  for (size_t i = 0; i < ICE__ARRAY_SIZE(map); i++) {
+    if (strcmp(s, map[i].name) == 0) {
+      *out = map[i].p;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static char *stem_of(const char *file) {
+  const char *base = strrchr(file, '/');
+  const char *dot;
+
+  base = base != NULL ? base + 1 : file;
+  dot = strrchr(base, '.');
+  return ice__strndup(base, dot != NULL && dot != base ? (size_t)(dot - base)
+                                                       : strlen(base));
+}
+
+static void check_top(ice__vctx_t *v, json_t *root) {
+  ice_workflow_t *wf = v->wf;
+  const char *k;
+  json_t *x;
+  const char *name = NULL;
+
+  json_object_foreach(root, k, x) {
+    if (!in_list(k, top_keys) && !is_x_key(k))
+      ice__verr(v, NULL, root, k, "unknown field '%s' at the top level", k);
+  }
+  if ((x = field(v, NULL, root, "name", ICE_T_STRING)) != NULL)
+    name = json_string_value(x);
+  field(v, NULL, root, "version", ICE_T_STRING);
+  if ((x = field(v, NULL, root, "schema_version", ICE_T_STRING)) != NULL) {
+    const char *sv = json_string_value(x);
+    if (strcmp(sv, "1.1.0") != 0 && strcmp(sv, "1.2.0") != 0)
+      ice__verr(v, NULL, root, "schema_version",
+                "schema_version '%s' is not supported (use 1.1.0 or 1.2.0)",
+                sv);
+  }
+  if (name == NULL) {
+    json_t *md = json_object_get(root, "metadata");
+    name = json_string_value(json_object_get(md, "draft_name"));
+  }
+  if (name == NULL)
+    name = json_string_value(json_object_get(root, "blueprint_id"));
+  wf->name = name != NULL ? ice__strdup(name) : stem_of(wf->file);
+
+  wf->policy = ICE__POLICY_CONTINUE;
+  if ((x = field(v, NULL, root, "failure_policy", ICE_T_STRING)) != NULL &&
+      parse_policy(json_string_value(x), &wf->policy) != 0)
+    ice__verr(v, NULL, root, "failure_policy",
+              "failure_policy '%s' is not one of halt, continue_possible, "
+              "always",
+              json_string_value(x));
+  wf->max_parallel = 5;
+  if ((x = field(v, NULL, root, "max_parallel", ICE_T_INT)) != NULL) {
+    if (json_integer_value(x) < 1 || json_integer_value(x) > 1000000)
+      ice__verr(v, NULL, root, "max_parallel",
+                "max_parallel must be an integer >= 1");
+    else
+      wf->max_parallel = (int)json_integer_value(x);
+  }
+  if ((x = field(v, NULL, root, "input_schema", ICE_T_OBJECT)) != NULL) {
+    ice__err_t err;
+    if (ice__schema_compile(x, &wf->input_schema, &err) != 0)
+      ice__verr(v, NULL, root, "input_schema", "input_schema: %s", err.msg);
+  }
+  wf->tools = field(v, NULL, root, "tools", ICE_T_OBJECT);
+  field(v, NULL, root, "agents", ICE_T_OBJECT);
+  field(v, NULL, root, "llm", ICE_T_OBJECT);
+  if ((x = field(v, NULL, root, "workflows", ICE_T_OBJECT)) != NULL) {
+    const char *wk;
+    json_t *wv;
+    json_object_foreach(x, wk, wv) {
+      if (!json_is_string(wv))
+        ice__verr(v, NULL, x, wk, "workflows.%s must be a path string", wk);
+    }
+  }
+}
+
+/* ---- common node fields ------------------------------------------------- */
+
+static const char *const common_fields[] = {
+    "id",           "type",         "name",           "description",
+    "metadata",     "dependencies", "run_if",         "trigger_rule",
+    "timeout_seconds", "retry_policy", "retries",     "backoff_seconds",
+    "input_schema", "output_schema", "input_mappings", "use_cache",
+    "cache_ttl_seconds", NULL};
+
+static int valid_id(const char *s) {
+  if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
+        s[0] == '_'))
+    return 0;
+  for (const char *p = s + 1; *p != '\0'; p++) {
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+          (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Error kinds that are not retried unless retry_on names them. */
+static uint32_t default_retry_on(void) {
+  uint32_t m = 0;
+
+  for (int k = 1; k < ICE__KIND_COUNT; k++)
+    m |= UINT32_C(1) << k;
+  m &= ~((UINT32_C(1) << ICE__KIND_INPUT_VALIDATION) |
+         (UINT32_C(1) << ICE__KIND_OUTPUT_VALIDATION) |
+         (UINT32_C(1) << ICE__KIND_EXPRESSION) |
+         (UINT32_C(1) << ICE__KIND_TEMPLATE) |
+         (UINT32_C(1) << ICE__KIND_INPUT_MAPPING) |
+         (UINT32_C(1) << ICE__KIND_CANCELLED) |
+         (UINT32_C(1) << ICE__KIND_NON_RETRYABLE));
+  return m;
+}
+
+static void check_retry(ice__vctx_t *v, ice__node_t *n) {
+  json_t *def = n->def, *rp, *x;
+  double d;
+
+  n->retry = (ice__retry_t){1, ICE__BACKOFF_EXPONENTIAL, 1.0, 60.0, 0,
+                            default_retry_on()};
+  rp = field(v, n, def, "retry_policy", ICE_T_OBJECT);
+  if (rp != NULL) {
+    static const char *const keys[] = {"max_attempts",  "backoff_strategy",
+                                       "backoff_seconds", "max_backoff_seconds",
+                                       "jitter",        "retry_on",
+                                       NULL};
+    const char *k;
+    json_object_foreach(rp, k, x) {
+      if (!in_list(k, keys))
+        ice__verr(v, n, rp, k, "unknown field 'retry_policy.%s'", k);
+    }
+    n->retry.max_attempts = 3;
+    if ((x = field(v, n, rp, "max_attempts", ICE_T_INT)) != NULL) {
+      if (json_integer_value(x) < 1 || json_integer_value(x) > 1000)
+        ice__verr(v, n, rp, "max_attempts",
+                  "retry_policy.max_attempts must be between 1 and 1000");
+      else
+        n->retry.max_attempts = (int)json_integer_value(x);
+    }
+    if ((x = field(v, n, rp, "backoff_strategy", ICE_T_STRING)) != NULL) {
+      const char *s = json_string_value(x);
+      if (strcmp(s, "fixed") == 0)
+        n->retry.strategy = ICE__BACKOFF_FIXED;
+      else if (strcmp(s, "linear") == 0)
+        n->retry.strategy = ICE__BACKOFF_LINEAR;
+      else if (strcmp(s, "exponential") != 0)
+        ice__verr(v, n, rp, "backoff_strategy",
+                  "retry_policy.backoff_strategy '%s' is not one of fixed, "
+                  "linear, exponential",
+                  s);
+    }
+    if ((x = field(v, n, rp, "backoff_seconds", ICE_T_NUMBER)) != NULL) {
+      if (!number_of(x, &d) || d < 0 || d > 86400)
+        ice__verr(v, n, rp, "backoff_seconds",
+                  "retry_policy.backoff_seconds must be between 0 and 86400");
+      else
+        n->retry.backoff_seconds = d;
+    }
+    if ((x = field(v, n, rp, "max_backoff_seconds", ICE_T_NUMBER)) != NULL) {
+      if (!number_of(x, &d) || d < 0 || d > 86400)
+        ice__verr(v, n, rp, "max_backoff_seconds",
+                  "retry_policy.max_backoff_seconds must be between 0 and "
+                  "86400");
+      else
+        n->retry.max_backoff_seconds = d;
+    }
+    if ((x = field(v, n, rp, "jitter", ICE_T_BOOL)) != NULL)
+      n->retry.jitter = json_is_true(x);
+    if ((x = field(v, n, rp, "retry_on", ICE_T_ARRAY)) != NULL) {
+      size_t i;
+      json_t *kv;
+      n->retry.retry_on = 0;
+      json_array_foreach(x, i, kv) {
+        int kind = json_is_string(kv) ? ice__kind_from_name(json_string_value(kv))
+                                      : -1;
+        if (kind < 0)
+          ice__verr(v, n, rp, "retry_on",
+                    "retry_policy.retry_on[%zu] is not an error kind", i);
+        else
+          n->retry.retry_on |= UINT32_C(1) << kind;
+      }
+    }
+  }
+  if ((x = field(v, n, def, "retries", ICE_T_INT)) != NULL) {
+    if (rp != NULL)
+      ice__verr(v, n, def, "retries",
+                "give either 'retries' or 'retry_policy', not both");
+    else if (json_integer_value(x) < 0 || json_integer_value(x) > 999)
+      ice__verr(v, n, def, "retries", "retries must be between 0 and 999");
+    else
+      n->retry.max_attempts = (int)json_integer_value(x) + 1;
+  }
+  if ((x = field(v, n, def, "backoff_seconds", ICE_T_NUMBER)) != NULL &&
+      rp == NULL) {
+    if (!number_of(x, &d) || d < 0 || d > 86400)
+      ice__verr(v, n, def, "backoff_seconds",
+                "backoff_seconds must be between 0 and 86400");
+    else
+      n->retry.backoff_seconds = d;
+  }
+}
+
+static void check_schema_field(ice__vctx_t *v, ice__node_t *n, const char *key,
+                               ice__schema_t **out) {
+  json_t *x = field(v, n, n->def, key, ICE_T_OBJECT);
+  ice__err_t err;
+
+  if (x != NULL && ice__schema_compile(x, out, &err) != 0)
+    ice__verr(v, n, n->def, key, "%s: %s", key, err.msg);
+}
+
+static void check_common(ice__vctx_t *v, ice__node_t *n,
+                         const ice__type_entry_t *te) {
+  json_t *def = n->def, *x;
+  const char *k;
+  double d;
+
+  json_object_foreach(def, k, x) {
+    if (in_list(k, common_fields) || is_x_key(k))
+      continue;
+    /* A node of unknown type is reported once, not once per field. */
+    if (te == NULL || te->ex->fields == NULL)
+      continue;
+    if (!in_fields(k, te->ex->fields))
+      ice__verr(v, n, def, k, "unknown field '%s'", k);
+  }
+  field(v, n, def, "dependencies", ICE_T_ARRAY);
+  if ((x = field(v, n, def, "run_if", ICE_T_STRING)) != NULL) {
+    ice__err_t err;
+    const char *src = json_string_value(x);
+    if (ice__expr_parse(src, strlen(src), &n->run_if, &err) != 0)
+      ice__verr(v, n, def, "run_if", "run_if: column %d: %s", err.col,
+                err.msg);
+  }
+  n->trigger = ICE__TRIGGER_ALL_SUCCESS;
+  if ((x = field(v, n, def, "trigger_rule", ICE_T_STRING)) != NULL) {
+    const char *s = json_string_value(x);
+    if (strcmp(s, "all_done") == 0)
+      n->trigger = ICE__TRIGGER_ALL_DONE;
+    else if (strcmp(s, "one_success") == 0)
+      n->trigger = ICE__TRIGGER_ONE_SUCCESS;
+    else if (strcmp(s, "none_failed") == 0)
+      n->trigger = ICE__TRIGGER_NONE_FAILED;
+    else if (strcmp(s, "all_success") != 0)
+      ice__verr(v, n, def, "trigger_rule",
+                "trigger_rule '%s' is not one of all_success, all_done, "
+                "one_success, none_failed",
+                s);
+  }
+  n->timeout = te != NULL ? te->ex->default_timeout : 0;
+  if ((x = field(v, n, def, "timeout_seconds", ICE_T_NUMBER)) != NULL) {
+    if (!number_of(x, &d) || d <= 0 || d > 31536000)
+      ice__verr(v, n, def, "timeout_seconds",
+                "timeout_seconds must be a number > 0");
+    else
+      n->timeout = d;
+  }
+  check_retry(v, n);
+  check_schema_field(v, n, "input_schema", &n->in_schema);
+  check_schema_field(v, n, "output_schema", &n->out_schema);
+  field(v, n, def, "use_cache", ICE_T_BOOL);
+  if ((x = field(v, n, def, "cache_ttl_seconds", ICE_T_NUMBER)) != NULL &&
+      json_number_value(x) < 0)
+    ice__verr(v, n, def, "cache_ttl_seconds",
+              "cache_ttl_seconds must be >= 0");
+  /* Type-specific required fields and types. */
+  if (te != NULL) {
+    for (const ice_field_t *f = te->ex->fields; f != NULL && f->name != NULL;
+         f++) {
+      if (json_object_get(def, f->name) == NULL) {
+        if (f->required)
+          ice__verr(v, n, def, NULL, "missing required field '%s'", f->name);
+        continue;
+      }
+      field(v, n, def, f->name, f->types);
+    }
+  }
+}
+
+/* ---- building ----------------------------------------------------------- */
+
+static void free_nodes(ice_workflow_t *wf) {
+  for (uint32_t i = 0; i < wf->nnodes; i++) {
+    ice__node_t *n = &wf->nodes[i];
+    ice__free(n->deps);
+    ice__free(n->outs);
+    ice__free(n->maps);
+    ice__free(n->child_scopes);
+    ice__expr_free(n->run_if);
+    ice__schema_free(n->in_schema);
+    ice__schema_free(n->out_schema);
+    if (n->xdata != NULL && n->bi != NULL && n->bi->free_data != NULL)
+      n->bi->free_data(n->xdata);
+  }
+  ice__free(wf->nodes);
+  for (uint32_t i = 0; i < wf->nscopes; i++)
+    ice__free(wf->scopes[i].nodes);
+  ice__free(wf->scopes);
+}
+
+void ice_workflow_free(ice_workflow_t *wf) {
+  if (wf == NULL || --wf->refs > 0)
+    return;
+  free_nodes(wf);
+  ice__schema_free(wf->input_schema);
+  json_decref(wf->ids);
+  json_decref(wf->doc);
+  ice__pos_free(&wf->pos);
+  ice__free(wf->file);
+  ice__free(wf->dir);
+  ice__free(wf->name);
+  ice__free(wf);
+}
+
+void ice__workflow_ref(ice_workflow_t *wf) { wf->refs++; }
+
+const char *ice_workflow_name(const ice_workflow_t *wf) { return wf->name; }
+
+size_t ice_workflow_node_count(const ice_workflow_t *wf) { return wf->nnodes; }
+
+const ice__node_t *ice__workflow_node(const ice_workflow_t *wf,
+                                      const char *id) {
+  json_t *x = json_object_get(wf->ids, id);
+
+  return x == NULL ? NULL : &wf->nodes[json_integer_value(x)];
+}
+
+static int build(ice__vctx_t *v, json_t *root) {
+  ice_workflow_t *wf = v->wf;
+  collect_t c;
+  json_t *nodes;
+  int rc = 0;
+
+  memset(&c, 0, sizeof(c));
+  c.v = v;
+  if (!json_is_object(root)) {
+    ice__verr(v, NULL, root, NULL, "a workflow must be an object with 'nodes'");
+    return 0;
+  }
+  check_top(v, root);
+  nodes = json_object_get(root, "nodes");
+  if (nodes == NULL) {
+    ice__verr(v, NULL, root, NULL, "missing required field 'nodes'");
+    return 0;
+  }
+  if (json_is_array(nodes) && json_array_size(nodes) == 0) {
+    ice__verr(v, NULL, root, "nodes", "'nodes' must hold at least one node");
+    return 0;
+  }
+  if (collect_list(&c, nodes, ICE__NONE, "nodes", root, "nodes") != 0) {
+    rc = ICE_ENOMEM;
+    goto out;
+  }
+  if (c.nscopes == 0)
+    goto out;
+  wf->nodes = ice__calloc(c.n, sizeof(ice__node_t));
+  wf->ids = json_object();
+  if (wf->nodes == NULL || wf->ids == NULL) {
+    rc = ICE_ENOMEM;
+    goto out;
+  }
+  wf->nnodes = c.n;
+  wf->scopes = c.scopes;
+  wf->nscopes = c.nscopes;
+  c.scopes = NULL;
+  for (uint32_t s = 0; s < wf->nscopes; s++) {
+    for (uint32_t k = 0; k < wf->scopes[s].n; k++) {
+      ice__node_t *n = &wf->nodes[wf->scopes[s].nodes[k]];
+      n->scope = s;
+      n->local = k;
+    }
+    if (wf->scopes[s].parent != ICE__NONE) {
+      ice__node_t *p = &wf->nodes[wf->scopes[s].parent];
+      uint32_t *cs = ice__realloc(p->child_scopes,
+                                  (p->nchild + 1) * sizeof(uint32_t));
+      if (cs == NULL) {
+        rc = ICE_ENOMEM;
+        goto out;
+      }
+      p->child_scopes = cs;
+      p->child_scopes[p->nchild++] = s;
+    }
+  }
+  /* Ids first, so that every later message can name its node. */
+  for (uint32_t i = 0; i < c.n; i++) {
+    ice__node_t *n = &wf->nodes[i];
+    json_t *idv = json_object_get(c.defs[i], "id");
+    n->idx = i;
+    n->def = c.defs[i];
+    if (idv == NULL) {
+      ice__verr(v, n, n->def, NULL, "missing required field 'id'");
+      continue;
+    }
+    if (!json_is_string(idv) || !valid_id(json_string_value(idv))) {
+      ice__verr(v, n, n->def, "id",
+                "field 'id' must be a string matching "
+                "^[A-Za-z_][A-Za-z0-9_-]*$");
+      continue;
+    }
+    n->id = json_string_value(idv);
+    if (json_object_get(wf->ids, n->id) != NULL) {
+      ice__verr(v, NULL, n->def, "id", "duplicate id '%s'", n->id);
+      continue;
+    }
+    if (json_object_set_new(wf->ids, n->id, json_integer(i)) != 0) {
+      rc = ICE_ENOMEM;
+      goto out;
+    }
+  }
+  for (uint32_t i = 0; i < c.n; i++) {
+    ice__node_t *n = &wf->nodes[i];
+    json_t *tv = json_object_get(n->def, "type");
+    const ice__type_entry_t *te = NULL;
+    if (tv == NULL) {
+      ice__verr(v, n, n->def, NULL, "missing required field 'type'");
+    } else if (!json_is_string(tv)) {
+      ice__verr(v, n, n->def, "type", "field 'type' must be a string");
+    } else {
+      n->type = json_string_value(tv);
+      te = ice__engine_type(wf->engine, n->type);
+      if (te == NULL)
+        ice__verr(v, n, n->def, "type", "unknown node type '%s'", n->type);
+    }
+    if (te != NULL) {
+      n->ex = te->ex;
+      n->bi = te->bi;
+    }
+    check_common(v, n, te);
+  }
+  rc = ice__graph_check(v);
+  if (rc == 0)
+    rc = ice__tool_defs_check(v);
+  if (rc != 0)
+    goto out;
+  /* Type-specific checks come last: they may look at resolved deps. */
+  for (uint32_t i = 0; i < wf->nnodes; i++) {
+    ice__node_t *n = &wf->nodes[i];
+    if (n->ex == NULL)
+      continue;
+    if (n->bi != NULL && n->bi->compile != NULL) {
+      rc = n->bi->compile(v, n);
+      if (rc != 0)
+        goto out;
+    } else if (n->ex->validate != NULL) {
+      char msg[512] = "";
+      if (n->ex->validate(n->def, msg, sizeof(msg)) != 0)
+        ice__verr(v, n, n->def, NULL, "%s", msg[0] ? msg : "invalid config");
+    }
+  }
+out:
+  for (uint32_t i = 0; c.scopes != NULL && i < c.nscopes; i++)
+    ice__free(c.scopes[i].nodes);
+  ice__free(c.scopes);
+  ice__free(c.defs);
+  ice__free(c.scope);
+  return rc;
+}
+
+static char *dir_of(const char *file) {
+  const char *slash = strrchr(file, '/');
+
+  if (slash == NULL)
+    return ice__strdup(".");
+  if (slash == file)
+    return ice__strdup("/");
+  return ice__strndup(file, (size_t)(slash - file));
+}
+
+static int finish(ice_engine_t *e, const char *name, json_t *doc,
+                  ice__posmap_t *pos, ice_workflow_t **out,
+                  ice_diags_t *diags) {
+  ice_workflow_t *wf;
+  ice__vctx_t v;
+  int rc;
+
+  wf = ice__calloc(1, sizeof(*wf));
+  if (wf == NULL) {
+    json_decref(doc);
+    ice__pos_free(pos);
+    return ICE_ENOMEM;
+  }
+  wf->refs = 1;
+  wf->engine = e;
+  wf->doc = doc;
+  wf->pos = *pos;
+  wf->file = ice__strdup(name != NULL ? name : "<workflow>");
+  wf->dir = dir_of(wf->file);
+  if (wf->file == NULL || wf->dir == NULL) {
+    ice_workflow_free(wf);
+    return ICE_ENOMEM;
+  }
+  v = (ice__vctx_t){wf, diags, 0};
+  rc = build(&v, doc);
+  if (rc == 0 && v.errors > 0)
+    rc = ICE_EWORKFLOW;
+  if (rc != 0) {
+    ice_workflow_free(wf);
+    return rc;
+  }
+  *out = wf;
+  return 0;
+}
+
+int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
+                       size_t len, int is_yaml, ice_workflow_t **out,
+                       ice_diags_t *diags) {
+  ice__posmap_t pos = {0};
+  json_t *doc;
+  char msg[512];
+  int line, col;
+
+  *out = NULL;
+  if (e == NULL || text == NULL)
+    return ICE_EINVAL;
+  if (ice__doc_parse(text, len, is_yaml, &doc, &pos, &line, &col, msg,
+                     sizeof(msg)) != 0) {
+    ice__pos_free(&pos);
+    ice__diags_add(diags, name, line, col, msg);
+    return ICE_EWORKFLOW;
+  }
+  return finish(e, name, doc, &pos, out, diags);
+}
+
+int ice_workflow_from_json(ice_engine_t *e, const char *name, json_t *doc,
+                           ice_workflow_t **out, ice_diags_t *diags) {
+  ice__posmap_t pos = {0};
+
+  *out = NULL;
+  if (e == NULL || doc == NULL)
+    return ICE_EINVAL;
+  /* The document is kept as it is; the caller must not change it. */
+  return finish(e, name, json_incref(doc), &pos, out, diags);
+}
+
+static int has_suffix(const char *s, const char *suf) {
+  size_t n = strlen(s), m = strlen(suf);
+
+  return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
+                      ice_diags_t *diags) {
+  FILE *f;
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int rc;
+
+  *out = NULL;
+  if (e == NULL || path == NULL)
+    return ICE_EINVAL;
+  f = fopen(path, "rb");
+  if (f == NULL) {
+    char msg[256];
+    int err = errno;
+    snprintf(msg, sizeof(msg), "cannot read the workflow: %s", strerror(err));
+    ice__diags_add(diags, path, 0, 0, msg);
+    return err == ENOENT ? ICE_ENOENT : ICE_EIO;
+  }
+  for (;;) {
+    size_t got;
+    if (len + 65536 > cap) {
+      char *nb = ice__realloc(buf, cap + 65536 + cap / 2);
+      if (nb == NULL) {
+        ice__free(buf);
+        fclose(f);
+        return ICE_ENOMEM;
+      }
+      buf = nb;
+      cap = cap + 65536 + cap / 2;
+    }
+    got = fread(buf + len, 1, cap - len, f);
+    len += got;
+    if (got == 0)
+      break;
+  }
+  if (ferror(f)) {
+    fclose(f);
+    ice__free(buf);
+    ice__diags_add(diags, path, 0, 0, "cannot read the workflow");
+    return ICE_EIO;
+  }
+  fclose(f);
+  rc = ice_workflow_parse(e, path, buf, len,
+                          has_suffix(path, ".yaml") || has_suffix(path, ".yml"),
+                          out, diags);
+  ice__free(buf);
+  return rc;
+}

@@ -1,0 +1,139 @@
+/* The validated, immutable form of a workflow file, shared by every run of
+ * it: nodes with dense indices, scopes (the top level and each nested list
+ * of a control-flow node), compiled expressions, templates and schemas.
+ * Per-run state never lives here (see run.h). */
+#ifndef ICE_WORKFLOW_H
+#define ICE_WORKFLOW_H
+
+#include "doc.h"
+#include "expr.h"
+#include "internal.h"
+#include "schema.h"
+#include "template.h"
+
+#include <ice.h>
+
+#define ICE__NONE UINT32_MAX
+
+typedef enum {
+  ICE__TRIGGER_ALL_SUCCESS,
+  ICE__TRIGGER_ALL_DONE,
+  ICE__TRIGGER_ONE_SUCCESS,
+  ICE__TRIGGER_NONE_FAILED
+} ice__trigger_t;
+
+typedef enum {
+  ICE__POLICY_HALT,
+  ICE__POLICY_CONTINUE,
+  ICE__POLICY_ALWAYS
+} ice__policy_t;
+
+typedef enum {
+  ICE__BACKOFF_FIXED,
+  ICE__BACKOFF_LINEAR,
+  ICE__BACKOFF_EXPONENTIAL
+} ice__backoff_t;
+
+typedef struct {
+  int max_attempts;
+  ice__backoff_t strategy;
+  double backoff_seconds;
+  double max_backoff_seconds;
+  int jitter;
+  uint32_t retry_on; /* bit per ice__kind_t */
+} ice__retry_t;
+
+typedef struct {
+  const char *key;   /* borrowed from the document */
+  uint32_t src;      /* local index of the source dependency, or NONE */
+  const char *path;  /* source_output_key ("" = whole output) */
+  json_t *literal;   /* borrowed: the value when not a mapping */
+} ice__mapping_t;
+
+/* A nested list of nodes (or the top level): runs as one frame. */
+typedef struct {
+  uint32_t *nodes; /* global indices, in file order */
+  uint32_t n;
+  uint32_t parent; /* global index of the owning node, NONE at top */
+} ice__scope_t;
+
+struct ice__builtin_s;
+
+typedef struct ice__node_s {
+  uint32_t idx;   /* global index */
+  uint32_t local; /* index inside its scope */
+  uint32_t scope;
+  const char *id; /* borrowed from def */
+  const char *type;
+  const ice_executor_t *ex;
+  const struct ice__builtin_s *bi; /* NULL for user executors */
+  json_t *def;                     /* borrowed; the document owns it */
+  uint32_t *deps;                  /* local indices, sorted */
+  uint32_t ndeps;
+  uint32_t *outs; /* local indices of dependents */
+  uint32_t nouts;
+  uint32_t depth; /* longest path from a root of the scope */
+  ice__trigger_t trigger;
+  ice__expr_t *run_if;
+  double timeout; /* seconds, 0 = none */
+  ice__retry_t retry;
+  ice__schema_t *in_schema;
+  ice__schema_t *out_schema;
+  ice__mapping_t *maps;
+  uint32_t nmaps;
+  uint32_t *child_scopes; /* scopes owned by a control-flow node */
+  uint32_t nchild;
+  void *xdata; /* executor-specific compiled config */
+} ice__node_t;
+
+struct ice_workflow_s {
+  int refs;
+  ice_engine_t *engine;
+  char *file; /* as given */
+  char *dir;  /* directory for relative paths */
+  char *name;
+  json_t *doc;
+  ice__posmap_t pos;
+  ice__node_t *nodes;
+  uint32_t nnodes;
+  ice__scope_t *scopes;
+  uint32_t nscopes;
+  json_t *ids; /* id -> global index (json integer) */
+  ice__policy_t policy;
+  int max_parallel;
+  ice__schema_t *input_schema;
+  json_t *tools; /* borrowed: the file's `tools` object or NULL */
+};
+
+/* Validation context handed to built-in compile hooks. */
+typedef struct {
+  ice_workflow_t *wf;
+  ice_diags_t *diags;
+  int errors;
+} ice__vctx_t;
+
+/* Built-in node types have a compile hook run during validation (to
+ * resolve references and compile templates once) and a matching free. */
+typedef struct ice__builtin_s {
+  int (*compile)(ice__vctx_t *v, ice__node_t *n);
+  void (*free_data)(void *xdata);
+} ice__builtin_t;
+
+/* Reports a problem at the position of `key` inside `container` (or of the
+ * container when key is NULL). The message is prefixed with the node id
+ * when n is not NULL. */
+void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
+               const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Appends a diagnostic (strings copied). */
+int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
+                   const char *msg);
+
+void ice__workflow_ref(ice_workflow_t *wf);
+
+/* Looks a node up by id; NULL when unknown. */
+const ice__node_t *ice__workflow_node(const ice_workflow_t *wf,
+                                      const char *id);
+
+#endif

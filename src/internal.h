@@ -66,6 +66,9 @@ json_t *ice__lookup_object(void *data, const char *name, size_t len);
 /* Shortest text that reads back as the same double ("2.0", "0.1"). */
 void ice__format_real(double d, char *buf, size_t len);
 
+/* Milliseconds rounded to microseconds, for results and events. */
+double ice__ms3(double ms);
+
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);
 void *ice__calloc(size_t count, size_t n);

@@ -227,7 +227,8 @@ static json_t *build_result(ice_run_t *r) {
     const ice__node_t *n = &r->wf->nodes[f->scope->nodes[k]];
     json_t *e = json_pack("{s:s,s:i,s:f}", "status", state_names[s->state],
                           "attempts", (int)s->attempts, "duration_ms",
-                          s->state == ICE__ST_SKIPPED ? 0.0 : s->duration_ms);
+                          s->state == ICE__ST_SKIPPED ? 0.0
+                                                        : ice__ms3(s->duration_ms));
     switch (s->state) {
     case ICE__ST_COMPLETED:
       completed++;
@@ -267,7 +268,7 @@ static json_t *build_result(ice_run_t *r) {
       "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:i,s:i}}",
       "run_id", r->id, "workflow", r->wf->name, "status", status, "success",
       failed == 0 && !r->cancelled, "output", r->output, "nodes", nodes,
-      "errors", errors, "metrics", "duration_ms", r->duration_ms,
+      "errors", errors, "metrics", "duration_ms", ice__ms3(r->duration_ms),
       "nodes_completed", completed, "nodes_failed", failed, "nodes_skipped",
       skipped, "nodes_cancelled", cancelled, "retries", (json_int_t)r->retries,
       "tokens", 0, "cost_usd", 0);
@@ -288,7 +289,7 @@ void ice__run_finish(ice_run_t *r) {
             json_pack("{s:O,s:O,s:f}", "status",
                       json_object_get(r->result, "status"), "success",
                       json_object_get(r->result, "success"), "duration_ms",
-                      r->duration_ms));
+                      ice__ms3(r->duration_ms)));
   if (r->done != NULL) {
     r->in_drain = 1; /* a done callback that frees the run is deferred */
     r->done(r, r->done_data);

@@ -464,7 +464,7 @@ static void process(ice_task_t *t) {
                                                    &err) == 0) {
       ice__emit(r, "node.completed", t, NULL, NULL,
                 json_pack("{s:i,s:f,s:b}", "attempt", t->attempt,
-                          "duration_ms", now_ms(r) - s->t_start_ms,
+                          "duration_ms", ice__ms3(now_ms(r) - s->t_start_ms),
                           "cache_hit", 0));
       finish_node(f, t, ICE__ST_COMPLETED);
       return;

@@ -55,12 +55,13 @@ static void add_real(buf_t *b, double d) {
   /* 15 significant digits are always enough to reach the shortest form
    * of a normal double (trailing zeros are stripped below); subnormals
    * hold fewer digits, so they start from one. */
-  for (prec = fabs(d) < DBL_MIN ? 0 : 14; prec < 17; prec++) {
+  for (prec = fabs(d) < DBL_MIN ? 0 : 14; prec < 16; prec++) {
     snprintf(tmp, sizeof(tmp), "%.*e", prec, d);
     if (strtod(tmp, NULL) == d)
       break;
   }
-  if (prec == 17)
+  /* 17 significant digits always read back as the same double. */
+  if (prec == 16)
     snprintf(tmp, sizeof(tmp), "%.16e", d);
   /* tmp is "[-]d.ddde[+-]xx": collect the digits and the exponent. */
   for (char *s = tmp; *s != 'e'; s++) {

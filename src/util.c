@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 static const char *const kind_names[] = {
 #define XX(name, str) str,
@@ -43,6 +44,8 @@ int ice__err_set(ice__err_t *err, int kind, int col, const char *fmt, ...) {
 json_t *ice__lookup_object(void *data, const char *name, size_t len) {
   return json_object_getn((json_t *)data, name, len);
 }
+
+double ice__ms3(double ms) { return (double)llround(ms * 1000.0) / 1000.0; }
 
 void *ice__malloc(size_t n) { return malloc(n == 0 ? 1 : n); }
 

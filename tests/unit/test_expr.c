@@ -185,6 +185,9 @@ static void test_arithmetic(void **state) {
   ok("-7.5 % 2", "0.5");
   ok("7.5 % -2", "-0.5");
   ok("6.0 % 3", "0.0");
+  ok("0.6 // 0.2", "2.0");
+  ok("0.6 % 0.2", "0.19999999999999996");
+  ok("-0.0 // 1", "-0.0");
   ok("-6.0 % 3", "0.0");
   ok("1 + 2.5", "3.5");
   ok("2.5 - 1", "1.5");
@@ -218,6 +221,14 @@ static void test_overflow_and_zero(void **state) {
   bad("99999999999999999999999", 1, "integer literal too large");
   bad("1 + 9223372036854775808", 5, "integer literal too large");
   bad("1e999", 1, "number out of range");
+  bad("100000000000000000000000000000000000000000000000000000000000000000000",
+      1, "integer literal too large");
+  bad("1000000000000000000000000000000000000000000000000000000000000000000e999",
+      1, "number out of range");
+  ok("0.0000000000000000000000000000000000000000000000000000000000000000001",
+     "1e-67");
+  ok("1000000000000000000000000000000000000000000000000000000000000000000.0",
+     "1e66");
 }
 
 static void test_comparisons(void **state) {
@@ -227,6 +238,8 @@ static void test_comparisons(void **state) {
   ok("'a' == 'a'", "true");
   ok("'a' == 'ab'", "false");
   ok("null == None", "true");
+  ok("true == True", "true");
+  ok("false != true", "true");
   ok("true == 1", "false");
   ok("[1, {'a': 2}] == [1.0, {'a': 2.0}]", "true");
   ok("{'a': 1, 'b': 2} == {'b': 2, 'a': 1}", "true");

@@ -64,9 +64,9 @@ typedef struct {
   tok_kind kind;
   size_t off, len;
   json_int_t i;
-  bool big;   /* integer literal 2^63: only valid right after unary '-' */
+  bool big; /* integer literal 2^63: only valid right after unary '-' */
   double d;
-  json_t *s;  /* decoded string literal (owned until the parser takes it) */
+  json_t *s; /* decoded string literal (owned until the parser takes it) */
 } tok_t;
 
 /* ---- AST ---- */
@@ -89,16 +89,7 @@ typedef enum {
 
 typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FDIV, OP_MOD } bin_op;
 
-typedef enum {
-  C_EQ,
-  C_NE,
-  C_LT,
-  C_LE,
-  C_GT,
-  C_GE,
-  C_IN,
-  C_NOTIN
-} cmp_op;
+typedef enum { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_IN, C_NOTIN } cmp_op;
 
 typedef enum {
   F_LEN,
@@ -127,15 +118,15 @@ typedef struct {
 
 struct node {
   node_kind kind;
-  int op;        /* bin_op, fn_id */
+  int op; /* bin_op, fn_id */
   int height;
-  size_t off;    /* source offset of the token that names the node */
-  size_t start;  /* N_PATH: the span of the path as written */
+  size_t off;   /* source offset of the token that names the node */
+  size_t start; /* N_PATH: the span of the path as written */
   size_t end;
-  json_t *lit;   /* N_LIT */
-  node **kids;   /* operands, elements, object values, arguments */
+  json_t *lit; /* N_LIT */
+  node **kids; /* operands, elements, object values, arguments */
   size_t nkids;
-  json_t **keys; /* N_OBJECT: key strings */
+  json_t **keys;      /* N_OBJECT: key strings */
   unsigned char *ops; /* N_CMP: nkids - 1 operators */
   /* N_PATH: either a top-level name or a base expression (kids[0]) */
   const char *name;
@@ -237,7 +228,9 @@ static bool is_ident_start(int c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-static bool is_digit(int c) { return c >= '0' && c <= '9'; }
+static bool is_digit(int c) {
+  return c >= '0' && c <= '9';
+}
 
 static int hex_value(int c) {
   if (c >= '0' && c <= '9')
@@ -453,10 +446,9 @@ static const struct {
   const char *word;
   tok_kind kind;
 } keywords[] = {
-    {"and", T_AND},     {"or", T_OR},       {"not", T_NOT},
-    {"in", T_IN},       {"if", T_IF},       {"else", T_ELSE},
-    {"true", T_TRUE},   {"True", T_TRUE},   {"false", T_FALSE},
-    {"False", T_FALSE}, {"null", T_NULL},   {"None", T_NULL},
+    {"and", T_AND},     {"or", T_OR},       {"not", T_NOT},   {"in", T_IN},
+    {"if", T_IF},       {"else", T_ELSE},   {"true", T_TRUE}, {"True", T_TRUE},
+    {"false", T_FALSE}, {"False", T_FALSE}, {"null", T_NULL}, {"None", T_NULL},
 };
 
 static tok_t lex(parser_t *p) {
@@ -465,9 +457,8 @@ static tok_t lex(parser_t *p) {
   int c, c2;
 
   memset(&t, 0, sizeof(t));
-  while (p->pos < p->len &&
-         (s[p->pos] == ' ' || s[p->pos] == '\t' || s[p->pos] == '\n' ||
-          s[p->pos] == '\r'))
+  while (p->pos < p->len && (s[p->pos] == ' ' || s[p->pos] == '\t' ||
+                             s[p->pos] == '\n' || s[p->pos] == '\r'))
     p->pos++;
   t.off = p->pos;
   if (p->pos >= p->len) {
@@ -497,8 +488,8 @@ static tok_t lex(parser_t *p) {
   } else {
     static const char singles[] = "()[]{},:.+-*%<>";
     static const tok_kind single_kinds[] = {
-        T_LP,    T_RP,   T_LB,    T_RB,   T_LC,  T_RC, T_COMMA, T_COLON,
-        T_DOT,   T_PLUS, T_MINUS, T_STAR, T_PCT, T_LT, T_GT};
+        T_LP,  T_RP,   T_LB,    T_RB,   T_LC,  T_RC, T_COMMA, T_COLON,
+        T_DOT, T_PLUS, T_MINUS, T_STAR, T_PCT, T_LT, T_GT};
     const char *hit = strchr(singles, c);
 
     t.len = 2;
@@ -517,8 +508,7 @@ static tok_t lex(parser_t *p) {
     else if (c != 0 && hit != NULL)
       t.kind = single_kinds[hit - singles], t.len = 1;
     else if (c == '=')
-      return lex_error(p, t, "unexpected '=' (use '==' to compare)%.*s", "",
-                       0);
+      return lex_error(p, t, "unexpected '=' (use '==' to compare)%.*s", "", 0);
     else if (c >= 0x20 && c < 0x7F)
       return lex_error(p, t, "unexpected character '%.*s'", s + p->pos, 1);
     else
@@ -577,13 +567,14 @@ static node *fail_tok(parser_t *p, const tok_t *t, const char *fmt,
 static node *fail_at(parser_t *p, size_t off, const char *msg) {
   if (!p->failed) {
     p->failed = true;
-    ice__err_set(p->err, ICE__KIND_EXPRESSION, col_of(p->src, off), "%s",
-                 msg);
+    ice__err_set(p->err, ICE__KIND_EXPRESSION, col_of(p->src, off), "%s", msg);
   }
   return NULL;
 }
 
-static node *oom(parser_t *p) { return fail_at(p, p->cur.off, "out of memory"); }
+static node *oom(parser_t *p) {
+  return fail_at(p, p->cur.off, "out of memory");
+}
 
 static node *new_node(parser_t *p, node_kind kind, size_t off) {
   node *n = ice__calloc(1, sizeof(*n));
@@ -711,8 +702,7 @@ static node *parse_items(parser_t *p, node *n, tok_kind close,
       json_t **keys;
 
       if (p->cur.kind != T_STR)
-        return fail_tok(p, &p->cur, "expected %s but found %s",
-                        "a string key");
+        return fail_tok(p, &p->cur, "expected %s but found %s", "a string key");
       keys = ice__realloc(n->keys, (n->nkids + 1) * sizeof(*keys));
       if (keys == NULL)
         return oom(p);
@@ -784,8 +774,8 @@ static node *parse_call(parser_t *p) {
                functions[i].name, functions[i].min_args, n->nkids);
     else
       snprintf(msg, sizeof(msg), "%s() takes %d or %d arguments but %zu given",
-               functions[i].name, functions[i].min_args,
-               functions[i].max_args, n->nkids);
+               functions[i].name, functions[i].min_args, functions[i].max_args,
+               n->nkids);
     fail_at(p, name.off, msg);
     goto fail;
   }
@@ -1220,7 +1210,9 @@ int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
   return 0;
 }
 
-const char *ice__expr_source(const ice__expr_t *e) { return e->src; }
+const char *ice__expr_source(const ice__expr_t *e) {
+  return e->src;
+}
 
 void ice__expr_free(ice__expr_t *e) {
   if (e == NULL)
@@ -1283,8 +1275,7 @@ static int cmp_numbers(const json_t *a, const json_t *b) {
 
 static int cmp_strings(const json_t *a, const json_t *b) {
   size_t la = json_string_length(a), lb = json_string_length(b);
-  int c = memcmp(json_string_value(a), json_string_value(b),
-                 la < lb ? la : lb);
+  int c = memcmp(json_string_value(a), json_string_value(b), la < lb ? la : lb);
 
   if (c != 0)
     return c < 0 ? -1 : 1;
@@ -1354,8 +1345,7 @@ static int rt_error(ctx_t *c, const node *n, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  ice__err_set(c->err, ICE__KIND_EXPRESSION, col_of(c->src, n->off), "%s",
-               msg);
+  ice__err_set(c->err, ICE__KIND_EXPRESSION, col_of(c->src, n->off), "%s", msg);
   return ERR;
 }
 
@@ -1406,8 +1396,8 @@ static const json_t *step_key(const json_t *v, const char *key, size_t len) {
   return json_is_object(v) ? json_object_getn(v, key, len) : NULL;
 }
 
-static const json_t *step_index(const json_t *v, json_int_t i,
-                                const char *key, size_t len) {
+static const json_t *step_index(const json_t *v, json_int_t i, const char *key,
+                                size_t len) {
   if (json_is_object(v))
     return json_object_getn(v, key, len);
   if (!json_is_array(v))
@@ -1531,8 +1521,8 @@ static const char *const bin_verbs[] = {
     "add", "subtract", "multiply", "divide", "floor-divide", "take modulo of",
 };
 
-static int arith(const node *n, const json_t *a, const json_t *b,
-                 ctx_t *c, json_t **out) {
+static int arith(const node *n, const json_t *a, const json_t *b, ctx_t *c,
+                 json_t **out) {
   int op = n->op;
 
   if (op == OP_ADD && json_is_string(a) && json_is_string(b)) {
@@ -1707,8 +1697,10 @@ static int compare(ctx_t *c, const node *n, int op, const json_t *a,
   default:
     if (order(c, n, a, b, &o) != OK)
       return ERR;
-    *res = op == C_LT ? o < 0 : op == C_LE ? o <= 0 : op == C_GT ? o > 0
-                                                                 : o >= 0;
+    *res = op == C_LT   ? o < 0
+           : op == C_LE ? o <= 0
+           : op == C_GT ? o > 0
+                        : o >= 0;
     return OK;
   }
 }
@@ -1797,10 +1789,10 @@ static int fn_int(ctx_t *c, const node *n, const json_t *v, json_t **out) {
       return rt_error(c, n, "integer overflow");
     return new_value(c, n, json_integer(x), out);
   bad:
-    return rt_error(c, n, "int() of invalid string '%.*s'",
-                    (int)(json_string_length(v) > 60 ? 60
-                                                     : json_string_length(v)),
-                    json_string_value(v));
+    return rt_error(
+        c, n, "int() of invalid string '%.*s'",
+        (int)(json_string_length(v) > 60 ? 60 : json_string_length(v)),
+        json_string_value(v));
   }
   return rt_error(c, n, "int() of %s", type_name(v));
 }
@@ -1828,10 +1820,10 @@ static int fn_float(ctx_t *c, const node *n, const json_t *v, json_t **out) {
       return rt_error(c, n, "number out of range");
     return new_value(c, n, json_real(d), out);
   bad:
-    return rt_error(c, n, "float() of invalid string '%.*s'",
-                    (int)(json_string_length(v) > 60 ? 60
-                                                     : json_string_length(v)),
-                    json_string_value(v));
+    return rt_error(
+        c, n, "float() of invalid string '%.*s'",
+        (int)(json_string_length(v) > 60 ? 60 : json_string_length(v)),
+        json_string_value(v));
   }
   return rt_error(c, n, "float() of %s", type_name(v));
 }
@@ -1875,8 +1867,8 @@ static int fn_abs(ctx_t *c, const node *n, const json_t *v, json_t **out) {
 
 /* round(x) gives an integer; round(x, n) keeps the type of x. Halves go
  * to the even neighbour, as in Python. */
-static int fn_round(ctx_t *c, const node *n, const json_t *v,
-                    const json_t *nd, json_t **out) {
+static int fn_round(ctx_t *c, const node *n, const json_t *v, const json_t *nd,
+                    json_t **out) {
   json_int_t digits;
 
   if (!json_is_number(v))
@@ -1902,8 +1894,8 @@ static int fn_round(ctx_t *c, const node *n, const json_t *v,
       return new_value(c, n, json_incref((json_t *)v), out);
     if (digits < -18) {
       /* 10^19 does not fit: only |x| > 5e18 rounds away from 0. */
-      if (digits == -19 && (x > 5000000000000000000LL ||
-                            x < -5000000000000000000LL))
+      if (digits == -19 &&
+          (x > 5000000000000000000LL || x < -5000000000000000000LL))
         return rt_error(c, n, "integer overflow");
       return new_value(c, n, json_integer(0), out);
     }

@@ -32,7 +32,7 @@ static int resolve_deps(ice__vctx_t *v, ice__node_t *n) {
       if (n->deps == NULL)
         return ICE_ENOMEM;
       n->deps[0] = n->local - 1;
-      n->ndeps = 1;
+      n->ndeps = n->nsched = 1;
     }
     return 0;
   }
@@ -72,6 +72,7 @@ static int resolve_deps(ice__vctx_t *v, ice__node_t *n) {
     if (n->ndeps == 0 || n->deps[n->ndeps - 1] != n->deps[k])
       n->deps[n->ndeps++] = n->deps[k];
   }
+  n->nsched = n->ndeps;
   return 0;
 }
 
@@ -224,7 +225,7 @@ static int order_scope(ice__vctx_t *v, const ice__scope_t *sc) {
     goto out;
   }
   for (uint32_t k = 0; k < sc->n; k++) {
-    indeg[k] = wf->nodes[sc->nodes[k]].ndeps;
+    indeg[k] = wf->nodes[sc->nodes[k]].nsched;
     if (indeg[k] == 0)
       queue[tail++] = k;
   }
@@ -248,11 +249,22 @@ out:
   return rc;
 }
 
-static int build_outs(ice_workflow_t *wf, const ice__scope_t *sc) {
+/* Dependents lists, from the dependencies that count for scheduling (all
+ * of them when with_back is set). */
+static int build_outs(ice_workflow_t *wf, const ice__scope_t *sc,
+                      int with_back) {
+  for (uint32_t k = 0; k < sc->n; k++) {
+    ice__node_t *n = &wf->nodes[sc->nodes[k]];
+    ice__free(n->outs);
+    n->outs = NULL;
+    n->nouts = 0;
+  }
   for (uint32_t k = 0; k < sc->n; k++) {
     const ice__node_t *n = &wf->nodes[sc->nodes[k]];
-    for (uint32_t j = 0; j < n->ndeps; j++)
-      wf->nodes[sc->nodes[n->deps[j]]].nouts++;
+    for (uint32_t j = 0; j < n->ndeps; j++) {
+      if (with_back || n->back == NULL || !n->back[j])
+        wf->nodes[sc->nodes[n->deps[j]]].nouts++;
+    }
   }
   for (uint32_t k = 0; k < sc->n; k++) {
     ice__node_t *n = &wf->nodes[sc->nodes[k]];
@@ -265,11 +277,127 @@ static int build_outs(ice_workflow_t *wf, const ice__scope_t *sc) {
   for (uint32_t k = 0; k < sc->n; k++) {
     const ice__node_t *n = &wf->nodes[sc->nodes[k]];
     for (uint32_t j = 0; j < n->ndeps; j++) {
-      ice__node_t *d = &wf->nodes[sc->nodes[n->deps[j]]];
-      d->outs[d->nouts++] = k;
+      if (with_back || n->back == NULL || !n->back[j]) {
+        ice__node_t *d = &wf->nodes[sc->nodes[n->deps[j]]];
+        d->outs[d->nouts++] = k;
+      }
     }
   }
   return 0;
+}
+
+/* Marks in `seen` every node reachable from `from` (forward along outs, or
+ * backward along deps). */
+static void reach(const ice_workflow_t *wf, const ice__scope_t *sc,
+                  uint32_t from, int forward, uint8_t *seen, uint32_t *queue) {
+  uint32_t head = 0, tail = 0;
+
+  queue[tail++] = from;
+  while (head < tail) {
+    const ice__node_t *n = &wf->nodes[sc->nodes[queue[head++]]];
+    uint32_t cnt = forward ? n->nouts : n->ndeps;
+    const uint32_t *next = forward ? n->outs : n->deps;
+    for (uint32_t j = 0; j < cnt; j++) {
+      if (!seen[next[j]]) {
+        seen[next[j]] = 1;
+        queue[tail++] = next[j];
+      }
+    }
+  }
+}
+
+/* A recursive node R closes a loop with the nodes on cycles through it
+ * (SPEC §7.4): they are its body, and their dependencies on R are back
+ * edges, ignored for scheduling. At least one of R's recursive_sources
+ * must be on such a cycle. */
+static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
+  ice_workflow_t *wf = v->wf;
+  uint8_t *fwd = ice__calloc(sc->n, 1), *bwd = ice__calloc(sc->n, 1);
+  uint32_t *queue = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
+  int rc = 0;
+
+  if (fwd == NULL || bwd == NULL || queue == NULL) {
+    rc = ICE_ENOMEM;
+    goto out;
+  }
+  for (uint32_t k = 0; k < sc->n; k++)
+    wf->nodes[sc->nodes[k]].rec_owner = ICE__NONE;
+  for (uint32_t r = 0; r < sc->n; r++) {
+    ice__node_t *R = &wf->nodes[sc->nodes[r]];
+    json_t *srcs, *sv;
+    size_t i;
+    int on_cycle = 0;
+    if (R->type == NULL || strcmp(R->type, "recursive") != 0)
+      continue;
+    memset(fwd, 0, sc->n);
+    memset(bwd, 0, sc->n);
+    reach(wf, sc, r, 1, fwd, queue);
+    reach(wf, sc, r, 0, bwd, queue);
+    srcs = json_object_get(R->def, "recursive_sources");
+    json_array_foreach(srcs, i, sv) {
+      const ice__node_t *src =
+          json_is_string(sv) ? ice__workflow_node(wf, json_string_value(sv))
+                             : NULL;
+      if (src == NULL || src->scope != R->scope) {
+        ice__verr(v, R, R->def, "recursive_sources",
+                  "recursive_sources[%zu] is not a node of the same list", i);
+        continue;
+      }
+      if (src != R && fwd[src->local] && bwd[src->local])
+        on_cycle = 1;
+    }
+    if (!on_cycle) {
+      if (json_is_array(srcs))
+        ice__verr(v, R, R->def, "recursive_sources",
+                  "none of the recursive_sources is on a cycle through "
+                  "'%s'",
+                  R->id != NULL ? R->id : "?");
+      continue;
+    }
+    R->body = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
+    if (R->body == NULL) {
+      rc = ICE_ENOMEM;
+      goto out;
+    }
+    for (uint32_t k = 0; k < sc->n; k++) {
+      ice__node_t *b = &wf->nodes[sc->nodes[k]];
+      if (k == r || !fwd[k] || !bwd[k])
+        continue;
+      R->body[R->nbody++] = k;
+      b->rec_owner = r;
+      for (uint32_t j = 0; j < b->ndeps; j++) {
+        if (b->deps[j] != r)
+          continue;
+        if (b->back == NULL && (b->back = ice__calloc(b->ndeps, 1)) == NULL) {
+          rc = ICE_ENOMEM;
+          goto out;
+        }
+        b->back[j] = 1;
+        b->nsched--;
+      }
+    }
+    /* What must finish before an iteration's node may run again. */
+    for (uint32_t k = 0; k < R->nbody; k++) {
+      ice__node_t *b = &wf->nodes[sc->nodes[R->body[k]]];
+      b->rec_pending = 0;
+      for (uint32_t j = 0; j < b->ndeps; j++) {
+        uint32_t d = b->deps[j];
+        if ((b->back == NULL || !b->back[j]) && fwd[d] && bwd[d])
+          b->rec_pending++;
+      }
+    }
+    R->rec_pending = 0;
+    for (uint32_t j = 0; j < R->ndeps; j++) {
+      uint32_t d = R->deps[j];
+      if (fwd[d] && bwd[d])
+        R->rec_pending++;
+    }
+  }
+out:
+  ice__free(fwd);
+  ice__free(bwd);
+  ice__free(queue);
+  return rc;
 }
 
 int ice__graph_check(ice__vctx_t *v) {
@@ -284,7 +412,11 @@ int ice__graph_check(ice__vctx_t *v) {
       return rc;
   }
   for (uint32_t s = 0; s < wf->nscopes; s++) {
-    rc = build_outs(wf, &wf->scopes[s]);
+    rc = build_outs(wf, &wf->scopes[s], 1);
+    if (rc == 0)
+      rc = mark_recursive(v, &wf->scopes[s]);
+    if (rc == 0)
+      rc = build_outs(wf, &wf->scopes[s], 0);
     if (rc == 0)
       rc = order_scope(v, &wf->scopes[s]);
     if (rc != 0)

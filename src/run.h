@@ -48,6 +48,9 @@ typedef struct {
   double t_start_ms;
   double duration_ms;
   ice_task_t *task; /* while running */
+  uint32_t iter;    /* recursive nodes: iterations run so far */
+  json_t *carry;    /* recursive nodes: the context carried across them */
+  uint8_t rerun;    /* ran again for a recursive iteration */
 } ice__slot_t;
 
 typedef void (*ice__frame_done_cb)(ice__frame_t *f);
@@ -147,6 +150,10 @@ void ice__frame_stop(ice__frame_t *f);
 void ice__sched_drain(ice_run_t *r);
 /* Asks the loop to drain soon (from callbacks outside the scheduler). */
 void ice__sched_kick(ice_run_t *r);
+
+/* Completes a recursive node's attempt without ending the node: `output`
+ * (taken) becomes what its body sees of it, and the body runs again. */
+void ice__task_iterate(ice_task_t *t, json_t *output);
 
 /* ---- task.c ------------------------------------------------------------- */
 

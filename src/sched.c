@@ -109,7 +109,7 @@ int ice__frame_new(ice_run_t *r, uint32_t scope, ice_task_t *parent,
   f->on_done = on_done;
   f->data = data;
   for (uint32_t k = 0; k < sc->n; k++)
-    f->slots[k].pending = node_of(f, k)->ndeps;
+    f->slots[k].pending = node_of(f, k)->nsched;
   *out = f;
   return 0;
 }
@@ -119,6 +119,7 @@ void ice__frame_free(ice__frame_t *f) {
     return;
   for (uint32_t k = 0; f->slots != NULL && k < f->n; k++) {
     json_decref(f->slots[k].output);
+    json_decref(f->slots[k].carry);
     ice__free(f->slots[k].err_msg);
   }
   json_decref(f->extras);
@@ -298,10 +299,12 @@ static int trigger_ok(const ice__frame_t *f, uint32_t k, ice__skip_t *why) {
   uint32_t completed = 0, failed = 0;
   ice__trigger_t rule = n->trigger;
 
-  if (n->ndeps == 0)
+  if (n->nsched == 0)
     return 1;
   for (uint32_t j = 0; j < n->ndeps; j++) {
     uint8_t s = f->slots[n->deps[j]].state;
+    if (n->back != NULL && n->back[j])
+      continue;
     completed += s == ICE__ST_COMPLETED;
     failed += s == ICE__ST_FAILED;
   }
@@ -317,7 +320,7 @@ static int trigger_ok(const ice__frame_t *f, uint32_t k, ice__skip_t *why) {
   case ICE__TRIGGER_NONE_FAILED:
     return failed == 0;
   default:
-    return completed == n->ndeps;
+    return completed == n->nsched;
   }
 }
 
@@ -327,12 +330,20 @@ static void settle(ice__frame_t *f, uint32_t k) {
   f->work[f->nwork++] = k;
   f->remaining--;
   while (f->nwork > 0) {
-    const ice__node_t *n = node_of(f, f->work[--f->nwork]);
+    uint32_t done = f->work[--f->nwork];
+    const ice__node_t *n = node_of(f, done);
+    int rerun = f->slots[done].rerun;
     for (uint32_t j = 0; j < n->nouts; j++) {
       uint32_t d = n->outs[j];
       ice__slot_t *s = &f->slots[d];
       ice__skip_t why = ICE__SKIP_NONE;
-      if (--s->pending > 0 || s->state != ICE__ST_PENDING)
+      /* A body node re-run by its recursive node releases only the nodes
+       * of that loop: the others counted it the first time. */
+      if (rerun && node_of(f, d)->rec_owner == ICE__NONE &&
+          n->rec_owner != d)
+        continue;
+      if (s->pending == 0 || --s->pending > 0 ||
+          s->state != ICE__ST_PENDING)
         continue;
       if (!trigger_ok(f, d, &why)) {
         s->state = ICE__ST_SKIPPED;
@@ -415,6 +426,7 @@ static void finish_node(ice__frame_t *f, ice_task_t *t, uint8_t state) {
   s->duration_ms = ice__engine_mono_ms(r->engine) - s->t_start_ms;
   f->running--;
   if (state == ICE__ST_COMPLETED) {
+    json_decref(s->output);
     s->output = t->output;
     t->output = NULL;
     if (f->parent == NULL)
@@ -428,6 +440,43 @@ static void finish_node(ice__frame_t *f, ice_task_t *t, uint8_t state) {
   }
   task_free(t);
   node_terminal(f, k);
+}
+
+/* A recursive node asked for another iteration: it goes back to pending
+ * with its intermediate output, and its body nodes run again. */
+static void iterate(ice__frame_t *f, ice_task_t *t) {
+  const ice__node_t *R = t->node;
+  ice__slot_t *rs = &f->slots[t->local];
+
+  json_decref(rs->output);
+  rs->output = t->output;
+  t->output = NULL;
+  rs->state = ICE__ST_PENDING;
+  rs->task = NULL;
+  rs->pending = R->rec_pending;
+  f->running--;
+  task_free(t);
+  for (uint32_t i = 0; i < R->nbody; i++) {
+    uint32_t b = R->body[i];
+    ice__slot_t *s = &f->slots[b];
+    if (ICE__TERMINAL(s->state))
+      f->remaining++;
+    s->state = ICE__ST_PENDING;
+    s->skip = 0;
+    s->rerun = 1;
+    s->pending = node_of(f, b)->rec_pending;
+    ice__free(s->err_msg);
+    s->err_msg = NULL;
+  }
+  for (uint32_t i = 0; i < R->nbody; i++) {
+    uint32_t b = R->body[i];
+    if (f->slots[b].pending == 0) {
+      f->slots[b].state = ICE__ST_READY;
+      heap_push(f, b);
+    }
+  }
+  if (f->nheap > 0)
+    mark_ready(f);
 }
 
 static double now_ms(const ice_run_t *r) {
@@ -456,6 +505,10 @@ static void process(ice_task_t *t) {
   disarm(t);
   if (t->cancel == ICE__CANCEL_STOP) {
     finish_node(f, t, ICE__ST_CANCELLED);
+    return;
+  }
+  if (t->ok == 2 && t->cancel == ICE__CANCEL_NONE) {
+    iterate(f, t);
     return;
   }
   if (t->ok && t->cancel != ICE__CANCEL_TIMEOUT) {
@@ -647,6 +700,17 @@ void ice_task_done(ice_task_t *t, json_t *output) {
   }
   t->done = 1;
   t->ok = 1;
+  t->output = output;
+  push_done(t);
+}
+
+void ice__task_iterate(ice_task_t *t, json_t *output) {
+  if (t == NULL || t->done) {
+    json_decref(output);
+    return;
+  }
+  t->done = 1;
+  t->ok = 2;
   t->output = output;
   push_done(t);
 }

@@ -50,8 +50,8 @@ static json_t *dep_output(const ice_task_t *t, const char *name, size_t len) {
     if (lo == t->node->ndeps || t->node->deps[lo] != d->local)
       return NULL;
   }
-  if (f->slots[d->local].state != ICE__ST_COMPLETED)
-    return NULL;
+  /* Only completed nodes have outputs, and a recursive node between
+   * iterations, whose body sees its intermediate output. */
   return f->slots[d->local].output;
 }
 

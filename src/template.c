@@ -42,7 +42,9 @@ static void buf_add(buf_t *b, const char *s, size_t n) {
   b->p[b->len] = '\0';
 }
 
-static void buf_str(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_str(buf_t *b, const char *s) {
+  buf_add(b, s, strlen(s));
+}
 
 /* Shortest text that reads back as the same double, in Python's repr
  * layout: fixed notation for exponents -4..15 ("2.0", "0.001"), else
@@ -184,8 +186,7 @@ static void add_json(buf_t *b, const json_t *v) {
     add_quoted(b, json_string_value(v), json_string_length(v));
     break;
   case JSON_INTEGER:
-    snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-             json_integer_value(v));
+    snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     buf_str(b, num);
     break;
   case JSON_REAL:
@@ -419,11 +420,9 @@ static int compile_string(compiler_t *c, const json_t *v, tnode **out) {
                    "%s: unterminated '{{'", c->path);
       goto fail;
     }
-    if (ice__expr_parse(s + e_start, (size_t)close - e_start, &e, &perr) !=
-        0) {
+    if (ice__expr_parse(s + e_start, (size_t)close - e_start, &e, &perr) != 0) {
       ice__err_set(c->err, perr.kind,
-                   cp_count(s, e_start) +
-                       (perr.col > 0 ? perr.col : 1),
+                   cp_count(s, e_start) + (perr.col > 0 ? perr.col : 1),
                    "%s: %s", c->path, perr.msg);
       goto fail;
     }
@@ -550,8 +549,7 @@ static int render_string(const render_t *r, const tnode *t, json_t **out) {
       buf_add(&b, t->parts[i].text, t->parts[i].len);
       continue;
     }
-    if (ice__expr_eval(t->parts[i].expr, r->lookup, r->data, &v, r->err) !=
-        0) {
+    if (ice__expr_eval(t->parts[i].expr, r->lookup, r->data, &v, r->err) != 0) {
       ice__free(b.p);
       return -1;
     }

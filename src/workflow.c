@@ -150,7 +150,8 @@ typedef struct {
   uint32_t nscopes, scap;
 } collect_t;
 
-static int new_scope(collect_t *c, uint32_t parent, uint32_t *out) {
+static int new_scope(collect_t *c, uint32_t parent, json_t *list,
+                     uint32_t *out) {
   if (c->nscopes == c->scap) {
     uint32_t ncap = c->scap == 0 ? 8 : c->scap * 2;
     ice__scope_t *s = ice__realloc(c->scopes, ncap * sizeof(*s));
@@ -159,7 +160,7 @@ static int new_scope(collect_t *c, uint32_t parent, uint32_t *out) {
     c->scopes = s;
     c->scap = ncap;
   }
-  c->scopes[c->nscopes] = (ice__scope_t){NULL, 0, parent};
+  c->scopes[c->nscopes] = (ice__scope_t){NULL, 0, parent, list};
   *out = c->nscopes++;
   return 0;
 }
@@ -199,7 +200,7 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
     ice__verr(c->v, NULL, owner, key, "'%s' must be an array of nodes", what);
     return 0;
   }
-  if (new_scope(c, parent, &scope) != 0)
+  if (new_scope(c, parent, list, &scope) != 0)
     return -1;
   first = c->n;
   json_array_foreach(list, i, def) {
@@ -555,6 +556,8 @@ static void free_nodes(ice_workflow_t *wf) {
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     ice__node_t *n = &wf->nodes[i];
     ice__free(n->deps);
+    ice__free(n->back);
+    ice__free(n->body);
     ice__free(n->outs);
     ice__free(n->maps);
     ice__free(n->child_scopes);
@@ -585,6 +588,15 @@ void ice_workflow_free(ice_workflow_t *wf) {
 }
 
 void ice__workflow_ref(ice_workflow_t *wf) { wf->refs++; }
+
+uint32_t ice__node_scope_of(const ice_workflow_t *wf, const ice__node_t *n,
+                            const json_t *list) {
+  for (uint32_t c = 0; c < n->nchild; c++) {
+    if (wf->scopes[n->child_scopes[c]].list == list)
+      return n->child_scopes[c];
+  }
+  return ICE__NONE;
+}
 
 const char *ice_workflow_name(const ice_workflow_t *wf) { return wf->name; }
 

@@ -55,6 +55,7 @@ typedef struct {
   uint32_t *nodes; /* global indices, in file order */
   uint32_t n;
   uint32_t parent; /* global index of the owning node, NONE at top */
+  json_t *list;    /* borrowed: the JSON array the nodes came from */
 } ice__scope_t;
 
 struct ice__builtin_s;
@@ -70,6 +71,18 @@ typedef struct ice__node_s {
   json_t *def;                     /* borrowed; the document owns it */
   uint32_t *deps;                  /* local indices, sorted */
   uint32_t ndeps;
+  /* Dependencies on a recursive node whose cycle this node is on: ignored
+   * for scheduling (SPEC §7.4). back[j] != 0 marks deps[j]. NULL = none. */
+  uint8_t *back;
+  uint32_t nsched; /* dependencies that count for scheduling */
+  /* Recursive nodes: the body (local indices of the nodes on cycles
+   * through it). Body nodes: rec_owner is the local index of their
+   * recursive node, else NONE. rec_pending: scheduling dependencies inside
+   * the body (plus the recursive node), for re-running an iteration. */
+  uint32_t *body;
+  uint32_t nbody;
+  uint32_t rec_owner;
+  uint32_t rec_pending;
   uint32_t *outs; /* local indices of dependents */
   uint32_t nouts;
   uint32_t depth; /* longest path from a root of the scope */
@@ -104,6 +117,11 @@ struct ice_workflow_s {
   ice__schema_t *input_schema;
   json_t *tools; /* borrowed: the file's `tools` object or NULL */
 };
+
+/* The child scope of node n that came from the JSON array `list`, or NONE
+ * (control-flow nodes find their nested lists with it). */
+uint32_t ice__node_scope_of(const ice_workflow_t *wf, const ice__node_t *n,
+                            const json_t *list);
 
 /* Validation context handed to built-in compile hooks. */
 typedef struct {

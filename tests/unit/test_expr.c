@@ -16,7 +16,8 @@ static const char *ctx_json =
     "{\"inputs\": {\"model\": \"gpt\", \"count\": 3, \"items\": [1, 2, 3],"
     " \"nested\": {\"a\": {\"b\": [10, {\"c\": \"deep\"}]}}, \"empty\": \"\","
     " \"zero\": 0, \"obj\": {\"0\": \"zero-key\", \"k\": 1}},"
-    " \"x\": 5, \"s\": \"h\\u00e9llo\", \"list\": [1, \"two\", 3.5, null, true],"
+    " \"x\": 5, \"s\": \"h\\u00e9llo\", \"list\": [1, \"two\", 3.5, null, "
+    "true],"
     " \"fetch\": {\"status\": \"ok\", \"rows\": [{\"id\": 1}, {\"id\": 2}]},"
     " \"t\": true, \"f\": false, \"n\": null, \"r\": 2.5,"
     " \"big\": 9223372036854775807, \"neg\": -7, \"k\": \"model\","
@@ -612,8 +613,9 @@ static void test_parse_errors(void **state) {
   bad("else", 1, "unexpected 'else'");
   bad("-", 2, "unexpected end of expression");
   bad("not", 4, "unexpected end of expression");
-  bad("a.9223372036854775808", 3, "expected a key or index after '.' but "
-                                  "found '9223372036854775808'");
+  bad("a.9223372036854775808", 3,
+      "expected a key or index after '.' but "
+      "found '9223372036854775808'");
   /* Columns count code points, not bytes. */
   bad("'\\u00e9' + 'é' + )", 18, "unexpected ')'");
   bad("é", 1, "unexpected character");
@@ -645,8 +647,8 @@ static char *repeat(const char *unit, size_t n, const char *mid,
   return s;
 }
 
-static void deep(const char *unit, size_t n, const char *mid,
-                 const char *close, const char *expected) {
+static void deep(const char *unit, size_t n, const char *mid, const char *close,
+                 const char *expected) {
   char *s = repeat(unit, n, mid, close);
 
   ok(s, expected != NULL ? expected : s);
@@ -757,8 +759,7 @@ static void test_results_share_context(void **state) {
   json_t *v = ev("inputs.items");
 
   /* A path result is the context's own value, not a copy. */
-  assert_ptr_equal(v, json_object_get(json_object_get(ctx, "inputs"),
-                                      "items"));
+  assert_ptr_equal(v, json_object_get(json_object_get(ctx, "inputs"), "items"));
   json_decref(v);
   v = ev("true");
   assert_ptr_equal(v, json_true());
@@ -864,11 +865,60 @@ static const char *const seeds[] = {
 };
 
 static const char *const words[] = {
-    " ", "(", ")", "[", "]", "{", "}", ",", ":", ".", "+", "-", "*", "/",
-    "//", "%", "==", "!=", "<", "<=", ">", ">=", "in", "not", "and", "or",
-    "if", "else", "x", "inputs", "nope", "len(", "exists(", "min(", "round(",
-    "'", "\"", "\\", "\\u", "0", "9223372036854775808", "1.5", "1e", "true",
-    "None", "s", "list", "r", "big", "=", "#", "\xc3\xa9", "\xff", "\0",
+    " ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ".",
+    "+",
+    "-",
+    "*",
+    "/",
+    "//",
+    "%",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not",
+    "and",
+    "or",
+    "if",
+    "else",
+    "x",
+    "inputs",
+    "nope",
+    "len(",
+    "exists(",
+    "min(",
+    "round(",
+    "'",
+    "\"",
+    "\\",
+    "\\u",
+    "0",
+    "9223372036854775808",
+    "1.5",
+    "1e",
+    "true",
+    "None",
+    "s",
+    "list",
+    "r",
+    "big",
+    "=",
+    "#",
+    "\xc3\xa9",
+    "\xff",
+    "\0",
 };
 
 static void mutate(char *buf, size_t *len, size_t cap) {
@@ -912,8 +962,8 @@ static void test_fuzz(void **state) {
     if (i % 10 == 0) { /* random bytes, biased to printable */
       len = rnd() % 40;
       for (size_t j = 0; j < len; j++)
-        buf[j] = rnd() % 4 == 0 ? (char)(rnd() & 0xFF)
-                                : (char)(' ' + rnd() % 95);
+        buf[j] =
+            rnd() % 4 == 0 ? (char)(rnd() & 0xFF) : (char)(' ' + rnd() % 95);
     } else {
       const char *sd = seeds[rnd() % ICE__ARRAY_SIZE(seeds)];
       len = strlen(sd);

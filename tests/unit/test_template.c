@@ -67,9 +67,9 @@ static void compile_fails(const char *value_json, int kind, int col,
     fail_msg("compile of %s succeeded", value_json);
   assert_null(t);
   if (err.kind != kind || err.col != col || strcmp(err.msg, msg) != 0)
-    fail_msg("%s: expected %s col %d \"%s\", got %s col %d \"%s\"",
-             value_json, ice__kind_name(kind), col, msg,
-             ice__kind_name(err.kind), err.col, err.msg);
+    fail_msg("%s: expected %s col %d \"%s\", got %s col %d \"%s\"", value_json,
+             ice__kind_name(kind), col, msg, ice__kind_name(err.kind), err.col,
+             err.msg);
   json_decref(value);
 }
 
@@ -80,8 +80,8 @@ static void render_fails(const char *value_json, const char *msg) {
 
   assert_int_equal(ice__tmpl_compile(value, &t, &err), 0);
   assert_non_null(t);
-  assert_int_equal(
-      ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err), -1);
+  assert_int_equal(ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err),
+                   -1);
   assert_int_equal(err.kind, ICE__KIND_EXPRESSION);
   assert_string_equal(err.msg, msg);
   ice__tmpl_free(t);
@@ -101,9 +101,17 @@ static void text_is(const char *value_json, const char *expected) {
 
 static void test_no_template(void **state) {
   static const char *const values[] = {
-      "\"plain\"", "\"{ not one }\"", "\"}} {\"", "\"\"", "\"{\"",
+      "\"plain\"",
+      "\"{ not one }\"",
+      "\"}} {\"",
+      "\"\"",
+      "\"{\"",
       "{\"a\": \"plain\", \"b\": [1, \"x\", {\"c\": null}]}",
-      "[]", "{}", "42", "null", "[[[\"a\"]], {\"{{\": \"keys are not\"}]",
+      "[]",
+      "{}",
+      "42",
+      "null",
+      "[[[\"a\"]], {\"{{\": \"keys are not\"}]",
   };
 
   for (size_t i = 0; i < ICE__ARRAY_SIZE(values); i++) {
@@ -114,9 +122,9 @@ static void test_no_template(void **state) {
     assert_int_equal(ice__tmpl_compile(v, &t, &err), 0);
     assert_null(t);
     /* Without a template, rendering is the value itself. */
-    assert_int_equal(ice__tmpl_render_or_share(NULL, v, ice__lookup_object,
-                                               ctx, &out, &err),
-                     0);
+    assert_int_equal(
+        ice__tmpl_render_or_share(NULL, v, ice__lookup_object, ctx, &out, &err),
+        0);
     assert_ptr_equal(out, v);
     json_decref(out);
     json_decref(v);
@@ -143,8 +151,7 @@ static void test_whole_keeps_type(void **state) {
 static void test_whole_result_is_shared(void **state) {
   json_t *out = render("\"{{ inputs.cfg }}\"");
 
-  assert_ptr_equal(out, json_object_get(json_object_get(ctx, "inputs"),
-                                        "cfg"));
+  assert_ptr_equal(out, json_object_get(json_object_get(ctx, "inputs"), "cfg"));
   json_decref(out);
 }
 
@@ -153,8 +160,7 @@ static void test_text_forms(void **state) {
   renders("\"{{ inputs.count }} \"", "\"3 \"");
   renders("\"n={{ inputs.count }}, r={{ r }}, s={{ inputs.model }}\"",
           "\"n=3, r=2.0, s=gpt\"");
-  renders("\"b={{ t }} f={{ false }} z={{ n }}\"",
-          "\"b=true f=false z=null\"");
+  renders("\"b={{ t }} f={{ false }} z={{ n }}\"", "\"b=true f=false z=null\"");
   renders("\"l={{ inputs.items }} o={{ inputs.cfg }}\"",
           "\"l=[1,2] o={\\\"k\\\":1,\\\"a\\\":[0.5]}\"");
   renders("\"{{ a }}{{ b }}\"", "\"12\"");
@@ -172,10 +178,12 @@ static void test_embedded_nul(void **state) {
   ice__err_t err;
 
   assert_int_equal(ice__tmpl_compile(value, &t, &err), 0);
-  assert_int_equal(ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err),
-                   0);
+  assert_int_equal(ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err), 0);
   assert_int_equal(json_string_length(out), 4);
-  assert_memory_equal(json_string_value(out), "a\0" "1\0", 4);
+  assert_memory_equal(json_string_value(out),
+                      "a\0"
+                      "1\0",
+                      4);
   json_decref(out);
   ice__tmpl_free(t);
   json_decref(value);
@@ -193,9 +201,9 @@ static void test_nested_values(void **state) {
 }
 
 static void test_shared_subtrees(void **state) {
-  json_t *value = th_json(
-      "{\"a\": {\"deep\": [1, 2]}, \"b\": \"{{ a }}\", \"c\": [\"k\","
-      " {\"t\": \"{{ b }}\", \"same\": {\"x\": 1}}, {\"u\": 1}]}");
+  json_t *value =
+      th_json("{\"a\": {\"deep\": [1, 2]}, \"b\": \"{{ a }}\", \"c\": [\"k\","
+              " {\"t\": \"{{ b }}\", \"same\": {\"x\": 1}}, {\"u\": 1}]}");
   json_t *out, *out2;
   ice__tmpl_t *t;
   ice__err_t err;
@@ -203,8 +211,7 @@ static void test_shared_subtrees(void **state) {
 
   assert_int_equal(ice__tmpl_compile(value, &t, &err), 0);
   assert_non_null(t);
-  assert_int_equal(ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err),
-                   0);
+  assert_int_equal(ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err), 0);
   th_assert_json(out, "{\"a\":{\"deep\":[1,2]},\"b\":1,\"c\":[\"k\","
                       "{\"t\":2,\"same\":{\"x\":1}},{\"u\":1}]}");
   vc = json_object_get(value, "c");
@@ -221,16 +228,14 @@ static void test_shared_subtrees(void **state) {
                         "\"k\",{\"t\":\"{{ b }}\",\"same\":{\"x\":1}},"
                         "{\"u\":1}]}");
   assert_int_equal(
-      ice__tmpl_render_or_share(t, value, ice__lookup_object, ctx, &out2,
-                                &err),
+      ice__tmpl_render_or_share(t, value, ice__lookup_object, ctx, &out2, &err),
       0);
   assert_true(json_equal(out, out2));
   json_decref(out);
   json_decref(out2);
   /* The compiled template keeps the value alive on its own. */
   json_decref(value);
-  assert_int_equal(ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err),
-                   0);
+  assert_int_equal(ice__tmpl_render(t, ice__lookup_object, ctx, &out, &err), 0);
   assert_int_equal(json_integer_value(json_object_get(out, "b")), 1);
   json_decref(out);
   ice__tmpl_free(t);
@@ -245,8 +250,8 @@ static void test_compile_errors(void **state) {
                 "$: unterminated '{{'");
   compile_fails("{\"a\": [{\"b\": \"{{ 1 +\"}]}", ICE__KIND_TEMPLATE, 1,
                 "$.a[0].b: unterminated '{{'");
-  compile_fails("{\"a\": [{\"b\": \"x {{ 1 + }}\"}]}", ICE__KIND_EXPRESSION,
-                10, "$.a[0].b: unexpected end of expression");
+  compile_fails("{\"a\": [{\"b\": \"x {{ 1 + }}\"}]}", ICE__KIND_EXPRESSION, 10,
+                "$.a[0].b: unexpected end of expression");
   compile_fails("{\"we ird\": [\"ok\", \"{{ }}\"]}", ICE__KIND_EXPRESSION, 3,
                 "$[\"we ird\"][1]: empty expression");
   compile_fails("{\"my-key_2\": \"{{ foo(1) }}\"}", ICE__KIND_EXPRESSION, 4,
@@ -257,8 +262,7 @@ static void test_compile_errors(void **state) {
    * error is the string's. */
   compile_fails("\"{{ 'it }} more\"", ICE__KIND_EXPRESSION, 4,
                 "$: unterminated string");
-  compile_fails("\"{{ 'a}}' \"", ICE__KIND_TEMPLATE, 1,
-                "$: unterminated '{{'");
+  compile_fails("\"{{ 'a}}' \"", ICE__KIND_TEMPLATE, 1, "$: unterminated '{{'");
   compile_fails("\"{{{ a }}}\"", ICE__KIND_EXPRESSION, 5,
                 "$: expected a string key but found 'a'");
   compile_fails("[1, \"{{ ok }}\", \"{{ (1 }}\"]", ICE__KIND_EXPRESSION, 7,
@@ -280,8 +284,10 @@ static void test_long_path_in_error(void **state) {
   assert_non_null(strstr(err.msg, "...: unterminated '{{'"));
   assert_memory_equal(err.msg, "$.kkkk", 6);
   json_decref(value);
-  snprintf(json, sizeof(json), "{\"%.150s\": {\"%.150s\": {\"%.93s\":"
-           " [[\"{{\"]]}}}", key, key, key);
+  snprintf(json, sizeof(json),
+           "{\"%.150s\": {\"%.150s\": {\"%.93s\":"
+           " [[\"{{\"]]}}}",
+           key, key, key);
   value = th_json(json);
   assert_int_equal(ice__tmpl_compile(value, &t, &err), -1);
   assert_non_null(strstr(err.msg, "...: unterminated '{{'"));
@@ -291,8 +297,7 @@ static void test_long_path_in_error(void **state) {
 static void test_render_errors(void **state) {
   render_fails("\"{{ nope }}\"", "undefined: nope");
   render_fails("\"x {{ inputs.model.x }}\"", "undefined: inputs.model.x");
-  render_fails("{\"a\": [\"{{ 1 + 'a' }}\"]}",
-               "cannot add integer and string");
+  render_fails("{\"a\": [\"{{ 1 + 'a' }}\"]}", "cannot add integer and string");
   render_fails("{\"a\": \"ok {{ a }}\", \"b\": \"{{ 1 / 0 }}\"}",
                "division by zero");
 }
@@ -326,10 +331,8 @@ static void test_json_text(void **state) {
   text_is("1234567.0", "1234567.0");
   text_is("[]", "[]");
   text_is("{}", "{}");
-  text_is("[1, 2.5, \"a\", null, [true], {}]",
-          "[1,2.5,\"a\",null,[true],{}]");
-  text_is("{\"z\": 1, \"a\": {\"k\": [0.5]}}",
-          "{\"z\":1,\"a\":{\"k\":[0.5]}}");
+  text_is("[1, 2.5, \"a\", null, [true], {}]", "[1,2.5,\"a\",null,[true],{}]");
+  text_is("{\"z\": 1, \"a\": {\"k\": [0.5]}}", "{\"z\":1,\"a\":{\"k\":[0.5]}}");
   text_is("[\"q\\\"b\\\\s\\n\\t\\r\\b\\f\\u0001\\u001f/\\u00e9\"]",
           "[\"q\\\"b\\\\s\\n\\t\\r\\b\\f\\u0001\\u001f/\xc3\xa9\"]");
   text_is("{\"k\\\"ey\": 1}", "{\"k\\\"ey\":1}");
@@ -433,8 +436,8 @@ static const char *const seeds[] = {
 };
 
 static const char *const pieces[] = {
-    "{{", "}}", "{", "}", "'", "\"", "\\", " ", "a", "inputs.", "+", "[",
-    "]", "(", ")", "1", "\xc3\xa9", "\xff",
+    "{{",      "}}", "{", "}", "'", "\"", "\\", " ",        "a",
+    "inputs.", "+",  "[", "]", "(", ")",  "1",  "\xc3\xa9", "\xff",
 };
 
 static void test_fuzz(void **state) {

@@ -104,11 +104,26 @@ int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
   /* A tool that exits without reading its stdin must not kill us. */
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
     signal(SIGPIPE, SIG_IGN);
-  if (ice_register_node(e, &ice__exec_tool) != 0) {
-    ice_engine_free(e);
-    return ICE_ENOMEM;
+  {
+    static const struct {
+      const ice_executor_t *ex;
+      const ice__builtin_t *bi;
+    } builtins[] = {
+        {&ice__exec_tool, &ice__bi_tool},
+        {&ice__exec_condition, &ice__bi_condition},
+        {&ice__exec_loop, &ice__bi_loop},
+        {&ice__exec_parallel, &ice__bi_parallel},
+        {&ice__exec_recursive, &ice__bi_recursive},
+        {&ice__exec_workflow, &ice__bi_workflow},
+    };
+    for (size_t i = 0; i < ICE__ARRAY_SIZE(builtins); i++) {
+      if (ice_register_node(e, builtins[i].ex) != 0) {
+        ice_engine_free(e);
+        return ICE_ENOMEM;
+      }
+      e->types[e->ntypes - 1].bi = builtins[i].bi;
+    }
   }
-  e->types[e->ntypes - 1].bi = &ice__bi_tool;
   *out = e;
   return 0;
 }

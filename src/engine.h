@@ -8,6 +8,8 @@
 
 #include <ice.h>
 
+#define ICE__MAX_LOADING 32
+
 typedef struct {
   const ice_executor_t *ex;
   const ice__builtin_t *bi;
@@ -42,6 +44,10 @@ struct ice_engine_s {
   int virtual_clock;
   uint64_t clock_offset_ms; /* added by virtual delays */
   uint64_t run_counter;
+  /* Real paths of the workflow files being loaded, outermost first: a
+   * sub-workflow that is already on this stack references itself. */
+  char *loading[ICE__MAX_LOADING];
+  int nloading;
 };
 
 /* Finds a node type; NULL when unknown. */
@@ -66,7 +72,11 @@ int ice__bus_wants(const ice_engine_t *e, const char *type);
 void ice__bus_emit(ice_engine_t *e, const char *type, json_t *ev);
 
 /* Built-in node types (one file each under src/exec/). */
-extern const ice_executor_t ice__exec_tool;
+extern const ice_executor_t ice__exec_tool, ice__exec_condition,
+    ice__exec_loop, ice__exec_parallel, ice__exec_recursive,
+    ice__exec_workflow;
+extern const ice__builtin_t ice__bi_condition, ice__bi_loop,
+    ice__bi_parallel, ice__bi_recursive, ice__bi_workflow;
 /* Checks the file's `tools` definitions (exec/tool.c). */
 int ice__tool_defs_check(ice__vctx_t *v);
 extern const ice__builtin_t ice__bi_tool;

@@ -72,7 +72,7 @@ struct ice__frame_s {
   uint32_t *work; /* nodes whose dependents must be released */
   uint32_t nwork;
   int in_ready_list;
-  ice__frame_t *next_ready;
+  ice__frame_t *next_ready, *prev_ready; /* the run's ready list */
   ice__frame_done_cb on_done;
   void *data; /* for on_done */
 };
@@ -112,7 +112,8 @@ struct ice_run_s {
   json_t *flaky;  /* built-in `flaky` attempt counters */
   ice__frame_t *top;
   ice_task_t *dq_head, *dq_tail; /* completed attempts to process */
-  ice__frame_t *ready_head;      /* frames that may start nodes */
+  ice__frame_t *ready_head;      /* frames that may start nodes, FIFO */
+  ice__frame_t *ready_tail;
   uv_idle_t kick;
   int kick_init;
   int in_drain;
@@ -123,6 +124,7 @@ struct ice_run_s {
   int free_requested;
   int live_tasks; /* tasks not yet freed (timers closing) */
   int closing;    /* the kick handle is closing */
+  int depth; /* 0 for a run started by the caller, +1 per sub-workflow */
   uint64_t seq;
   double t0_ms;
   double duration_ms;

@@ -71,8 +71,30 @@ static void mark_ready(ice__frame_t *f) {
   if (f->in_ready_list)
     return;
   f->in_ready_list = 1;
-  f->next_ready = r->ready_head;
-  r->ready_head = f;
+  f->next_ready = NULL;
+  f->prev_ready = r->ready_tail;
+  if (r->ready_tail != NULL)
+    r->ready_tail->next_ready = f;
+  else
+    r->ready_head = f;
+  r->ready_tail = f;
+}
+
+static void unmark_ready(ice__frame_t *f) {
+  ice_run_t *r = f->run;
+
+  if (!f->in_ready_list)
+    return;
+  f->in_ready_list = 0;
+  if (f->prev_ready != NULL)
+    f->prev_ready->next_ready = f->next_ready;
+  else
+    r->ready_head = f->next_ready;
+  if (f->next_ready != NULL)
+    f->next_ready->prev_ready = f->prev_ready;
+  else
+    r->ready_tail = f->prev_ready;
+  f->next_ready = f->prev_ready = NULL;
 }
 
 /* ---- frames ------------------------------------------------------------- */
@@ -117,6 +139,9 @@ int ice__frame_new(ice_run_t *r, uint32_t scope, ice_task_t *parent,
 void ice__frame_free(ice__frame_t *f) {
   if (f == NULL)
     return;
+  /* A finished frame may still sit in the ready list. */
+  if (f->run != NULL)
+    unmark_ready(f);
   for (uint32_t k = 0; f->slots != NULL && k < f->n; k++) {
     json_decref(f->slots[k].output);
     json_decref(f->slots[k].carry);
@@ -659,10 +684,8 @@ void ice__sched_drain(ice_run_t *r) {
     }
     if (r->ready_head != NULL) {
       ice__frame_t *f = r->ready_head;
-      if (!start_one(f)) {
-        r->ready_head = f->next_ready;
-        f->in_ready_list = 0;
-      }
+      if (!start_one(f))
+        unmark_ready(f);
       continue;
     }
     break;

@@ -165,14 +165,14 @@ static int fill_context(ice_task_t *t, json_t *ctx) {
   if (f->parent == NULL) {
     for (uint32_t j = 0; j < n->ndeps; j++) {
       const ice__slot_t *s = &f->slots[n->deps[j]];
-      if (s->state == ICE__ST_COMPLETED)
+      if (s->output != NULL)
         json_object_set(
             ctx, t->run->wf->nodes[f->scope->nodes[n->deps[j]]].id, s->output);
     }
   } else {
     for (uint32_t k = 0; k < f->n; k++) {
       const ice__slot_t *s = &f->slots[k];
-      if (k != t->local && s->state == ICE__ST_COMPLETED)
+      if (k != t->local && s->output != NULL)
         json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[k]].id,
                         s->output);
     }

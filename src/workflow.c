@@ -864,9 +864,27 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
     return ICE_EIO;
   }
   fclose(f);
-  rc = ice_workflow_parse(e, path, buf, len,
-                          has_suffix(path, ".yaml") || has_suffix(path, ".yml"),
-                          out, diags);
+  {
+    /* Sub-workflows check this stack to refuse a file that includes
+     * itself. */
+    char *real = realpath(path, NULL);
+    int pushed = 0;
+    if (real != NULL && e->nloading < ICE__MAX_LOADING) {
+      e->loading[e->nloading++] = real;
+      pushed = 1;
+    } else if (real != NULL) {
+      free(real);
+      ice__free(buf);
+      ice__diags_add(diags, path, 0, 0,
+                     "workflow files nested too deeply (sub-workflows)");
+      return ICE_EWORKFLOW;
+    }
+    rc = ice_workflow_parse(
+        e, path, buf, len,
+        has_suffix(path, ".yaml") || has_suffix(path, ".yml"), out, diags);
+    if (pushed)
+      free(e->loading[--e->nloading]);
+  }
   ice__free(buf);
   return rc;
 }

@@ -1,0 +1,262 @@
+/* The `loop` node (SPEC §7.2): one child frame per item, at most
+ * max_concurrency at once, results kept in item order whatever the order
+ * in which iterations finish. */
+#include "flow.h"
+
+#include <string.h>
+
+typedef struct {
+  ice__expr_t *expr;  /* items_source as a path/expression */
+  ice__tmpl_t *tmpl;  /* items_source as a template */
+  const char *source; /* as written, for messages */
+  const char *item_var;
+  const char *index_var;
+  uint32_t scope;
+  long max_iterations; /* 0 = all */
+  long concurrency;
+  int continue_on_error;
+} loop_conf_t;
+
+typedef struct {
+  ice_task_t *task;
+  json_t *items;
+  json_t *results;
+  ice__frame_t **live; /* per item index while running */
+  size_t n, next, inflight;
+  int failed;     /* an iteration failed: start no more */
+  int stopping;   /* stopping the others: do not complete yet */
+  int fail_kind;
+  char *fail_msg;
+} loop_state_t;
+
+static const ice_field_t fields[] = {
+    {"items_source", ICE_T_STRING, 1, 1},
+    {"item_var", ICE_T_STRING, 0, 0},
+    {"index_var", ICE_T_STRING, 0, 0},
+    {"body", ICE_T_ARRAY, 1, 0},
+    {"max_iterations", ICE_T_INT, 0, 0},
+    {"max_concurrency", ICE_T_INT, 0, 0},
+    {"continue_on_error", ICE_T_BOOL, 0, 0},
+    {NULL, 0, 0, 0},
+};
+
+static void conf_free(void *p) {
+  loop_conf_t *c = p;
+
+  ice__expr_free(c->expr);
+  ice__tmpl_free(c->tmpl);
+  ice__free(c);
+}
+
+static int compile(ice__vctx_t *v, ice__node_t *n) {
+  loop_conf_t *c = ice__calloc(1, sizeof(*c));
+  json_t *src = json_object_get(n->def, "items_source");
+  json_t *body = json_object_get(n->def, "body");
+
+  if (c == NULL)
+    return ICE_ENOMEM;
+  n->xdata = c;
+  c->item_var = json_string_value(json_object_get(n->def, "item_var"));
+  c->index_var = json_string_value(json_object_get(n->def, "index_var"));
+  if (c->item_var == NULL)
+    c->item_var = "item";
+  if (c->index_var == NULL)
+    c->index_var = "index";
+  c->max_iterations = ice__field_int(v, n, "max_iterations", 0, 1);
+  c->concurrency = ice__field_int(v, n, "max_concurrency", 1, 1);
+  c->continue_on_error =
+      json_is_true(json_object_get(n->def, "continue_on_error"));
+  c->scope = ice__node_scope_of(v->wf, n, body);
+  if (json_is_array(body) && json_array_size(body) == 0)
+    ice__verr(v, n, n->def, "body", "'body' must hold at least one node");
+  if (json_is_string(src)) {
+    ice__err_t err;
+    c->source = json_string_value(src);
+    if (strstr(c->source, "{{") != NULL) {
+      if (ice__tmpl_compile(src, &c->tmpl, &err) != 0)
+        ice__verr(v, n, n->def, "items_source", "items_source: %s", err.msg);
+    } else {
+      c->expr = ice__field_expr(v, n, "items_source");
+    }
+  }
+  return 0;
+}
+
+static void pump(loop_state_t *st);
+
+static void finish(loop_state_t *st) {
+  ice_task_t *t = st->task;
+
+  t->xstate = NULL;
+  if (t->cancel != ICE__CANCEL_NONE)
+    ice__task_fail_kind(t, ICE__KIND_CANCELLED, "loop cancelled");
+  else if (st->failed)
+    ice__task_fail_kind(t, st->fail_kind, "%s", st->fail_msg);
+  else
+    ice_task_done(t, json_incref(st->results));
+  json_decref(st->items);
+  json_decref(st->results);
+  ice__free(st->live);
+  ice__free(st->fail_msg);
+  ice__free(st);
+}
+
+static void maybe_finish(loop_state_t *st) {
+  if (st->stopping || st->inflight > 0)
+    return;
+  if (st->failed || st->next == st->n || st->task->cancel != ICE__CANCEL_NONE)
+    finish(st);
+}
+
+/* Stops every running iteration (a failure, a cancel). Their frames end
+ * through iter_done, which must not complete the loop meanwhile. */
+static void stop_all(loop_state_t *st) {
+  st->stopping = 1;
+  for (size_t i = 0; i < st->next; i++) {
+    if (st->live[i] != NULL)
+      ice__frame_stop(st->live[i]);
+  }
+  st->stopping = 0;
+}
+
+static void iter_done(ice__frame_t *f) {
+  loop_state_t *st = f->data;
+  const loop_conf_t *c = st->task->node->xdata;
+  size_t i = (size_t)f->index;
+  const ice__slot_t *s;
+  const ice__node_t *bad = ice__frame_failed(f, &s);
+
+  st->live[i] = NULL;
+  st->inflight--;
+  if (bad != NULL && c->continue_on_error) {
+    json_array_set_new(
+        st->results, i,
+        json_pack("{s:b,s:{s:s,s:s,s:s}}", "success", 0, "error", "kind",
+                  ice__kind_name(s->err_kind), "message",
+                  s->err_msg != NULL ? s->err_msg : "", "node_id", bad->id));
+  } else if (bad != NULL) {
+    if (!st->failed) {
+      char *msg = NULL;
+      st->failed = 1;
+      st->fail_kind = s->err_kind;
+      if (asprintf(&msg, "iteration %zu: node '%s' failed: %s", i, bad->id,
+                   s->err_msg != NULL ? s->err_msg : "") < 0)
+        msg = NULL;
+      st->fail_msg = msg;
+      ice__frame_free(f);
+      stop_all(st);
+      maybe_finish(st);
+      return;
+    }
+  } else {
+    json_t *last = ice__frame_last_output(f);
+    json_array_set(st->results, i, last != NULL ? last : json_null());
+  }
+  ice__frame_free(f);
+  if (!st->stopping) {
+    pump(st);
+    maybe_finish(st);
+  }
+}
+
+/* Starts iterations while the concurrency limit allows. */
+static void pump(loop_state_t *st) {
+  ice_task_t *t = st->task;
+  const loop_conf_t *c = t->node->xdata;
+
+  while (!st->failed && t->cancel == ICE__CANCEL_NONE && st->next < st->n &&
+         st->inflight < (size_t)c->concurrency) {
+    size_t i = st->next;
+    json_t *extras = json_object();
+    ice__frame_t *f;
+    int rc;
+    json_object_set(extras, c->item_var, json_array_get(st->items, i));
+    json_object_set_new(extras, c->index_var, json_integer((json_int_t)i));
+    rc = ice__frame_new(t->run, c->scope, t, extras, (long)i, 0, iter_done, st,
+                        &f);
+    json_decref(extras);
+    if (rc != 0) {
+      st->failed = 1;
+      st->fail_kind = ICE__KIND_INTERNAL;
+      st->fail_msg = ice__strdup("out of memory");
+      return;
+    }
+    st->next++;
+    st->inflight++;
+    st->live[i] = f;
+    ice__emit(t->run, "loop.iteration", t, NULL, NULL,
+              json_pack("{s:I}", "index", (json_int_t)i));
+    ice__frame_start(f);
+  }
+}
+
+static void loop_start(ice_task_t *t) {
+  const loop_conf_t *c = t->node->xdata;
+  loop_state_t *st;
+  ice__err_t err;
+  json_t *items;
+  int rc;
+
+  if (c->tmpl != NULL)
+    rc = ice__tmpl_render(c->tmpl, ice__task_lookup, t, &items, &err);
+  else
+    rc = ice__expr_eval(c->expr, ice__task_lookup, t, &items, &err);
+  if (rc != 0) {
+    ice__task_fail_kind(t, ICE__KIND_EXPRESSION, "items_source: %s", err.msg);
+    return;
+  }
+  if (!json_is_array(items)) {
+    json_decref(items);
+    ice__task_fail_kind(t, ICE__KIND_EXPRESSION,
+                        "items_source '%s' did not resolve to a list",
+                        c->source);
+    return;
+  }
+  st = ice__calloc(1, sizeof(*st));
+  if (st != NULL) {
+    st->n = json_array_size(items);
+    if (c->max_iterations > 0 && st->n > (size_t)c->max_iterations)
+      st->n = (size_t)c->max_iterations;
+    st->live = ice__calloc(st->n + 1, sizeof(*st->live));
+    st->results = json_array();
+    for (size_t i = 0; st->results != NULL && i < st->n; i++)
+      json_array_append(st->results, json_null());
+  }
+  if (st == NULL || st->live == NULL || st->results == NULL) {
+    if (st != NULL) {
+      ice__free(st->live);
+      json_decref(st->results);
+    }
+    ice__free(st);
+    json_decref(items);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  st->task = t;
+  st->items = items;
+  t->xstate = st;
+  pump(st);
+  maybe_finish(st);
+}
+
+static void loop_cancel(ice_task_t *t) {
+  loop_state_t *st = t->xstate;
+
+  if (st == NULL)
+    return;
+  stop_all(st);
+  maybe_finish(st);
+}
+
+const ice_executor_t ice__exec_loop = {
+    .abi = ICE_EXECUTOR_ABI,
+    .type = "loop",
+    .fields = fields,
+    .start = loop_start,
+    .cancel = loop_cancel,
+};
+
+const ice__builtin_t ice__bi_loop = {
+    .compile = compile,
+    .free_data = conf_free,
+};

@@ -1,0 +1,275 @@
+/* The `parallel` node (SPEC §7.3): one child frame per branch, at most
+ * max_concurrency at once. `all` waits for every branch; `any` ends with
+ * the first branch that succeeds and `race` with the first that finishes,
+ * stopping the others (their processes killed) before completing. */
+#include "flow.h"
+
+#include <string.h>
+
+enum { WAIT_ALL, WAIT_ANY, WAIT_RACE };
+enum { BR_IDLE, BR_RUNNING, BR_OK, BR_FAILED, BR_STOPPED };
+
+typedef struct {
+  uint32_t *scopes;
+  uint32_t nbranches;
+  long concurrency; /* 0 = all at once */
+  int strategy;
+  int merge;
+} par_conf_t;
+
+struct par_state_s;
+
+typedef struct {
+  struct par_state_s *st;
+  uint32_t index;
+  int status;
+  ice__frame_t *frame;
+  json_t *outputs;
+  const ice__node_t *failed;
+  int fail_kind;
+  char *fail_msg;
+} branch_t;
+
+typedef struct par_state_s {
+  ice_task_t *task;
+  branch_t *br;
+  uint32_t next, inflight;
+  int decided; /* any/race: the outcome is known, stop the rest */
+  int stopping;
+} par_state_t;
+
+static const ice_field_t fields[] = {
+    {"branches", ICE_T_ARRAY, 1, 0},
+    {"max_concurrency", ICE_T_INT, 0, 0},
+    {"wait_strategy", ICE_T_STRING, 0, 0},
+    {"merge_outputs", ICE_T_BOOL, 0, 0},
+    {NULL, 0, 0, 0},
+};
+
+static const char *const strategy_names[] = {"all", "any", "race"};
+
+static void conf_free(void *p) {
+  par_conf_t *c = p;
+
+  ice__free(c->scopes);
+  ice__free(c);
+}
+
+static int compile(ice__vctx_t *v, ice__node_t *n) {
+  par_conf_t *c = ice__calloc(1, sizeof(*c));
+  json_t *branches = json_object_get(n->def, "branches"), *b;
+  const char *ws = json_string_value(json_object_get(n->def, "wait_strategy"));
+  size_t i;
+
+  if (c == NULL)
+    return ICE_ENOMEM;
+  n->xdata = c;
+  c->concurrency = ice__field_int(v, n, "max_concurrency", 0, 1);
+  c->merge = !json_is_false(json_object_get(n->def, "merge_outputs"));
+  c->strategy = WAIT_ALL;
+  if (ws != NULL) {
+    if (strcmp(ws, "any") == 0)
+      c->strategy = WAIT_ANY;
+    else if (strcmp(ws, "race") == 0)
+      c->strategy = WAIT_RACE;
+    else if (strcmp(ws, "all") != 0)
+      ice__verr(v, n, n->def, "wait_strategy",
+                "wait_strategy '%s' is not one of all, any, race", ws);
+  }
+  if (!json_is_array(branches))
+    return 0;
+  if (json_array_size(branches) == 0)
+    ice__verr(v, n, n->def, "branches",
+              "'branches' must hold at least one branch");
+  c->scopes = ice__calloc(json_array_size(branches) + 1, sizeof(uint32_t));
+  if (c->scopes == NULL)
+    return ICE_ENOMEM;
+  json_array_foreach(branches, i, b) {
+    uint32_t s = ice__node_scope_of(v->wf, n, b);
+    if (s == ICE__NONE)
+      continue; /* not a list: reported while collecting nodes */
+    c->scopes[c->nbranches++] = s;
+  }
+  return 0;
+}
+
+static json_t *output_of(par_state_t *st) {
+  const par_conf_t *c = st->task->node->xdata;
+  json_t *results = json_array(), *done = json_array(), *merged = json_object();
+  json_t *out;
+
+  for (uint32_t b = 0; b < c->nbranches; b++) {
+    branch_t *br = &st->br[b];
+    json_array_append_new(results, br->outputs != NULL
+                                       ? json_incref(br->outputs)
+                                       : json_object());
+    if (br->status == BR_OK) {
+      json_array_append_new(done, json_integer(b));
+      json_object_update(merged, br->outputs);
+    }
+  }
+  out = json_pack("{s:o,s:o,s:s}", "branch_results", results,
+                  "completed_branches", done, "strategy",
+                  strategy_names[c->strategy]);
+  if (c->merge)
+    json_object_set(out, "merged", merged);
+  json_decref(merged);
+  return out;
+}
+
+static void finish(par_state_t *st) {
+  ice_task_t *t = st->task;
+  const par_conf_t *c = t->node->xdata;
+  branch_t *bad = NULL;
+  uint32_t ok = 0;
+
+  for (uint32_t b = 0; b < c->nbranches; b++) {
+    if (st->br[b].status == BR_OK)
+      ok++;
+    if (st->br[b].status == BR_FAILED && bad == NULL)
+      bad = &st->br[b];
+  }
+  t->xstate = NULL;
+  if (t->cancel != ICE__CANCEL_NONE)
+    ice__task_fail_kind(t, ICE__KIND_CANCELLED, "parallel cancelled");
+  else if (c->strategy == WAIT_ALL && bad != NULL)
+    ice__task_fail_kind(t, bad->fail_kind, "branch %u: node '%s' failed: %s",
+                        bad->index, bad->failed->id,
+                        bad->fail_msg != NULL ? bad->fail_msg : "");
+  else if (c->strategy == WAIT_ANY && ok == 0)
+    ice__task_fail_kind(t, bad != NULL ? bad->fail_kind : ICE__KIND_TOOL_ERROR,
+                        "every branch failed; branch %u: node '%s' failed: "
+                        "%s",
+                        bad != NULL ? bad->index : 0,
+                        bad != NULL ? bad->failed->id : "?",
+                        bad != NULL && bad->fail_msg ? bad->fail_msg : "");
+  else
+    ice_task_done(t, output_of(st));
+  for (uint32_t b = 0; b < c->nbranches; b++) {
+    json_decref(st->br[b].outputs);
+    ice__free(st->br[b].fail_msg);
+  }
+  ice__free(st->br);
+  ice__free(st);
+}
+
+static void maybe_finish(par_state_t *st) {
+  const par_conf_t *c = st->task->node->xdata;
+
+  if (st->stopping || st->inflight > 0)
+    return;
+  if (st->decided || st->next == c->nbranches ||
+      st->task->cancel != ICE__CANCEL_NONE)
+    finish(st);
+}
+
+static void stop_all(par_state_t *st) {
+  const par_conf_t *c = st->task->node->xdata;
+
+  st->stopping = 1;
+  for (uint32_t b = 0; b < c->nbranches; b++) {
+    if (st->br[b].frame != NULL)
+      ice__frame_stop(st->br[b].frame);
+  }
+  st->stopping = 0;
+}
+
+static void pump(par_state_t *st);
+
+static void branch_done(ice__frame_t *f) {
+  branch_t *br = f->data;
+  par_state_t *st = br->st;
+  const par_conf_t *c = st->task->node->xdata;
+  const ice__slot_t *s;
+
+  br->frame = NULL;
+  st->inflight--;
+  br->outputs = ice__frame_outputs(f);
+  br->failed = ice__frame_failed(f, &s);
+  if (br->failed != NULL) {
+    br->status = BR_FAILED;
+    br->fail_kind = s->err_kind;
+    br->fail_msg = ice__strdup(s->err_msg != NULL ? s->err_msg : "");
+  } else {
+    br->status = ice__frame_succeeded(f) ? BR_OK : BR_STOPPED;
+  }
+  ice__frame_free(f);
+  if (!st->decided &&
+      ((c->strategy == WAIT_ANY && br->status == BR_OK) ||
+       (c->strategy == WAIT_RACE && br->status != BR_STOPPED))) {
+    st->decided = 1;
+    stop_all(st);
+  }
+  if (!st->stopping) {
+    pump(st);
+    maybe_finish(st);
+  }
+}
+
+static void pump(par_state_t *st) {
+  ice_task_t *t = st->task;
+  const par_conf_t *c = t->node->xdata;
+
+  while (!st->decided && t->cancel == ICE__CANCEL_NONE &&
+         st->next < c->nbranches &&
+         (c->concurrency == 0 || st->inflight < (uint32_t)c->concurrency)) {
+    branch_t *br = &st->br[st->next];
+    ice__frame_t *f;
+    if (ice__frame_new(t->run, c->scopes[st->next], t, NULL, -1, 0,
+                       branch_done, br, &f) != 0) {
+      br->status = BR_FAILED;
+      br->fail_kind = ICE__KIND_INTERNAL;
+      br->fail_msg = ice__strdup("out of memory");
+      st->next++;
+      continue;
+    }
+    st->next++;
+    st->inflight++;
+    br->status = BR_RUNNING;
+    br->frame = f;
+    ice__frame_start(f);
+  }
+}
+
+static void par_start(ice_task_t *t) {
+  const par_conf_t *c = t->node->xdata;
+  par_state_t *st = ice__calloc(1, sizeof(*st));
+
+  if (st != NULL)
+    st->br = ice__calloc(c->nbranches + 1, sizeof(branch_t));
+  if (st == NULL || st->br == NULL) {
+    ice__free(st);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  st->task = t;
+  for (uint32_t b = 0; b < c->nbranches; b++) {
+    st->br[b].st = st;
+    st->br[b].index = b;
+  }
+  t->xstate = st;
+  pump(st);
+  maybe_finish(st);
+}
+
+static void par_cancel(ice_task_t *t) {
+  par_state_t *st = t->xstate;
+
+  if (st == NULL)
+    return;
+  stop_all(st);
+  maybe_finish(st);
+}
+
+const ice_executor_t ice__exec_parallel = {
+    .abi = ICE_EXECUTOR_ABI,
+    .type = "parallel",
+    .fields = fields,
+    .start = par_start,
+    .cancel = par_cancel,
+};
+
+const ice__builtin_t ice__bi_parallel = {
+    .compile = compile,
+    .free_data = conf_free,
+};

@@ -1,0 +1,209 @@
+/* The `recursive` node (SPEC §7.4). The graph side (its body, back edges)
+ * is in graph.c and the re-running of the body in sched.c; this file is
+ * one step: count the iteration, optionally run `workflow_ref` on the
+ * context, test the convergence condition, and either complete or hand
+ * an intermediate output back for another iteration. */
+#include "flow.h"
+#include "subworkflow.h"
+
+#include <string.h>
+
+typedef struct {
+  ice__expr_t *cond;
+  long max_iterations;
+  int preserve;
+  const char *context_key;
+  ice__subwf_t *sub; /* workflow_ref, or NULL */
+} rec_conf_t;
+
+static const ice_field_t fields[] = {
+    {"recursive_sources", ICE_T_ARRAY, 1, 0},
+    {"convergence_condition", ICE_T_STRING, 1, 0},
+    {"max_iterations", ICE_T_INT, 0, 0},
+    {"preserve_context", ICE_T_BOOL, 0, 0},
+    {"context_key", ICE_T_STRING, 0, 0},
+    {"workflow_ref", ICE_T_STRING, 0, 0},
+    {NULL, 0, 0, 0},
+};
+
+static void conf_free(void *p) {
+  rec_conf_t *c = p;
+
+  ice__expr_free(c->cond);
+  ice__subwf_free(c->sub);
+  ice__free(c);
+}
+
+static int compile(ice__vctx_t *v, ice__node_t *n) {
+  rec_conf_t *c = ice__calloc(1, sizeof(*c));
+  const char *ref;
+
+  if (c == NULL)
+    return ICE_ENOMEM;
+  n->xdata = c;
+  c->cond = ice__field_expr(v, n, "convergence_condition");
+  c->max_iterations = ice__field_int(v, n, "max_iterations", 50, 1);
+  c->preserve = !json_is_false(json_object_get(n->def, "preserve_context"));
+  c->context_key = json_string_value(json_object_get(n->def, "context_key"));
+  if (c->context_key == NULL)
+    c->context_key = "recursive_context";
+  ref = json_string_value(json_object_get(n->def, "workflow_ref"));
+  if (ref != NULL)
+    return ice__subwf_compile(v, n, ref, &c->sub);
+  return 0;
+}
+
+/* Per-attempt state: the names added to the context for the condition. */
+typedef struct {
+  ice_task_t *task;
+  json_t *extras;
+  ice__subwf_run_t *child;
+} rec_state_t;
+
+static json_t *lookup(void *data, const char *name, size_t len) {
+  rec_state_t *st = data;
+  json_t *v = json_object_getn(st->extras, name, len);
+
+  return v != NULL ? v : ice__task_lookup(st->task, name, len);
+}
+
+static void state_free(rec_state_t *st) {
+  json_decref(st->extras);
+  ice__free(st);
+}
+
+/* Evaluates the condition and completes or iterates. */
+static void decide(rec_state_t *st) {
+  ice_task_t *t = st->task;
+  const rec_conf_t *c = t->node->xdata;
+  ice__slot_t *slot = &t->frame->slots[t->local];
+  json_t *ctx = json_object_get(st->extras, c->context_key);
+  json_int_t k = (json_int_t)slot->iter;
+  ice__err_t err;
+  json_t *v;
+  int met;
+
+  t->xstate = NULL;
+  if (ice__expr_eval(c->cond, lookup, st, &v, &err) != 0) {
+    state_free(st);
+    ice__task_fail_kind(t, ICE__KIND_EXPRESSION, "convergence_condition: %s",
+                        err.msg);
+    return;
+  }
+  met = ice__json_truthy(v);
+  json_decref(v);
+  ice__emit(t->run, "recursive.iteration", t, NULL, NULL,
+            json_pack("{s:I,s:b}", "iteration", k, "converged", met));
+  if (met || k >= c->max_iterations) {
+    json_t *fin = c->preserve ? json_incref(ctx) : json_object();
+    ice_task_done(t, json_pack("{s:b,s:s,s:I,s:o}", "converged", met,
+                               "reason",
+                               met ? "condition_met" : "max_iterations_reached",
+                               "iterations", k, "final_context", fin));
+  } else {
+    json_t *out = json_pack("{s:b,s:I}", "converged", 0, "iteration", k);
+    json_object_set(out, c->context_key, ctx);
+    ice__task_iterate(t, out);
+  }
+  state_free(st);
+}
+
+static void child_done(void *data, int ok, json_t *output, int kind,
+                       const char *msg) {
+  rec_state_t *st = data;
+
+  st->child = NULL;
+  if (st->task->cancel != ICE__CANCEL_NONE || !ok) {
+    ice_task_t *t = st->task;
+    t->xstate = NULL;
+    state_free(st);
+    if (t->cancel != ICE__CANCEL_NONE)
+      ice__task_fail_kind(t, ICE__KIND_CANCELLED, "recursive cancelled");
+    else
+      ice__task_fail_kind(t, kind, "workflow_ref: %s", msg);
+    return;
+  }
+  json_object_set(st->extras, "result", output);
+  decide(st);
+}
+
+static void rec_start(ice_task_t *t) {
+  const rec_conf_t *c = t->node->xdata;
+  ice__slot_t *slot = &t->frame->slots[t->local];
+  const ice__node_t *n = t->node;
+  rec_state_t *st;
+  json_t *inputs, *ctx, *hist;
+  json_int_t k;
+
+  /* A new attempt of the same iteration does not count again. */
+  if (t->attempt == 1)
+    slot->iter++;
+  k = (json_int_t)slot->iter;
+  /* R's convergence inputs for this iteration: its body dependencies. */
+  inputs = json_pack("{s:I}", "iteration", k);
+  for (uint32_t j = 0; j < n->ndeps; j++) {
+    const ice__slot_t *ds = &t->frame->slots[n->deps[j]];
+    if (ds->output != NULL)
+      json_object_set(inputs,
+                      t->run->wf->nodes[t->frame->scope->nodes[n->deps[j]]].id,
+                      ds->output);
+  }
+  /* The carried context is rebuilt, never changed in place: earlier
+   * intermediate outputs that hold it stay as they were. */
+  if (t->attempt == 1 || slot->carry == NULL) {
+    json_t *old = json_object_get(slot->carry, "history");
+    hist = json_array();
+    if (old != NULL)
+      json_array_extend(hist, old);
+    if (c->preserve)
+      json_array_append(hist, inputs);
+    ctx = json_pack("{s:I,s:s,s:o}", "iteration", k, "node_id", n->id,
+                    "history", hist);
+    json_decref(slot->carry);
+    slot->carry = ctx;
+  }
+  ctx = slot->carry;
+  st = ice__calloc(1, sizeof(*st));
+  if (st == NULL) {
+    json_decref(inputs);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  st->task = t;
+  st->extras = json_pack("{s:I,s:O}", "iteration", k, c->context_key, ctx);
+  t->xstate = st;
+  if (c->sub != NULL) {
+    json_t *in = ice_task_context(t);
+    json_object_set_new(in, "iteration", json_integer(k));
+    json_decref(inputs);
+    int rc = ice__subwf_start(c->sub, t, in, NULL, child_done, st, &st->child);
+    json_decref(in);
+    if (rc != 0) {
+      t->xstate = NULL;
+      state_free(st);
+    }
+    return;
+  }
+  json_decref(inputs);
+  decide(st);
+}
+
+static void rec_cancel(ice_task_t *t) {
+  rec_state_t *st = t->xstate;
+
+  if (st != NULL && st->child != NULL)
+    ice__subwf_cancel(st->child);
+}
+
+const ice_executor_t ice__exec_recursive = {
+    .abi = ICE_EXECUTOR_ABI,
+    .type = "recursive",
+    .fields = fields,
+    .start = rec_start,
+    .cancel = rec_cancel,
+};
+
+const ice__builtin_t ice__bi_recursive = {
+    .compile = compile,
+    .free_data = conf_free,
+};

@@ -1,0 +1,310 @@
+/* The `workflow` node (SPEC §7.5) and the child-run machinery it shares
+ * with `recursive`'s workflow_ref. The child workflow is loaded once, when
+ * the parent is validated; each attempt starts a child run on the same
+ * engine, with its own run id and events. */
+#include "subworkflow.h"
+
+#include "flow.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ice__subwf_s {
+  ice_workflow_t *wf;
+};
+
+struct ice__subwf_run_s {
+  ice_run_t *child;
+  ice__subwf_cb cb;
+  void *data;
+};
+
+ice_workflow_t *ice__subwf_workflow(const ice__subwf_t *s) {
+  return s != NULL ? s->wf : NULL;
+}
+
+void ice__subwf_free(ice__subwf_t *s) {
+  if (s == NULL)
+    return;
+  ice_workflow_free(s->wf);
+  ice__free(s);
+}
+
+int ice__subwf_compile(ice__vctx_t *v, ice__node_t *n, const char *ref,
+                       ice__subwf_t **out) {
+  ice_workflow_t *wf = v->wf;
+  ice_engine_t *e = wf->engine;
+  json_t *names = json_object_get(wf->doc, "workflows");
+  const char *path = json_string_value(json_object_get(names, ref));
+  char *full = NULL, real[PATH_MAX];
+  ice_diags_t cd = {0};
+  ice__subwf_t *s;
+  int rc;
+
+  *out = NULL;
+  if (path == NULL)
+    path = ref;
+  if (path[0] == '/')
+    full = ice__strdup(path);
+  else if (asprintf(&full, "%s/%s", wf->dir, path) < 0)
+    full = NULL;
+  if (full == NULL)
+    return ICE_ENOMEM;
+  if (realpath(full, real) == NULL) {
+    ice__verr(v, n, n->def, "workflow_ref",
+              "workflow_ref '%s': cannot read '%s': %s", ref, full,
+              strerror(errno));
+    ice__free(full);
+    return 0;
+  }
+  for (int i = 0; i < e->nloading; i++) {
+    if (strcmp(e->loading[i], real) == 0) {
+      ice__verr(v, n, n->def, "workflow_ref",
+                "workflow_ref '%s' references itself: %s is already being "
+                "loaded",
+                ref, full);
+      ice__free(full);
+      return 0;
+    }
+  }
+  s = ice__calloc(1, sizeof(*s));
+  if (s == NULL) {
+    ice__free(full);
+    return ICE_ENOMEM;
+  }
+  rc = ice_workflow_load(e, full, &s->wf, &cd);
+  if (rc != 0) {
+    ice__verr(v, n, n->def, "workflow_ref",
+              "workflow_ref '%s': '%s' is not a valid workflow", ref, full);
+    for (size_t i = 0; i < cd.count; i++)
+      ice__diags_add(v->diags, cd.items[i].file, cd.items[i].line,
+                     cd.items[i].col, cd.items[i].message);
+  }
+  ice_diags_free(&cd);
+  ice__free(full);
+  *out = s;
+  return rc == ICE_ENOMEM ? rc : 0;
+}
+
+static void child_done(ice_run_t *run, void *data) {
+  ice__subwf_run_t *sr = data;
+  json_t *res = ice_run_result(run);
+  int ok = json_is_true(json_object_get(res, "success"));
+  char msg[1024] = "";
+
+  if (!ok) {
+    size_t len = 0;
+    json_t *errs = json_object_get(res, "errors"), *line;
+    size_t i;
+    len += (size_t)snprintf(msg, sizeof(msg), "child workflow '%s' %s",
+                            json_string_value(json_object_get(res,
+                                                              "workflow")),
+                            json_string_value(json_object_get(res, "status")));
+    json_array_foreach(errs, i, line) {
+      if (len < sizeof(msg))
+        len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s %s",
+                                i == 0 ? ":" : ";", json_string_value(line));
+    }
+  }
+  sr->cb(sr->data, ok, json_object_get(res, "output"), ICE__KIND_SUBWORKFLOW,
+         msg);
+  ice_run_free(run);
+  ice__free(sr);
+}
+
+int ice__subwf_start(const ice__subwf_t *s, ice_task_t *parent, json_t *inputs,
+                     json_t *unused, ice__subwf_cb cb, void *data,
+                     ice__subwf_run_t **out) {
+  ice_run_opts_t opts = ICE_RUN_OPTS_INIT;
+  ice_diags_t d = {0};
+  ice__subwf_run_t *sr;
+  ice_run_t *child;
+  int rc;
+
+  (void)unused;
+  *out = NULL;
+  if (parent->run->depth + 1 > ICE__MAX_SUBWORKFLOW_DEPTH) {
+    ice__task_fail_kind(parent, ICE__KIND_NON_RETRYABLE,
+                        "sub-workflows nested deeper than %d",
+                        ICE__MAX_SUBWORKFLOW_DEPTH);
+    return -1;
+  }
+  opts.inputs = inputs;
+  rc = ice_run_new(parent->run->engine, s->wf, &opts, &child, &d);
+  if (rc != 0) {
+    ice__task_fail_kind(parent, ICE__KIND_SUBWORKFLOW, "%s",
+                        d.count > 0 ? d.items[0].message : ice_strerror(rc));
+    ice_diags_free(&d);
+    return -1;
+  }
+  sr = ice__calloc(1, sizeof(*sr));
+  if (sr == NULL) {
+    ice_run_free(child);
+    ice__task_fail_kind(parent, ICE__KIND_INTERNAL, "out of memory");
+    return -1;
+  }
+  child->depth = parent->run->depth + 1;
+  sr->child = child;
+  sr->cb = cb;
+  sr->data = data;
+  *out = sr;
+  ice_run_start(child, child_done, sr);
+  return 0;
+}
+
+void ice__subwf_cancel(ice__subwf_run_t *r) {
+  if (r != NULL)
+    ice_run_cancel(r->child);
+}
+
+/* ---- the `workflow` node ------------------------------------------------ */
+
+typedef struct {
+  ice__subwf_t *sub;
+  ice__tmpl_t *inputs_tmpl;
+  ice__tmpl_t *overrides_tmpl;
+  json_t *inputs;    /* borrowed */
+  json_t *overrides; /* borrowed */
+  json_t *exposed;   /* borrowed */
+} wf_conf_t;
+
+static const ice_field_t fields[] = {
+    {"workflow_ref", ICE_T_STRING, 1, 0},
+    {"inputs", ICE_T_OBJECT, 0, 1},
+    {"config_overrides", ICE_T_OBJECT, 0, 1},
+    {"exposed_outputs", ICE_T_OBJECT, 0, 0},
+    {NULL, 0, 0, 0},
+};
+
+static void conf_free(void *p) {
+  wf_conf_t *c = p;
+
+  ice__subwf_free(c->sub);
+  ice__tmpl_free(c->inputs_tmpl);
+  ice__tmpl_free(c->overrides_tmpl);
+  ice__free(c);
+}
+
+static int compile(ice__vctx_t *v, ice__node_t *n) {
+  wf_conf_t *c = ice__calloc(1, sizeof(*c));
+  const char *ref = json_string_value(json_object_get(n->def, "workflow_ref"));
+  ice__err_t err;
+  json_t *x;
+  const char *k;
+
+  if (c == NULL)
+    return ICE_ENOMEM;
+  n->xdata = c;
+  c->inputs = json_object_get(n->def, "inputs");
+  c->overrides = json_object_get(n->def, "config_overrides");
+  c->exposed = json_object_get(n->def, "exposed_outputs");
+  if (json_is_object(c->inputs) &&
+      ice__tmpl_compile(c->inputs, &c->inputs_tmpl, &err) != 0)
+    ice__verr(v, n, n->def, "inputs", "inputs: %s", err.msg);
+  if (json_is_object(c->overrides) &&
+      ice__tmpl_compile(c->overrides, &c->overrides_tmpl, &err) != 0)
+    ice__verr(v, n, n->def, "config_overrides", "config_overrides: %s",
+              err.msg);
+  if (json_is_object(c->exposed)) {
+    json_object_foreach(c->exposed, k, x) {
+      if (!json_is_string(x) || json_string_length(x) == 0)
+        ice__verr(v, n, c->exposed, k,
+                  "exposed_outputs.%s must be a 'node_id.path' string", k);
+    }
+  } else {
+    c->exposed = NULL;
+  }
+  if (ref == NULL)
+    return 0;
+  return ice__subwf_compile(v, n, ref, &c->sub);
+}
+
+static void wf_done(void *data, int ok, json_t *output, int kind,
+                    const char *msg) {
+  ice_task_t *t = data;
+  const wf_conf_t *c = t->node->xdata;
+  const char *name;
+  json_t *x, *out;
+
+  t->xstate = NULL;
+  if (t->cancel != ICE__CANCEL_NONE) {
+    ice__task_fail_kind(t, ICE__KIND_CANCELLED, "sub-workflow cancelled");
+    return;
+  }
+  if (!ok) {
+    ice__task_fail_kind(t, kind, "%s", msg);
+    return;
+  }
+  if (c->exposed == NULL) {
+    ice_task_done(t, json_incref(output));
+    return;
+  }
+  out = json_object();
+  json_object_foreach(c->exposed, name, x) {
+    const char *spec = json_string_value(x);
+    const char *dot = strchr(spec, '.');
+    size_t idlen = dot != NULL ? (size_t)(dot - spec) : strlen(spec);
+    json_t *v = json_object_getn(output, spec, idlen);
+    if (v != NULL && dot != NULL)
+      v = ice__json_follow(v, dot + 1);
+    if (v == NULL) {
+      json_decref(out);
+      ice__task_fail_kind(t, ICE__KIND_SUBWORKFLOW,
+                          "exposed_outputs.%s: '%s' is not in the child "
+                          "workflow's output",
+                          name, spec);
+      return;
+    }
+    json_object_set(out, name, v);
+  }
+  ice_task_done(t, out);
+}
+
+static void wf_start(ice_task_t *t) {
+  const wf_conf_t *c = t->node->xdata;
+  json_t *in = NULL, *ov = NULL;
+  ice__subwf_run_t *sr;
+  ice__err_t err;
+
+  if (ice__tmpl_render_or_share(c->inputs_tmpl, c->inputs, ice__task_lookup,
+                                t, &in, &err) != 0 ||
+      ice__tmpl_render_or_share(c->overrides_tmpl, c->overrides,
+                                ice__task_lookup, t, &ov, &err) != 0) {
+    json_decref(in);
+    ice__task_fail_kind(t, ICE__KIND_EXPRESSION, "%s", err.msg);
+    return;
+  }
+  /* Inputs are rendered values; overrides win over them. A new object,
+   * so that neither rendered value is changed. */
+  json_t *merged = json_object();
+  if (in != NULL)
+    json_object_update(merged, in);
+  if (ov != NULL)
+    json_object_update(merged, ov);
+  json_decref(in);
+  json_decref(ov);
+  if (ice__subwf_start(c->sub, t, merged, NULL, wf_done, t, &sr) == 0)
+    t->xstate = sr;
+  json_decref(merged);
+}
+
+static void wf_cancel(ice_task_t *t) {
+  if (t->xstate != NULL)
+    ice__subwf_cancel(t->xstate);
+}
+
+const ice_executor_t ice__exec_workflow = {
+    .abi = ICE_EXECUTOR_ABI,
+    .type = "workflow",
+    .fields = fields,
+    .start = wf_start,
+    .cancel = wf_cancel,
+};
+
+const ice__builtin_t ice__bi_workflow = {
+    .compile = compile,
+    .free_data = conf_free,
+};

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Known engine bugs: cases written for the correct behaviour that the
+# engine currently gets wrong. NOT run by run-cli-tests.sh (the suite stays
+# green); run by hand: tests/cli/known-bugs.sh build/ice
+# When a bug is fixed its case passes here: move it into cases/*.sh.
+
+# shellcheck source=tests/cli/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+t_begin "bug: --events FILE is written as events happen (flushed), not only at exit"
+# A user tailing the events file (tail -f) sees nothing until the run ends,
+# and a run killed with SIGKILL leaves an empty events file.
+wf live.json <<'J'
+{"nodes": [{"id": "a", "type": "tool", "tool_name": "echo"},
+           {"id": "s", "type": "tool", "tool_name": "sleep", "tool_args": {"seconds": 1.5},
+            "dependencies": ["a"]}]}
+J
+"$ICE" run "$W/live.json" --events "$W/ev-live" >"$W/out" 2>"$W/err" </dev/null &
+pid=$!
+BGPIDS="$BGPIDS $pid"
+sleep 0.7
+cp "$W/ev-live" "$W/ev-live-mid" 2>/dev/null || : >"$W/ev-live-mid"
+wait_bounded "$pid"
+expect_rc 0
+expect_events "$W/ev-live-mid" 'len(of(ev, "workflow.started")) == 1' \
+  'len(of(ev, "node.completed", "a")) == 1 and len(of(ev, "node.started", "s")) == 1'
+t_end
+
+t_begin "bug: binary garbage in a .json file is not reported as 'empty root content'"
+ice validate "$FIX/validate/garbage.json"
+expect_rc 2
+grep -q "empty root content" "$W/err" && fail "misleading message: $(cat "$W/err")"
+t_end
+
+t_begin "bug: --inputs @missing-file names the file without a bogus -1:-1 position"
+ice run "$ROOT/examples/hello.json" --inputs "@$W/missing.json"
+expect_rc 2
+expect_err_has "$W/missing.json"
+grep -q -- "-1:-1" "$W/err" && fail "stderr: $(cat "$W/err")"
+t_end
+
+summary

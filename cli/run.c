@@ -61,8 +61,11 @@ static int set_inputs(json_t *inputs, const char *arg) {
   if (arg[0] == '@') {
     v = json_load_file(arg + 1, 0, &err);
     if (v == NULL) {
-      fprintf(stderr, "ice: --inputs %s:%d:%d: %s\n", arg + 1, err.line,
-              err.column, err.text);
+      if (err.line > 0)
+        fprintf(stderr, "ice: --inputs %s:%d:%d: %s\n", arg + 1, err.line,
+                err.column, err.text);
+      else
+        fprintf(stderr, "ice: --inputs: %s\n", err.text);
       return 2;
     }
   } else {
@@ -223,6 +226,9 @@ int cli_run(int argc, char **argv) {
       rc = 2;
       goto out;
     }
+    /* Line-buffered, so that `tail -f` and a killed run see every event
+     * written so far. */
+    setvbuf(ev.fp, NULL, _IOLBF, 0);
     ice_subscribe(e, NULL, write_event, &ev, NULL);
   }
   if (!o.quiet && isatty(STDERR_FILENO) && o.events == NULL)

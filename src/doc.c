@@ -163,7 +163,7 @@ static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
   static const char *const nulls[] = {"null", "Null", "NULL", "~", NULL};
   static const char *const trues[] = {"true", "True", "TRUE", NULL};
   static const char *const falses[] = {"false", "False", "FALSE", NULL};
-  char buf[512];
+  char *buf;
 
   if (is_json) {
     if (n == 4 && memcmp(s, "null", 4) == 0)
@@ -180,13 +180,11 @@ static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
     if (is_word(s, n, falses))
       return json_false();
   }
-  if (n >= sizeof(buf)) {
-    if (is_json)
-      goto not_json;
-    return json_stringn(s, n);
+  buf = ice__strndup(s, n);
+  if (buf == NULL) {
+    snprintf(msg, msglen, "out of memory");
+    return NULL;
   }
-  memcpy(buf, s, n);
-  buf[n] = '\0';
   {
     size_t sign = (buf[0] == '-' || buf[0] == '+') ? 1 : 0;
     int base = 10;
@@ -200,28 +198,67 @@ static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
       char *end;
       long long v;
       errno = 0;
-      v = strtoll(digits, &end, base);
+      /* Base 10 parses the sign too, so INT64_MIN fits. */
+      v = strtoll(base == 10 ? buf : digits, &end, base);
       if (errno == ERANGE || *end != '\0') {
-        snprintf(msg, msglen, "integer %s is out of range (64-bit)", buf);
+        snprintf(msg, msglen, "integer %.40s%s is out of range (64-bit)", buf,
+                 n > 40 ? "..." : "");
+        ice__free(buf);
         return NULL;
       }
-      return json_integer(buf[0] == '-' ? -v : v);
+      ice__free(buf);
+      return json_integer(v);
     }
   }
   if (looks_float(buf, n)) {
     double d = strtod(buf, NULL);
     if (!isfinite(d)) {
-      snprintf(msg, msglen, "number %s is out of range", buf);
+      snprintf(msg, msglen, "number %.40s%s is out of range", buf,
+               n > 40 ? "..." : "");
+      ice__free(buf);
       return NULL;
     }
+    ice__free(buf);
     return json_real(d);
   }
+  ice__free(buf);
   if (!is_json)
     return json_stringn(s, n);
-not_json:
   snprintf(msg, msglen, "invalid JSON value '%.*s'", (int)(n > 40 ? 40 : n),
            s);
   return NULL;
+}
+
+/* Workflow files are UTF-8 text; say so plainly instead of letting the
+ * parser report a confusing syntax error. NUL bytes count as invalid. */
+static int valid_utf8(const char *text, size_t len, int *line, int *col) {
+  const unsigned char *p = (const unsigned char *)text;
+  int l = 1, c = 1;
+
+  for (size_t i = 0; i < len;) {
+    unsigned char b = p[i];
+    size_t need = b < 0x80 ? 0 : (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2
+                             : (b >> 3) == 30  ? 3
+                                               : 9;
+    if (b == 0 || need == 9 || i + need >= len + (need == 0))
+      goto bad;
+    for (size_t k = 1; k <= need; k++) {
+      if ((p[i + k] & 0xc0) != 0x80)
+        goto bad;
+    }
+    if (b == '\n') {
+      l++;
+      c = 1;
+    } else {
+      c++;
+    }
+    i += need + 1;
+  }
+  return 1;
+bad:
+  *line = l;
+  *col = c;
+  return 0;
 }
 
 /* ---- the converter ------------------------------------------------------ */
@@ -314,8 +351,12 @@ static int attach(conv_t *cv, json_t *v, const struct fy_mark *m) {
 
 static int on_event(conv_t *cv, struct fy_event *ev) {
   const struct fy_mark *m = fy_event_start_mark(ev);
+  struct fy_mark none = {0, -1, -1};
   json_t *v;
 
+  /* An empty scalar (`key:` with no value) has no mark. */
+  if (m == NULL)
+    m = &none;
   switch (ev->type) {
   case FYET_DOCUMENT_START:
     if (++cv->ndocs > 1)
@@ -352,7 +393,15 @@ static int on_event(conv_t *cv, struct fy_event *ev) {
       s = "";
       n = 0;
     }
-    if (st == FYSS_PLAIN) {
+    size_t tlen = 0;
+    const char *tag =
+        ev->scalar.tag != NULL ? fy_token_get_text(ev->scalar.tag, &tlen)
+                               : NULL;
+    int force_str = tag != NULL &&
+                    ((tlen == 5 && memcmp(tag, "!!str", 5) == 0) ||
+                     (tlen == 21 &&
+                      memcmp(tag, "tag:yaml.org,2002:str", 21) == 0));
+    if (st == FYSS_PLAIN && !force_str) {
       char msg[160];
       v = plain_scalar(s, n, cv->is_json, msg, sizeof(msg));
       if (v == NULL)
@@ -424,6 +473,12 @@ int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,
 
   *root = NULL;
   *err_line = *err_col = 0;
+  if (!valid_utf8(text, len, err_line, err_col)) {
+    snprintf(err_msg, err_len,
+             "the file is not UTF-8 text (a binary file, or another "
+             "encoding)");
+    return -1;
+  }
   snprintf(err_msg, err_len, "out of memory");
   cv = ice__calloc(1, sizeof(*cv));
   if (cv == NULL)

@@ -517,11 +517,21 @@ int ice_workflow_graph(const ice_workflow_t *wf, const char *format,
   if (b.s == NULL)
     return ICE_ENOMEM;
   b.s[0] = '\0';
-  if (mermaid)
+  if (mermaid) {
     put(&b, "flowchart TD\n");
-  else
-    put(&b, "digraph \"%s\" {\n  rankdir=LR;\n  node [shape=box];\n",
-        wf->name);
+  } else {
+    /* The name is free text: escape what would end the dot string. */
+    put(&b, "digraph \"");
+    for (const char *p = wf->name; *p != '\0'; p++) {
+      if (*p == '"' || *p == '\\')
+        put(&b, "\\%c", *p);
+      else if (*p == '\n')
+        put(&b, "\\n");
+      else
+        put(&b, "%c", *p);
+    }
+    put(&b, "\" {\n  rankdir=LR;\n  node [shape=box];\n");
+  }
   render_scope(wf, &b, 0, mermaid, 2);
   if (!mermaid)
     put(&b, "}\n");

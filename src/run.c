@@ -120,17 +120,19 @@ int ice_run_cancel(ice_run_t *r) {
 }
 
 int ice_run_cancel_node(ice_run_t *r, const char *node_id) {
-  const ice__node_t *n = ice__workflow_node(r->wf, node_id);
-  ice__slot_t *s;
+  const ice__node_t *n;
 
+  if (r == NULL || node_id == NULL)
+    return ICE_EINVAL;
+  n = ice__workflow_node(r->wf, node_id);
   if (n == NULL || n->scope != 0)
     return ICE_ENOENT;
-  s = &r->top->slots[n->local];
-  if (s->state == ICE__ST_RUNNING && s->task != NULL) {
-    s->task->cancel = ICE__CANCEL_STOP;
-    if (n->ex->cancel != NULL)
-      n->ex->cancel(s->task);
-  }
+  if (!r->started || r->finished)
+    return 0;
+  r->in_drain++;
+  ice__frame_cancel_node(r->top, n->local);
+  r->in_drain--;
+  ice__sched_kick(r);
   return 0;
 }
 

@@ -147,11 +147,18 @@ void ice__frame_free(ice__frame_t *f);
 void ice__frame_start(ice__frame_t *f);
 /* Stops a frame: nothing more starts, running nodes are cancelled. */
 void ice__frame_stop(ice__frame_t *f);
+/* Cancels node k of f: a pending or ready node becomes cancelled at once
+ * (its dependents follow their trigger rules), a running one is stopped. */
+int ice__frame_cancel_node(ice__frame_t *f, uint32_t k);
 /* Processes completions and starts ready nodes until there is nothing left
  * to do now. Never re-enters itself. */
 void ice__sched_drain(ice_run_t *r);
 /* Asks the loop to drain soon (from callbacks outside the scheduler). */
 void ice__sched_kick(ice_run_t *r);
+
+/* Completes with any JSON value as the output (built-in executors whose
+ * output is not an object, such as loop's list). Takes output. */
+void ice__task_done_raw(ice_task_t *t, json_t *output);
 
 /* Completes a recursive node's attempt without ending the node: `output`
  * (taken) becomes what its body sees of it, and the body runs again. */

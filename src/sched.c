@@ -440,6 +440,20 @@ static void node_terminal(ice__frame_t *f, uint32_t k) {
   settle(f, k);
 }
 
+int ice__frame_cancel_node(ice__frame_t *f, uint32_t k) {
+  ice__slot_t *s = &f->slots[k];
+
+  if (s->state == ICE__ST_PENDING || s->state == ICE__ST_READY) {
+    /* A ready node stays in the heap; start_one skips it. */
+    s->state = ICE__ST_CANCELLED;
+    ice__emit(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
+    node_terminal(f, k);
+  } else if (s->state == ICE__ST_RUNNING && s->task != NULL) {
+    task_stop(s->task);
+  }
+  return 0;
+}
+
 /* Ends node k's run: records the outcome, frees the task, settles. */
 static void finish_node(ice__frame_t *f, ice_task_t *t, uint8_t state) {
   ice__slot_t *s = &f->slots[t->local];
@@ -625,6 +639,8 @@ static int start_one(ice__frame_t *f) {
     return 0;
   k = heap_pop(f);
   s = &f->slots[k];
+  if (s->state != ICE__ST_READY)
+    return 1; /* cancelled while it waited */
   t = task_new(f, k);
   if (t == NULL) {
     s->state = ICE__ST_FAILED;
@@ -710,16 +726,20 @@ void ice__sched_kick(ice_run_t *r) {
 /* ---- completion API for executors --------------------------------------- */
 
 void ice_task_done(ice_task_t *t, json_t *output) {
-  if (t == NULL || t->done) {
-    json_decref(output);
-    return;
-  }
   if (output == NULL)
     output = json_object();
-  if (!json_is_object(output)) {
+  if (output != NULL && !json_is_object(output)) {
     json_t *wrap = json_object();
     json_object_set_new(wrap, "result", output);
     output = wrap;
+  }
+  ice__task_done_raw(t, output);
+}
+
+void ice__task_done_raw(ice_task_t *t, json_t *output) {
+  if (t == NULL || t->done) {
+    json_decref(output);
+    return;
   }
   t->done = 1;
   t->ok = 1;

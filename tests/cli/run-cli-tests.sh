@@ -5,7 +5,7 @@
 # Prints `ok - NAME` / `not ok - NAME` (with details) per case and ends with
 # `N passed, M failed`; exits non-zero when a case failed. Cases live in
 # tests/cli/cases/*.sh (sourced in order); static fixtures in
-# tests/cli/fixtures/. Known engine bugs are in known-bugs.sh, not run here.
+# tests/cli/fixtures/.
 
 # shellcheck source=tests/cli/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -105,11 +105,9 @@ static void test_json_int64_range(void **state) {
   (void)state;
   want_value("[9223372036854775807, -9223372036854775807]", 0,
              "[9223372036854775807,-9223372036854775807]");
-#ifdef ICE_KNOWN_BUG
   /* INT64_MIN is a 64-bit integer. */
   want_value("[-9223372036854775808]", 0, "[-9223372036854775808]");
   want_value("a: -9223372036854775808", 1, "{\"a\":-9223372036854775808}");
-#endif
 }
 
 static void test_json_rejects(void **state) {
@@ -149,12 +147,10 @@ static void test_yaml_nulls_and_bools(void **state) {
 
 static void test_yaml_empty_value(void **state) {
   (void)state;
-#ifdef ICE_KNOWN_BUG
   /* An empty value is null; it used to crash (NULL start mark). */
   want_value("a:\nb: 1\n", 1, "{\"a\":null,\"b\":1}");
   want_value("- \n- 1\n", 1, "[null,1]");
   want_value("metadata:\n", 1, "{\"metadata\":null}");
-#endif
 }
 
 static void test_yaml_numbers(void **state) {
@@ -186,10 +182,8 @@ static void test_yaml_strings(void **state) {
 
 static void test_yaml_explicit_str_tag(void **state) {
   (void)state;
-#ifdef ICE_KNOWN_BUG
   /* !!str forces a string in the core schema. */
   want_value("a: !!str 1\nb: !!str true\n", 1, "{\"a\":\"1\",\"b\":\"true\"}");
-#endif
 }
 
 static void test_yaml_scalar_keys(void **state) {
@@ -427,7 +421,6 @@ static void test_huge_numbers(void **state) {
         -1);
     assert_null(root);
     ice__pos_free(&pm);
-#ifdef ICE_KNOWN_BUG
     /* In YAML a 600-digit plain scalar is an integer, out of range; it
      * must not silently become a string. */
     snprintf(text, sizeof(text), "a: %s", big);
@@ -435,7 +428,6 @@ static void test_huge_numbers(void **state) {
         ice__doc_parse(text, strlen(text), 1, &root, &pm, &l, &c, m, sizeof(m)),
         -1);
     ice__pos_free(&pm);
-#endif
   }
   free(big);
 }
@@ -497,15 +489,8 @@ static void test_fuzz_no_crash(void **state) {
     for (int k = 0; k < 1 + iter % 4; k++)
       buf[random() % (sizeof(base) - 1)] =
           alphabet[random() % (sizeof(alphabet) - 1)];
-#ifndef ICE_KNOWN_BUG
-    /* Avoid the known empty-value crash of YAML (see test_yaml_empty_value):
-     * fuzz JSON only. */
-    rc = ice__doc_parse(buf, sizeof(base) - 1, 0, &root, &pm, &l, &c, m,
-                        sizeof(m));
-#else
     rc = ice__doc_parse(buf, sizeof(base) - 1, iter & 1, &root, &pm, &l, &c, m,
                         sizeof(m));
-#endif
     if (rc == 0)
       assert_non_null(root);
     else

@@ -1,13 +1,5 @@
-#!/bin/sh
-# Known engine bugs: cases written for the correct behaviour that the
-# engine currently gets wrong. NOT run by run-cli-tests.sh (the suite stays
-# green); run by hand: tests/cli/known-bugs.sh build/ice
-# When a bug is fixed its case passes here: move it into cases/*.sh.
-
-# shellcheck source=tests/cli/lib.sh
-. "$(dirname "$0")/lib.sh"
-
-t_begin "bug: --events FILE is written as events happen (flushed), not only at exit"
+# Regression cases for bugs found and fixed during development.
+t_begin "regression: --events FILE is written as events happen (flushed), not only at exit"
 # A user tailing the events file (tail -f) sees nothing until the run ends,
 # and a run killed with SIGKILL leaves an empty events file.
 wf live.json <<'J'
@@ -26,17 +18,16 @@ expect_events "$W/ev-live-mid" 'len(of(ev, "workflow.started")) == 1' \
   'len(of(ev, "node.completed", "a")) == 1 and len(of(ev, "node.started", "s")) == 1'
 t_end
 
-t_begin "bug: binary garbage in a .json file is not reported as 'empty root content'"
+t_begin "regression: binary garbage in a .json file is not reported as 'empty root content'"
 ice validate "$FIX/validate/garbage.json"
 expect_rc 2
 grep -q "empty root content" "$W/err" && fail "misleading message: $(cat "$W/err")"
 t_end
 
-t_begin "bug: --inputs @missing-file names the file without a bogus -1:-1 position"
+t_begin "regression: --inputs @missing-file names the file without a bogus -1:-1 position"
 ice run "$ROOT/examples/hello.json" --inputs "@$W/missing.json"
 expect_rc 2
 expect_err_has "$W/missing.json"
 grep -q -- "-1:-1" "$W/err" && fail "stderr: $(cat "$W/err")"
 t_end
 
-summary

@@ -51,10 +51,12 @@ coverage: deps $(COV_BUILD)/build.ninja
 	gcovr -r . --object-directory $(COV_BUILD) --filter 'src/' \
 	  --print-summary --fail-under-line 90 -j $(JOBS)
 
+# ctuuninitvar is suppressed: it flags every `ice__err_t err;` handed to a
+# callee that only writes it (an out-parameter), which is our error idiom.
 lint: deps
 	cppcheck --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --quiet --std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
-	  --suppress=missingIncludeSystem src cli
+	  --suppress=missingIncludeSystem --suppress=ctuuninitvar src cli
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

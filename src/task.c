@@ -37,8 +37,9 @@ static json_t *dep_output(const ice_task_t *t, const char *name, size_t len) {
   d = &t->run->wf->nodes[json_integer_value(x)];
   if (d->scope != t->node->scope || d == t->node)
     return NULL;
-  if (f->parent == NULL) {
-    /* Top level: direct dependencies only (deps are sorted). */
+  if (f->parent == NULL && d->rec_owner != t->local) {
+    /* Top level: direct dependencies only (deps are sorted); a recursive
+     * node also sees every node of its body. */
     uint32_t lo = 0, hi = t->node->ndeps;
     while (lo < hi) {
       uint32_t mid = (lo + hi) / 2;
@@ -168,6 +169,12 @@ static int fill_context(ice_task_t *t, json_t *ctx) {
       if (s->output != NULL)
         json_object_set(
             ctx, t->run->wf->nodes[f->scope->nodes[n->deps[j]]].id, s->output);
+    }
+    for (uint32_t j = 0; j < n->nbody; j++) {
+      const ice__slot_t *s = &f->slots[n->body[j]];
+      if (s->output != NULL)
+        json_object_set(
+            ctx, t->run->wf->nodes[f->scope->nodes[n->body[j]]].id, s->output);
     }
   } else {
     for (uint32_t k = 0; k < f->n; k++) {

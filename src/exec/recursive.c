@@ -141,11 +141,11 @@ static void rec_start(ice_task_t *t) {
   k = (json_int_t)slot->iter;
   /* R's convergence inputs for this iteration: its body dependencies. */
   inputs = json_pack("{s:I}", "iteration", k);
-  for (uint32_t j = 0; j < n->ndeps; j++) {
-    const ice__slot_t *ds = &t->frame->slots[n->deps[j]];
+  for (uint32_t j = 0; j < n->nbody; j++) {
+    const ice__slot_t *ds = &t->frame->slots[n->body[j]];
     if (ds->output != NULL)
       json_object_set(inputs,
-                      t->run->wf->nodes[t->frame->scope->nodes[n->deps[j]]].id,
+                      t->run->wf->nodes[t->frame->scope->nodes[n->body[j]]].id,
                       ds->output);
   }
   /* The carried context is rebuilt, never changed in place: earlier

@@ -132,7 +132,9 @@ int ice__tool_defs_check(ice__vctx_t *v) {
 
   if (tools == NULL)
     return 0;
-  json_object_foreach(tools, name, def) check_def(v, tools, name, def);
+  json_object_foreach(tools, name, def) {
+    check_def(v, tools, name, def);
+  }
   return 0;
 }
 

@@ -88,7 +88,7 @@ int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
   r->done = done;
   r->done_data = data;
   r->t0_ms = ice__engine_mono_ms(r->engine);
-  ice__emit(r, "workflow.started", NULL, NULL, NULL,
+  ICE__EMIT(r, "workflow.started", NULL, NULL, NULL,
             json_pack("{s:s,s:I}", "workflow", r->wf->name, "nodes",
                       (json_int_t)r->wf->scopes[0].n));
   ice__frame_start(r->top);
@@ -162,16 +162,12 @@ static void format_ts(double ms, char *buf, size_t len) {
            milli < 0 ? 0 : milli);
 }
 
-void ice__emit(ice_run_t *r, const char *type, ice_task_t *t,
+void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
                const ice__node_t *n, ice__frame_t *f, json_t *fields) {
   json_t *ev;
   char ts[40];
   uint64_t seq = ++r->seq;
 
-  if (!ice__bus_wants(r->engine, type)) {
-    json_decref(fields);
-    return;
-  }
   if (t != NULL) {
     n = t->node;
     f = t->frame;
@@ -287,7 +283,7 @@ void ice__run_finish(ice_run_t *r) {
   if (r->result == NULL)
     r->result = json_pack("{s:s,s:s,s:b}", "run_id", r->id, "status",
                           "failed", "success", 0);
-  ice__emit(r, "workflow.completed", NULL, NULL, NULL,
+  ICE__EMIT(r, "workflow.completed", NULL, NULL, NULL,
             json_pack("{s:O,s:O,s:f}", "status",
                       json_object_get(r->result, "status"), "success",
                       json_object_get(r->result, "success"), "duration_ms",

@@ -182,8 +182,18 @@ json_t *ice__json_follow(json_t *v, const char *path);
 /* Emits an event of `type` for the run; `fields` (taken) is merged into the
  * event object. When t is given, node_id (and parent_id, index for nested
  * nodes) are added. Builds nothing when no one listens. */
-void ice__emit(ice_run_t *r, const char *type, ice_task_t *t,
-               const ice__node_t *n, ice__frame_t *f, json_t *fields);
+void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
+                   const ice__node_t *n, ice__frame_t *f, json_t *fields);
+/* The form to call: the fields expression is not even evaluated when no
+ * subscriber wants the type (a hot path emits several events per node),
+ * but the run's seq still advances so that numbering has no gaps. */
+#define ICE__EMIT(r, type, t, n, f, fields)                                   \
+  do {                                                                        \
+    if (ice__bus_wants((r)->engine, (type)))                                  \
+      ice__emit_now((r), (type), (t), (n), (f), (fields));                    \
+    else                                                                      \
+      (r)->seq++;                                                             \
+  } while (0)
 /* Called by the scheduler when the top frame is done. */
 void ice__run_finish(ice_run_t *r);
 /* The run-scoped counter behind the built-in `flaky` tool. */

@@ -314,7 +314,7 @@ static const char *const skip_names[] = {"", "upstream_failed",
                                          "branch_not_taken"};
 
 static void emit_skipped(ice__frame_t *f, uint32_t k) {
-  ice__emit(f->run, "node.skipped", NULL, node_of(f, k), f,
+  ICE__EMIT(f->run, "node.skipped", NULL, node_of(f, k), f,
             json_pack("{s:s}", "reason", skip_names[f->slots[k].skip]));
 }
 
@@ -397,7 +397,7 @@ void ice__frame_stop(ice__frame_t *f) {
   while (f->nheap > 0) {
     uint32_t k = heap_pop(f);
     f->slots[k].state = ICE__ST_CANCELLED;
-    ice__emit(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
+    ICE__EMIT(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
     f->remaining--;
   }
   /* Pending nodes are cancelled as their dependencies settle (settle()
@@ -411,7 +411,7 @@ void ice__frame_stop(ice__frame_t *f) {
     ice__slot_t *s = &f->slots[k];
     if (s->state == ICE__ST_PENDING) {
       s->state = ICE__ST_CANCELLED;
-      ice__emit(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
+      ICE__EMIT(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
       f->remaining--;
     }
   }
@@ -446,7 +446,7 @@ int ice__frame_cancel_node(ice__frame_t *f, uint32_t k) {
   if (s->state == ICE__ST_PENDING || s->state == ICE__ST_READY) {
     /* A ready node stays in the heap; start_one skips it. */
     s->state = ICE__ST_CANCELLED;
-    ice__emit(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
+    ICE__EMIT(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
     node_terminal(f, k);
   } else if (s->state == ICE__ST_RUNNING && s->task != NULL) {
     task_stop(s->task);
@@ -475,7 +475,7 @@ static void finish_node(ice__frame_t *f, ice_task_t *t, uint8_t state) {
     s->err_msg = t->err_msg;
     t->err_msg = NULL;
   } else if (state == ICE__ST_CANCELLED) {
-    ice__emit(r, "node.cancelled", t, NULL, NULL, NULL);
+    ICE__EMIT(r, "node.cancelled", t, NULL, NULL, NULL);
   }
   task_free(t);
   node_terminal(f, k);
@@ -554,7 +554,7 @@ static void process(ice_task_t *t) {
     ice__err_t err;
     if (n->out_schema == NULL || ice__schema_check(n->out_schema, t->output,
                                                    &err) == 0) {
-      ice__emit(r, "node.completed", t, NULL, NULL,
+      ICE__EMIT(r, "node.completed", t, NULL, NULL,
                 json_pack("{s:i,s:f,s:b}", "attempt", t->attempt,
                           "duration_ms", ice__ms3(now_ms(r) - s->t_start_ms),
                           "cache_hit", 0));
@@ -578,7 +578,7 @@ static void process(ice_task_t *t) {
   will_retry = t->attempt < n->retry.max_attempts &&
                (n->retry.retry_on & (UINT32_C(1) << kind)) != 0 &&
                !f->stopping && !r->cancelled;
-  ice__emit(r, "node.failed", t, NULL, NULL,
+  ICE__EMIT(r, "node.failed", t, NULL, NULL,
             json_pack("{s:i,s:{s:s,s:s},s:b}", "attempt", t->attempt, "error",
                       "kind", ice__kind_name(kind), "message", msg,
                       "will_retry", will_retry));
@@ -590,7 +590,7 @@ static void process(ice_task_t *t) {
     uint64_t delay = ice__retry_delay_ms(&n->retry, (unsigned)t->attempt,
                                          (uint32_t)random());
     r->retries++;
-    ice__emit(r, "node.retrying", t, NULL, NULL,
+    ICE__EMIT(r, "node.retrying", t, NULL, NULL,
               json_pack("{s:i,s:I}", "attempt", t->attempt + 1, "delay_ms",
                         (json_int_t)delay));
     t->done = 0;
@@ -614,7 +614,7 @@ static void start_attempt(ice_task_t *t) {
   ice__free(t->err_msg);
   t->err_msg = NULL;
   t->err_kind = 0;
-  ice__emit(r, "node.started", t, NULL, NULL,
+  ICE__EMIT(r, "node.started", t, NULL, NULL,
             json_pack("{s:s,s:i}", "node_type", t->node->type, "attempt",
                       t->attempt));
   if (t->node->nmaps > 0 && t->mapped == NULL &&
@@ -669,7 +669,7 @@ static int start_one(ice__frame_t *f) {
       s->state = ICE__ST_FAILED;
       s->err_kind = ICE__KIND_EXPRESSION;
       s->err_msg = ice__strdup(err.msg);
-      ice__emit(f->run, "node.failed", NULL, node_of(f, k), f,
+      ICE__EMIT(f->run, "node.failed", NULL, node_of(f, k), f,
                 json_pack("{s:i,s:{s:s,s:s},s:b}", "attempt", 0, "error",
                           "kind", "expression", "message", err.msg,
                           "will_retry", 0));

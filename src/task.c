@@ -221,10 +221,6 @@ void ice_task_log(ice_task_t *t, const char *stream, const char *line,
                   size_t len) {
   ice_run_t *r = t->run;
 
-  if (!ice__bus_wants(r->engine, "node.log")) {
-    r->seq++;
-    return;
-  }
-  ice__emit(r, "node.log", t, NULL, NULL,
+  ICE__EMIT(r, "node.log", t, NULL, NULL,
             json_pack("{s:s,s:s%}", "stream", stream, "line", line, len));
 }

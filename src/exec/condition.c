@@ -70,7 +70,7 @@ static void skip_path(ice_task_t *t, uint32_t scope) {
     return;
   sc = &t->run->wf->scopes[scope];
   for (uint32_t k = 0; k < sc->n; k++)
-    ice__emit(t->run, "node.skipped", NULL, &t->run->wf->nodes[sc->nodes[k]],
+    ICE__EMIT(t->run, "node.skipped", NULL, &t->run->wf->nodes[sc->nodes[k]],
               NULL,
               json_pack("{s:s,s:s}", "reason", "branch_not_taken",
                         "parent_id", t->node->id));

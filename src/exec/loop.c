@@ -184,7 +184,7 @@ static void pump(loop_state_t *st) {
     st->next++;
     st->inflight++;
     st->live[i] = f;
-    ice__emit(t->run, "loop.iteration", t, NULL, NULL,
+    ICE__EMIT(t->run, "loop.iteration", t, NULL, NULL,
               json_pack("{s:I}", "index", (json_int_t)i));
     ice__frame_start(f);
   }

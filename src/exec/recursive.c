@@ -92,7 +92,7 @@ static void decide(rec_state_t *st) {
   }
   met = ice__json_truthy(v);
   json_decref(v);
-  ice__emit(t->run, "recursive.iteration", t, NULL, NULL,
+  ICE__EMIT(t->run, "recursive.iteration", t, NULL, NULL,
             json_pack("{s:I,s:b}", "iteration", k, "converged", met));
   if (met || k >= c->max_iterations) {
     json_t *fin = c->preserve ? json_incref(ctx) : json_object();

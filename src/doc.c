@@ -29,10 +29,16 @@ uint64_t ice__pos_index(size_t i) {
   return (UINT64_C(0x9e3779b97f4a7c15) * (i + 1)) ^ UINT64_C(0x5bd1e995);
 }
 
+/* splitmix64's finaliser: every input bit reaches the low bits that pick
+ * the slot (heap pointers differ mostly in their middle bits). */
 static size_t slot_of(const void *c, uint64_t h, size_t cap) {
-  uint64_t x = (uint64_t)(uintptr_t)c * UINT64_C(0x9e3779b97f4a7c15) ^ h;
+  uint64_t x = (uint64_t)(uintptr_t)c ^ (h * UINT64_C(0x9e3779b97f4a7c15));
 
-  x ^= x >> 29;
+  x ^= x >> 30;
+  x *= UINT64_C(0xbf58476d1ce4e5b9);
+  x ^= x >> 27;
+  x *= UINT64_C(0x94d049bb133111eb);
+  x ^= x >> 31;
   return (size_t)(x & (cap - 1));
 }
 

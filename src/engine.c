@@ -115,6 +115,12 @@ int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
         {&ice__exec_parallel, &ice__bi_parallel},
         {&ice__exec_recursive, &ice__bi_recursive},
         {&ice__exec_workflow, &ice__bi_workflow},
+        {&ice__exec_llm, &ice__bi_unsupported},
+        {&ice__exec_agent, &ice__bi_unsupported},
+        {&ice__exec_swarm, &ice__bi_unsupported},
+        {&ice__exec_code, &ice__bi_unsupported},
+        {&ice__exec_human, &ice__bi_unsupported},
+        {&ice__exec_monitor, &ice__bi_unsupported},
     };
     for (size_t i = 0; i < ICE__ARRAY_SIZE(builtins); i++) {
       if (ice_register_node(e, builtins[i].ex) != 0) {

@@ -75,6 +75,9 @@ void ice__bus_emit(ice_engine_t *e, const char *type, json_t *ev);
 extern const ice_executor_t ice__exec_tool, ice__exec_condition,
     ice__exec_loop, ice__exec_parallel, ice__exec_recursive,
     ice__exec_workflow;
+extern const ice_executor_t ice__exec_llm, ice__exec_agent, ice__exec_swarm,
+    ice__exec_code, ice__exec_human, ice__exec_monitor;
+extern const ice__builtin_t ice__bi_unsupported;
 extern const ice__builtin_t ice__bi_condition, ice__bi_loop,
     ice__bi_parallel, ice__bi_recursive, ice__bi_workflow;
 /* Checks the file's `tools` definitions (exec/tool.c). */

@@ -63,7 +63,8 @@ typedef json_t *(*ice__lookup_fn)(void *data, const char *name, size_t len);
 /* A lookup over a plain JSON object (data is the json_t object). */
 json_t *ice__lookup_object(void *data, const char *name, size_t len);
 
-/* Shortest text that reads back as the same double ("2.0", "0.1"). */
+/* Shortest text that reads back as the same double, in Python's repr
+ * layout ("2.0", "0.1", "1e+16"); template.c. */
 void ice__format_real(double d, char *buf, size_t len);
 
 /* Milliseconds rounded to microseconds, for results and events. */

@@ -36,17 +36,6 @@ static void put(out_t *o, const char *p, size_t n) {
 
 static void puts_(out_t *o, const char *p) { put(o, p, strlen(p)); }
 
-void ice__format_real(double d, char *buf, size_t len) {
-  for (int prec = 15; prec <= 17; prec++) {
-    snprintf(buf, len, "%.*g", prec, d);
-    if (strtod(buf, NULL) == d)
-      break;
-  }
-  /* Keep it a real when read back: 2.0, not 2. */
-  if (strpbrk(buf, ".eEn") == NULL && strlen(buf) + 2 < len)
-    strcat(buf, ".0");
-}
-
 static void scalar(out_t *o, const json_t *v) {
   char buf[64];
 

@@ -49,7 +49,7 @@ static void buf_str(buf_t *b, const char *s) {
 /* Shortest text that reads back as the same double, in Python's repr
  * layout: fixed notation for exponents -4..15 ("2.0", "0.001"), else
  * "1e+16" / "1.5e-05". */
-static void add_real(buf_t *b, double d) {
+void ice__format_real(double d, char *dst, size_t dstlen) {
   char tmp[40], digits[24], out[48];
   int prec, exp, nd = 0, o = 0;
   char *e;
@@ -106,6 +106,13 @@ static void add_real(buf_t *b, double d) {
     snprintf(out + o, sizeof(out) - (size_t)o, "e%c%02d", exp < 0 ? '-' : '+',
              exp < 0 ? -exp : exp);
   }
+  snprintf(dst, dstlen, "%s", out);
+}
+
+static void add_real(buf_t *b, double d) {
+  char out[48];
+
+  ice__format_real(d, out, sizeof(out));
   buf_str(b, out);
 }
 

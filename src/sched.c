@@ -393,15 +393,18 @@ void ice__frame_stop(ice__frame_t *f) {
   if (f->stopping)
     return;
   f->stopping = 1;
-  /* Ready nodes never start. */
+  /* Ready nodes never start (a node cancelled while ready is still in the
+   * heap, already counted). */
   while (f->nheap > 0) {
     uint32_t k = heap_pop(f);
+    if (f->slots[k].state != ICE__ST_READY)
+      continue;
     f->slots[k].state = ICE__ST_CANCELLED;
     ICE__EMIT(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
     f->remaining--;
   }
-  /* Pending nodes are cancelled as their dependencies settle (settle()
-   * sees f->stopping); those with no running ancestor are cancelled now. */
+  /* Running nodes are asked to stop (they end as cancelled later); pending
+   * ones are cancelled now. */
   for (uint32_t k = 0; k < f->n; k++) {
     ice__slot_t *s = &f->slots[k];
     if (s->state == ICE__ST_RUNNING && s->task != NULL)

@@ -306,6 +306,33 @@ static void reach(const ice_workflow_t *wf, const ice__scope_t *sc,
   }
 }
 
+/* Adds dependency d to x (kept sorted; a scheduling dependency). */
+static int add_dep(ice__node_t *x, uint32_t d) {
+  uint32_t *nd = ice__realloc(x->deps, sizeof(uint32_t) * (x->ndeps + 1));
+  uint32_t i;
+
+  if (nd == NULL)
+    return -1;
+  x->deps = nd;
+  if (x->back != NULL) {
+    uint8_t *nb = ice__realloc(x->back, x->ndeps + 1);
+    if (nb == NULL)
+      return -1;
+    x->back = nb;
+  }
+  for (i = x->ndeps; i > 0 && x->deps[i - 1] > d; i--) {
+    x->deps[i] = x->deps[i - 1];
+    if (x->back != NULL)
+      x->back[i] = x->back[i - 1];
+  }
+  x->deps[i] = d;
+  if (x->back != NULL)
+    x->back[i] = 0;
+  x->ndeps++;
+  x->nsched++;
+  return 0;
+}
+
 /* A recursive node R closes a loop with the nodes on cycles through it
  * (SPEC §7.4): they are its body, and their dependencies on R are back
  * edges, ignored for scheduling. At least one of R's recursive_sources
@@ -374,6 +401,22 @@ static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
         }
         b->back[j] = 1;
         b->nsched--;
+      }
+    }
+    /* A node outside the loop that reads a body node waits for the loop
+     * to end, as R's own dependents do, and so sees the final outputs. */
+    for (uint32_t k = 0; k < sc->n; k++) {
+      ice__node_t *x = &wf->nodes[sc->nodes[k]];
+      int reads_body = 0, has_r = 0;
+      if (k == r || (fwd[k] && bwd[k]))
+        continue;
+      for (uint32_t j = 0; j < x->ndeps; j++) {
+        has_r |= x->deps[j] == r;
+        reads_body |= x->deps[j] != r && fwd[x->deps[j]] && bwd[x->deps[j]];
+      }
+      if (reads_body && !has_r && add_dep(x, r) != 0) {
+        rc = ICE_ENOMEM;
+        goto out;
       }
     }
     /* What must finish before an iteration's node may run again. */
@@ -465,6 +508,30 @@ static void put(buf_t *b, const char *fmt, ...) {
   }
 }
 
+/* "c: true_path", "p: branches[1]": which list of n a child scope is. */
+static void scope_label(const ice_workflow_t *wf, const ice__node_t *n,
+                        uint32_t scope, char *buf, size_t len) {
+  const json_t *list = wf->scopes[scope].list;
+  const char *key;
+  json_t *v;
+
+  json_object_foreach(n->def, key, v) {
+    if (v == list) {
+      snprintf(buf, len, "%s: %s", n->id, key);
+      return;
+    }
+    if (json_is_array(v)) {
+      for (size_t i = 0; i < json_array_size(v); i++) {
+        if (json_array_get(v, i) == list) {
+          snprintf(buf, len, "%s: %s[%zu]", n->id, key, i);
+          return;
+        }
+      }
+    }
+  }
+  snprintf(buf, len, "%s", n->id);
+}
+
 static void render_scope(const ice_workflow_t *wf, buf_t *b, uint32_t s,
                          int mermaid, int indent) {
   const ice__scope_t *sc = &wf->scopes[s];
@@ -477,11 +544,21 @@ static void render_scope(const ice_workflow_t *wf, buf_t *b, uint32_t s,
       put(b, "%*s\"%s\" [label=\"%s\\n(%s)\"];\n", indent, "", n->id, n->id,
           n->type);
     for (uint32_t c = 0; c < n->nchild; c++) {
-      if (mermaid)
-        put(b, "%*ssubgraph %s_%u [\"%s\"]\n", indent, "", n->id, c, n->id);
-      else
-        put(b, "%*ssubgraph \"cluster_%s_%u\" {\n%*slabel=\"%s\";\n", indent,
-            "", n->id, c, indent + 2, "", n->id);
+      char label[160];
+      scope_label(wf, n, n->child_scopes[c], label, sizeof(label));
+      if (mermaid) {
+        /* Mermaid ids are bare words: number the subgraphs, and lengthen
+         * the prefix until no node has that id. */
+        char sid[64];
+        int pad = 0;
+        do {
+          snprintf(sid, sizeof(sid), "%.*ssubgraph_%u", pad, "__________",
+                   n->child_scopes[c]);
+        } while (json_object_get(wf->ids, sid) != NULL && ++pad < 10);
+        put(b, "%*ssubgraph %s [\"%s\"]\n", indent, "", sid, label);
+      } else
+        put(b, "%*ssubgraph \"cluster/%s/%u\" {\n%*slabel=\"%s\";\n", indent,
+            "", n->id, c, indent + 2, "", label);
       render_scope(wf, b, n->child_scopes[c], mermaid, indent + 2);
       put(b, mermaid ? "%*send\n" : "%*s}\n", indent, "");
     }

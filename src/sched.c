@@ -617,9 +617,12 @@ static void start_attempt(ice_task_t *t) {
   ice__free(t->err_msg);
   t->err_msg = NULL;
   t->err_kind = 0;
-  ICE__EMIT(r, "node.started", t, NULL, NULL,
-            json_pack("{s:s,s:i}", "node_type", t->node->type, "attempt",
-                      t->attempt));
+  /* A recursive node starting its next iteration is not a new attempt:
+   * recursive.iteration events record iterations. */
+  if (!(s->iter > 0 && t->attempt == 1))
+    ICE__EMIT(r, "node.started", t, NULL, NULL,
+              json_pack("{s:s,s:i}", "node_type", t->node->type, "attempt",
+                        t->attempt));
   if (t->node->nmaps > 0 && t->mapped == NULL &&
       ice__task_map_inputs(t, &err) != 0) {
     ice__task_fail_kind(t, ICE__KIND_INPUT_MAPPING, "%s", err.msg);

@@ -62,18 +62,23 @@ static void path_done(ice__frame_t *f) {
   ice__frame_free(f);
 }
 
-/* The untaken path's nodes never run: say so, once each. */
+/* The untaken path's nodes never run: say so, once each (a retried
+ * condition reports them on its first attempt only). */
 static void skip_path(ice_task_t *t, uint32_t scope) {
   const ice__scope_t *sc;
+  long index = ice_task_index(t);
 
-  if (scope == ICE__NONE)
+  if (scope == ICE__NONE || t->attempt > 1)
     return;
   sc = &t->run->wf->scopes[scope];
-  for (uint32_t k = 0; k < sc->n; k++)
+  for (uint32_t k = 0; k < sc->n; k++) {
+    json_t *ev = json_pack("{s:s,s:s}", "reason", "branch_not_taken",
+                               "parent_id", t->node->id);
+    if (index >= 0)
+      json_object_set_new(ev, "index", json_integer(index));
     ICE__EMIT(t->run, "node.skipped", NULL, &t->run->wf->nodes[sc->nodes[k]],
-              NULL,
-              json_pack("{s:s,s:s}", "reason", "branch_not_taken",
-                        "parent_id", t->node->id));
+              NULL, ev);
+  }
 }
 
 static void cond_start(ice_task_t *t) {

@@ -129,6 +129,17 @@ static void finish(par_state_t *st) {
     if (st->br[b].status == BR_FAILED && bad == NULL)
       bad = &st->br[b];
   }
+  /* Branches that never started because another won or the node was
+   * stopped: their nodes are cancelled, and say so. */
+  for (uint32_t b = 0; b < c->nbranches; b++) {
+    const ice__scope_t *sc = &t->run->wf->scopes[c->scopes[b]];
+    if (st->br[b].status != BR_IDLE)
+      continue;
+    for (uint32_t k = 0; k < sc->n; k++)
+      ICE__EMIT(t->run, "node.cancelled", NULL,
+                &t->run->wf->nodes[sc->nodes[k]], NULL,
+                json_pack("{s:s}", "parent_id", t->node->id));
+  }
   t->xstate = NULL;
   if (t->cancel != ICE__CANCEL_NONE)
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "parallel cancelled");

@@ -93,13 +93,19 @@ static void fail_start(ice_task_t *t, json_t *args, void *data) {
 static void flaky_start(ice_task_t *t, json_t *args, void *data) {
   json_t *fv = json_object_get(args, "failures");
   json_int_t failures = json_is_integer(fv) ? json_integer_value(fv) : 1;
-  long index = ice_task_index(t);
-  char key[300];
+  char key[512];
+  size_t len;
   json_int_t a;
 
   (void)data;
-  /* Counted per node id, and per index inside a loop. */
-  snprintf(key, sizeof(key), "%s#%ld", t->node->id, index);
+  /* Counted per node id, and per index inside a loop: with loops in loops,
+   * per chain of indexes, innermost first. */
+  len = (size_t)snprintf(key, sizeof(key), "%s", t->node->id);
+  for (const ice__frame_t *f = t->frame; f != NULL && len < sizeof(key);
+       f = f->parent != NULL ? f->parent->frame : NULL) {
+    if (f->index >= 0)
+      len += (size_t)snprintf(key + len, sizeof(key) - len, "#%ld", f->index);
+  }
   a = ice__run_flaky_attempt(t->run, key);
   if (a <= failures) {
     ice__task_fail_kind(t, ICE__KIND_TRANSIENT,

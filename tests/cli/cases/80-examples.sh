@@ -74,3 +74,76 @@ expect_json 'r["output"]["text"]["line"] == "ADA has 3 scores [3,9,4], best 9, m
   'r["output"]["typed"]["count"] == 3 and r["output"]["typed"]["object"] == {"who": "ADA", "ok": True}' \
   'r["output"]["text"]["literal_braces"] == "{{ not a template }}"'
 t_end
+
+# The control-flow examples (SPEC §7): each succeeds with the values its
+# header comment promises.
+
+t_begin "examples: map-reduce.yaml counts 5 documents 3 at a time and sums them"
+ex_run map-reduce.yaml 0 --events "$W/ev-ex-mr"
+expect_json 'r["success"] is True' \
+  '[c["title"] for c in r["output"]["count"]] == ["intro", "agents", "retries", "sandbox", "loops"]' \
+  '[c["words"] for c in r["output"]["count"]] == [9, 9, 6, 11, 11]' \
+  'r["output"]["total"] == {"documents": 5, "words": 46, "lines": 6, "chars": 241, "longest": "sandbox"}' \
+  'r["output"]["report"]["line"] == "5 documents, 46 words, longest: sandbox"' \
+  'r["output"]["report"]["per_document"] == 9.2'
+expect_events "$W/ev-ex-mr" 'len(of(ev, "loop.iteration", "count")) == 5' \
+  'len(of(ev, "node.completed", "count_one")) == 5' \
+  'all(e["parent_id"] == "count" for e in of(ev, "node.started", "count_one"))'
+t_end
+
+t_begin "examples: negotiation.yaml converges in round 5 and settles halfway"
+ex_run negotiation.yaml 0 --events "$W/ev-ex-neg"
+expect_json 'r["output"]["negotiate"]["converged"] is True and r["output"]["negotiate"]["reason"] == "condition_met"' \
+  'r["output"]["negotiate"]["iterations"] == 5' \
+  '[h["buyer"]["offer"] for h in r["output"]["negotiate"]["final_context"]["history"]] == [60, 78.0, 85.56, 88.73, 90.06]' \
+  '[h["seller"]["ask"] for h in r["output"]["negotiate"]["final_context"]["history"]] == [120, 103.2, 96.14, 93.18, 91.93]' \
+  'r["output"]["deal"] == {"rounds": 5, "price": 91.0, "summary": "agreed at 91.0 after 5 rounds", "offers": [60, 90.06]}'
+expect_events "$W/ev-ex-neg" \
+  '[(e["iteration"], e["converged"]) for e in of(ev, "recursive.iteration", "negotiate")] == [(1, False), (2, False), (3, False), (4, False), (5, True)]' \
+  'len(of(ev, "node.started", "buyer")) == 5 and len(of(ev, "node.started", "deal")) == 1'
+t_end
+
+t_begin "examples: if-else.yaml takes the review path for a large order"
+ex_run if-else.yaml 0 --input amount=250 --input customer=ada --events "$W/ev-ex-ifa"
+expect_json 'r["output"]["check"]["result"] is True and r["output"]["check"]["branch"] == "true"' \
+  'r["output"]["check"]["branch_outputs"]["review_note"] == {"note": "ada in manual-review"}' \
+  'r["output"]["escalate"] == {"decision": "escalated", "note": "ada in manual-review"}' \
+  'r["nodes"]["fast_receipt"]["reason"] == "run_if"' \
+  'r["output"]["done"] == {"decision": "escalated", "customer": "ada"}'
+t_end
+
+t_begin "examples: if-else.yaml approves a small order at once"
+ex_run if-else.yaml 0 --input amount=40 --input customer=bob --events "$W/ev-ex-ifb"
+expect_json 'r["output"]["check"]["branch"] == "false"' \
+  'r["output"]["check"]["branch_outputs"] == {"approve": {"approved": True, "customer": "bob", "amount": 40}}' \
+  'r["output"]["fast_receipt"]["note"] == "receipt for bob: 40"' \
+  'r["nodes"]["escalate"]["reason"] == "run_if"' \
+  'r["output"]["done"] == {"decision": "approved", "customer": "bob"}'
+t_end
+
+t_begin "examples: parallel-any.yaml answers from the fast branch in well under a second"
+ex_run parallel-any.yaml 0 --events "$W/ev-ex-any"
+expect_json 'r["output"]["use_quote"] == {"winner": [0], "source": "cache", "price": 42.5}' \
+  'r["output"]["quote"]["strategy"] == "any" and r["output"]["quote"]["completed_branches"] == [0]' \
+  'set(r["output"]["quote"]["merged"]) == {"cache_wait", "cache"}' \
+  'r["metrics"]["duration_ms"] < 5000'
+expect_events "$W/ev-ex-any" 'len(of(ev, "node.cancelled", "slow_source")) == 1' \
+  'of(ev, "node.failed") == []'
+t_end
+
+t_begin "examples: subworkflow.yaml runs subworkflows/summarize.yaml with overrides"
+ex_run subworkflow.yaml 0 --events "$W/ev-ex-sub"
+expect_json 'r["output"]["summarize"] == {"line": "RELEASE NOTES: ice 1.0 ships condition, ... (10 words)", "words": 10, "style": "headline"}' \
+  'r["output"]["publish"] == {"post": "RELEASE NOTES: ice 1.0 ships condition, ... (10 words)", "long_enough": True}'
+expect_events "$W/ev-ex-sub" \
+  'len({e["run_id"] for e in of(ev, "workflow.started")}) == 2' \
+  '[e["workflow"] for e in of(ev, "workflow.started")] == ["subworkflow", "summarize"]'
+t_end
+
+t_begin "examples: subworkflows/summarize.yaml validates and runs on its own"
+ice validate "$ROOT/examples/subworkflows/summarize.yaml"
+expect_rc 0
+ex_run subworkflows/summarize.yaml 0 --input title=notes --input 'text=one two three four' \
+  --input preview_words=2 --input style=plain
+expect_json 'r["output"]["summary"] == {"style": "plain", "line": "notes: one two ... (4 words)"}'
+t_end

@@ -60,11 +60,11 @@ static json_t *loop(int n) {
 
   for (int i = 0; i < n; i++)
     json_array_append_new(items, json_integer(i));
-  return json_pack(
-      "{s:s,s:{s:o},s:[{s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:{s:s}}]}]}", "name",
-      "loop", "input_schema", "items", json_string("list"), "nodes", "id", "l",
-      "type", "loop", "items_source", "inputs.items", "body", "id", "b",
-      "type", "tool", "tool_name", "echo", "tool_args", "v", "{{ item }}");
+  return json_pack("{s:s,s:{s:o},s:[{s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:{s:s}}]}]}",
+                   "name", "loop", "input_schema", "items", json_string("list"),
+                   "nodes", "id", "l", "type", "loop", "items_source",
+                   "inputs.items", "body", "id", "b", "type", "tool",
+                   "tool_name", "echo", "tool_args", "v", "{{ item }}");
   (void)items;
 }
 

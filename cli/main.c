@@ -178,11 +178,12 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "runs") == 0 ||
       strcmp(cmd, "show") == 0 || strcmp(cmd, "events") == 0) {
     fprintf(stderr,
-            "ice: '%s' needs the run store, which is not supported yet\n",
-            cmd);
+            "ice: '%s' needs the run store, which is not supported yet\n", cmd);
     return 2;
   }
   return cli_usage_error("unknown command '%s'", cmd);
 }
 
-const char *cli_run_usage(void) { return usage_run; }
+const char *cli_run_usage(void) {
+  return usage_run;
+}

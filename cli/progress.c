@@ -10,6 +10,7 @@
 
 struct cli_progress_s {
   ice_sub_t *sub;
+  char run_id[64]; /* the run shown; sub-workflow runs are not counted */
   size_t total, done, running, failed;
   double last_draw;
   int drawn;
@@ -38,7 +39,17 @@ static void on_event(json_t *ev, void *data) {
   cli_progress_t *p = data;
   const char *type = json_string_value(json_object_get(ev, "type"));
 
-  if (type == NULL || json_object_get(ev, "parent_id") != NULL)
+  const char *run = json_string_value(json_object_get(ev, "run_id"));
+
+  if (type == NULL || run == NULL)
+    return;
+  if (strcmp(type, "workflow.started") == 0 && p->run_id[0] == '\0') {
+    /* The first run is ours; its top-level node count is the total. */
+    snprintf(p->run_id, sizeof(p->run_id), "%s", run);
+    p->total = (size_t)json_integer_value(json_object_get(ev, "nodes"));
+    return;
+  }
+  if (strcmp(run, p->run_id) != 0 || json_object_get(ev, "parent_id") != NULL)
     return; /* nested nodes count through their parent */
   if (strcmp(type, "node.started") == 0) {
     if (json_integer_value(json_object_get(ev, "attempt")) == 1)
@@ -68,7 +79,7 @@ cli_progress_t *cli_progress_start(ice_engine_t *e, size_t total) {
   if (p == NULL)
     return NULL;
   p->total = total;
-  if (ice_subscribe(e, "node.", on_event, p, &p->sub) != 0) {
+  if (ice_subscribe(e, NULL, on_event, p, &p->sub) != 0) {
     free(p);
     return NULL;
   }

@@ -231,8 +231,10 @@ int cli_run(int argc, char **argv) {
     setvbuf(ev.fp, NULL, _IOLBF, 0);
     ice_subscribe(e, NULL, write_event, &ev, NULL);
   }
-  if (!o.quiet && isatty(STDERR_FILENO) && o.events == NULL)
-    progress = cli_progress_start(e, ice_workflow_node_count(wf));
+  /* Events written to stderr would tangle with the progress line. */
+  if (!o.quiet && isatty(STDERR_FILENO) &&
+      (o.events == NULL || strcmp(o.events, "-") != 0))
+    progress = cli_progress_start(e, 0);
 
   memset(&sig, 0, sizeof(sig));
   sig.run = run;

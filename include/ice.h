@@ -35,16 +35,16 @@ extern "C" {
 #define ICE_VERSION_STRING "0.1.0"
 
 /* Error codes: append-only. */
-#define ICE_ERRNO_MAP(XX)                                                     \
-  XX(ENOMEM, -12, "out of memory")                                            \
-  XX(EINVAL, -22, "invalid argument")                                         \
-  XX(ENOENT, -2, "no such file or directory")                                 \
-  XX(EEXIST, -17, "already exists")                                           \
-  XX(EBUSY, -16, "resource busy")                                             \
-  XX(EIO, -5, "input/output error")                                           \
-  XX(ECANCELED, -125, "operation cancelled")                                  \
-  XX(EWORKFLOW, -4001, "invalid workflow")                                    \
-  XX(EINPUT, -4002, "run inputs do not match the input schema")               \
+#define ICE_ERRNO_MAP(XX)                                                      \
+  XX(ENOMEM, -12, "out of memory")                                             \
+  XX(EINVAL, -22, "invalid argument")                                          \
+  XX(ENOENT, -2, "no such file or directory")                                  \
+  XX(EEXIST, -17, "already exists")                                            \
+  XX(EBUSY, -16, "resource busy")                                              \
+  XX(EIO, -5, "input/output error")                                            \
+  XX(ECANCELED, -125, "operation cancelled")                                   \
+  XX(EWORKFLOW, -4001, "invalid workflow")                                     \
+  XX(EINPUT, -4002, "run inputs do not match the input schema")                \
   XX(EABI, -4003, "executor built for another ABI version")
 
 typedef enum {
@@ -96,7 +96,8 @@ typedef struct {
   int virtual_clock;
 } ice_engine_opts_t;
 
-#define ICE_ENGINE_OPTS_INIT {0}
+#define ICE_ENGINE_OPTS_INIT                                                   \
+  { 0 }
 
 /* Creates an engine on `loop`, or on a loop of its own when loop is NULL.
  * Ignores SIGPIPE process-wide (writes to a tool that closed its stdin must
@@ -128,15 +129,15 @@ enum {
 /* A field a node type accepts besides the common ones of SPEC §2.1. */
 typedef struct {
   const char *name;
-  unsigned types;  /* ICE_T_* bits */
-  int required;    /* 1 = validation error when missing */
-  int templated;   /* 1 = strings inside may hold {{ templates }} */
+  unsigned types; /* ICE_T_* bits */
+  int required;   /* 1 = validation error when missing */
+  int templated;  /* 1 = strings inside may hold {{ templates }} */
 } ice_field_t;
 
 /* A node type: a const table that must outlive the engine. */
 typedef struct ice_executor_s {
-  int abi;             /* ICE_EXECUTOR_ABI */
-  const char *type;    /* the node `type` it runs */
+  int abi;          /* ICE_EXECUTOR_ABI */
+  const char *type; /* the node `type` it runs */
   /* Fields the type accepts, ended by {NULL}. Unknown fields are errors.
    * NULL accepts any field. */
   const ice_field_t *fields;
@@ -199,9 +200,8 @@ ICE_EXTERN void *ice_task_data(const ice_task_t *t);
 ICE_EXTERN void ice_task_done(ice_task_t *t, json_t *output);
 /* Completes the attempt as failed, with an error kind name of SPEC §4.4
  * ("tool_error", "transient", ...; unknown names become "internal"). */
-ICE_EXTERN void ice_task_fail(ice_task_t *t, const char *kind,
-                              const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ICE_EXTERN void ice_task_fail(ice_task_t *t, const char *kind, const char *fmt,
+                              ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- Workflows ---------------------------------------------------------- */
 
@@ -234,7 +234,8 @@ typedef struct {
   int max_parallel; /* 0 = the workflow's max_parallel */
 } ice_run_opts_t;
 
-#define ICE_RUN_OPTS_INIT {NULL, 0}
+#define ICE_RUN_OPTS_INIT                                                      \
+  { NULL, 0 }
 
 typedef void (*ice_run_done_cb)(ice_run_t *run, void *data);
 

@@ -120,7 +120,7 @@ static int all_digits(const char *s, size_t n, int base) {
     return 0;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
-    int ok = base == 16 ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+    int ok = base == 16  ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
                            (c >= 'A' && c <= 'F'))
              : base == 8 ? (c >= '0' && c <= '7')
                          : (c >= '0' && c <= '9');
@@ -230,8 +230,7 @@ static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
   ice__free(buf);
   if (!is_json)
     return json_stringn(s, n);
-  snprintf(msg, msglen, "invalid JSON value '%.*s'", (int)(n > 40 ? 40 : n),
-           s);
+  snprintf(msg, msglen, "invalid JSON value '%.*s'", (int)(n > 40 ? 40 : n), s);
   return NULL;
 }
 
@@ -243,9 +242,11 @@ static int valid_utf8(const char *text, size_t len, int *line, int *col) {
 
   for (size_t i = 0; i < len;) {
     unsigned char b = p[i];
-    size_t need = b < 0x80 ? 0 : (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2
-                             : (b >> 3) == 30  ? 3
-                                               : 9;
+    size_t need = b < 0x80         ? 0
+                  : (b >> 5) == 6  ? 1
+                  : (b >> 4) == 14 ? 2
+                  : (b >> 3) == 30 ? 3
+                                   : 9;
     if (b == 0 || need == 9 || i + need >= len + (need == 0))
       goto bad;
     for (size_t k = 1; k <= need; k++) {
@@ -265,6 +266,50 @@ bad:
   *line = l;
   *col = c;
   return 0;
+}
+
+int ice__json_too_deep(json_t *root, int max) {
+  /* Iterative: the value may be nested deeper than the C stack allows. */
+  struct {
+    json_t *v;
+    void *it;
+    size_t i;
+  } * st;
+  int depth = 0, deep = 0;
+
+  if (!json_is_object(root) && !json_is_array(root))
+    return 0;
+  st = ice__malloc(sizeof(*st) * ((size_t)max + 2));
+  if (st == NULL)
+    return 1;
+  st[0].v = root;
+  st[0].it = json_object_iter(root);
+  st[0].i = 0;
+  while (depth >= 0 && !deep) {
+    json_t *c = st[depth].v, *next = NULL;
+    if (json_is_object(c)) {
+      if (st[depth].it != NULL) {
+        next = json_object_iter_value(st[depth].it);
+        st[depth].it = json_object_iter_next(c, st[depth].it);
+      }
+    } else if (st[depth].i < json_array_size(c)) {
+      next = json_array_get(c, st[depth].i++);
+    }
+    if (next == NULL) {
+      depth--;
+    } else if (json_is_object(next) || json_is_array(next)) {
+      if (depth + 1 >= max) {
+        deep = 1;
+      } else {
+        depth++;
+        st[depth].v = next;
+        st[depth].it = json_object_iter(next);
+        st[depth].i = 0;
+      }
+    }
+  }
+  ice__free(st);
+  return deep;
 }
 
 /* ---- the converter ------------------------------------------------------ */
@@ -400,13 +445,13 @@ static int on_event(conv_t *cv, struct fy_event *ev) {
       n = 0;
     }
     size_t tlen = 0;
-    const char *tag =
-        ev->scalar.tag != NULL ? fy_token_get_text(ev->scalar.tag, &tlen)
-                               : NULL;
-    int force_str = tag != NULL &&
-                    ((tlen == 5 && memcmp(tag, "!!str", 5) == 0) ||
-                     (tlen == 21 &&
-                      memcmp(tag, "tag:yaml.org,2002:str", 21) == 0));
+    const char *tag = ev->scalar.tag != NULL
+                          ? fy_token_get_text(ev->scalar.tag, &tlen)
+                          : NULL;
+    int force_str =
+        tag != NULL &&
+        ((tlen == 5 && memcmp(tag, "!!str", 5) == 0) ||
+         (tlen == 21 && memcmp(tag, "tag:yaml.org,2002:str", 21) == 0));
     if (st == FYSS_PLAIN && !force_str) {
       char msg[160];
       v = plain_scalar(s, n, cv->is_json, msg, sizeof(msg));
@@ -504,8 +549,7 @@ int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,
   if (diag == NULL)
     goto out;
   memset(&cfg, 0, sizeof(cfg));
-  cfg.flags = FYPCF_QUIET |
-              (is_yaml ? FYPCF_JSON_NONE : FYPCF_JSON_FORCE);
+  cfg.flags = FYPCF_QUIET | (is_yaml ? FYPCF_JSON_NONE : FYPCF_JSON_FORCE);
   cfg.diag = diag;
   fyp = fy_parser_create(&cfg);
   if (fyp == NULL || fy_parser_set_string(fyp, text, len) != 0)
@@ -527,8 +571,7 @@ int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,
       snprintf(err_msg, err_len, "%s syntax error: %s",
                is_yaml ? "YAML" : "JSON", cv->diag_msg);
     } else {
-      snprintf(err_msg, err_len, "%s syntax error",
-               is_yaml ? "YAML" : "JSON");
+      snprintf(err_msg, err_len, "%s syntax error", is_yaml ? "YAML" : "JSON");
     }
   }
   if (rc == 0 && cv->root == NULL) {

@@ -36,6 +36,9 @@ void ice__pos_free(ice__posmap_t *m);
 /* Deepest nesting of arrays/objects a workflow file may have. */
 #define ICE__DOC_MAX_DEPTH 256
 
+/* 1 when root nests arrays/objects deeper than max levels. */
+int ice__json_too_deep(json_t *root, int max);
+
 /* Parses text (JSON when !is_yaml; YAML 1.2 core schema otherwise). On
  * success *root is a new reference and positions are added to pm. On
  * failure returns -1 with a message and 1-based line/col in err_* . */

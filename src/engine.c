@@ -12,8 +12,8 @@ const char *ice_strerror(int err) {
   switch (err) {
   case 0:
     return "success";
-#define XX(name, val, msg)                                                    \
-  case ICE_##name:                                                            \
+#define XX(name, val, msg)                                                     \
+  case ICE_##name:                                                             \
     return msg;
     ICE_ERRNO_MAP(XX)
 #undef XX
@@ -160,7 +160,9 @@ int ice_engine_free(ice_engine_t *e) {
   return 0;
 }
 
-uv_loop_t *ice_engine_loop(ice_engine_t *e) { return e->loop; }
+uv_loop_t *ice_engine_loop(ice_engine_t *e) {
+  return e->loop;
+}
 
 double ice__engine_now_ms(const ice_engine_t *e) {
   struct timespec ts;

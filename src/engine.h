@@ -23,8 +23,8 @@ struct ice_sub_s {
   struct ice_sub_s *next;
   char *filter; /* NULL = everything */
   size_t flen;
-  int prefix;   /* filter ends in '.' */
-  int dead;     /* unsubscribed during delivery; swept afterwards */
+  int prefix; /* filter ends in '.' */
+  int dead;   /* unsubscribed during delivery; swept afterwards */
   ice_event_cb cb;
   void *data;
 };
@@ -72,14 +72,13 @@ int ice__bus_wants(const ice_engine_t *e, const char *type);
 void ice__bus_emit(ice_engine_t *e, const char *type, json_t *ev);
 
 /* Built-in node types (one file each under src/exec/). */
-extern const ice_executor_t ice__exec_tool, ice__exec_condition,
-    ice__exec_loop, ice__exec_parallel, ice__exec_recursive,
-    ice__exec_workflow;
+extern const ice_executor_t ice__exec_tool, ice__exec_condition, ice__exec_loop,
+    ice__exec_parallel, ice__exec_recursive, ice__exec_workflow;
 extern const ice_executor_t ice__exec_llm, ice__exec_agent, ice__exec_swarm,
     ice__exec_code, ice__exec_human, ice__exec_monitor;
 extern const ice__builtin_t ice__bi_unsupported;
-extern const ice__builtin_t ice__bi_condition, ice__bi_loop,
-    ice__bi_parallel, ice__bi_recursive, ice__bi_workflow;
+extern const ice__builtin_t ice__bi_condition, ice__bi_loop, ice__bi_parallel,
+    ice__bi_recursive, ice__bi_workflow;
 /* Checks the file's `tools` definitions (exec/tool.c). */
 int ice__tool_defs_check(ice__vctx_t *v);
 extern const ice__builtin_t ice__bi_tool;

@@ -53,8 +53,10 @@ static int resolve_deps(ice__vctx_t *v, ice__node_t *n) {
       continue;
     }
     if (t == n) {
-      ice__verr(v, n, n->def, "dependencies", "a node may not depend on "
-                "itself ('%s')", n->id);
+      ice__verr(v, n, n->def, "dependencies",
+                "a node may not depend on "
+                "itself ('%s')",
+                n->id);
       continue;
     }
     if (t->scope != n->scope) {
@@ -102,9 +104,9 @@ static int resolve_mappings(ice__vctx_t *v, ice__node_t *n) {
       continue;
     }
     json_t *path = json_object_get(val, "source_output_key");
-    const ice__node_t *t =
-        json_is_string(src) ? ice__workflow_node(wf, json_string_value(src))
-                            : NULL;
+    const ice__node_t *t = json_is_string(src)
+                               ? ice__workflow_node(wf, json_string_value(src))
+                               : NULL;
     if (path != NULL && !json_is_string(path)) {
       ice__verr(v, n, m, key,
                 "input_mappings.%s.source_output_key must be a string", key);
@@ -138,8 +140,7 @@ static void report_cycle(ice__vctx_t *v, const ice__scope_t *sc,
     return;
   path[0] = '\0';
   for (uint32_t k = from; k <= top + 1; k++) {
-    const ice__node_t *n =
-        &wf->nodes[sc->nodes[stack[k <= top ? k : from]]];
+    const ice__node_t *n = &wf->nodes[sc->nodes[stack[k <= top ? k : from]]];
     size_t need = strlen(n->id != NULL ? n->id : "?") + 5;
     if (len + need >= cap) {
       char *np;
@@ -151,9 +152,9 @@ static void report_cycle(ice__vctx_t *v, const ice__scope_t *sc,
       }
       path = np;
     }
-    len += (size_t)snprintf(path + len, cap - len, "%s%s",
-                            k == from ? "" : " -> ",
-                            n->id != NULL ? n->id : "?");
+    len +=
+        (size_t)snprintf(path + len, cap - len, "%s%s", k == from ? "" : " -> ",
+                         n->id != NULL ? n->id : "?");
   }
   ice__verr(v, first, first->def, "dependencies", "cycle: %s", path);
   ice__free(path);

@@ -8,26 +8,26 @@
 #include <stdint.h>
 
 #define ICE__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ICE__CONTAINER_OF(ptr, type, field)                                   \
+#define ICE__CONTAINER_OF(ptr, type, field)                                    \
   ((type *)((char *)(ptr)-offsetof(type, field)))
 
 /* Error kinds of SPEC §4.4, in the order of the spec. The name table is
  * generated from the same map so the two cannot drift apart. */
-#define ICE__KIND_MAP(XX)                                                     \
-  XX(NONE, "none")                                                            \
-  XX(TOOL_ERROR, "tool_error")                                                \
-  XX(TRANSIENT, "transient")                                                  \
-  XX(TIMEOUT, "timeout")                                                      \
-  XX(RESOURCE_LIMIT, "resource_limit")                                        \
-  XX(LLM_ERROR, "llm_error")                                                  \
-  XX(INPUT_VALIDATION, "input_validation")                                    \
-  XX(OUTPUT_VALIDATION, "output_validation")                                  \
-  XX(EXPRESSION, "expression")                                                \
-  XX(TEMPLATE, "template")                                                    \
-  XX(INPUT_MAPPING, "input_mapping")                                          \
-  XX(SUBWORKFLOW, "subworkflow")                                              \
-  XX(CANCELLED, "cancelled")                                                  \
-  XX(NON_RETRYABLE, "non_retryable")                                          \
+#define ICE__KIND_MAP(XX)                                                      \
+  XX(NONE, "none")                                                             \
+  XX(TOOL_ERROR, "tool_error")                                                 \
+  XX(TRANSIENT, "transient")                                                   \
+  XX(TIMEOUT, "timeout")                                                       \
+  XX(RESOURCE_LIMIT, "resource_limit")                                         \
+  XX(LLM_ERROR, "llm_error")                                                   \
+  XX(INPUT_VALIDATION, "input_validation")                                     \
+  XX(OUTPUT_VALIDATION, "output_validation")                                   \
+  XX(EXPRESSION, "expression")                                                 \
+  XX(TEMPLATE, "template")                                                     \
+  XX(INPUT_MAPPING, "input_mapping")                                           \
+  XX(SUBWORKFLOW, "subworkflow")                                               \
+  XX(CANCELLED, "cancelled")                                                   \
+  XX(NON_RETRYABLE, "non_retryable")                                           \
   XX(INTERNAL, "internal")
 
 typedef enum {

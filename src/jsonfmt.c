@@ -34,7 +34,9 @@ static void put(out_t *o, const char *p, size_t n) {
   o->s[o->len] = '\0';
 }
 
-static void puts_(out_t *o, const char *p) { put(o, p, strlen(p)); }
+static void puts_(out_t *o, const char *p) {
+  put(o, p, strlen(p));
+}
 
 static void scalar(out_t *o, const json_t *v) {
   char buf[64];
@@ -79,8 +81,8 @@ static void newline(out_t *o, int indent, size_t level) {
 
 typedef struct {
   const json_t *v;
-  void *iter;  /* objects */
-  size_t i;    /* arrays */
+  void *iter; /* objects */
+  size_t i;   /* arrays */
 } level_t;
 
 char *ice_json_format(const json_t *v, int indent) {
@@ -107,8 +109,8 @@ char *ice_json_format(const json_t *v, int indent) {
           st = ns;
           cap = ncap;
         }
-        st[depth++] = (level_t){v, obj ? json_object_iter((json_t *)v) : NULL,
-                                0};
+        st[depth++] =
+            (level_t){v, obj ? json_object_iter((json_t *)v) : NULL, 0};
         puts_(&o, obj ? "{" : "[");
         v = NULL;
       }

@@ -13,16 +13,16 @@
 typedef struct ice__proc_s ice__proc_t;
 
 typedef struct {
-  int spawn_error;      /* 0, or a negative libuv error: nothing ran */
-  int64_t exit_status;  /* valid when term_signal == 0 */
-  int term_signal;      /* signal that ended the child, 0 if it exited */
-  int killed;           /* 1 when ice__proc_kill was called before exit */
-  int output_exceeded;  /* 1 when stdout passed max_output_bytes */
-  char *out;            /* stdout bytes (NUL-terminated), owned by proc */
+  int spawn_error;     /* 0, or a negative libuv error: nothing ran */
+  int64_t exit_status; /* valid when term_signal == 0 */
+  int term_signal;     /* signal that ended the child, 0 if it exited */
+  int killed;          /* 1 when ice__proc_kill was called before exit */
+  int output_exceeded; /* 1 when stdout passed max_output_bytes */
+  char *out;           /* stdout bytes (NUL-terminated), owned by proc */
   size_t out_len;
   const char *stderr_tail; /* last lines of stderr (<= 2 KiB), NUL-term. */
-  double cpu_seconds;   /* user+sys CPU time of the child, when known */
-  int64_t max_rss_kb;   /* peak RSS of the child, when known */
+  double cpu_seconds;      /* user+sys CPU time of the child, when known */
+  int64_t max_rss_kb;      /* peak RSS of the child, when known */
 } ice__proc_result_t;
 
 typedef struct {

@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static void top_done(ice__frame_t *f) { f->run->finished = 1; }
+static void top_done(ice__frame_t *f) {
+  f->run->finished = 1;
+}
 
 static void make_id(ice_run_t *r) {
   struct timespec ts;
@@ -78,8 +80,12 @@ int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
   return 0;
 }
 
-const char *ice_run_id(const ice_run_t *r) { return r->id; }
-int ice_run_finished(const ice_run_t *r) { return r->done == NULL ? r->finished : r->finished && r->result != NULL; }
+const char *ice_run_id(const ice_run_t *r) {
+  return r->id;
+}
+int ice_run_finished(const ice_run_t *r) {
+  return r->done == NULL ? r->finished : r->finished && r->result != NULL;
+}
 
 int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
   if (r == NULL || r->started)
@@ -136,7 +142,9 @@ int ice_run_cancel_node(ice_run_t *r, const char *node_id) {
   return 0;
 }
 
-json_t *ice_run_result(ice_run_t *r) { return r->result; }
+json_t *ice_run_result(ice_run_t *r) {
+  return r->result;
+}
 
 json_t *ice_run_output(ice_run_t *r, const char *node_id) {
   return json_object_get(r->output, node_id);
@@ -163,7 +171,7 @@ static void format_ts(double ms, char *buf, size_t len) {
 }
 
 void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
-               const ice__node_t *n, ice__frame_t *f, json_t *fields) {
+                   const ice__node_t *n, ice__frame_t *f, json_t *fields) {
   json_t *ev;
   char ts[40];
   uint64_t seq = ++r->seq;
@@ -207,12 +215,11 @@ void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
 
 /* ---- the result --------------------------------------------------------- */
 
-static const char *const state_names[] = {"pending",   "ready",   "running",
-                                          "completed", "failed",  "skipped",
+static const char *const state_names[] = {"pending",   "ready",  "running",
+                                          "completed", "failed", "skipped",
                                           "cancelled"};
-static const char *const skip_reason[] = {"", "upstream_failed",
-                                          "upstream_skipped", "run_if",
-                                          "branch_not_taken"};
+static const char *const skip_reason[] = {
+    "", "upstream_failed", "upstream_skipped", "run_if", "branch_not_taken"};
 
 static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
@@ -223,10 +230,10 @@ static json_t *build_result(ice_run_t *r) {
   for (uint32_t k = 0; k < f->n; k++) {
     const ice__slot_t *s = &f->slots[k];
     const ice__node_t *n = &r->wf->nodes[f->scope->nodes[k]];
-    json_t *e = json_pack("{s:s,s:i,s:f}", "status", state_names[s->state],
-                          "attempts", (int)s->attempts, "duration_ms",
-                          s->state == ICE__ST_SKIPPED ? 0.0
-                                                        : ice__ms3(s->duration_ms));
+    json_t *e =
+        json_pack("{s:s,s:i,s:f}", "status", state_names[s->state], "attempts",
+                  (int)s->attempts, "duration_ms",
+                  s->state == ICE__ST_SKIPPED ? 0.0 : ice__ms3(s->duration_ms));
     switch (s->state) {
     case ICE__ST_COMPLETED:
       completed++;
@@ -281,8 +288,8 @@ void ice__run_finish(ice_run_t *r) {
   r->duration_ms = ice__engine_mono_ms(r->engine) - r->t0_ms;
   r->result = build_result(r);
   if (r->result == NULL)
-    r->result = json_pack("{s:s,s:s,s:b}", "run_id", r->id, "status",
-                          "failed", "success", 0);
+    r->result = json_pack("{s:s,s:s,s:b}", "run_id", r->id, "status", "failed",
+                          "success", 0);
   ICE__EMIT(r, "workflow.completed", NULL, NULL, NULL,
             json_pack("{s:O,s:O,s:f}", "status",
                       json_object_get(r->result, "status"), "success",

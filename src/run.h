@@ -42,7 +42,7 @@ typedef struct {
   uint8_t skip;
   uint32_t pending; /* dependencies not yet terminal */
   uint32_t attempts;
-  json_t *output;   /* completed: the output (owned reference) */
+  json_t *output; /* completed: the output (owned reference) */
   int err_kind;
   char *err_msg;
   double t_start_ms;
@@ -64,8 +64,8 @@ struct ice__frame_s {
   uint32_t n;
   uint32_t remaining; /* nodes not yet terminal */
   uint32_t running;
-  uint32_t limit;     /* most nodes running at once; 0 = no limit */
-  int stopping;       /* halt/cancel: start nothing more */
+  uint32_t limit; /* most nodes running at once; 0 = no limit */
+  int stopping;   /* halt/cancel: start nothing more */
   ice__slot_t *slots;
   uint32_t *heap; /* ready local indices, by (depth, position) */
   uint32_t nheap;
@@ -83,10 +83,10 @@ struct ice_task_s {
   const ice__node_t *node;
   uint32_t local;
   int attempt;
-  int done;     /* this attempt completed */
+  int done; /* this attempt completed */
   int ok;
-  int restart;  /* queued to start its next attempt */
-  int in_exec;  /* inside executor start() */
+  int restart;    /* queued to start its next attempt */
+  int in_exec;    /* inside executor start() */
   int in_backoff; /* waiting for its next attempt */
   ice__cancel_t cancel;
   json_t *output;
@@ -109,7 +109,7 @@ struct ice_run_s {
   json_t *inputs;
   json_t *output; /* top-level outputs by id */
   json_t *result;
-  json_t *flaky;  /* built-in `flaky` attempt counters */
+  json_t *flaky; /* built-in `flaky` attempt counters */
   ice__frame_t *top;
   ice_task_t *dq_head, *dq_tail; /* completed attempts to process */
   ice__frame_t *ready_head;      /* frames that may start nodes, FIFO */
@@ -124,7 +124,7 @@ struct ice_run_s {
   int free_requested;
   int live_tasks; /* tasks not yet freed (timers closing) */
   int closing;    /* the kick handle is closing */
-  int depth; /* 0 for a run started by the caller, +1 per sub-workflow */
+  int depth;      /* 0 for a run started by the caller, +1 per sub-workflow */
   uint64_t seq;
   double t0_ms;
   double duration_ms;
@@ -140,8 +140,7 @@ struct ice_run_s {
  * scheduler, when every node of the frame is terminal. */
 int ice__frame_new(ice_run_t *r, uint32_t scope, ice_task_t *parent,
                    json_t *extras, long index, uint32_t limit,
-                   ice__frame_done_cb on_done, void *data,
-                   ice__frame_t **out);
+                   ice__frame_done_cb on_done, void *data, ice__frame_t **out);
 void ice__frame_free(ice__frame_t *f);
 /* Makes the frame's root nodes ready; work starts on the next drain. */
 void ice__frame_start(ice__frame_t *f);
@@ -187,12 +186,12 @@ void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
 /* The form to call: the fields expression is not even evaluated when no
  * subscriber wants the type (a hot path emits several events per node),
  * but the run's seq still advances so that numbering has no gaps. */
-#define ICE__EMIT(r, type, t, n, f, fields)                                   \
-  do {                                                                        \
-    if (ice__bus_wants((r)->engine, (type)))                                  \
-      ice__emit_now((r), (type), (t), (n), (f), (fields));                    \
-    else                                                                      \
-      (r)->seq++;                                                             \
+#define ICE__EMIT(r, type, t, n, f, fields)                                    \
+  do {                                                                         \
+    if (ice__bus_wants((r)->engine, (type)))                                   \
+      ice__emit_now((r), (type), (t), (n), (f), (fields));                     \
+    else                                                                       \
+      (r)->seq++;                                                              \
   } while (0)
 /* Called by the scheduler when the top frame is done. */
 void ice__run_finish(ice_run_t *r);

@@ -105,8 +105,7 @@ static const ice__node_t *node_of(const ice__frame_t *f, uint32_t k) {
 
 int ice__frame_new(ice_run_t *r, uint32_t scope, ice_task_t *parent,
                    json_t *extras, long index, uint32_t limit,
-                   ice__frame_done_cb on_done, void *data,
-                   ice__frame_t **out) {
+                   ice__frame_done_cb on_done, void *data, ice__frame_t **out) {
   const ice__scope_t *sc = &r->wf->scopes[scope];
   ice__frame_t *f;
 
@@ -309,9 +308,8 @@ static void task_stop(ice_task_t *t) {
 
 /* ---- node outcomes ------------------------------------------------------ */
 
-static const char *const skip_names[] = {"", "upstream_failed",
-                                         "upstream_skipped", "run_if",
-                                         "branch_not_taken"};
+static const char *const skip_names[] = {
+    "", "upstream_failed", "upstream_skipped", "run_if", "branch_not_taken"};
 
 static void emit_skipped(ice__frame_t *f, uint32_t k) {
   ICE__EMIT(f->run, "node.skipped", NULL, node_of(f, k), f,
@@ -364,11 +362,9 @@ static void settle(ice__frame_t *f, uint32_t k) {
       ice__skip_t why = ICE__SKIP_NONE;
       /* A body node re-run by its recursive node releases only the nodes
        * of that loop: the others counted it the first time. */
-      if (rerun && node_of(f, d)->rec_owner == ICE__NONE &&
-          n->rec_owner != d)
+      if (rerun && node_of(f, d)->rec_owner == ICE__NONE && n->rec_owner != d)
         continue;
-      if (s->pending == 0 || --s->pending > 0 ||
-          s->state != ICE__ST_PENDING)
+      if (s->pending == 0 || --s->pending > 0 || s->state != ICE__ST_PENDING)
         continue;
       if (!trigger_ok(f, d, &why)) {
         s->state = ICE__ST_SKIPPED;
@@ -555,12 +551,11 @@ static void process(ice_task_t *t) {
   }
   if (t->ok && t->cancel != ICE__CANCEL_TIMEOUT) {
     ice__err_t err;
-    if (n->out_schema == NULL || ice__schema_check(n->out_schema, t->output,
-                                                   &err) == 0) {
+    if (n->out_schema == NULL ||
+        ice__schema_check(n->out_schema, t->output, &err) == 0) {
       ICE__EMIT(r, "node.completed", t, NULL, NULL,
-                json_pack("{s:i,s:f,s:b}", "attempt", t->attempt,
-                          "duration_ms", ice__ms3(now_ms(r) - s->t_start_ms),
-                          "cache_hit", 0));
+                json_pack("{s:i,s:f,s:b}", "attempt", t->attempt, "duration_ms",
+                          ice__ms3(now_ms(r) - s->t_start_ms), "cache_hit", 0));
       finish_node(f, t, ICE__ST_COMPLETED);
       return;
     }

@@ -9,9 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *ice_task_node_id(const ice_task_t *t) { return t->node->id; }
-json_t *ice_task_config(const ice_task_t *t) { return t->node->def; }
-int ice_task_attempt(const ice_task_t *t) { return t->attempt; }
+const char *ice_task_node_id(const ice_task_t *t) {
+  return t->node->id;
+}
+json_t *ice_task_config(const ice_task_t *t) {
+  return t->node->def;
+}
+int ice_task_attempt(const ice_task_t *t) {
+  return t->attempt;
+}
 long ice_task_index(const ice_task_t *t) {
   for (const ice__frame_t *f = t->frame; f != NULL;
        f = f->parent != NULL ? f->parent->frame : NULL) {
@@ -20,10 +26,18 @@ long ice_task_index(const ice_task_t *t) {
   }
   return -1;
 }
-uv_loop_t *ice_task_loop(const ice_task_t *t) { return t->run->engine->loop; }
-ice_engine_t *ice_task_engine(const ice_task_t *t) { return t->run->engine; }
-void ice_task_set_data(ice_task_t *t, void *data) { t->data = data; }
-void *ice_task_data(const ice_task_t *t) { return t->data; }
+uv_loop_t *ice_task_loop(const ice_task_t *t) {
+  return t->run->engine->loop;
+}
+ice_engine_t *ice_task_engine(const ice_task_t *t) {
+  return t->run->engine;
+}
+void ice_task_set_data(ice_task_t *t, void *data) {
+  t->data = data;
+}
+void *ice_task_data(const ice_task_t *t) {
+  return t->data;
+}
 
 /* A completed sibling (nested frames) or direct dependency (top level)
  * named `name`; NULL otherwise. */
@@ -61,8 +75,7 @@ json_t *ice__task_lookup(void *data, const char *name, size_t len) {
   const ice__frame_t *f = t->frame;
   json_t *v;
 
-  if (t->mapped != NULL &&
-      (v = json_object_getn(t->mapped, name, len)) != NULL)
+  if (t->mapped != NULL && (v = json_object_getn(t->mapped, name, len)) != NULL)
     return v;
   if ((v = dep_output(t, name, len)) != NULL)
     return v;
@@ -124,7 +137,8 @@ int ice__task_map_inputs(ice_task_t *t, ice__err_t *err) {
       v = mp->literal;
     } else {
       const ice__slot_t *s = &t->frame->slots[mp->src];
-      const char *src_id = t->run->wf->nodes[t->frame->scope->nodes[mp->src]].id;
+      const char *src_id =
+          t->run->wf->nodes[t->frame->scope->nodes[mp->src]].id;
       if (s->state != ICE__ST_COMPLETED) {
         json_decref(m);
         return ice__err_set(err, ICE__KIND_INPUT_MAPPING, 0,
@@ -146,7 +160,9 @@ int ice__task_map_inputs(ice_task_t *t, ice__err_t *err) {
   return 0;
 }
 
-json_t *ice__json_follow(json_t *v, const char *path) { return follow(v, path); }
+json_t *ice__json_follow(json_t *v, const char *path) {
+  return follow(v, path);
+}
 
 /* Builds the context object, lowest precedence first. */
 static int fill_context(ice_task_t *t, json_t *ctx) {
@@ -167,14 +183,14 @@ static int fill_context(ice_task_t *t, json_t *ctx) {
     for (uint32_t j = 0; j < n->ndeps; j++) {
       const ice__slot_t *s = &f->slots[n->deps[j]];
       if (s->output != NULL)
-        json_object_set(
-            ctx, t->run->wf->nodes[f->scope->nodes[n->deps[j]]].id, s->output);
+        json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[n->deps[j]]].id,
+                        s->output);
     }
     for (uint32_t j = 0; j < n->nbody; j++) {
       const ice__slot_t *s = &f->slots[n->body[j]];
       if (s->output != NULL)
-        json_object_set(
-            ctx, t->run->wf->nodes[f->scope->nodes[n->body[j]]].id, s->output);
+        json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[n->body[j]]].id,
+                        s->output);
     }
   } else {
     for (uint32_t k = 0; k < f->n; k++) {

@@ -45,18 +45,30 @@ json_t *ice__lookup_object(void *data, const char *name, size_t len) {
   return json_object_getn((json_t *)data, name, len);
 }
 
-double ice__ms3(double ms) { return (double)llround(ms * 1000.0) / 1000.0; }
+double ice__ms3(double ms) {
+  return (double)llround(ms * 1000.0) / 1000.0;
+}
 
-void *ice__malloc(size_t n) { return malloc(n == 0 ? 1 : n); }
+void *ice__malloc(size_t n) {
+  return malloc(n == 0 ? 1 : n);
+}
 
 void *ice__calloc(size_t count, size_t n) {
   return calloc(count == 0 ? 1 : count, n == 0 ? 1 : n);
 }
 
-void *ice__realloc(void *p, size_t n) { return realloc(p, n == 0 ? 1 : n); }
+void *ice__realloc(void *p, size_t n) {
+  return realloc(p, n == 0 ? 1 : n);
+}
 
-char *ice__strdup(const char *s) { return s == NULL ? NULL : strdup(s); }
+char *ice__strdup(const char *s) {
+  return s == NULL ? NULL : strdup(s);
+}
 
-char *ice__strndup(const char *s, size_t n) { return strndup(s, n); }
+char *ice__strndup(const char *s, size_t n) {
+  return strndup(s, n);
+}
 
-void ice__free(void *p) { free(p); }
+void ice__free(void *p) {
+  free(p);
+}

@@ -37,6 +37,15 @@ void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
   v->errors++;
 }
 
+void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
+                    const char *key, const ice__err_t *err) {
+  if (err->col > 0)
+    ice__verr(v, n, container, key, "%s: %s (column %d)", key, err->msg,
+              err->col);
+  else
+    ice__verr(v, n, container, key, "%s: %s", key, err->msg);
+}
+
 /* ---- field helpers ------------------------------------------------------ */
 
 static unsigned type_bit(const json_t *x) {
@@ -99,7 +108,9 @@ static json_t *field(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
   return x;
 }
 
-static int is_x_key(const char *k) { return k[0] == 'x' && k[1] == '-'; }
+static int is_x_key(const char *k) {
+  return k[0] == 'x' && k[1] == '-';
+}
 
 static int in_list(const char *k, const char *const *list) {
   for (; *list != NULL; list++) {
@@ -250,10 +261,10 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
 /* ---- top-level keys ----------------------------------------------------- */
 
 static const char *const top_keys[] = {
-    "nodes",       "name",       "version",      "schema_version",
-    "blueprint_id", "id",        "description",  "metadata",
+    "nodes",          "name",         "version",      "schema_version",
+    "blueprint_id",   "id",           "description",  "metadata",
     "failure_policy", "max_parallel", "input_schema", "tools",
-    "agents",      "workflows",  "llm",          NULL};
+    "agents",         "workflows",    "llm",          NULL};
 
 static int parse_policy(const char *s, ice__policy_t *out) {
   static const struct {
@@ -350,12 +361,24 @@ static void check_top(ice__vctx_t *v, json_t *root) {
 
 /* ---- common node fields ------------------------------------------------- */
 
-static const char *const common_fields[] = {
-    "id",           "type",         "name",           "description",
-    "metadata",     "dependencies", "run_if",         "trigger_rule",
-    "timeout_seconds", "retry_policy", "retries",     "backoff_seconds",
-    "input_schema", "output_schema", "input_mappings", "use_cache",
-    "cache_ttl_seconds", NULL};
+static const char *const common_fields[] = {"id",
+                                            "type",
+                                            "name",
+                                            "description",
+                                            "metadata",
+                                            "dependencies",
+                                            "run_if",
+                                            "trigger_rule",
+                                            "timeout_seconds",
+                                            "retry_policy",
+                                            "retries",
+                                            "backoff_seconds",
+                                            "input_schema",
+                                            "output_schema",
+                                            "input_mappings",
+                                            "use_cache",
+                                            "cache_ttl_seconds",
+                                            NULL};
 
 static int valid_id(const char *s) {
   if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
@@ -389,13 +412,16 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
   json_t *def = n->def, *rp, *x;
   double d;
 
-  n->retry = (ice__retry_t){1, ICE__BACKOFF_EXPONENTIAL, 1.0, 60.0, 0,
-                            default_retry_on()};
+  n->retry = (ice__retry_t){1, ICE__BACKOFF_EXPONENTIAL, 1.0, 60.0,
+                            0, default_retry_on()};
   rp = field(v, n, def, "retry_policy", ICE_T_OBJECT);
   if (rp != NULL) {
-    static const char *const keys[] = {"max_attempts",  "backoff_strategy",
-                                       "backoff_seconds", "max_backoff_seconds",
-                                       "jitter",        "retry_on",
+    static const char *const keys[] = {"max_attempts",
+                                       "backoff_strategy",
+                                       "backoff_seconds",
+                                       "max_backoff_seconds",
+                                       "jitter",
+                                       "retry_on",
                                        NULL};
     const char *k;
     json_object_foreach(rp, k, x) {
@@ -444,8 +470,9 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
       json_t *kv;
       n->retry.retry_on = 0;
       json_array_foreach(x, i, kv) {
-        int kind = json_is_string(kv) ? ice__kind_from_name(json_string_value(kv))
-                                      : -1;
+        int kind = json_is_string(kv)
+                       ? ice__kind_from_name(json_string_value(kv))
+                       : -1;
         if (kind < 0)
           ice__verr(v, n, rp, "retry_on",
                     "retry_policy.retry_on[%zu] is not an error kind", i);
@@ -502,8 +529,7 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
     ice__err_t err;
     const char *src = json_string_value(x);
     if (ice__expr_parse(src, strlen(src), &n->run_if, &err) != 0)
-      ice__verr(v, n, def, "run_if", "run_if: column %d: %s", err.col,
-                err.msg);
+      ice__verr(v, n, def, "run_if", "run_if: column %d: %s", err.col, err.msg);
   }
   n->trigger = ICE__TRIGGER_ALL_SUCCESS;
   if ((x = field(v, n, def, "trigger_rule", ICE_T_STRING)) != NULL) {
@@ -534,18 +560,27 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
   field(v, n, def, "use_cache", ICE_T_BOOL);
   if ((x = field(v, n, def, "cache_ttl_seconds", ICE_T_NUMBER)) != NULL &&
       json_number_value(x) < 0)
-    ice__verr(v, n, def, "cache_ttl_seconds",
-              "cache_ttl_seconds must be >= 0");
+    ice__verr(v, n, def, "cache_ttl_seconds", "cache_ttl_seconds must be >= 0");
   /* Type-specific required fields and types. */
   if (te != NULL) {
     for (const ice_field_t *f = te->ex->fields; f != NULL && f->name != NULL;
          f++) {
+      json_t *fv;
       if (json_object_get(def, f->name) == NULL) {
         if (f->required)
           ice__verr(v, n, def, NULL, "missing required field '%s'", f->name);
         continue;
       }
-      field(v, n, def, f->name, f->types);
+      fv = field(v, n, def, f->name, f->types);
+      /* Built-in types compile their templates themselves; for the others
+       * a syntax error is still found here, at validation. */
+      if (fv != NULL && f->templated && n->bi == NULL) {
+        ice__tmpl_t *tm = NULL;
+        ice__err_t err;
+        if (ice__tmpl_compile(fv, &tm, &err) != 0)
+          ice__verr_tmpl(v, n, def, f->name, &err);
+        ice__tmpl_free(tm);
+      }
     }
   }
 }
@@ -587,7 +622,9 @@ void ice_workflow_free(ice_workflow_t *wf) {
   ice__free(wf);
 }
 
-void ice__workflow_ref(ice_workflow_t *wf) { wf->refs++; }
+void ice__workflow_ref(ice_workflow_t *wf) {
+  wf->refs++;
+}
 
 uint32_t ice__node_scope_of(const ice_workflow_t *wf, const ice__node_t *n,
                             const json_t *list) {
@@ -598,9 +635,13 @@ uint32_t ice__node_scope_of(const ice_workflow_t *wf, const ice__node_t *n,
   return ICE__NONE;
 }
 
-const char *ice_workflow_name(const ice_workflow_t *wf) { return wf->name; }
+const char *ice_workflow_name(const ice_workflow_t *wf) {
+  return wf->name;
+}
 
-size_t ice_workflow_node_count(const ice_workflow_t *wf) { return wf->nnodes; }
+size_t ice_workflow_node_count(const ice_workflow_t *wf) {
+  return wf->nnodes;
+}
 
 const ice__node_t *ice__workflow_node(const ice_workflow_t *wf,
                                       const char *id) {
@@ -655,8 +696,8 @@ static int build(ice__vctx_t *v, json_t *root) {
     }
     if (wf->scopes[s].parent != ICE__NONE) {
       ice__node_t *p = &wf->nodes[wf->scopes[s].parent];
-      uint32_t *cs = ice__realloc(p->child_scopes,
-                                  (p->nchild + 1) * sizeof(uint32_t));
+      uint32_t *cs =
+          ice__realloc(p->child_scopes, (p->nchild + 1) * sizeof(uint32_t));
       if (cs == NULL) {
         rc = ICE_ENOMEM;
         goto out;
@@ -802,6 +843,11 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
      * only matter for diagnostics, so any problem sends the text through
      * libfyaml again, which reports it with its line and column. */
     json_t *fast = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    /* jansson allows 2048 levels; files get the same limit either way. */
+    if (fast != NULL && ice__json_too_deep(fast, ICE__DOC_MAX_DEPTH)) {
+      json_decref(fast);
+      fast = NULL;
+    }
     if (fast != NULL) {
       ice_diags_t quiet = {0};
       int rc = finish(e, name, fast, &pos, out, &quiet);

@@ -44,10 +44,10 @@ typedef struct {
 } ice__retry_t;
 
 typedef struct {
-  const char *key;   /* borrowed from the document */
-  uint32_t src;      /* local index of the source dependency, or NONE */
-  const char *path;  /* source_output_key ("" = whole output) */
-  json_t *literal;   /* borrowed: the value when not a mapping */
+  const char *key;  /* borrowed from the document */
+  uint32_t src;     /* local index of the source dependency, or NONE */
+  const char *path; /* source_output_key ("" = whole output) */
+  json_t *literal;  /* borrowed: the value when not a mapping */
 } ice__mapping_t;
 
 /* A nested list of nodes (or the top level): runs as one frame. */
@@ -144,6 +144,11 @@ void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
                const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* Reports a template or expression error of field `key`, with the column
+ * inside the string when known. */
+void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
+                    const char *key, const ice__err_t *err);
+
 /* Appends a diagnostic (strings copied). */
 int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
                    const char *msg);
@@ -151,7 +156,6 @@ int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
 void ice__workflow_ref(ice_workflow_t *wf);
 
 /* Looks a node up by id; NULL when unknown. */
-const ice__node_t *ice__workflow_node(const ice_workflow_t *wf,
-                                      const char *id);
+const ice__node_t *ice__workflow_node(const ice_workflow_t *wf, const char *id);
 
 #endif

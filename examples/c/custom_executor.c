@@ -30,10 +30,10 @@
 /* The fields my_node accepts besides the common ones (id, dependencies,
  * retry_policy...). Any other field is a validation error. */
 static const ice_field_t my_node_fields[] = {
-    {"greeting", ICE_T_STRING, 1, 1},     /* required; may hold {{ }} */
-    {"delay_ms", ICE_T_INT, 0, 0},        /* default 10 */
-    {"repeat", ICE_T_INT, 0, 0},          /* default 1 */
-    {"fail_attempts", ICE_T_INT, 0, 0},   /* fail this many attempts */
+    {"greeting", ICE_T_STRING, 1, 1},   /* required; may hold {{ }} */
+    {"delay_ms", ICE_T_INT, 0, 0},      /* default 10 */
+    {"repeat", ICE_T_INT, 0, 0},        /* default 1 */
+    {"fail_attempts", ICE_T_INT, 0, 0}, /* fail this many attempts */
     {NULL, 0, 0, 0},
 };
 
@@ -54,8 +54,8 @@ static int my_node_validate(json_t *config, char *msg, size_t msglen) {
   json_t *repeat = json_object_get(config, "repeat");
   json_t *delay = json_object_get(config, "delay_ms");
 
-  if (repeat != NULL && (json_integer_value(repeat) < 1 ||
-                         json_integer_value(repeat) > 10)) {
+  if (repeat != NULL &&
+      (json_integer_value(repeat) < 1 || json_integer_value(repeat) > 10)) {
     snprintf(msg, msglen, "repeat must be between 1 and 10");
     return ICE_EINVAL;
   }
@@ -195,7 +195,7 @@ static void word_count_start(ice_task_t *t, json_t *args, void *data) {
   ice_task_done(t, json_pack("{s:I}", "words", (json_int_t)words));
 }
 
-/* ---- the workflow --------------------------------------------------------- */
+/* ---- the workflow ------------------------------------------------------- */
 
 static const char workflow_yaml[] =
     "name: custom\n"
@@ -296,8 +296,8 @@ int main(void) {
   printf("%s\n", text != NULL ? text : "null");
   free(text);
 
-  expected = json_pack("{s:s,s:i}", "text", "hello ada hello ada",
-                       "attempt", 2);
+  expected =
+      json_pack("{s:s,s:i}", "text", "hello ada hello ada", "attempt", 2);
   greet = json_object_get(json_object_get(res, "nodes"), "greet");
   merged = json_object_get(ice_run_output(run, "first"), "merged");
   ok = check(finished, "the done callback fired") &
@@ -306,8 +306,8 @@ int main(void) {
              "greet output") &
        check(json_integer_value(json_object_get(greet, "attempts")) == 2,
              "greet took two attempts") &
-       check(json_integer_value(json_object_get(ice_run_output(run, "count"),
-                                                "words")) == 4,
+       check(json_integer_value(
+                 json_object_get(ice_run_output(run, "count"), "words")) == 4,
              "count.words == 4") &
        check(json_object_get(merged, "fast") != NULL &&
                  json_object_get(merged, "slow") == NULL,

@@ -41,11 +41,9 @@ int main(void) {
 
   /* nodes = [ToolNodeConfig(id="hello", type="tool", tool_name="echo",
    *                         tool_args={"msg": "hi"})] */
-  doc = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:{s:s}}]}",
-                  "name", "demo", "version", "0.1",
-                  "nodes",
-                  "id", "hello", "type", "tool", "tool_name", "echo",
-                  "tool_args", "msg", "hi");
+  doc = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:{s:s}}]}", "name", "demo",
+                  "version", "0.1", "nodes", "id", "hello", "type", "tool",
+                  "tool_name", "echo", "tool_args", "msg", "hi");
   if (doc == NULL)
     return 1;
 

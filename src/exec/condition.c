@@ -31,19 +31,19 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
     return ICE_ENOMEM;
   n->xdata = c;
   c->expr = ice__field_expr(v, n, "expression");
-  c->scope[0] = ice__node_scope_of(v->wf, n,
-                                   json_object_get(n->def, "false_path"));
-  c->scope[1] = ice__node_scope_of(v->wf, n,
-                                   json_object_get(n->def, "true_path"));
+  c->scope[0] =
+      ice__node_scope_of(v->wf, n, json_object_get(n->def, "false_path"));
+  c->scope[1] =
+      ice__node_scope_of(v->wf, n, json_object_get(n->def, "true_path"));
   return 0;
 }
 
 static json_t *result(const ice_task_t *t, int b, json_t *outputs) {
-  return json_pack("{s:b,s:s,s:s,s:o}", "result", b, "branch",
-                   b ? "true" : "false", "expression",
-                   json_string_value(json_object_get(t->node->def,
-                                                     "expression")),
-                   "branch_outputs", outputs);
+  return json_pack(
+      "{s:b,s:s,s:s,s:o}", "result", b, "branch", b ? "true" : "false",
+      "expression",
+      json_string_value(json_object_get(t->node->def, "expression")),
+      "branch_outputs", outputs);
 }
 
 static void path_done(ice__frame_t *f) {
@@ -73,7 +73,7 @@ static void skip_path(ice_task_t *t, uint32_t scope) {
   sc = &t->run->wf->scopes[scope];
   for (uint32_t k = 0; k < sc->n; k++) {
     json_t *ev = json_pack("{s:s,s:s}", "reason", "branch_not_taken",
-                               "parent_id", t->node->id);
+                           "parent_id", t->node->id);
     if (index >= 0)
       json_object_set_new(ev, "index", json_integer(index));
     ICE__EMIT(t->run, "node.skipped", NULL, &t->run->wf->nodes[sc->nodes[k]],

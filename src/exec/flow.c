@@ -41,8 +41,8 @@ int ice__frame_succeeded(const ice__frame_t *f) {
   return 1;
 }
 
-long ice__field_int(ice__vctx_t *v, ice__node_t *n, const char *key,
-                    long dflt, long min) {
+long ice__field_int(ice__vctx_t *v, ice__node_t *n, const char *key, long dflt,
+                    long min) {
   json_t *x = json_object_get(n->def, key);
 
   if (x == NULL || !json_is_integer(x))
@@ -54,8 +54,7 @@ long ice__field_int(ice__vctx_t *v, ice__node_t *n, const char *key,
   return (long)json_integer_value(x);
 }
 
-ice__expr_t *ice__field_expr(ice__vctx_t *v, ice__node_t *n,
-                             const char *key) {
+ice__expr_t *ice__field_expr(ice__vctx_t *v, ice__node_t *n, const char *key) {
   const char *src = json_string_value(json_object_get(n->def, key));
   ice__expr_t *e = NULL;
   ice__err_t err;

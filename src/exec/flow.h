@@ -18,14 +18,13 @@ int ice__frame_succeeded(const ice__frame_t *f);
 
 /* Reads an optional integer field >= min; reports and returns dflt when it
  * is out of range. */
-long ice__field_int(ice__vctx_t *v, ice__node_t *n, const char *key,
-                    long dflt, long min);
+long ice__field_int(ice__vctx_t *v, ice__node_t *n, const char *key, long dflt,
+                    long min);
 /* Compiles an expression field; reports a syntax error with its column. */
-ice__expr_t *ice__field_expr(ice__vctx_t *v, ice__node_t *n,
-                             const char *key);
+ice__expr_t *ice__field_expr(ice__vctx_t *v, ice__node_t *n, const char *key);
 
 /* Fails t with a nested node's failure: "WHERE: node 'x' failed: MSG". */
-void ice__fail_nested(ice_task_t *t, const char *where,
-                      const ice__node_t *n, const ice__slot_t *s);
+void ice__fail_nested(ice_task_t *t, const char *where, const ice__node_t *n,
+                      const ice__slot_t *s);
 
 #endif

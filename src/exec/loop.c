@@ -23,8 +23,8 @@ typedef struct {
   json_t *results;
   ice__frame_t **live; /* per item index while running */
   size_t n, next, inflight;
-  int failed;     /* an iteration failed: start no more */
-  int stopping;   /* stopping the others: do not complete yet */
+  int failed;   /* an iteration failed: start no more */
+  int stopping; /* stopping the others: do not complete yet */
   int fail_kind;
   char *fail_msg;
 } loop_state_t;
@@ -74,7 +74,7 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
     c->source = json_string_value(src);
     if (strstr(c->source, "{{") != NULL) {
       if (ice__tmpl_compile(src, &c->tmpl, &err) != 0)
-        ice__verr(v, n, n->def, "items_source", "items_source: %s", err.msg);
+        ice__verr_tmpl(v, n, n->def, "items_source", &err);
     } else {
       c->expr = ice__field_expr(v, n, "items_source");
     }
@@ -129,11 +129,11 @@ static void iter_done(ice__frame_t *f) {
   st->live[i] = NULL;
   st->inflight--;
   if (bad != NULL && c->continue_on_error) {
-    json_array_set_new(
-        st->results, i,
-        json_pack("{s:b,s:{s:s,s:s,s:s}}", "success", 0, "error", "kind",
-                  ice__kind_name(s->err_kind), "message",
-                  s->err_msg != NULL ? s->err_msg : "", "node_id", bad->id));
+    json_array_set_new(st->results, i,
+                       json_pack("{s:b,s:{s:s,s:s,s:s}}", "success", 0, "error",
+                                 "kind", ice__kind_name(s->err_kind), "message",
+                                 s->err_msg != NULL ? s->err_msg : "",
+                                 "node_id", bad->id));
   } else if (bad != NULL) {
     if (!st->failed) {
       char *msg = NULL;

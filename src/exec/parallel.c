@@ -226,8 +226,8 @@ static void pump(par_state_t *st) {
          (c->concurrency == 0 || st->inflight < (uint32_t)c->concurrency)) {
     branch_t *br = &st->br[st->next];
     ice__frame_t *f;
-    if (ice__frame_new(t->run, c->scopes[st->next], t, NULL, -1, 0,
-                       branch_done, br, &f) != 0) {
+    if (ice__frame_new(t->run, c->scopes[st->next], t, NULL, -1, 0, branch_done,
+                       br, &f) != 0) {
       br->status = BR_FAILED;
       br->fail_kind = ICE__KIND_INTERNAL;
       br->fail_msg = ice__strdup("out of memory");

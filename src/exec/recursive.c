@@ -96,8 +96,7 @@ static void decide(rec_state_t *st) {
             json_pack("{s:I,s:b}", "iteration", k, "converged", met));
   if (met || k >= c->max_iterations) {
     json_t *fin = c->preserve ? json_incref(ctx) : json_object();
-    ice_task_done(t, json_pack("{s:b,s:s,s:I,s:o}", "converged", met,
-                               "reason",
+    ice_task_done(t, json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
                                met ? "condition_met" : "max_iterations_reached",
                                "iterations", k, "final_context", fin));
   } else {

@@ -100,8 +100,7 @@ static void child_done(ice_run_t *run, void *data) {
     json_t *errs = json_object_get(res, "errors"), *line;
     size_t i;
     len += (size_t)snprintf(msg, sizeof(msg), "child workflow '%s' %s",
-                            json_string_value(json_object_get(res,
-                                                              "workflow")),
+                            json_string_value(json_object_get(res, "workflow")),
                             json_string_value(json_object_get(res, "status")));
     json_array_foreach(errs, i, line) {
       if (len < sizeof(msg))
@@ -203,11 +202,10 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
   c->exposed = json_object_get(n->def, "exposed_outputs");
   if (json_is_object(c->inputs) &&
       ice__tmpl_compile(c->inputs, &c->inputs_tmpl, &err) != 0)
-    ice__verr(v, n, n->def, "inputs", "inputs: %s", err.msg);
+    ice__verr_tmpl(v, n, n->def, "inputs", &err);
   if (json_is_object(c->overrides) &&
       ice__tmpl_compile(c->overrides, &c->overrides_tmpl, &err) != 0)
-    ice__verr(v, n, n->def, "config_overrides", "config_overrides: %s",
-              err.msg);
+    ice__verr_tmpl(v, n, n->def, "config_overrides", &err);
   if (json_is_object(c->exposed)) {
     json_object_foreach(c->exposed, k, x) {
       if (!json_is_string(x) || json_string_length(x) == 0)
@@ -269,8 +267,8 @@ static void wf_start(ice_task_t *t) {
   ice__subwf_run_t *sr;
   ice__err_t err;
 
-  if (ice__tmpl_render_or_share(c->inputs_tmpl, c->inputs, ice__task_lookup,
-                                t, &in, &err) != 0 ||
+  if (ice__tmpl_render_or_share(c->inputs_tmpl, c->inputs, ice__task_lookup, t,
+                                &in, &err) != 0 ||
       ice__tmpl_render_or_share(c->overrides_tmpl, c->overrides,
                                 ice__task_lookup, t, &ov, &err) != 0) {
     json_decref(in);

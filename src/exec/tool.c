@@ -23,8 +23,8 @@ typedef struct {
   json_t *env;             /* borrowed: the definition's env object */
   char *cwd;               /* owned */
   size_t max_output;
-  ice__tmpl_t *args_tmpl;  /* NULL when tool_args hold no template */
-  json_t *args;            /* borrowed: tool_args, or NULL */
+  ice__tmpl_t *args_tmpl; /* NULL when tool_args hold no template */
+  json_t *args;           /* borrowed: tool_args, or NULL */
 } tool_conf_t;
 
 static const ice_field_t tool_fields[] = {
@@ -49,10 +49,9 @@ static void conf_free(void *p) {
 /* Checks one process-tool definition of the file's `tools`. */
 static int check_def(ice__vctx_t *v, json_t *tools, const char *name,
                      json_t *def) {
-  static const char *const keys[] = {"command", "env",    "cwd",
-                                     "sandbox", "wasm",   "export",
-                                     "fuel",    "memory_pages", "description",
-                                     "name",    NULL};
+  static const char *const keys[] = {
+      "command", "env",          "cwd",         "sandbox", "wasm", "export",
+      "fuel",    "memory_pages", "description", "name",    NULL};
   const char *k;
   json_t *x;
   size_t i;
@@ -70,8 +69,7 @@ static int check_def(ice__vctx_t *v, json_t *tools, const char *name,
   }
   if (json_object_get(def, "wasm") != NULL) {
     ice__verr(v, NULL, def, "wasm",
-              "tools.%s: WASM tools are not supported by this build yet",
-              name);
+              "tools.%s: WASM tools are not supported by this build yet", name);
     return 0;
   }
   x = json_object_get(def, "command");
@@ -102,8 +100,8 @@ static int check_def(ice__vctx_t *v, json_t *tools, const char *name,
       json_t *ev;
       json_object_foreach(x, ek, ev) {
         if (!json_is_string(ev) && !json_is_null(ev))
-          ice__verr(v, NULL, x, ek,
-                    "tools.%s.env.%s must be a string or null", name, ek);
+          ice__verr(v, NULL, x, ek, "tools.%s.env.%s must be a string or null",
+                    name, ek);
         else if (ek[0] == '\0' || strchr(ek, '=') != NULL)
           ice__verr(v, NULL, x, ek, "tools.%s.env: invalid name '%s'", name,
                     ek);
@@ -154,7 +152,7 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
   if (json_is_object(args)) {
     c->args = args;
     if (ice__tmpl_compile(args, &c->args_tmpl, &err) != 0)
-      ice__verr(v, n, n->def, "tool_args", "tool_args: %s", err.msg);
+      ice__verr_tmpl(v, n, n->def, "tool_args", &err);
   }
   if (v->wf->tools != NULL)
     def = json_object_get(v->wf->tools, name);
@@ -188,8 +186,8 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
     if (c->cwd == NULL)
       return ICE_ENOMEM;
   }
-  json_t *mo = json_object_get(json_object_get(def, "sandbox"),
-                               "max_output_bytes");
+  json_t *mo =
+      json_object_get(json_object_get(def, "sandbox"), "max_output_bytes");
   c->max_output = json_is_integer(mo) && json_integer_value(mo) > 0
                       ? (size_t)json_integer_value(mo)
                       : DEFAULT_MAX_OUTPUT;
@@ -296,8 +294,7 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
                         tail[0] ? ": " : "", tail);
   } else if (res->exit_status != 0) {
     ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "exit status %lld%s%s",
-                        (long long)res->exit_status, tail[0] ? ": " : "",
-                        tail);
+                        (long long)res->exit_status, tail[0] ? ": " : "", tail);
   } else {
     json_error_t jerr;
     json_t *out = json_loadb(res->out, res->out_len,
@@ -388,8 +385,7 @@ static void tool_start(ice_task_t *t) {
   ice__err_t err;
   json_t *args;
 
-  if (ice__tmpl_render_or_share(c->args_tmpl,
-                                c->args != NULL ? c->args : NULL,
+  if (ice__tmpl_render_or_share(c->args_tmpl, c->args != NULL ? c->args : NULL,
                                 ice__task_lookup, t, &args, &err) != 0) {
     ice__task_fail_kind(t, err.kind == 0 ? ICE__KIND_EXPRESSION : err.kind,
                         "tool_args: %s", err.msg);

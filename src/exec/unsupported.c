@@ -6,8 +6,10 @@
 
 static void never_start(ice_task_t *t) {
   /* Unreachable: validation refuses these nodes. */
-  ice__task_fail_kind(t, ICE__KIND_NON_RETRYABLE, "node type '%s' is not "
-                      "supported yet", t->node->type);
+  ice__task_fail_kind(t, ICE__KIND_NON_RETRYABLE,
+                      "node type '%s' is not "
+                      "supported yet",
+                      t->node->type);
 }
 
 static int refuse(ice__vctx_t *v, ice__node_t *n) {
@@ -17,12 +19,12 @@ static int refuse(ice__vctx_t *v, ice__node_t *n) {
   return 0;
 }
 
-#define UNSUPPORTED(name)                                                     \
-  const ice_executor_t ice__exec_##name = {                                   \
-      .abi = ICE_EXECUTOR_ABI,                                                \
-      .type = #name,                                                          \
-      .fields = NULL,                                                         \
-      .start = never_start,                                                   \
+#define UNSUPPORTED(name)                                                      \
+  const ice_executor_t ice__exec_##name = {                                    \
+      .abi = ICE_EXECUTOR_ABI,                                                 \
+      .type = #name,                                                           \
+      .fields = NULL,                                                          \
+      .start = never_start,                                                    \
   };
 
 UNSUPPORTED(llm)

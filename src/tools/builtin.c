@@ -108,9 +108,8 @@ static void flaky_start(ice_task_t *t, json_t *args, void *data) {
   }
   a = ice__run_flaky_attempt(t->run, key);
   if (a <= failures) {
-    ice__task_fail_kind(t, ICE__KIND_TRANSIENT,
-                        "flaky failure %lld of %lld", (long long)a,
-                        (long long)failures);
+    ice__task_fail_kind(t, ICE__KIND_TRANSIENT, "flaky failure %lld of %lld",
+                        (long long)a, (long long)failures);
     return;
   }
   ice_task_done(t, json_pack("{s:I}", "attempts", a));

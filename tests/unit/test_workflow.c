@@ -765,7 +765,8 @@ static void test_expression_template_schema_errors(void **state) {
        "for field 'n'",
        "wf.yaml:11:5: error: node 'b': output_schema: unknown type 'strin' "
        "for field 'type'",
-       "wf.yaml:6:5: error: node 'a': tool_args: $.m: unterminated '{{'",
+       "wf.yaml:6:5: error: node 'a': tool_args: $.m: unterminated '{{' "
+       "(column 4)",
        "wf.yaml:14:5: error: node 'c': unknown tool 'nope'");
   engine_done(e);
 }

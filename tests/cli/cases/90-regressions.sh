@@ -31,3 +31,16 @@ expect_err_has "$W/missing.json"
 grep -q -- "-1:-1" "$W/err" && fail "stderr: $(cat "$W/err")"
 t_end
 
+
+t_begin "regression: a JSON file nested 300 deep is refused like a YAML one (limit 256)"
+python3 -c "
+import json
+v = 1
+for _ in range(300):
+    v = [v]
+print(json.dumps({'nodes': [{'id': 'a', 'type': 'tool', 'tool_name': 'echo',
+                             'tool_args': {'deep': v}}]}))" > "$W/deep300.json"
+ice validate "$W/deep300.json"
+expect_rc 2
+expect_err_has "nesting deeper than 256 levels"
+t_end

@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
 .PHONY: all deps build demo test test-unit test-asan coverage lint format \
-        format-check bench install clean
+        format-check bench fuzz install clean
 
 all: build
 
@@ -74,8 +74,14 @@ test: lint test-asan coverage
 bench: build
 	sh bench/run.sh $(BUILD)
 
+# libFuzzer targets for the loaders and the expression language (clang).
+# Not part of `make test`: it runs for FUZZ_SECONDS per target.
+fuzz: deps
+	@dpkg-query -W clang >/dev/null 2>&1 || apt-get install -y -qq clang >/dev/null
+	sh fuzz/run.sh
+
 install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(COV_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(COV_BUILD) build-fuzz

@@ -112,7 +112,7 @@ static int resolve_mappings(ice__vctx_t *v, ice__node_t *n) {
                 "input_mappings.%s.source_output_key must be a string", key);
       continue;
     }
-    if (t == NULL || t->scope != n->scope ||
+    if (t == NULL || t->scope != n->scope || n->ndeps == 0 ||
         bsearch(&t->local, n->deps, n->ndeps, sizeof(uint32_t), cmp_u32) ==
             NULL) {
       ice__verr(v, n, m, key,

@@ -44,3 +44,27 @@ ice validate "$W/deep300.json"
 expect_rc 2
 expect_err_has "nesting deeper than 256 levels"
 t_end
+
+t_begin "regression: input_mappings on a node with no dependencies is a clean validation error"
+# Found by fuzz/fuzz_workflow: bsearch over an empty dependency list.
+wf map-nodeps.json <<'EOF'
+{"nodes": [{"id": "a", "type": "tool", "tool_name": "echo"},
+           {"id": "b", "type": "tool", "tool_name": "echo",
+            "input_mappings": {"x": {"source_node_id": "a"}}}]}
+EOF
+ice validate "$W/map-nodeps.json"
+expect_rc 2
+expect_err_has "input_mappings.x: source 'a' is not a dependency of this node"
+t_end
+
+t_begin "node types of the SPEC not built yet are refused by name, not as unknown"
+wf later.yaml <<'EOF'
+nodes:
+  - {id: a, type: llm, model: m, prompt: hi}
+  - {id: b, type: human, prompt_message: ok?}
+EOF
+ice validate "$W/later.yaml"
+expect_rc 2
+expect_err_has "node 'a': node type 'llm' is not supported by this version of ice yet"
+expect_err_has "node 'b': node type 'human' is not supported by this version of ice yet"
+t_end

@@ -83,9 +83,7 @@ int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
 const char *ice_run_id(const ice_run_t *r) {
   return r->id;
 }
-int ice_run_finished(const ice_run_t *r) {
-  return r->done == NULL ? r->finished : r->finished && r->result != NULL;
-}
+int ice_run_finished(const ice_run_t *r) { return r->result != NULL; }
 
 int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
   if (r == NULL || r->started)
@@ -107,7 +105,7 @@ int ice_run_execute(ice_run_t *r) {
 
   if (rc != 0)
     return rc;
-  while (!r->finished || r->result == NULL) {
+  while (r->result == NULL) {
     if (uv_run(r->engine->loop, UV_RUN_ONCE) == 0 && !r->finished)
       return ICE_EIO;
   }

@@ -38,6 +38,53 @@ static void puts_(out_t *o, const char *p) {
   put(o, p, strlen(p));
 }
 
+/* A JSON string literal: quotes, backslashes and control characters
+ * escaped, everything else (UTF-8 included) as it is. */
+static void put_quoted(out_t *o, const char *s, size_t len) {
+  size_t run = 0;
+
+  put(o, "\"", 1);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    char esc[8];
+    const char *rep = NULL;
+
+    if (ch >= 0x20 && ch != '"' && ch != '\\')
+      continue;
+    put(o, s + run, i - run);
+    run = i + 1;
+    switch (ch) {
+    case '"':
+      rep = "\\\"";
+      break;
+    case '\\':
+      rep = "\\\\";
+      break;
+    case '\n':
+      rep = "\\n";
+      break;
+    case '\t':
+      rep = "\\t";
+      break;
+    case '\r':
+      rep = "\\r";
+      break;
+    case '\b':
+      rep = "\\b";
+      break;
+    case '\f':
+      rep = "\\f";
+      break;
+    default:
+      snprintf(esc, sizeof(esc), "\\u%04x", ch);
+      rep = esc;
+    }
+    puts_(o, rep);
+  }
+  put(o, s + run, len - run);
+  put(o, "\"", 1);
+}
+
 static void scalar(out_t *o, const json_t *v) {
   char buf[64];
 
@@ -59,15 +106,8 @@ static void scalar(out_t *o, const json_t *v) {
   case JSON_NULL:
     puts_(o, "null");
     break;
-  default: {
-    char *s = json_dumps(v, JSON_ENCODE_ANY);
-    if (s == NULL) {
-      o->oom = 1;
-      return;
-    }
-    puts_(o, s);
-    free(s);
-  }
+  default:
+    put_quoted(o, json_string_value(v), json_string_length(v));
   }
 }
 
@@ -133,11 +173,8 @@ char *ice_json_format(const json_t *v, int indent) {
         if (!first)
           puts_(&o, ",");
         newline(&o, indent, depth);
-        {
-          json_t *k = json_string(json_object_iter_key(l->iter));
-          scalar(&o, k);
-          json_decref(k);
-        }
+        put_quoted(&o, json_object_iter_key(l->iter),
+                   json_object_iter_key_len(l->iter));
         puts_(&o, colon);
         v = json_object_iter_value(l->iter);
         l->iter = json_object_iter_next((json_t *)l->v, l->iter);

@@ -3,6 +3,8 @@
  * rendering rebuilds just that spine and shares every other subtree. Also
  * the compact text form of values used in string interpolation and str(). */
 #include "template.h"
+
+#include <ice.h>
 #include "expr.h"
 
 #include <float.h>
@@ -109,105 +111,17 @@ void ice__format_real(double d, char *dst, size_t dstlen) {
   snprintf(dst, dstlen, "%s", out);
 }
 
-static void add_real(buf_t *b, double d) {
-  char out[48];
-
-  ice__format_real(d, out, sizeof(out));
-  buf_str(b, out);
-}
-
-static void add_quoted(buf_t *b, const char *s, size_t len) {
-  size_t run = 0;
-
-  buf_add(b, "\"", 1);
-  for (size_t i = 0; i < len; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    char esc[8];
-
-    if (ch >= 0x20 && ch != '"' && ch != '\\')
-      continue;
-    buf_add(b, s + run, i - run);
-    run = i + 1;
-    switch (ch) {
-    case '"':
-      buf_add(b, "\\\"", 2);
-      break;
-    case '\\':
-      buf_add(b, "\\\\", 2);
-      break;
-    case '\n':
-      buf_add(b, "\\n", 2);
-      break;
-    case '\t':
-      buf_add(b, "\\t", 2);
-      break;
-    case '\r':
-      buf_add(b, "\\r", 2);
-      break;
-    case '\b':
-      buf_add(b, "\\b", 2);
-      break;
-    case '\f':
-      buf_add(b, "\\f", 2);
-      break;
-    default:
-      snprintf(esc, sizeof(esc), "\\u%04x", ch);
-      buf_add(b, esc, 6);
-    }
-  }
-  buf_add(b, s + run, len - run);
-  buf_add(b, "\"", 1);
-}
-
-/* Compact JSON with no whitespace, keys in insertion order. */
+/* Compact JSON with no whitespace, keys in insertion order: the one
+ * serialiser of jsonfmt.c, so that templates and printed results agree. */
 static void add_json(buf_t *b, const json_t *v) {
-  char num[32];
-  const char *key;
-  size_t klen;
-  json_t *item;
-  bool first = true;
+  char *s = ice_json_format(v, 0);
 
-  switch (json_typeof(v)) {
-  case JSON_OBJECT:
-    buf_add(b, "{", 1);
-    json_object_keylen_foreach((json_t *)v, key, klen, item) {
-      if (!first)
-        buf_add(b, ",", 1);
-      first = false;
-      add_quoted(b, key, klen);
-      buf_add(b, ":", 1);
-      add_json(b, item);
-    }
-    buf_add(b, "}", 1);
-    break;
-  case JSON_ARRAY:
-    buf_add(b, "[", 1);
-    for (size_t i = 0; i < json_array_size(v); i++) {
-      if (i > 0)
-        buf_add(b, ",", 1);
-      add_json(b, json_array_get(v, i));
-    }
-    buf_add(b, "]", 1);
-    break;
-  case JSON_STRING:
-    add_quoted(b, json_string_value(v), json_string_length(v));
-    break;
-  case JSON_INTEGER:
-    snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    buf_str(b, num);
-    break;
-  case JSON_REAL:
-    add_real(b, json_real_value(v));
-    break;
-  case JSON_TRUE:
-    buf_add(b, "true", 4);
-    break;
-  case JSON_FALSE:
-    buf_add(b, "false", 5);
-    break;
-  default:
-    buf_add(b, "null", 4);
+  if (s == NULL) {
+    b->oom = true;
+    return;
   }
+  buf_str(b, s);
+  ice__free(s);
 }
 
 /* A value inside a larger string: strings as they are, the rest as JSON. */

@@ -88,6 +88,7 @@ struct ice_task_s {
   int restart;    /* queued to start its next attempt */
   int in_exec;    /* inside executor start() */
   int in_backoff; /* waiting for its next attempt */
+  int abandoned;  /* its executor could not be stopped; the node moved on */
   ice__cancel_t cancel;
   json_t *output;
   int err_kind;
@@ -154,6 +155,12 @@ int ice__frame_cancel_node(ice__frame_t *f, uint32_t k);
 void ice__sched_drain(ice_run_t *r);
 /* Asks the loop to drain soon (from callbacks outside the scheduler). */
 void ice__sched_kick(ice_run_t *r);
+
+/* Gives up on an attempt whose executor cannot be interrupted (no cancel
+ * hook): the node goes on at once with a fresh task, as if the attempt had
+ * been cancelled; the old task is freed, unseen, when its executor
+ * completes it. Accessors on an abandoned task return nothing. */
+void ice__task_abandon(ice_task_t *t);
 
 /* Completes with any JSON value as the output (built-in executors whose
  * output is not an object, such as loop's list). Takes output. */

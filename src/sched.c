@@ -237,6 +237,15 @@ static int ensure_timer(ice_task_t *t) {
   return 0;
 }
 
+/* Asks the executor to stop the attempt; one that cannot (no cancel hook)
+ * has its attempt abandoned instead. */
+static void request_cancel(ice_task_t *t) {
+  if (t->node->ex->cancel != NULL)
+    t->node->ex->cancel(t);
+  else
+    ice__task_abandon(t);
+}
+
 static void on_timeout(uv_timer_t *h) {
   ice_task_t *t = h->data;
 
@@ -244,9 +253,9 @@ static void on_timeout(uv_timer_t *h) {
   if (t->done || t->cancel != ICE__CANCEL_NONE)
     return;
   t->cancel = ICE__CANCEL_TIMEOUT;
-  if (t->node->ex->cancel != NULL)
-    t->node->ex->cancel(t);
+  request_cancel(t);
 }
+
 
 static void on_backoff(uv_timer_t *h) {
   ice_task_t *t = h->data;
@@ -282,6 +291,29 @@ static void disarm(ice_task_t *t) {
   }
 }
 
+void ice__task_abandon(ice_task_t *t) {
+  ice__frame_t *f = t->frame;
+  ice_task_t *n;
+
+  if (t->done || t->abandoned)
+    return;
+  n = task_new(f, t->local);
+  if (n == NULL)
+    return; /* then the node waits for the executor after all */
+  /* The new task carries the node on: it fails now, as timed out or
+   * cancelled, and a retry (if any) starts from it. */
+  n->attempt = t->attempt;
+  n->cancel = t->cancel;
+  n->mapped = t->mapped;
+  t->mapped = NULL;
+  disarm(t);
+  t->abandoned = 1;
+  f->slots[t->local].task = n;
+  ice__task_fail_kind(n, ICE__KIND_CANCELLED,
+                      "the executor cannot be interrupted; attempt "
+                      "abandoned");
+}
+
 /* Requests that a running task stop; it completes as cancelled. A task
  * whose attempt already completed keeps its outcome. */
 static void task_stop(ice_task_t *t) {
@@ -302,8 +334,7 @@ static void task_stop(ice_task_t *t) {
   if (t->done)
     return;
   t->cancel = ICE__CANCEL_STOP;
-  if (t->node->ex->cancel != NULL)
-    t->node->ex->cancel(t);
+  request_cancel(t);
 }
 
 /* ---- node outcomes ------------------------------------------------------ */
@@ -738,6 +769,13 @@ void ice_task_done(ice_task_t *t, json_t *output) {
 }
 
 void ice__task_done_raw(ice_task_t *t, json_t *output) {
+  if (t != NULL && t->abandoned && !t->done) {
+    /* Its node moved on long ago: drop the outcome, free the task. */
+    t->done = 1;
+    json_decref(output);
+    task_free(t);
+    return;
+  }
   if (t == NULL || t->done) {
     json_decref(output);
     return;
@@ -763,6 +801,11 @@ void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...) {
   char buf[1024];
   va_list ap;
 
+  if (t != NULL && t->abandoned && !t->done) {
+    t->done = 1;
+    task_free(t);
+    return;
+  }
   if (t == NULL || t->done)
     return;
   va_start(ap, fmt);

@@ -19,6 +19,8 @@ int ice_task_attempt(const ice_task_t *t) {
   return t->attempt;
 }
 long ice_task_index(const ice_task_t *t) {
+  if (t->abandoned)
+    return -1; /* its frame may be gone */
   for (const ice__frame_t *f = t->frame; f != NULL;
        f = f->parent != NULL ? f->parent->frame : NULL) {
     if (f->index >= 0)
@@ -89,6 +91,8 @@ json_t *ice__task_lookup(void *data, const char *name, size_t len) {
 }
 
 json_t *ice_task_lookup(ice_task_t *t, const char *name) {
+  if (t->abandoned)
+    return NULL;
   return ice__task_lookup(t, name, strlen(name));
 }
 
@@ -208,6 +212,8 @@ static int fill_context(ice_task_t *t, json_t *ctx) {
 json_t *ice_task_context(ice_task_t *t) {
   json_t *ctx = json_object();
 
+  if (t->abandoned)
+    return ctx;
   if (ctx != NULL && fill_context(t, ctx) != 0) {
     json_decref(ctx);
     return NULL;
@@ -222,6 +228,10 @@ int ice_task_render(ice_task_t *t, json_t *value, json_t **out, char *msg,
   int rc;
 
   *out = NULL;
+  if (t->abandoned) {
+    snprintf(msg, msglen, "the attempt was abandoned");
+    return -1;
+  }
   if (ice__tmpl_compile(value, &tm, &err) != 0) {
     snprintf(msg, msglen, "%s", err.msg);
     return -1;
@@ -237,6 +247,8 @@ void ice_task_log(ice_task_t *t, const char *stream, const char *line,
                   size_t len) {
   ice_run_t *r = t->run;
 
+  if (t->abandoned)
+    return;
   ICE__EMIT(r, "node.log", t, NULL, NULL,
             json_pack("{s:s,s:s%}", "stream", stream, "line", line, len));
 }

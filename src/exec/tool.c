@@ -414,6 +414,8 @@ static void tool_cancel(ice_task_t *t) {
   if (c->ctool != NULL) {
     if (c->ctool->cancel != NULL)
       c->ctool->cancel(t, c->ctool->data);
+    else
+      ice__task_abandon(t);
     return;
   }
   if (t->xstate != NULL)

@@ -199,6 +199,41 @@ static void later_cancel(ice_task_t *t, void *data) {
   g.inflight++; /* later_start did not count itself */
 }
 
+/* `stubborn` (node type) and `stubborn_tool` (C tool): complete from a
+ * timer after 200 ms and have no cancel hook, so a timeout cannot stop
+ * them. stub_done counts their completions. */
+static int stub_done;
+
+static void stub_fire(uv_timer_t *h) {
+  atimer_t *a = h->data;
+  ice_task_t *t = a->task;
+
+  stub_done++;
+  uv_close((uv_handle_t *)&a->timer, atimer_closed);
+  /* The node moved on: this outcome is dropped, and the accessors say so. */
+  assert_int_equal(ice_task_index(t), -1);
+  assert_null(ice_task_lookup(t, "inputs"));
+  ice_task_done(t, json_pack("{s:b}", "late", 1));
+}
+
+static void stub_arm(ice_task_t *t) {
+  atimer_t *a = calloc(1, sizeof(*a));
+
+  a->task = t;
+  a->timer.data = a;
+  uv_timer_init(ice_task_loop(t), &a->timer);
+  uv_timer_start(&a->timer, stub_fire, 200, 0);
+}
+
+static void stub_tool_start(ice_task_t *t, json_t *args, void *data) {
+  (void)args;
+  (void)data;
+  stub_arm(t);
+}
+
+static const ice_executor_t stubborn_ex = {
+    ICE_EXECUTOR_ABI, "stubborn", NULL, NULL, stub_arm, NULL, 0};
+
 static ice_engine_t *mk(int virtual_clock) {
   ice_engine_t *e = NULL;
   ice_engine_opts_t o = ICE_ENGINE_OPTS_INIT;
@@ -212,6 +247,11 @@ static ice_engine_t *mk(int virtual_clock) {
   assert_int_equal(ice_register_node(e, &probe_ex), 0);
   assert_int_equal(ice_register_tool(e, &add), 0);
   assert_int_equal(ice_register_tool(e, &later), 0);
+  {
+    ice_tool_t stub = {"stubborn_tool", stub_tool_start, NULL, NULL};
+    assert_int_equal(ice_register_node(e, &stubborn_ex), 0);
+    assert_int_equal(ice_register_tool(e, &stub), 0);
+  }
   return e;
 }
 
@@ -1095,6 +1135,36 @@ static void test_timeout_custom_executor(void **state) {
   done_engine(e);
 }
 
+static void test_timeout_without_cancel_hook(void **state) {
+  ice_engine_t *e = mk(0);
+  json_t *res;
+
+  (void)state;
+  stub_done = 0;
+  /* Neither executor can be interrupted: each timed-out attempt is
+   * abandoned, the node goes on (here: retried once, then failed) without
+   * waiting, and the late completions are dropped. */
+  res = run(e,
+            "nodes:\n"
+            "  - {id: a, type: stubborn, timeout_seconds: 0.02,\n"
+            "     retry_policy: {max_attempts: 2, backoff_seconds: 0}}\n"
+            "  - {id: b, type: tool, tool_name: stubborn_tool,\n"
+            "     timeout_seconds: 0.02}\n"
+            "  - {id: c, type: tool, tool_name: echo, dependencies: [a],\n"
+            "     trigger_rule: all_done}\n",
+            NULL);
+  want_node(res, "a", "failed", "timeout");
+  want_node(res, "b", "failed", "timeout");
+  assert_int_equal(int_at(res, "nodes", "a", "attempts"), 2);
+  assert_string_equal(str_at(res, "nodes", "c", "status"), "completed");
+  assert_int_equal(stub_done, 0); /* the run did not wait for them */
+  json_decref(res);
+  /* The abandoned attempts still end, and are freed, when they finish. */
+  uv_run(ice_engine_loop(e), UV_RUN_DEFAULT);
+  assert_int_equal(stub_done, 3);
+  done_engine(e);
+}
+
 typedef struct {
   ice_run_t *run;
   const char *node; /* NULL = the whole run */
@@ -1953,6 +2023,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeout_custom_executor, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_timeout_without_cancel_hook, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cancel_run, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_during_backoff, setup,

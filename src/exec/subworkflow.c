@@ -284,6 +284,13 @@ static void wf_start(ice_task_t *t) {
     json_object_update(merged, ov);
   json_decref(in);
   json_decref(ov);
+  /* The node's input_schema checks what the child run receives. */
+  if (t->node->in_schema != NULL &&
+      ice__schema_check(t->node->in_schema, merged, &err) != 0) {
+    json_decref(merged);
+    ice__task_fail_kind(t, ICE__KIND_INPUT_VALIDATION, "%s", err.msg);
+    return;
+  }
   if (ice__subwf_start(c->sub, t, merged, NULL, wf_done, t, &sr) == 0)
     t->xstate = sr;
   json_decref(merged);

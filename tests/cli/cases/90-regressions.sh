@@ -68,3 +68,23 @@ expect_rc 2
 expect_err_has "node 'a': node type 'llm' is not supported by this version of ice yet"
 expect_err_has "node 'b': node type 'human' is not supported by this version of ice yet"
 t_end
+
+t_begin "workflow node: its input_schema checks the inputs handed to the child"
+mkdir -p "$W/pin"
+cat > "$W/pin/child.yaml" <<'EOF'
+nodes:
+  - {id: c, type: tool, tool_name: echo, tool_args: {x: "{{ x }}"}}
+EOF
+cat > "$W/pin/parent.yaml" <<'EOF'
+nodes:
+  - id: w
+    type: workflow
+    workflow_ref: child.yaml
+    inputs: {x: "21"}
+    input_schema: {type: object, properties: {x: {type: integer}}}
+EOF
+ice run "$W/pin/parent.yaml"
+expect_rc 1
+expect_json 'r["nodes"]["w"]["error"]["kind"] == "input_validation"' \
+  '"$.x: expected integer, got string" in r["nodes"]["w"]["error"]["message"]'
+t_end

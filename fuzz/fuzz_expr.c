@@ -25,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s = json_stringn_nocheck((const char *)data, size);
   if (s != NULL && ice__tmpl_compile(s, &t, &err) == 0) {
     v = NULL;
-    if (ice__tmpl_render_or_share(t, s, ice__lookup_object, ctx, &v, &err) ==
-        0)
+    if (ice__tmpl_render_or_share(t, s, ice__lookup_object, ctx, &v, &err) == 0)
       json_decref(v);
     ice__tmpl_free(t);
   }

@@ -83,7 +83,9 @@ int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
 const char *ice_run_id(const ice_run_t *r) {
   return r->id;
 }
-int ice_run_finished(const ice_run_t *r) { return r->result != NULL; }
+int ice_run_finished(const ice_run_t *r) {
+  return r->result != NULL;
+}
 
 int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
   if (r == NULL || r->started)

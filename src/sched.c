@@ -256,7 +256,6 @@ static void on_timeout(uv_timer_t *h) {
   request_cancel(t);
 }
 
-
 static void on_backoff(uv_timer_t *h) {
   ice_task_t *t = h->data;
 

@@ -9,8 +9,7 @@ json_t *th_json(const char *text) {
   json_t *v = json_loads(text, JSON_DECODE_ANY, &e);
 
   if (v == NULL) {
-    fail_msg("bad test JSON at %d:%d: %s: %s", e.line, e.column, e.text,
-             text);
+    fail_msg("bad test JSON at %d:%d: %s: %s", e.line, e.column, e.text, text);
   }
   return v;
 }

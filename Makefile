@@ -66,9 +66,9 @@ format:
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
-# The whole gate: lint, the unit + CLI tests under ASan/UBSan, and the
+# The whole gate: lint, formatting, the unit + CLI tests under ASan/UBSan, and the
 # coverage build (which runs the tests once more, instrumented).
-test: lint test-asan coverage
+test: lint format-check test-asan coverage
 	@echo "make test: all checks passed"
 
 bench: build

@@ -9,6 +9,7 @@
 #include <stdint.h>
 /* cmocka.h must come after the headers above. */
 #include <cmocka.h>
+#include <ice.h>
 #include <jansson.h>
 
 /* Parses inline JSON (any value); fails the test on a syntax error. */
@@ -17,5 +18,28 @@ json_t *th_json(const char *text);
 /* Asserts that `v` serialises (compact, keys in insertion order) to
  * `expected`. */
 void th_assert_json(const json_t *v, const char *expected);
+
+/* Parses a YAML workflow named t.yaml; fails the test, printing the
+ * diagnostics, when it does not validate. */
+ice_workflow_t *th_wf(ice_engine_t *e, const char *yaml);
+
+/* Runs wf to the end (our reference to wf is dropped) with inputs
+ * (borrowed, may be NULL) and max_parallel (0 = the workflow's), recording
+ * every event into the array evs when given. Returns a copy of the result
+ * (caller decrefs). */
+json_t *th_run_wf(ice_engine_t *e, ice_workflow_t *wf, json_t *inputs,
+                  int max_parallel, json_t *evs);
+
+/* An event subscriber that appends each event to the array `data`. */
+void th_record_cb(json_t *ev, void *data);
+
+/* The recorded events of `type` (and of node id `node` when given), as a
+ * new array. */
+json_t *th_events_of(json_t *evs, const char *type, const char *node);
+
+/* Asserts node id's status in a result and, when given, its skip reason
+ * (skipped) or error kind (failed). */
+void th_want_node(json_t *res, const char *id, const char *status,
+                  const char *extra);
 
 #endif

@@ -134,11 +134,6 @@ static void done_engine(ice_engine_t *e) {
 
 /* ---- helpers ---- */
 
-/* Records every event into the array `data`. */
-static void rec_cb(json_t *ev, void *data) {
-  json_array_append(data, ev);
-}
-
 static void print_diags(ice_diags_t *d) {
   for (size_t i = 0; i < d->count; i++) {
     char *s = ice_diag_format(&d->items[i]);
@@ -147,47 +142,11 @@ static void print_diags(ice_diags_t *d) {
   }
 }
 
-static ice_workflow_t *wf_of(ice_engine_t *e, const char *yaml) {
-  ice_workflow_t *wf = NULL;
-  ice_diags_t d = {0};
-
-  if (ice_workflow_parse(e, "t.yaml", yaml, strlen(yaml), 1, &wf, &d) != 0) {
-    print_diags(&d);
-    ice_diags_free(&d);
-    fail_msg("workflow did not validate:\n%s", yaml);
-  }
-  return wf;
-}
-
-/* Runs wf with inputs (borrowed, may be NULL) to the end, recording events
- * into evs when given; returns a copy of the result. Frees wf. */
-static json_t *run_wf(ice_engine_t *e, ice_workflow_t *wf, json_t *inputs,
-                      json_t *evs) {
-  ice_run_opts_t o = ICE_RUN_OPTS_INIT;
-  ice_run_t *r = NULL;
-  ice_sub_t *sub = NULL;
-  json_t *res;
-
-  if (evs != NULL)
-    assert_int_equal(ice_subscribe(e, NULL, rec_cb, evs, &sub), 0);
-  o.inputs = inputs;
-  assert_int_equal(ice_run_new(e, wf, &o, &r, NULL), 0);
-  ice_workflow_free(wf);
-  assert_int_equal(ice_run_execute(r), 0);
-  assert_int_equal(ice_run_finished(r), 1);
-  res = json_deep_copy(ice_run_result(r));
-  assert_non_null(res);
-  ice_run_free(r);
-  if (sub != NULL)
-    ice_unsubscribe(e, sub);
-  return res;
-}
-
 /* Runs yaml with inputs (JSON text or NULL); events into evs when given. */
 static json_t *run_ev(ice_engine_t *e, const char *yaml, const char *inputs,
                       json_t *evs) {
   json_t *in = inputs != NULL ? th_json(inputs) : NULL;
-  json_t *res = run_wf(e, wf_of(e, yaml), in, evs);
+  json_t *res = th_run_wf(e, th_wf(e, yaml), in, 0, evs);
 
   json_decref(in);
   return res;
@@ -214,55 +173,13 @@ static const char *err_msg_of(json_t *res, const char *id) {
       json_object_get(json_object_get(node_of(res, id), "error"), "message"));
 }
 
-/* Asserts node id's status and, when given, its skip reason or error
- * kind. */
-static void want_node(json_t *res, const char *id, const char *status,
-                      const char *extra) {
-  json_t *n = node_of(res, id);
-  const char *st = json_string_value(json_object_get(n, "status"));
-
-  if (n == NULL)
-    fail_msg("node %s missing from the result", id);
-  if (st == NULL || strcmp(st, status) != 0)
-    fail_msg("node %s: status %s, expected %s", id, st ? st : "?", status);
-  if (extra == NULL)
-    return;
-  if (strcmp(status, "skipped") == 0) {
-    const char *why = json_string_value(json_object_get(n, "reason"));
-    if (why == NULL || strcmp(why, extra) != 0)
-      fail_msg("node %s: reason %s, expected %s", id, why ? why : "?", extra);
-  } else {
-    const char *k =
-        json_string_value(json_object_get(json_object_get(n, "error"), "kind"));
-    if (k == NULL || strcmp(k, extra) != 0)
-      fail_msg("node %s: kind %s, expected %s", id, k ? k : "?", extra);
-  }
-}
-
 static void want_contains(const char *s, const char *part) {
   if (s == NULL || strstr(s, part) == NULL)
     fail_msg("'%s' does not contain '%s'", s ? s : "(null)", part);
 }
 
-/* Events of `type` (and node id when given) from a recording (new). */
-static json_t *events_of(json_t *evs, const char *type, const char *node) {
-  json_t *out = json_array(), *ev;
-  size_t i;
-
-  json_array_foreach(evs, i, ev) {
-    const char *t = json_string_value(json_object_get(ev, "type"));
-    const char *n = json_string_value(json_object_get(ev, "node_id"));
-    if (strcmp(t, type) != 0)
-      continue;
-    if (node != NULL && (n == NULL || strcmp(n, node) != 0))
-      continue;
-    json_array_append(out, ev);
-  }
-  return out;
-}
-
 static size_t count_events(json_t *evs, const char *type, const char *node) {
-  json_t *x = events_of(evs, type, node);
+  json_t *x = th_events_of(evs, type, node);
   size_t n = json_array_size(x);
 
   json_decref(x);
@@ -272,7 +189,7 @@ static size_t count_events(json_t *evs, const char *type, const char *node) {
 /* Asserts the list of field `f` of the events of (type, node). */
 static void want_events(json_t *evs, const char *type, const char *node,
                         const char *f, const char *expected) {
-  json_t *x = events_of(evs, type, node), *vals = json_array(), *ev;
+  json_t *x = th_events_of(evs, type, node), *vals = json_array(), *ev;
   size_t i;
 
   json_array_foreach(x, i, ev) {
@@ -302,14 +219,14 @@ static void cancel_fire(uv_timer_t *h) {
 
 static json_t *run_and_cancel(ice_engine_t *e, const char *yaml, uint64_t ms,
                               json_t *evs) {
-  ice_workflow_t *wf = wf_of(e, yaml);
+  ice_workflow_t *wf = th_wf(e, yaml);
   ice_run_t *r = NULL;
   uv_timer_t timer;
   canceller_t c = {NULL, -1};
   ice_sub_t *sub = NULL;
   json_t *res;
 
-  assert_int_equal(ice_subscribe(e, NULL, rec_cb, evs, &sub), 0);
+  assert_int_equal(ice_subscribe(e, NULL, th_record_cb, evs, &sub), 0);
   assert_int_equal(ice_run_new(e, wf, NULL, &r, NULL), 0);
   ice_workflow_free(wf);
   c.run = r;
@@ -372,10 +289,10 @@ static void test_condition_true_path(void **state) {
   want_events(evs, "node.completed", "t2", "parent_id", "[\"c\"]");
   want_events(evs, "node.started", "c", "parent_id", "[\"<absent>\"]");
   /* Nested nodes run inside their parent: after it starts, before it ends. */
-  x = events_of(evs, "node.started", NULL);
+  x = th_events_of(evs, "node.started", NULL);
   th_assert_json(json_object_get(json_array_get(x, 0), "node_id"), "\"c\"");
   json_decref(x);
-  x = events_of(evs, "node.completed", NULL);
+  x = th_events_of(evs, "node.completed", NULL);
   th_assert_json(json_object_get(json_array_get(x, 2), "node_id"), "\"c\"");
   json_decref(x);
   json_decref(evs);
@@ -430,12 +347,12 @@ static void test_condition_downstream_branching(void **state) {
   th_assert_json(out_of(res, "c"),
                  "{\"result\":true,\"branch\":\"true\",\"expression\":"
                  "\"inputs.go\",\"branch_outputs\":{}}");
-  want_node(res, "yes", "completed", NULL);
-  want_node(res, "yes2", "completed", NULL);
-  want_node(res, "no", "skipped", "run_if");
-  want_node(res, "no2", "skipped", "upstream_skipped");
-  want_node(res, "join", "completed", NULL);
-  want_node(res, "nf", "completed", NULL);
+  th_want_node(res, "yes", "completed", NULL);
+  th_want_node(res, "yes2", "completed", NULL);
+  th_want_node(res, "no", "skipped", "run_if");
+  th_want_node(res, "no2", "skipped", "upstream_skipped");
+  th_want_node(res, "join", "completed", NULL);
+  th_want_node(res, "nf", "completed", NULL);
   assert_int_equal(count_events(evs, "node.started", "join"), 1);
   th_assert_json(g.calls, "[{\"y\":true,\"n\":false}]");
   json_decref(res);
@@ -444,11 +361,11 @@ static void test_condition_downstream_branching(void **state) {
 
   res = run_ev(e, branch_yaml, "{\"go\": false}", evs);
   assert_string_equal(status_of(res), "completed");
-  want_node(res, "yes", "skipped", "run_if");
-  want_node(res, "yes2", "skipped", "upstream_skipped");
-  want_node(res, "no", "completed", NULL);
-  want_node(res, "no2", "completed", NULL);
-  want_node(res, "join", "completed", NULL);
+  th_want_node(res, "yes", "skipped", "run_if");
+  th_want_node(res, "yes2", "skipped", "upstream_skipped");
+  th_want_node(res, "no", "completed", NULL);
+  th_want_node(res, "no2", "completed", NULL);
+  th_want_node(res, "join", "completed", NULL);
   assert_int_equal(count_events(evs, "node.started", "join"), 1);
   th_assert_json(g.calls, "[{\"y\":false,\"n\":true}]");
   want_events(evs, "node.skipped", "yes", "reason", "[\"run_if\"]");
@@ -502,10 +419,10 @@ static void test_condition_path_retry_and_failure(void **state) {
                "[c]}\n",
                NULL, evs);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "c", "failed", "tool_error");
+  th_want_node(res, "c", "failed", "tool_error");
   want_contains(err_msg_of(res, "c"), "'boom'");
   want_contains(err_msg_of(res, "c"), "kaput");
-  want_node(res, "after", "skipped", "upstream_failed");
+  th_want_node(res, "after", "skipped", "upstream_failed");
   assert_int_equal(count_events(evs, "node.started", "never"), 0);
   want_events(evs, "node.skipped", "never", "reason", "[\"upstream_failed\"]");
   /* Only top-level nodes are listed and counted. */
@@ -598,14 +515,14 @@ static void test_loop_concurrency_10000(void **state) {
   for (i = 0; i < 10000; i++)
     json_array_append_new(xs, json_integer((json_int_t)i * 3));
   json_object_set_new(in, "xs", xs);
-  res = run_wf(e,
-               wf_of(e, "nodes:\n"
-                        "  - id: L\n    type: loop\n    items_source: xs\n"
-                        "    max_concurrency: 8\n"
-                        "    body:\n"
-                        "      - {id: w, type: tool, tool_name: later, "
-                        "tool_args: {v: '{{ item + index }}'}}\n"),
-               in, NULL);
+  res = th_run_wf(e,
+                  th_wf(e, "nodes:\n"
+                           "  - id: L\n    type: loop\n    items_source: xs\n"
+                           "    max_concurrency: 8\n"
+                           "    body:\n"
+                           "      - {id: w, type: tool, tool_name: later, "
+                           "tool_args: {v: '{{ item + index }}'}}\n"),
+                  in, 0, NULL);
   json_decref(in);
   assert_string_equal(status_of(res), "completed");
   assert_int_equal(g.starts, 10000);
@@ -645,7 +562,7 @@ static void test_loop_max_iterations_and_empty(void **state) {
   th_assert_json(out_of(res, "L"), "[{\"v\":1},{\"v\":2}]");
   th_assert_json(g.calls, "[{\"v\":1},{\"v\":2}]");
   want_events(evs, "loop.iteration", "L", "index", "[0,1]");
-  want_node(res, "E", "completed", NULL);
+  th_want_node(res, "E", "completed", NULL);
   th_assert_json(out_of(res, "E"), "[]");
   th_assert_json(out_of(res, "after"), "{\"n\":0}");
   assert_int_equal(count_events(evs, "loop.iteration", "E"), 0);
@@ -667,10 +584,10 @@ static void test_loop_not_a_list(void **state) {
             "    body:\n      - {id: mb, type: tool, tool_name: rec}\n",
             "{\"n\": 5, \"o\": {\"k\": 1}}");
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "L", "failed", "expression");
+  th_want_node(res, "L", "failed", "expression");
   want_contains(err_msg_of(res, "L"),
                 "items_source 'inputs.n' did not resolve to a list");
-  want_node(res, "M", "failed", "expression");
+  th_want_node(res, "M", "failed", "expression");
   want_contains(err_msg_of(res, "M"),
                 "items_source '{{ inputs.o }}' did not resolve to a list");
   th_assert_json(g.calls, "[]");
@@ -684,9 +601,9 @@ static void test_loop_not_a_list(void **state) {
             "    true_path:\n      - {id: t, type: tool, tool_name: rec}\n"
             "    false_path:\n      - {id: f, type: tool, tool_name: rec}\n",
             NULL);
-  want_node(res, "L", "failed", "expression");
+  th_want_node(res, "L", "failed", "expression");
   want_contains(err_msg_of(res, "L"), "inputs.nope");
-  want_node(res, "c", "failed", "expression");
+  th_want_node(res, "c", "failed", "expression");
   th_assert_json(g.calls, "[]");
   json_decref(res);
   done_engine(e);
@@ -709,8 +626,8 @@ static void test_loop_continue_on_error(void **state) {
             NULL);
   assert_string_equal(status_of(res), "completed");
   assert_true(json_is_true(json_object_get(res, "success")));
-  want_node(res, "L", "completed", NULL);
-  want_node(res, "after", "completed", NULL);
+  th_want_node(res, "L", "completed", NULL);
+  th_want_node(res, "after", "completed", NULL);
   th_assert_json(json_array_get(out_of(res, "L"), 0), "{\"v\":0}");
   th_assert_json(json_array_get(out_of(res, "L"), 2), "{\"v\":2}");
   slot = json_array_get(out_of(res, "L"), 1);
@@ -741,11 +658,11 @@ static void test_loop_failure(void **state) {
             "  - {id: after, type: tool, tool_name: echo, dependencies: [L]}\n",
             NULL);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "L", "failed", "tool_error");
+  th_want_node(res, "L", "failed", "tool_error");
   want_contains(err_msg_of(res, "L"), "2");
   want_contains(err_msg_of(res, "L"), "'bad'");
   want_contains(err_msg_of(res, "L"), "later failed");
-  want_node(res, "after", "skipped", "upstream_failed");
+  th_want_node(res, "after", "skipped", "upstream_failed");
   /* Sequential by default: iteration 3 never started. */
   th_assert_json(g.order, "[0,1,2]");
   json_decref(res);
@@ -775,7 +692,7 @@ static void test_loop_flaky_per_index(void **state) {
                        json_object_get(res, "metrics"), "retries")),
                    3);
   {
-    json_t *x = events_of(evs, "node.completed", "fl"), *ev;
+    json_t *x = th_events_of(evs, "node.completed", "fl"), *ev;
     json_t *idx = json_array();
     size_t i;
     json_array_foreach(x, i, ev) {
@@ -821,7 +738,7 @@ static void test_loop_nested_three_levels(void **state) {
   assert_int_equal(count_events(evs, "node.completed", "leaf"), 12);
   assert_int_equal(count_events(evs, "loop.iteration", "C"), 12);
   assert_int_equal(count_events(evs, "loop.iteration", "B"), 4);
-  x = events_of(evs, "node.started", "leaf");
+  x = th_events_of(evs, "node.started", "leaf");
   json_array_foreach(x, i, ev) {
     assert_string_equal(json_string_value(json_object_get(ev, "parent_id")),
                         "C");
@@ -912,7 +829,7 @@ static void test_parallel_all_fails(void **state) {
             "{message: nope}}\n",
             NULL);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "P", "failed", "tool_error");
+  th_want_node(res, "P", "failed", "tool_error");
   want_contains(err_msg_of(res, "P"), "'bad'");
   want_contains(err_msg_of(res, "P"), "nope");
   /* `all` still waited for the other branch. */
@@ -974,7 +891,7 @@ static void test_parallel_any(void **state) {
             "{message: two}}\n",
             NULL);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "P", "failed", "tool_error");
+  th_want_node(res, "P", "failed", "tool_error");
   json_decref(evs);
   json_decref(res);
   done_engine(e);
@@ -1003,12 +920,12 @@ static void test_parallel_race(void **state) {
                NULL, evs);
   assert_true(secs_since(t0) < 5.0);
   /* The first to finish wins even when it failed. */
-  want_node(res, "P", "completed", NULL);
+  th_want_node(res, "P", "completed", NULL);
   th_assert_json(json_object_get(out_of(res, "P"), "strategy"), "\"race\"");
   th_assert_json(json_object_get(out_of(res, "P"), "completed_branches"), "[]");
   th_assert_json(json_object_get(out_of(res, "P"), "merged"), "{}");
   assert_int_equal(count_events(evs, "node.cancelled", "slow"), 1);
-  want_node(res, "Q", "completed", NULL);
+  th_want_node(res, "Q", "completed", NULL);
   th_assert_json(json_object_get(out_of(res, "Q"), "completed_branches"),
                  "[1]");
   th_assert_json(json_object_get(out_of(res, "Q"), "merged"),
@@ -1122,7 +1039,7 @@ static void test_recursive_converges(void **state) {
   th_assert_json(json_array_get(g.calls, 4), "{\"its\":4}");
   th_assert_json(out_of(res, "seller"), "{\"accept\":true,\"offer\":80}");
   {
-    json_t *x = events_of(evs, "node.started", NULL), *ev;
+    json_t *x = th_events_of(evs, "node.started", NULL), *ev;
     json_t *ids = json_array();
     json_array_foreach(x, i, ev)
         json_array_append(ids, json_object_get(ev, "node_id"));
@@ -1343,7 +1260,7 @@ static void test_subworkflow(void **state) {
       "  - {id: after, type: tool, tool_name: echo, dependencies: [byname], "
       "tool_args: {m: '{{ byname.m }}'}}\n");
   in = th_json("{\"name\": \"Ann\"}");
-  res = run_wf(e, load_ok(e, parent), in, evs);
+  res = th_run_wf(e, load_ok(e, parent), in, 0, evs);
   json_decref(in);
   assert_string_equal(status_of(res), "completed");
   th_assert_json(out_of(res, "byname"), "{\"m\":\"hi Ann\",\"k1\":2,\"l\":6}");
@@ -1378,12 +1295,12 @@ static void test_subworkflow_failed_child(void **state) {
                     "  - {id: sub, type: workflow, workflow_ref: child.yaml}\n"
                     "  - {id: after, type: tool, tool_name: echo, "
                     "dependencies: [sub]}\n");
-  res = run_wf(e, load_ok(e, parent), NULL, NULL);
+  res = th_run_wf(e, load_ok(e, parent), NULL, 0, NULL);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "sub", "failed", "subworkflow");
+  th_want_node(res, "sub", "failed", "subworkflow");
   want_contains(err_msg_of(res, "sub"), "kaboom");
   want_contains(err_msg_of(res, "sub"), "child broke");
-  want_node(res, "after", "skipped", "upstream_failed");
+  th_want_node(res, "after", "skipped", "upstream_failed");
   json_decref(res);
   /* Inputs the child's input_schema refuses; an exposed output that the
    * child did not produce. */
@@ -1399,11 +1316,11 @@ static void test_subworkflow_failed_child(void **state) {
                     "inputs: {n: 4}, exposed_outputs: {n: g.n}}\n"
                     "  - {id: nope, type: workflow, workflow_ref: typed.yaml, "
                     "inputs: {n: 4}, exposed_outputs: {x: g.missing}}\n");
-  res = run_wf(e, load_ok(e, parent), NULL, NULL);
-  want_node(res, "wrong", "failed", "subworkflow");
-  want_node(res, "right", "completed", NULL);
+  res = th_run_wf(e, load_ok(e, parent), NULL, 0, NULL);
+  th_want_node(res, "wrong", "failed", "subworkflow");
+  th_want_node(res, "right", "completed", NULL);
   th_assert_json(out_of(res, "right"), "{\"n\":4}");
-  want_node(res, "nope", "failed", "subworkflow");
+  th_want_node(res, "nope", "failed", "subworkflow");
   want_contains(err_msg_of(res, "nope"), "g.missing");
   json_decref(res);
   td_free(&td);
@@ -1485,9 +1402,9 @@ static void test_cancel_loop_and_parallel(void **state) {
       100, evs);
   assert_true(secs_since(t0) < 10.0);
   assert_string_equal(status_of(res), "cancelled");
-  want_node(res, "L", "cancelled", NULL);
-  want_node(res, "P", "cancelled", NULL);
-  want_node(res, "after", "cancelled", NULL);
+  th_want_node(res, "L", "cancelled", NULL);
+  th_want_node(res, "P", "cancelled", NULL);
+  th_want_node(res, "after", "cancelled", NULL);
   assert_int_equal(count_events(evs, "node.cancelled", "zz"), 3);
   assert_int_equal(count_events(evs, "node.started", "zz"), 3);
   assert_int_equal(count_events(evs, "node.started", "zz2"), 0);
@@ -1519,8 +1436,8 @@ static void test_loop_timeout(void **state) {
                NULL, evs);
   assert_true(secs_since(t0) < 10.0);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "L", "failed", "timeout");
-  want_node(res, "ok", "completed", NULL);
+  th_want_node(res, "L", "failed", "timeout");
+  th_want_node(res, "ok", "completed", NULL);
   assert_int_equal(count_events(evs, "node.started", "zz"), 2);
   assert_int_equal(count_events(evs, "node.cancelled", "zz"), 2);
   assert_int_equal(count_events(evs, "loop.iteration", "L"), 2);
@@ -1656,7 +1573,7 @@ static void test_loop_failure_stops_concurrent_iterations(void **state) {
              "'{{ item == 1 }}'}}\n",
              NULL, evs);
   assert_true(secs_since(t0) < 10.0);
-  want_node(res, "L", "failed", "tool_error");
+  th_want_node(res, "L", "failed", "tool_error");
   want_contains(err_msg_of(res, "L"), "1");
   want_contains(err_msg_of(res, "L"), "'w'");
   /* The two others in flight were cancelled; 3 and 4 never started. */
@@ -1687,7 +1604,7 @@ static void test_halt_policy_and_nested_failures(void **state) {
             "dependencies: [L]}\n",
             NULL);
   assert_string_equal(status_of(res), "completed");
-  want_node(res, "next", "completed", NULL);
+  th_want_node(res, "next", "completed", NULL);
   json_decref(res);
   /* A parallel `any` whose winner succeeded does not either. */
   res = run(e,
@@ -1701,7 +1618,7 @@ static void test_halt_policy_and_nested_failures(void **state) {
             "  - {id: next2, type: tool, tool_name: echo, dependencies: [P]}\n",
             NULL);
   assert_string_equal(status_of(res), "completed");
-  want_node(res, "next2", "completed", NULL);
+  th_want_node(res, "next2", "completed", NULL);
   json_decref(res);
   /* A failing loop does halt: its running sibling is cancelled. */
   res = run(e,
@@ -1714,8 +1631,8 @@ static void test_halt_policy_and_nested_failures(void **state) {
             "{seconds: 30}}\n",
             NULL);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "L", "failed", "tool_error");
-  want_node(res, "slow", "cancelled", NULL);
+  th_want_node(res, "L", "failed", "tool_error");
+  th_want_node(res, "slow", "cancelled", NULL);
   json_decref(res);
   done_engine(e);
 }
@@ -1815,9 +1732,9 @@ static void test_recursive_iteration_and_failure(void **state) {
                "[R]}\n",
                NULL, evs);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "a", "failed", "tool_error");
-  want_node(res, "R", "skipped", "upstream_failed");
-  want_node(res, "after", "skipped", "upstream_skipped");
+  th_want_node(res, "a", "failed", "tool_error");
+  th_want_node(res, "R", "skipped", "upstream_failed");
+  th_want_node(res, "after", "skipped", "upstream_skipped");
   assert_int_equal(count_events(evs, "node.started", "a"), 2);
   json_decref(evs);
   json_decref(res);
@@ -1843,7 +1760,7 @@ static void test_recursive_workflow_ref(void **state) {
                     "  - {id: R, type: recursive, dependencies: [a], "
                     "recursive_sources: [a], workflow_ref: judge.yaml, "
                     "convergence_condition: result.verdict.ok}\n");
-  res = run_wf(e, load_ok(e, parent), NULL, evs);
+  res = th_run_wf(e, load_ok(e, parent), NULL, 0, evs);
   assert_string_equal(status_of(res), "completed");
   r = out_of(res, "R");
   th_assert_json(json_object_get(r, "converged"), "true");
@@ -1880,10 +1797,10 @@ static void test_subworkflow_depth_limit(void **state) {
                k, k + 1);
     top = td_write(&td, name, text);
   }
-  res = run_wf(e, load_ok(e, top), NULL, evs);
+  res = th_run_wf(e, load_ok(e, top), NULL, 0, evs);
   assert_string_equal(status_of(res), "failed");
-  want_node(res, "n0", "failed", "subworkflow");
-  x = events_of(evs, "node.failed", "n16");
+  th_want_node(res, "n0", "failed", "subworkflow");
+  x = th_events_of(evs, "node.failed", "n16");
   json_array_foreach(x, i, ev) {
     if (strcmp(json_string_value(
                    json_object_get(json_object_get(ev, "error"), "kind")),
@@ -1896,7 +1813,7 @@ static void test_subworkflow_depth_limit(void **state) {
   json_decref(res);
   json_array_clear(evs);
   /* w1 -> ... -> w17 is 16 levels: fine. */
-  res = run_wf(e, load_ok(e, td.paths[16]), NULL, evs);
+  res = th_run_wf(e, load_ok(e, td.paths[16]), NULL, 0, evs);
   assert_string_equal(status_of(res), "completed");
   assert_int_equal(count_events(evs, "node.completed", "leaf"), 1);
   json_decref(evs);
@@ -1932,7 +1849,7 @@ static void test_cancel_subworkflow_and_node(void **state) {
                     "      - {id: zz, type: tool, tool_name: later, "
                     "tool_args: {ms: 30000}}\n");
   wf = load_ok(e, parent);
-  assert_int_equal(ice_subscribe(e, NULL, rec_cb, evs, &sub), 0);
+  assert_int_equal(ice_subscribe(e, NULL, th_record_cb, evs, &sub), 0);
   assert_int_equal(ice_run_new(e, wf, NULL, &r, NULL), 0);
   ice_workflow_free(wf);
   c.run = r;
@@ -1944,8 +1861,8 @@ static void test_cancel_subworkflow_and_node(void **state) {
   assert_true(secs_since(t0) < 10.0);
   res = ice_run_result(r);
   assert_string_equal(status_of(res), "cancelled");
-  want_node(res, "sub", "cancelled", NULL);
-  want_node(res, "L", "cancelled", NULL);
+  th_want_node(res, "sub", "cancelled", NULL);
+  th_want_node(res, "L", "cancelled", NULL);
   assert_int_equal(count_events(evs, "node.cancelled", "nap"), 1);
   assert_int_equal(g.cancels, 2);
   assert_int_equal(g.inflight, 0);
@@ -1974,14 +1891,14 @@ static void test_cancel_loop_node(void **state) {
   uint64_t t0 = uv_hrtime();
 
   (void)state;
-  wf = wf_of(e, "nodes:\n"
+  wf = th_wf(e, "nodes:\n"
                 "  - id: L\n    type: loop\n    items_source: '[1, 2, 3]'\n"
                 "    body:\n"
                 "      - {id: zz, type: tool, tool_name: sleep, tool_args: "
                 "{seconds: 30}}\n"
                 "  - {id: other, type: tool, tool_name: later, tool_args: "
                 "{ms: 200, v: o}}\n");
-  assert_int_equal(ice_subscribe(e, NULL, rec_cb, evs, &sub), 0);
+  assert_int_equal(ice_subscribe(e, NULL, th_record_cb, evs, &sub), 0);
   assert_int_equal(ice_run_new(e, wf, NULL, &r, NULL), 0);
   ice_workflow_free(wf);
   c.run = r;
@@ -1993,8 +1910,8 @@ static void test_cancel_loop_node(void **state) {
   assert_int_equal(c.rc, 0);
   assert_true(secs_since(t0) < 10.0);
   res = ice_run_result(r);
-  want_node(res, "L", "cancelled", NULL);
-  want_node(res, "other", "completed", NULL);
+  th_want_node(res, "L", "cancelled", NULL);
+  th_want_node(res, "other", "completed", NULL);
   assert_int_equal(count_events(evs, "node.started", "zz"), 1);
   want_events(evs, "node.cancelled", "zz", "parent_id", "[\"L\"]");
   want_events(evs, "node.cancelled", "zz", "index", "[0]");

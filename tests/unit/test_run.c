@@ -259,44 +259,14 @@ static void done_engine(ice_engine_t *e) {
   assert_int_equal(ice_engine_free(e), 0);
 }
 
-/* ---- helpers ---- */
-
-static ice_workflow_t *wf_of(ice_engine_t *e, const char *yaml) {
-  ice_workflow_t *wf = NULL;
-  ice_diags_t d = {0};
-
-  if (ice_workflow_parse(e, "t.yaml", yaml, strlen(yaml), 1, &wf, &d) != 0) {
-    for (size_t i = 0; i < d.count; i++) {
-      char *s = ice_diag_format(&d.items[i]);
-      fprintf(stderr, "%s\n", s);
-      free(s);
-    }
-    ice_diags_free(&d);
-    fail_msg("workflow did not validate:\n%s", yaml);
-  }
-  return wf;
-}
-
 /* Runs yaml with inputs (JSON text or NULL) to the end; returns a copy of
  * the result (caller decrefs). */
 static json_t *run_opts(ice_engine_t *e, const char *yaml, const char *inputs,
                         int max_parallel) {
-  ice_workflow_t *wf = wf_of(e, yaml);
-  ice_run_opts_t o = ICE_RUN_OPTS_INIT;
-  ice_run_t *r = NULL;
-  json_t *in = inputs != NULL ? th_json(inputs) : NULL, *res;
+  json_t *in = inputs != NULL ? th_json(inputs) : NULL;
+  json_t *res = th_run_wf(e, th_wf(e, yaml), in, max_parallel, NULL);
 
-  o.inputs = in;
-  o.max_parallel = max_parallel;
-  assert_int_equal(ice_run_new(e, wf, &o, &r, NULL), 0);
-  ice_workflow_free(wf); /* the run holds its own reference */
   json_decref(in);
-  assert_null(ice_run_result(r));
-  assert_int_equal(ice_run_execute(r), 0);
-  assert_int_equal(ice_run_finished(r), 1);
-  res = json_deep_copy(ice_run_result(r));
-  assert_non_null(res);
-  ice_run_free(r);
   return res;
 }
 
@@ -315,31 +285,6 @@ static const char *str_at(json_t *res, const char *a, const char *b,
   return json_string_value(v);
 }
 
-/* Asserts node id's status and, when given, its skip reason or error
- * kind. */
-static void want_node(json_t *res, const char *id, const char *status,
-                      const char *extra) {
-  json_t *n = json_object_get(json_object_get(res, "nodes"), id);
-  const char *st = json_string_value(json_object_get(n, "status"));
-
-  if (n == NULL)
-    fail_msg("node %s missing from the result", id);
-  if (st == NULL || strcmp(st, status) != 0)
-    fail_msg("node %s: status %s, expected %s", id, st ? st : "?", status);
-  if (extra == NULL)
-    return;
-  if (strcmp(status, "skipped") == 0) {
-    const char *why = json_string_value(json_object_get(n, "reason"));
-    if (why == NULL || strcmp(why, extra) != 0)
-      fail_msg("node %s: reason %s, expected %s", id, why ? why : "?", extra);
-  } else {
-    const char *k =
-        json_string_value(json_object_get(json_object_get(n, "error"), "kind"));
-    if (k == NULL || strcmp(k, extra) != 0)
-      fail_msg("node %s: kind %s, expected %s", id, k ? k : "?", extra);
-  }
-}
-
 static json_int_t int_at(json_t *res, const char *a, const char *b,
                          const char *c) {
   json_t *v = json_object_get(res, a);
@@ -351,28 +296,6 @@ static json_int_t int_at(json_t *res, const char *a, const char *b,
   if (!json_is_integer(v))
     fail_msg("%s.%s.%s is not an integer", a, b ? b : "", c ? c : "");
   return json_integer_value(v);
-}
-
-/* Records events (every one, or those matching a filter). */
-static void rec_cb(json_t *ev, void *data) {
-  json_array_append(data, ev);
-}
-
-/* Events of `type` (and node id when given) from a recording. */
-static json_t *events_of(json_t *evs, const char *type, const char *node) {
-  json_t *out = json_array(), *ev;
-  size_t i;
-
-  json_array_foreach(evs, i, ev) {
-    const char *t = json_string_value(json_object_get(ev, "type"));
-    const char *n = json_string_value(json_object_get(ev, "node_id"));
-    if (strcmp(t, type) != 0)
-      continue;
-    if (node != NULL && (n == NULL || strcmp(n, node) != 0))
-      continue;
-    json_array_append(out, ev);
-  }
-  return out;
 }
 
 /* "[1000,2000]" style list of field `f` of the events. */
@@ -415,7 +338,7 @@ static void test_result_shape(void **state) {
   const char *k;
 
   (void)state;
-  wf = wf_of(e, "name: demo\nnodes:\n"
+  wf = th_wf(e, "name: demo\nnodes:\n"
                 "  - {id: hello, type: tool, tool_name: echo, tool_args: {msg: "
                 "hi}}\n"
                 "  - {id: bad, type: tool, tool_name: fail, tool_args: "
@@ -671,7 +594,8 @@ static void test_policy_halt(void **state) {
   uint64_t t0 = uv_hrtime();
 
   (void)state;
-  assert_int_equal(ice_subscribe(e, "node.cancelled", rec_cb, evs, NULL), 0);
+  assert_int_equal(ice_subscribe(e, "node.cancelled", th_record_cb, evs, NULL),
+                   0);
   res = run(e,
             diamond("halt", "{id: c, type: tool, tool_name: sleep, "
                             "tool_args: {seconds: 30}, dependencies: [a]}"),
@@ -680,10 +604,10 @@ static void test_policy_halt(void **state) {
   assert_true(uv_hrtime() - t0 < 5000000000ULL);
   assert_string_equal(str_at(res, "status", NULL, NULL), "failed");
   assert_true(json_is_false(json_object_get(res, "success")));
-  want_node(res, "a", "completed", NULL);
-  want_node(res, "b", "failed", "tool_error");
-  want_node(res, "c", "cancelled", NULL);
-  want_node(res, "d", "cancelled", NULL);
+  th_want_node(res, "a", "completed", NULL);
+  th_want_node(res, "b", "failed", "tool_error");
+  th_want_node(res, "c", "cancelled", NULL);
+  th_want_node(res, "d", "cancelled", NULL);
   th_assert_json(json_object_get(res, "errors"),
                  "[\"Node b failed: async failed\"]");
   assert_int_equal(int_at(res, "metrics", "nodes_cancelled", NULL), 2);
@@ -703,8 +627,8 @@ static void test_policy_halt_aliases(void **state) {
     json_t *res = run(
         e, diamond(names[i], "{id: c, type: async, ms: 60, dependencies: [a]}"),
         NULL);
-    want_node(res, "c", "cancelled", NULL);
-    want_node(res, "d", "cancelled", NULL);
+    th_want_node(res, "c", "cancelled", NULL);
+    th_want_node(res, "d", "cancelled", NULL);
     json_decref(res);
   }
   done_engine(e);
@@ -723,10 +647,10 @@ static void test_policy_continue(void **state) {
                           "[a], tool_args: {c: 1}}"),
         NULL);
     assert_string_equal(str_at(res, "status", NULL, NULL), "failed");
-    want_node(res, "a", "completed", NULL);
-    want_node(res, "b", "failed", "tool_error");
-    want_node(res, "c", "completed", NULL);
-    want_node(res, "d", "skipped", "upstream_failed");
+    th_want_node(res, "a", "completed", NULL);
+    th_want_node(res, "b", "failed", "tool_error");
+    th_want_node(res, "c", "completed", NULL);
+    th_want_node(res, "d", "skipped", "upstream_failed");
     th_assert_json(json_object_get(res, "output"),
                    "{\"a\":{\"v\":1},\"c\":{\"c\":1}}");
     json_decref(res);
@@ -748,8 +672,8 @@ static void test_policy_always(void **state) {
     /* all_success behaves like all_done; the run still failed. */
     assert_string_equal(str_at(res, "status", NULL, NULL), "failed");
     assert_true(json_is_false(json_object_get(res, "success")));
-    want_node(res, "b", "failed", "tool_error");
-    want_node(res, "d", "completed", NULL);
+    th_want_node(res, "b", "failed", "tool_error");
+    th_want_node(res, "d", "completed", NULL);
     th_assert_json(json_object_get(json_object_get(res, "output"), "d"),
                    "{\"seen\":{\"c\":1}}");
     json_decref(res);
@@ -787,21 +711,21 @@ static void test_trigger_rules(void **state) {
             "  - {id: rescue, type: sync, trigger_rule: all_done, "
             "dependencies: [casc2]}\n",
             NULL);
-  want_node(res, "ok", "completed", NULL);
-  want_node(res, "bad", "failed", "tool_error");
-  want_node(res, "skp", "skipped", "run_if");
-  want_node(res, "as_f", "skipped", "upstream_failed");
-  want_node(res, "as_s", "skipped", "upstream_skipped");
-  want_node(res, "as_ok", "completed", NULL);
-  want_node(res, "ad", "completed", NULL);
-  want_node(res, "os_1", "completed", NULL);
-  want_node(res, "os_f", "skipped", "upstream_failed");
-  want_node(res, "os_s", "skipped", "upstream_skipped");
-  want_node(res, "nf_ok", "completed", NULL);
-  want_node(res, "nf_f", "skipped", "upstream_failed");
-  want_node(res, "casc", "skipped", "upstream_skipped");
-  want_node(res, "casc2", "skipped", "upstream_skipped");
-  want_node(res, "rescue", "completed", NULL);
+  th_want_node(res, "ok", "completed", NULL);
+  th_want_node(res, "bad", "failed", "tool_error");
+  th_want_node(res, "skp", "skipped", "run_if");
+  th_want_node(res, "as_f", "skipped", "upstream_failed");
+  th_want_node(res, "as_s", "skipped", "upstream_skipped");
+  th_want_node(res, "as_ok", "completed", NULL);
+  th_want_node(res, "ad", "completed", NULL);
+  th_want_node(res, "os_1", "completed", NULL);
+  th_want_node(res, "os_f", "skipped", "upstream_failed");
+  th_want_node(res, "os_s", "skipped", "upstream_skipped");
+  th_want_node(res, "nf_ok", "completed", NULL);
+  th_want_node(res, "nf_f", "skipped", "upstream_failed");
+  th_want_node(res, "casc", "skipped", "upstream_skipped");
+  th_want_node(res, "casc2", "skipped", "upstream_skipped");
+  th_want_node(res, "rescue", "completed", NULL);
   assert_int_equal(int_at(res, "metrics", "nodes_skipped", NULL), 8);
   /* Only `bad` failed. */
   th_assert_json(json_object_get(res, "errors"),
@@ -815,7 +739,7 @@ static void test_run_if(void **state) {
   json_t *res, *evs = json_array();
 
   (void)state;
-  assert_int_equal(ice_subscribe(e, "node.", rec_cb, evs, NULL), 0);
+  assert_int_equal(ice_subscribe(e, "node.", th_record_cb, evs, NULL), 0);
   res = run(e,
             "nodes:\n"
             "  - {id: a, type: tool, tool_name: echo, tool_args: {x: 2}}\n"
@@ -828,23 +752,23 @@ static void test_run_if(void **state) {
             "  - {id: r7, type: sync, run_if: 'exists(nope) or a', "
             "dependencies: [a]}\n",
             "{\"go\": false}");
-  want_node(res, "r1", "skipped", "run_if");
-  want_node(res, "r2", "skipped", "upstream_skipped");
-  want_node(res, "r3", "completed", NULL);
-  want_node(res, "r4", "completed", NULL);
-  want_node(res, "r5", "skipped", "run_if");
-  want_node(res, "r6", "failed", "expression");
-  want_node(res, "r7", "completed", NULL);
+  th_want_node(res, "r1", "skipped", "run_if");
+  th_want_node(res, "r2", "skipped", "upstream_skipped");
+  th_want_node(res, "r3", "completed", NULL);
+  th_want_node(res, "r4", "completed", NULL);
+  th_want_node(res, "r5", "skipped", "run_if");
+  th_want_node(res, "r6", "failed", "expression");
+  th_want_node(res, "r7", "completed", NULL);
   th_assert_json(json_object_get(json_object_get(res, "nodes"), "r6"),
                  "{\"status\":\"failed\",\"attempts\":0,\"duration_ms\":0.0,"
                  "\"error\":{\"kind\":\"expression\",\"message\":"
                  "\"undefined: nope.x\"}}");
   /* Skipped nodes never start; the run_if-failed one neither. */
   {
-    json_t *st = events_of(evs, "node.started", NULL);
+    json_t *st = th_events_of(evs, "node.started", NULL);
     want_field_list(st, "node_id", "[\"a\",\"r3\",\"r4\",\"r7\"]");
     json_decref(st);
-    st = events_of(evs, "node.skipped", NULL);
+    st = th_events_of(evs, "node.skipped", NULL);
     want_field_list(st, "reason",
                     "[\"run_if\",\"upstream_skipped\",\"run_if\"]");
     json_decref(st);
@@ -860,7 +784,7 @@ static json_t *run_events(ice_engine_t *e, const char *yaml, json_t **res) {
   json_t *evs = json_array();
   ice_sub_t *sub = NULL;
 
-  assert_int_equal(ice_subscribe(e, NULL, rec_cb, evs, &sub), 0);
+  assert_int_equal(ice_subscribe(e, NULL, th_record_cb, evs, &sub), 0);
   *res = run(e, yaml, NULL);
   ice_unsubscribe(e, sub);
   return evs;
@@ -879,7 +803,7 @@ static void want_delays(ice_engine_t *e, const char *policy, int failures,
   evs = run_events(e, yaml, &res);
   /* Never actually slept. */
   assert_true(uv_hrtime() - t0 < 3000000000ULL);
-  rt = events_of(evs, "node.retrying", "f");
+  rt = th_events_of(evs, "node.retrying", "f");
   want_field_list(rt, "delay_ms", delays);
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), attempts);
   assert_int_equal(int_at(res, "metrics", "retries", NULL),
@@ -904,21 +828,21 @@ static void test_retry_succeeds(void **state) {
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 3);
   assert_int_equal(int_at(res, "metrics", "retries", NULL), 2);
   /* Exactly one node.started per attempt, numbered. */
-  x = events_of(evs, "node.started", "f");
+  x = th_events_of(evs, "node.started", "f");
   want_field_list(x, "attempt", "[1,2,3]");
   json_decref(x);
-  x = events_of(evs, "node.failed", "f");
+  x = th_events_of(evs, "node.failed", "f");
   want_field_list(x, "attempt", "[1,2]");
   want_field_list(x, "will_retry", "[true,true]");
   th_assert_json(json_object_get(json_array_get(x, 1), "error"),
                  "{\"kind\":\"transient\",\"message\":\"flaky failure 2 of "
                  "2\"}");
   json_decref(x);
-  x = events_of(evs, "node.retrying", "f");
+  x = th_events_of(evs, "node.retrying", "f");
   want_field_list(x, "attempt", "[2,3]");
   want_field_list(x, "delay_ms", "[1000,2000]");
   json_decref(x);
-  x = events_of(evs, "node.completed", "f");
+  x = th_events_of(evs, "node.completed", "f");
   want_field_list(x, "attempt", "[3]");
   json_decref(x);
   /* The run's duration includes the virtual back-off. */
@@ -939,14 +863,14 @@ static void test_retry_exhausted(void **state) {
                    "    tool_args: {failures: 3}\n"
                    "    retry_policy: {max_attempts: 2, backoff_seconds: 0}\n",
                    &res);
-  want_node(res, "f", "failed", "transient");
+  th_want_node(res, "f", "failed", "transient");
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 2);
   th_assert_json(json_object_get(res, "errors"),
                  "[\"Node f failed: flaky failure 2 of 3\"]");
-  x = events_of(evs, "node.failed", "f");
+  x = th_events_of(evs, "node.failed", "f");
   want_field_list(x, "will_retry", "[true,false]");
   json_decref(x);
-  x = events_of(evs, "node.retrying", "f");
+  x = th_events_of(evs, "node.retrying", "f");
   want_field_list(x, "delay_ms", "[0]");
   json_decref(x);
   json_decref(evs);
@@ -996,7 +920,7 @@ static void test_retry_jitter(void **state) {
                    "    retry_policy: {max_attempts: 7, backoff_strategy: "
                    "fixed, backoff_seconds: 10, jitter: true}\n",
                    &res);
-  rt = events_of(evs, "node.retrying", "f");
+  rt = th_events_of(evs, "node.retrying", "f");
   assert_int_equal(json_array_size(rt), 6);
   json_array_foreach(rt, i, ev) {
     json_int_t d = json_integer_value(json_object_get(ev, "delay_ms"));
@@ -1020,7 +944,7 @@ static void test_retry_on(void **state) {
             "    tool_args: {kind: tool_error, message: nope}\n"
             "    retry_policy: {max_attempts: 3, retry_on: [transient]}\n",
             NULL);
-  want_node(res, "f", "failed", "tool_error");
+  th_want_node(res, "f", "failed", "tool_error");
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 1);
   assert_int_equal(int_at(res, "metrics", "retries", NULL), 0);
   json_decref(res);
@@ -1030,7 +954,7 @@ static void test_retry_on(void **state) {
             "    tool_args: {kind: transient}\n"
             "    retry_policy: {max_attempts: 3, retry_on: [transient]}\n",
             NULL);
-  want_node(res, "f", "failed", "transient");
+  th_want_node(res, "f", "failed", "transient");
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 3);
   json_decref(res);
   done_engine(e);
@@ -1047,7 +971,7 @@ static void test_retry_on_validation(void **state) {
             "    tool_args: {count: x}\n    input_schema: {count: int}\n"
             "    retry_policy: {max_attempts: 3}\n",
             NULL);
-  want_node(res, "f", "failed", "input_validation");
+  th_want_node(res, "f", "failed", "input_validation");
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 1);
   json_decref(res);
   /* ...nor output_validation... */
@@ -1056,7 +980,7 @@ static void test_retry_on_validation(void **state) {
             "    tool_args: {count: x}\n    output_schema: {count: int}\n"
             "    retries: 2\n",
             NULL);
-  want_node(res, "f", "failed", "output_validation");
+  th_want_node(res, "f", "failed", "output_validation");
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 1);
   json_decref(res);
   /* ...unless retry_on names it; failures of any kind can be retried
@@ -1069,9 +993,9 @@ static void test_retry_on_validation(void **state) {
             "  - id: s\n    type: sync\n    mode: fail\n"
             "    retries: 1\n",
             NULL);
-  want_node(res, "f", "failed", "input_validation");
+  th_want_node(res, "f", "failed", "input_validation");
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 3);
-  want_node(res, "s", "failed", "tool_error");
+  th_want_node(res, "s", "failed", "tool_error");
   assert_int_equal(int_at(res, "nodes", "s", "attempts"), 2);
   json_decref(res);
   done_engine(e);
@@ -1096,7 +1020,7 @@ static void test_timeout(void **state) {
                    "{seconds: 0.01}, timeout_seconds: 5}\n",
                    &res);
   assert_true(uv_hrtime() - t0 < 5000000000ULL);
-  want_node(res, "s", "failed", "timeout");
+  th_want_node(res, "s", "failed", "timeout");
   assert_string_equal(
       json_string_value(json_object_get(
           json_object_get(json_object_get(json_object_get(res, "nodes"), "s"),
@@ -1105,12 +1029,12 @@ static void test_timeout(void **state) {
       "timed out after 0.05 seconds");
   assert_int_equal(int_at(res, "nodes", "s", "attempts"), 1);
   /* A timeout is retried like any other kind. */
-  want_node(res, "r", "failed", "timeout");
+  th_want_node(res, "r", "failed", "timeout");
   assert_int_equal(int_at(res, "nodes", "r", "attempts"), 2);
-  x = events_of(evs, "node.failed", "r");
+  x = th_events_of(evs, "node.failed", "r");
   want_field_list(x, "will_retry", "[true,false]");
   json_decref(x);
-  want_node(res, "ok", "completed", NULL);
+  th_want_node(res, "ok", "completed", NULL);
   th_assert_json(json_object_get(json_object_get(res, "output"), "ok"),
                  "{\"slept\":0.01}");
   json_decref(evs);
@@ -1128,7 +1052,7 @@ static void test_timeout_custom_executor(void **state) {
             "nodes:\n"
             "  - {id: slow, type: async, ms: 10000, timeout_seconds: 0.03}\n",
             NULL);
-  want_node(res, "slow", "failed", "timeout");
+  th_want_node(res, "slow", "failed", "timeout");
   assert_int_equal(g.cancels, 1);
   assert_int_equal(g.inflight, 0);
   json_decref(res);
@@ -1153,8 +1077,8 @@ static void test_timeout_without_cancel_hook(void **state) {
             "  - {id: c, type: tool, tool_name: echo, dependencies: [a],\n"
             "     trigger_rule: all_done}\n",
             NULL);
-  want_node(res, "a", "failed", "timeout");
-  want_node(res, "b", "failed", "timeout");
+  th_want_node(res, "a", "failed", "timeout");
+  th_want_node(res, "b", "failed", "timeout");
   assert_int_equal(int_at(res, "nodes", "a", "attempts"), 2);
   assert_string_equal(str_at(res, "nodes", "c", "status"), "completed");
   assert_int_equal(stub_done, 0); /* the run did not wait for them */
@@ -1183,7 +1107,7 @@ static void cancel_fire(uv_timer_t *h) {
  * Returns a copy of the result. */
 static json_t *run_and_cancel(ice_engine_t *e, const char *yaml,
                               const char *node, uint64_t ms, json_t *evs) {
-  ice_workflow_t *wf = wf_of(e, yaml);
+  ice_workflow_t *wf = th_wf(e, yaml);
   ice_run_t *r = NULL;
   uv_timer_t timer;
   canceller_t c = {NULL, node, -1};
@@ -1191,7 +1115,7 @@ static json_t *run_and_cancel(ice_engine_t *e, const char *yaml,
   ice_sub_t *sub = NULL;
 
   if (evs != NULL)
-    assert_int_equal(ice_subscribe(e, NULL, rec_cb, evs, &sub), 0);
+    assert_int_equal(ice_subscribe(e, NULL, th_record_cb, evs, &sub), 0);
   assert_int_equal(ice_run_new(e, wf, NULL, &r, NULL), 0);
   ice_workflow_free(wf);
   assert_int_equal(ice_run_cancel(r), ICE_EINVAL); /* not started */
@@ -1228,17 +1152,17 @@ static void test_cancel_run(void **state) {
   assert_true(uv_hrtime() - t0 < 5000000000ULL);
   assert_string_equal(str_at(res, "status", NULL, NULL), "cancelled");
   assert_true(json_is_false(json_object_get(res, "success")));
-  want_node(res, "a", "cancelled", NULL);
-  want_node(res, "b", "cancelled", NULL);
-  want_node(res, "c", "cancelled", NULL);
-  want_node(res, "done", "completed", NULL);
+  th_want_node(res, "a", "cancelled", NULL);
+  th_want_node(res, "b", "cancelled", NULL);
+  th_want_node(res, "c", "cancelled", NULL);
+  th_want_node(res, "done", "completed", NULL);
   assert_int_equal(int_at(res, "metrics", "nodes_cancelled", NULL), 3);
   assert_int_equal(int_at(res, "metrics", "nodes_failed", NULL), 0);
   th_assert_json(json_object_get(res, "errors"), "[]");
-  x = events_of(evs, "node.cancelled", NULL);
+  x = th_events_of(evs, "node.cancelled", NULL);
   assert_int_equal(json_array_size(x), 3);
   json_decref(x);
-  x = events_of(evs, "workflow.completed", NULL);
+  x = th_events_of(evs, "workflow.completed", NULL);
   want_field_list(x, "status", "[\"cancelled\"]");
   json_decref(x);
   assert_int_equal(g.cancels, 1);
@@ -1262,7 +1186,7 @@ static void test_cancel_during_backoff(void **state) {
                        NULL, 30, NULL);
   assert_true(uv_hrtime() - t0 < 5000000000ULL);
   assert_string_equal(str_at(res, "status", NULL, NULL), "cancelled");
-  want_node(res, "f", "cancelled", NULL);
+  th_want_node(res, "f", "cancelled", NULL);
   assert_int_equal(int_at(res, "nodes", "f", "attempts"), 1);
   json_decref(res);
   done_engine(e);
@@ -1284,8 +1208,8 @@ static void test_halt_stops_backoff(void **state) {
             "  - {id: b, type: async, ms: 30, fail: transient}\n",
             NULL);
   assert_true(uv_hrtime() - t0 < 5000000000ULL);
-  want_node(res, "f", "cancelled", NULL);
-  want_node(res, "b", "failed", "transient");
+  th_want_node(res, "f", "cancelled", NULL);
+  th_want_node(res, "b", "failed", "transient");
   assert_string_equal(str_at(res, "status", NULL, NULL), "failed");
   json_decref(res);
   done_engine(e);
@@ -1306,7 +1230,7 @@ static void test_cancel_node_during_backoff(void **state) {
                        "backoff_seconds: 3}\n",
                        "f", 30, NULL);
   assert_true(uv_hrtime() - t0 < 2000000000ULL);
-  want_node(res, "f", "cancelled", NULL);
+  th_want_node(res, "f", "cancelled", NULL);
   json_decref(res);
   done_engine(e);
 }
@@ -1324,9 +1248,9 @@ static void test_cancel_node(void **state) {
                        "  - {id: b, type: async, ms: 60}\n"
                        "  - {id: c, type: sync, dependencies: [b]}\n",
                        "a", 20, NULL);
-  want_node(res, "a", "cancelled", NULL);
-  want_node(res, "b", "completed", NULL);
-  want_node(res, "c", "completed", NULL);
+  th_want_node(res, "a", "cancelled", NULL);
+  th_want_node(res, "b", "completed", NULL);
+  th_want_node(res, "c", "completed", NULL);
   /* A cancelled node does not fail the run. */
   assert_true(json_is_true(json_object_get(res, "success")));
   json_decref(res);
@@ -1343,12 +1267,12 @@ static void test_cancel_pending_node(void **state) {
                        "  - {id: a, type: async, ms: 60}\n"
                        "  - {id: b, type: sync, dependencies: [a]}\n",
                        "b", 10, NULL);
-  want_node(res, "a", "completed", NULL);
+  th_want_node(res, "a", "completed", NULL);
   /* ice.h: "Cancels one running or pending top-level node." */
-  want_node(res, "b", "cancelled", NULL);
+  th_want_node(res, "b", "cancelled", NULL);
   json_decref(res);
   {
-    ice_workflow_t *wf = wf_of(e, "nodes: [{id: a, type: sync}]");
+    ice_workflow_t *wf = th_wf(e, "nodes: [{id: a, type: sync}]");
     ice_run_t *r;
     assert_int_equal(ice_run_new(e, wf, NULL, &r, NULL), 0);
     ice_workflow_free(wf);
@@ -1379,10 +1303,10 @@ static void test_schemas(void **state) {
             "  - {id: good, type: tool, tool_name: echo, tool_args: {count: "
             "3}, input_schema: {count: int}, output_schema: {count: int}}\n",
             NULL);
-  want_node(res, "out", "failed", "output_validation");
-  want_node(res, "in", "failed", "input_validation");
-  want_node(res, "js", "failed", "output_validation");
-  want_node(res, "good", "completed", NULL);
+  th_want_node(res, "out", "failed", "output_validation");
+  th_want_node(res, "in", "failed", "input_validation");
+  th_want_node(res, "js", "failed", "output_validation");
+  th_want_node(res, "good", "completed", NULL);
   th_assert_json(json_object_get(res, "errors"),
                  "[\"Node out failed: $.count: expected integer, got "
                  "string\",\"Node in failed: $.count: expected integer, got "
@@ -1396,7 +1320,7 @@ static void test_schemas(void **state) {
 
 static void test_input_schema_of_run(void **state) {
   ice_engine_t *e = mk(0);
-  ice_workflow_t *wf = wf_of(e, "input_schema: {topic: str}\nnodes:\n"
+  ice_workflow_t *wf = th_wf(e, "input_schema: {topic: str}\nnodes:\n"
                                 "  - {id: a, type: tool, tool_name: echo, "
                                 "tool_args: {t: '{{ topic }}'}}\n");
   ice_run_opts_t o = ICE_RUN_OPTS_INIT;
@@ -1459,7 +1383,7 @@ static void test_input_mappings(void **state) {
   th_assert_json(json_object_get(json_object_get(res, "output"), "b"),
                  "{\"who\":\"ann\",\"tag\":\"y\",\"n\":\"ann\",\"w\":2,"
                  "\"lit\":5,\"obj\":{\"k\":\"v\"}}");
-  want_node(res, "c", "failed", "input_mapping");
+  th_want_node(res, "c", "failed", "input_mapping");
   th_assert_json(json_object_get(res, "errors"),
                  "[\"Node c failed: input_mappings.x: path 'user.nope' not "
                  "found in the output of 'a'\"]");
@@ -1502,8 +1426,8 @@ static void test_templates(void **state) {
                  "\"inp\":\"ice\",\"math\":7,\"nested\":{\"deep\":[\"ICE\"]},"
                  "\"literal\":\"plain\"}");
   /* Only direct dependencies are in the context. */
-  want_node(res, "c", "failed", "expression");
-  want_node(res, "d", "failed", "expression");
+  th_want_node(res, "c", "failed", "expression");
+  th_want_node(res, "d", "failed", "expression");
   th_assert_json(json_object_get(json_object_get(res, "output"), "s"),
                  "{\"sum\":7}");
   json_decref(res);
@@ -1525,7 +1449,7 @@ static void test_task_context(void **state) {
             "    input_mappings:\n"
             "      m: {source_node_id: a, source_output_key: v}\n",
             "{\"topic\": \"t\", \"n\": 1, \"a\": \"shadowed\"}");
-  want_node(res, "p", "completed", NULL);
+  th_want_node(res, "p", "completed", NULL);
   /* Inputs flattened, then `inputs`, then completed dependencies (a wins
    * over the input named a; failed f is absent; non-dependency `other`
    * too), then mappings. */
@@ -1570,7 +1494,7 @@ static void test_custom_executors(void **state) {
   th_assert_json(json_object_get(json_object_get(res, "output"), "tw"),
                  "{\"n\":1}");
   /* Unknown kind names become internal. */
-  want_node(res, "bk", "failed", "internal");
+  th_want_node(res, "bk", "failed", "internal");
   th_assert_json(json_object_get(res, "errors"),
                  "[\"Node bk failed: odd 42\"]");
   json_decref(res);
@@ -1624,9 +1548,9 @@ static void test_builtin_tools(void **state) {
   th_assert_json(json_object_get(json_object_get(res, "output"), "fl"),
                  "{\"attempts\":1}");
   assert_int_equal(json_object_size(json_object_get(res, "output")), 4);
-  want_node(res, "sbad", "failed", "tool_error");
-  want_node(res, "f", "failed", "tool_error");
-  want_node(res, "fk", "failed", "non_retryable");
+  th_want_node(res, "sbad", "failed", "tool_error");
+  th_want_node(res, "f", "failed", "tool_error");
+  th_want_node(res, "fk", "failed", "non_retryable");
   th_assert_json(json_object_get(res, "errors"),
                  "[\"Node sbad failed: sleep: 'seconds' must be a number >= "
                  "0\",\"Node f failed: fail called\",\"Node fk failed: m\"]");
@@ -1683,15 +1607,16 @@ static void test_events(void **state) {
   json_int_t seq = 0;
 
   (void)state;
-  assert_int_equal(ice_subscribe(e, NULL, rec_cb, all, NULL), 0);
-  assert_int_equal(ice_subscribe(e, "node.", rec_cb, node, NULL), 0);
-  assert_int_equal(ice_subscribe(e, "node.started", rec_cb, started, NULL), 0);
-  assert_int_equal(ice_subscribe(e, "workflow.", rec_cb, wfev, NULL), 0);
+  assert_int_equal(ice_subscribe(e, NULL, th_record_cb, all, NULL), 0);
+  assert_int_equal(ice_subscribe(e, "node.", th_record_cb, node, NULL), 0);
+  assert_int_equal(
+      ice_subscribe(e, "node.started", th_record_cb, started, NULL), 0);
+  assert_int_equal(ice_subscribe(e, "workflow.", th_record_cb, wfev, NULL), 0);
   /* Neither a prefix (no final '.') nor an exact type. */
-  assert_int_equal(ice_subscribe(e, "node", rec_cb, none, NULL), 0);
-  assert_int_equal(ice_subscribe(e, "node.start", rec_cb, none, NULL), 0);
+  assert_int_equal(ice_subscribe(e, "node", th_record_cb, none, NULL), 0);
+  assert_int_equal(ice_subscribe(e, "node.start", th_record_cb, none, NULL), 0);
   assert_int_equal(ice_subscribe(e, NULL, NULL, NULL, NULL), ICE_EINVAL);
-  wf = wf_of(e, "name: ev\nnodes:\n"
+  wf = th_wf(e, "name: ev\nnodes:\n"
                 "  - {id: a, type: tool, tool_name: flaky, tool_args: "
                 "{failures: 1}, retries: 1}\n"
                 "  - {id: b, type: tool, tool_name: fail, dependencies: [a]}\n"
@@ -1744,17 +1669,17 @@ static void test_events(void **state) {
   assert_int_equal(json_array_size(none), 0);
   /* Event fields of §10. */
   {
-    json_t *x = events_of(all, "node.completed", "a");
+    json_t *x = th_events_of(all, "node.completed", "a");
     ev = json_array_get(x, 0);
     th_assert_json(json_object_get(ev, "attempt"), "2");
     th_assert_json(json_object_get(ev, "cache_hit"), "false");
     assert_true(json_is_number(json_object_get(ev, "duration_ms")));
     json_decref(x);
-    x = events_of(all, "node.skipped", "c");
+    x = th_events_of(all, "node.skipped", "c");
     th_assert_json(json_object_get(json_array_get(x, 0), "reason"),
                    "\"upstream_failed\"");
     json_decref(x);
-    x = events_of(all, "node.failed", "b");
+    x = th_events_of(all, "node.failed", "b");
     th_assert_json(json_object_get(json_array_get(x, 0), "error"),
                    "{\"kind\":\"tool_error\",\"message\":\"fail called\"}");
     th_assert_json(json_object_get(json_array_get(x, 0), "will_retry"),
@@ -1871,7 +1796,7 @@ static void on_done(ice_run_t *r, void *data) {
 
 static void test_done_callback_once(void **state) {
   ice_engine_t *e = mk(0);
-  ice_workflow_t *wf = wf_of(e, "nodes:\n  - {id: a, type: async, ms: 5}\n"
+  ice_workflow_t *wf = th_wf(e, "nodes:\n  - {id: a, type: async, ms: 5}\n"
                                 "  - {id: b, type: sync, dependencies: [a]}\n");
   ice_run_t *r;
   donest_t d = {0, 0, 0, NULL};
@@ -1897,7 +1822,7 @@ static void test_done_callback_once(void **state) {
 
 static void test_free_in_done_callback(void **state) {
   ice_engine_t *e = mk(0);
-  ice_workflow_t *wf = wf_of(e, "nodes:\n  - {id: a, type: async, ms: 2}\n"
+  ice_workflow_t *wf = th_wf(e, "nodes:\n  - {id: a, type: async, ms: 2}\n"
                                 "  - {id: b, type: tool, tool_name: sleep, "
                                 "tool_args: {seconds: 0.001}, retries: 1}\n");
   ice_run_t *r;
@@ -1912,7 +1837,7 @@ static void test_free_in_done_callback(void **state) {
   th_assert_json(d.status, "\"completed\"");
   json_decref(d.status);
   /* Also with a synchronous-only run. */
-  wf = wf_of(e, "nodes: [{id: a, type: sync}]");
+  wf = th_wf(e, "nodes: [{id: a, type: sync}]");
   d.calls = 0;
   d.status = NULL;
   assert_int_equal(ice_run_new(e, wf, NULL, &r, NULL), 0);
@@ -1926,7 +1851,7 @@ static void test_free_in_done_callback(void **state) {
 
 static void test_free_while_running(void **state) {
   ice_engine_t *e = mk(0);
-  ice_workflow_t *wf = wf_of(e, "nodes:\n  - {id: a, type: tool, tool_name: "
+  ice_workflow_t *wf = th_wf(e, "nodes:\n  - {id: a, type: tool, tool_name: "
                                 "sleep, tool_args: {seconds: 30}}\n"
                                 "  - {id: b, type: async, ms: 30000}\n");
   ice_run_t *r;
@@ -1951,7 +1876,7 @@ static void test_free_while_running(void **state) {
 
 static void test_engine_busy(void **state) {
   ice_engine_t *e = mk(0);
-  ice_workflow_t *wf = wf_of(e, "nodes:\n  - {id: a, type: async, ms: 20}\n");
+  ice_workflow_t *wf = th_wf(e, "nodes:\n  - {id: a, type: async, ms: 20}\n");
   ice_run_t *r, *r2;
   donest_t d = {0, 0, 0, NULL};
 
@@ -1984,7 +1909,7 @@ static void test_engine_on_caller_loop(void **state) {
   assert_int_equal(uv_loop_init(&loop), 0);
   assert_int_equal(ice_engine_new(&e, &loop, NULL), 0);
   assert_ptr_equal(ice_engine_loop(e), &loop);
-  wf = wf_of(e, "nodes:\n  - {id: a, type: tool, tool_name: sleep, "
+  wf = th_wf(e, "nodes:\n  - {id: a, type: tool, tool_name: sleep, "
                 "tool_args: {seconds: 0.01}}\n");
   assert_int_equal(ice_run_new(e, wf, NULL, &r, NULL), 0);
   ice_workflow_free(wf);

@@ -192,8 +192,20 @@ typedef struct {
   size_t plen;
 } compiler_t;
 
-/* Appends one step to the path; a path too long for the buffer ends in
- * "..." instead of growing, since it only decorates error messages. */
+/* Accounts for the n bytes a push just wrote at `old` (room bytes were
+ * free). A path too long for the buffer ends in "..." instead of growing,
+ * since it only decorates error messages. Returns old, for path_pop. */
+static size_t path_advance(compiler_t *c, size_t old, int n, size_t room) {
+  if (n < 0 || (size_t)n >= room) {
+    snprintf(c->path + sizeof(c->path) - 4, 4, "...");
+    c->plen = sizeof(c->path) - 1;
+  } else {
+    c->plen += (size_t)n;
+  }
+  return old;
+}
+
+/* Appends one step to the path: .key, ["odd key"] or [index]. */
 static size_t path_push_key(compiler_t *c, const char *key, size_t klen) {
   size_t old = c->plen, room = sizeof(c->path) - c->plen;
   bool ident = klen > 0 && !(key[0] >= '0' && key[0] <= '9');
@@ -208,26 +220,14 @@ static size_t path_push_key(compiler_t *c, const char *key, size_t klen) {
     n = snprintf(c->path + old, room, ".%.*s", (int)klen, key);
   else
     n = snprintf(c->path + old, room, "[\"%.*s\"]", (int)klen, key);
-  if (n < 0 || (size_t)n >= room) {
-    snprintf(c->path + sizeof(c->path) - 4, 4, "...");
-    c->plen = sizeof(c->path) - 1;
-  } else {
-    c->plen += (size_t)n;
-  }
-  return old;
+  return path_advance(c, old, n, room);
 }
 
 static size_t path_push_index(compiler_t *c, size_t i) {
   size_t old = c->plen, room = sizeof(c->path) - c->plen;
   int n = snprintf(c->path + old, room, "[%zu]", i);
 
-  if (n < 0 || (size_t)n >= room) {
-    snprintf(c->path + sizeof(c->path) - 4, 4, "...");
-    c->plen = sizeof(c->path) - 1;
-  } else {
-    c->plen += (size_t)n;
-  }
-  return old;
+  return path_advance(c, old, n, room);
 }
 
 static void path_pop(compiler_t *c, size_t old) {

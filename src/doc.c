@@ -169,6 +169,8 @@ static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
   static const char *const nulls[] = {"null", "Null", "NULL", "~", NULL};
   static const char *const trues[] = {"true", "True", "TRUE", NULL};
   static const char *const falses[] = {"false", "False", "FALSE", NULL};
+  const char *what = NULL; /* the message, when the scalar is refused */
+  json_t *v = NULL;
   char *buf;
 
   if (is_json) {
@@ -202,36 +204,32 @@ static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
     }
     if (all_digits(digits, strlen(digits), base)) {
       char *end;
-      long long v;
+      long long x;
       errno = 0;
       /* Base 10 parses the sign too, so INT64_MIN fits. */
-      v = strtoll(base == 10 ? buf : digits, &end, base);
-      if (errno == ERANGE || *end != '\0') {
-        snprintf(msg, msglen, "integer %.40s%s is out of range (64-bit)", buf,
-                 n > 40 ? "..." : "");
-        ice__free(buf);
-        return NULL;
-      }
-      ice__free(buf);
-      return json_integer(v);
+      x = strtoll(base == 10 ? buf : digits, &end, base);
+      if (errno == ERANGE || *end != '\0')
+        what = "integer %.40s%s is out of range (64-bit)";
+      else
+        v = json_integer(x);
+    } else if (looks_float(buf, n)) {
+      double d = strtod(buf, NULL);
+      if (!isfinite(d))
+        what = "number %.40s%s is out of range";
+      else
+        v = json_real(d);
+    } else if (!is_json) {
+      v = json_stringn(s, n);
+    } else {
+      what = "invalid JSON value '%.40s%s'";
     }
   }
-  if (looks_float(buf, n)) {
-    double d = strtod(buf, NULL);
-    if (!isfinite(d)) {
-      snprintf(msg, msglen, "number %.40s%s is out of range", buf,
-               n > 40 ? "..." : "");
-      ice__free(buf);
-      return NULL;
-    }
-    ice__free(buf);
-    return json_real(d);
-  }
+  if (what != NULL)
+    snprintf(msg, msglen, what, buf, n > 40 ? "..." : "");
+  else if (v == NULL)
+    snprintf(msg, msglen, "out of memory");
   ice__free(buf);
-  if (!is_json)
-    return json_stringn(s, n);
-  snprintf(msg, msglen, "invalid JSON value '%.*s'", (int)(n > 40 ? 40 : n), s);
-  return NULL;
+  return v;
 }
 
 /* Workflow files are UTF-8 text; say so plainly instead of letting the

@@ -87,6 +87,18 @@ int ice_run_finished(const ice_run_t *r) {
   return r->result != NULL;
 }
 
+/* Adds parent_run_id and parent_node_id to a sub-workflow run's
+ * workflow.* event fields. */
+static json_t *with_parent(const ice_run_t *r, json_t *fields) {
+  if (fields != NULL && r->parent_node_id != NULL) {
+    json_object_set_new(fields, "parent_run_id",
+                        json_string(r->parent_run_id));
+    json_object_set_new(fields, "parent_node_id",
+                        json_string(r->parent_node_id));
+  }
+  return fields;
+}
+
 int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
   if (r == NULL || r->started)
     return ICE_EINVAL;
@@ -95,8 +107,9 @@ int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
   r->done_data = data;
   r->t0_ms = ice__engine_mono_ms(r->engine);
   ICE__EMIT(r, "workflow.started", NULL, NULL, NULL,
-            json_pack("{s:s,s:I}", "workflow", r->wf->name, "nodes",
-                      (json_int_t)r->wf->scopes[0].n));
+            with_parent(r, json_pack("{s:s,s:I}", "workflow", r->wf->name,
+                                     "nodes",
+                                     (json_int_t)r->wf->scopes[0].n)));
   ice__frame_start(r->top);
   ice__sched_kick(r);
   return 0;
@@ -291,10 +304,12 @@ void ice__run_finish(ice_run_t *r) {
     r->result = json_pack("{s:s,s:s,s:b}", "run_id", r->id, "status", "failed",
                           "success", 0);
   ICE__EMIT(r, "workflow.completed", NULL, NULL, NULL,
-            json_pack("{s:O,s:O,s:f}", "status",
-                      json_object_get(r->result, "status"), "success",
-                      json_object_get(r->result, "success"), "duration_ms",
-                      ice__ms3(r->duration_ms)));
+            with_parent(r, json_pack("{s:O,s:O,s:f}", "status",
+                                     json_object_get(r->result, "status"),
+                                     "success",
+                                     json_object_get(r->result, "success"),
+                                     "duration_ms",
+                                     ice__ms3(r->duration_ms))));
   if (r->done != NULL) {
     r->in_drain = 1; /* a done callback that frees the run is deferred */
     r->done(r, r->done_data);

@@ -126,6 +126,10 @@ struct ice_run_s {
   int live_tasks; /* tasks not yet freed (timers closing) */
   int closing;    /* the kick handle is closing */
   int depth;      /* 0 for a run started by the caller, +1 per sub-workflow */
+  /* A sub-workflow's run: the run and node that started it, named in its
+   * workflow.* events so that a trace can be stitched together. */
+  char parent_run_id[40];
+  const char *parent_node_id;
   uint64_t seq;
   double t0_ms;
   double duration_ms;

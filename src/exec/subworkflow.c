@@ -146,6 +146,9 @@ int ice__subwf_start(const ice__subwf_t *s, ice_task_t *parent, json_t *inputs,
     return -1;
   }
   child->depth = parent->run->depth + 1;
+  snprintf(child->parent_run_id, sizeof(child->parent_run_id), "%s",
+           parent->run->id);
+  child->parent_node_id = parent->node->id;
   sr->child = child;
   sr->cb = cb;
   sr->data = data;

@@ -88,3 +88,14 @@ expect_rc 1
 expect_json 'r["nodes"]["w"]["error"]["kind"] == "input_validation"' \
   '"$.x: expected integer, got string" in r["nodes"]["w"]["error"]["message"]'
 t_end
+
+t_begin "sub-workflow runs name their parent run and node in workflow.* events"
+ice run "$ROOT/examples/subworkflow.yaml" --events "$W/ev-parent"
+expect_rc 0
+expect_events "$W/ev-parent" \
+  'len(of(ev, "workflow.started")) == 2' \
+  'of(ev, "workflow.started")[1]["parent_run_id"] == of(ev, "workflow.started")[0]["run_id"]' \
+  'of(ev, "workflow.started")[1]["parent_node_id"] == "summarize"' \
+  '"parent_run_id" not in of(ev, "workflow.started")[0]' \
+  'of(ev, "workflow.completed")[0]["parent_node_id"] == "summarize"'
+t_end

@@ -901,6 +901,7 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
     ice__diags_add(diags, path, 0, 0, msg);
     return err == ENOENT ? ICE_ENOENT : ICE_EIO;
   }
+  errno = 0;
   for (;;) {
     size_t got;
     if (len + 65536 > cap) {
@@ -919,9 +920,12 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
       break;
   }
   if (ferror(f)) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "cannot read the workflow: %s",
+             strerror(errno != 0 ? errno : EIO));
     fclose(f);
     ice__free(buf);
-    ice__diags_add(diags, path, 0, 0, "cannot read the workflow");
+    ice__diags_add(diags, path, 0, 0, msg);
     return ICE_EIO;
   }
   fclose(f);

@@ -99,3 +99,9 @@ expect_events "$W/ev-parent" \
   '"parent_run_id" not in of(ev, "workflow.started")[0]' \
   'of(ev, "workflow.completed")[0]["parent_node_id"] == "summarize"'
 t_end
+
+t_begin "validate on a directory says why it cannot be read"
+ice validate "$W"
+expect_rc 2
+expect_err_has "cannot read the workflow: Is a directory"
+t_end

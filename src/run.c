@@ -91,8 +91,7 @@ int ice_run_finished(const ice_run_t *r) {
  * workflow.* event fields. */
 static json_t *with_parent(const ice_run_t *r, json_t *fields) {
   if (fields != NULL && r->parent_node_id != NULL) {
-    json_object_set_new(fields, "parent_run_id",
-                        json_string(r->parent_run_id));
+    json_object_set_new(fields, "parent_run_id", json_string(r->parent_run_id));
     json_object_set_new(fields, "parent_node_id",
                         json_string(r->parent_node_id));
   }
@@ -108,8 +107,7 @@ int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
   r->t0_ms = ice__engine_mono_ms(r->engine);
   ICE__EMIT(r, "workflow.started", NULL, NULL, NULL,
             with_parent(r, json_pack("{s:s,s:I}", "workflow", r->wf->name,
-                                     "nodes",
-                                     (json_int_t)r->wf->scopes[0].n)));
+                                     "nodes", (json_int_t)r->wf->scopes[0].n)));
   ice__frame_start(r->top);
   ice__sched_kick(r);
   return 0;
@@ -303,13 +301,12 @@ void ice__run_finish(ice_run_t *r) {
   if (r->result == NULL)
     r->result = json_pack("{s:s,s:s,s:b}", "run_id", r->id, "status", "failed",
                           "success", 0);
-  ICE__EMIT(r, "workflow.completed", NULL, NULL, NULL,
-            with_parent(r, json_pack("{s:O,s:O,s:f}", "status",
-                                     json_object_get(r->result, "status"),
-                                     "success",
-                                     json_object_get(r->result, "success"),
-                                     "duration_ms",
-                                     ice__ms3(r->duration_ms))));
+  ICE__EMIT(
+      r, "workflow.completed", NULL, NULL, NULL,
+      with_parent(r, json_pack("{s:O,s:O,s:f}", "status",
+                               json_object_get(r->result, "status"), "success",
+                               json_object_get(r->result, "success"),
+                               "duration_ms", ice__ms3(r->duration_ms))));
   if (r->done != NULL) {
     r->in_drain = 1; /* a done callback that frees the run is deferred */
     r->done(r, r->done_data);

@@ -48,8 +48,16 @@ static int resolve_deps(ice__vctx_t *v, ice__node_t *n) {
     }
     t = ice__workflow_node(wf, json_string_value(d));
     if (t == NULL) {
-      ice__verr(v, n, n->def, "dependencies", "unknown dependency '%s'",
-                json_string_value(d));
+      char h[300];
+      const char **ids = ice__malloc(sizeof(char *) * (sc->n + 1));
+      for (uint32_t k = 0; ids != NULL && k < sc->n; k++)
+        ids[k] = wf->nodes[sc->nodes[k]].id;
+      ice__verr(v, n, n->def, "dependencies", "unknown dependency '%s'%s",
+                json_string_value(d),
+                ids != NULL
+                    ? ice__hint(h, sizeof(h), json_string_value(d), ids, sc->n)
+                    : "");
+      ice__free(ids);
       continue;
     }
     if (t == n) {

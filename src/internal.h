@@ -70,6 +70,11 @@ void ice__format_real(double d, char *buf, size_t len);
 /* Milliseconds rounded to microseconds, for results and events. */
 double ice__ms3(double ms);
 
+/* The candidate closest to `word` when it is close enough to be a likely
+ * typo (at most 2 edits, and fewer than half of the word's letters), else
+ * NULL. NULL entries in cands are skipped. */
+const char *ice__closest(const char *word, const char *const *cands, size_t n);
+
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);
 void *ice__calloc(size_t count, size_t n);

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,51 @@ int ice__err_set(ice__err_t *err, int kind, int col, const char *fmt, ...) {
 
 json_t *ice__lookup_object(void *data, const char *name, size_t len) {
   return json_object_getn((json_t *)data, name, len);
+}
+
+/* Edit distance of two short strings, counting a swap of two neighbours
+ * as one edit (the commonest typo); longer strings count as far. */
+static size_t edits(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  size_t d[3][65]; /* rows i-2, i-1 and i, used round-robin */
+
+  if (la > 64 || lb > 64)
+    return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++)
+    d[0][j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t *cur = d[i % 3], *up = d[(i - 1) % 3], *up2 = d[(i + 1) % 3];
+    cur[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t best = up[j - 1] + (a[i - 1] != b[j - 1]);
+      if (up[j] + 1 < best)
+        best = up[j] + 1;
+      if (cur[j - 1] + 1 < best)
+        best = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          up2[j - 2] + 1 < best)
+        best = up2[j - 2] + 1;
+      cur[j] = best;
+    }
+  }
+  return d[la % 3][lb];
+}
+
+const char *ice__closest(const char *word, const char *const *cands, size_t n) {
+  const char *best = NULL;
+  size_t best_d = SIZE_MAX, len = strlen(word);
+
+  for (size_t i = 0; i < n; i++) {
+    size_t d;
+    if (cands[i] == NULL || strcmp(cands[i], word) == 0)
+      continue;
+    d = edits(word, cands[i]);
+    if (d < best_d) {
+      best_d = d;
+      best = cands[i];
+    }
+  }
+  return best_d <= 2 && best_d * 2 < len ? best : NULL;
 }
 
 double ice__ms3(double ms) {

@@ -46,6 +46,25 @@ void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
     ice__verr(v, n, container, key, "%s: %s", key, err->msg);
 }
 
+const char *ice__hint(char *buf, size_t len, const char *word,
+                      const char *const *cands, size_t n) {
+  const char *best = ice__closest(word, cands, n);
+
+  if (best == NULL)
+    buf[0] = '\0';
+  else
+    snprintf(buf, len, " (did you mean '%s'?)", best);
+  return buf;
+}
+
+static size_t list_len(const char *const *list) {
+  size_t n = 0;
+
+  while (list[n] != NULL)
+    n++;
+  return n;
+}
+
 /* ---- field helpers ------------------------------------------------------ */
 
 static unsigned type_bit(const json_t *x) {
@@ -305,8 +324,10 @@ static void check_top(ice__vctx_t *v, json_t *root) {
   const char *name = NULL;
 
   json_object_foreach(root, k, x) {
+    char h[96];
     if (!in_list(k, top_keys) && !is_x_key(k))
-      ice__verr(v, NULL, root, k, "unknown field '%s' at the top level", k);
+      ice__verr(v, NULL, root, k, "unknown field '%s' at the top level%s", k,
+                ice__hint(h, sizeof(h), k, top_keys, list_len(top_keys)));
   }
   if ((x = field(v, NULL, root, "name", ICE_T_STRING)) != NULL)
     name = json_string_value(x);
@@ -425,8 +446,10 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
                                        NULL};
     const char *k;
     json_object_foreach(rp, k, x) {
+      char h[96];
       if (!in_list(k, keys))
-        ice__verr(v, n, rp, k, "unknown field 'retry_policy.%s'", k);
+        ice__verr(v, n, rp, k, "unknown field 'retry_policy.%s'%s", k,
+                  ice__hint(h, sizeof(h), k, keys, list_len(keys)));
     }
     n->retry.max_attempts = 3;
     if ((x = field(v, n, rp, "max_attempts", ICE_T_INT)) != NULL) {
@@ -521,8 +544,18 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
     /* A node of unknown type is reported once, not once per field. */
     if (te == NULL || te->ex->fields == NULL)
       continue;
-    if (!in_fields(k, te->ex->fields))
-      ice__verr(v, n, def, k, "unknown field '%s'", k);
+    if (!in_fields(k, te->ex->fields)) {
+      const char *names[64];
+      size_t nn = 0;
+      char h[96];
+      for (const char *const *c = common_fields; *c != NULL && nn < 63; c++)
+        names[nn++] = *c;
+      for (const ice_field_t *f = te->ex->fields; f->name != NULL && nn < 63;
+           f++)
+        names[nn++] = f->name;
+      ice__verr(v, n, def, k, "unknown field '%s'%s", k,
+                ice__hint(h, sizeof(h), k, names, nn));
+    }
   }
   field(v, n, def, "dependencies", ICE_T_ARRAY);
   if ((x = field(v, n, def, "run_if", ICE_T_STRING)) != NULL) {
@@ -743,8 +776,15 @@ static int build(ice__vctx_t *v, json_t *root) {
     } else {
       n->type = json_string_value(tv);
       te = ice__engine_type(wf->engine, n->type);
-      if (te == NULL)
-        ice__verr(v, n, n->def, "type", "unknown node type '%s'", n->type);
+      if (te == NULL) {
+        const char *names[64];
+        size_t nn = 0;
+        char h[96];
+        for (size_t t = 0; t < wf->engine->ntypes && nn < 64; t++)
+          names[nn++] = wf->engine->types[t].ex->type;
+        ice__verr(v, n, n->def, "type", "unknown node type '%s'%s", n->type,
+                  ice__hint(h, sizeof(h), n->type, names, nn));
+      }
     }
     if (te != NULL) {
       n->ex = te->ex;

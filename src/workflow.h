@@ -149,6 +149,11 @@ void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
 void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
                     const char *key, const ice__err_t *err);
 
+/* Writes " (did you mean 'X'?)" into buf when one of the n candidates is
+ * a likely typo of word, else "". Returns buf, for use in messages. */
+const char *ice__hint(char *buf, size_t len, const char *word,
+                      const char *const *cands, size_t n);
+
 /* Appends a diagnostic (strings copied). */
 int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
                    const char *msg);

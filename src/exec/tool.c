@@ -64,8 +64,11 @@ static int check_def(ice__vctx_t *v, json_t *tools, const char *name,
     int known = 0;
     for (const char *const *p = keys; *p != NULL; p++)
       known |= strcmp(*p, k) == 0;
+    char h[96];
     if (!known && !(k[0] == 'x' && k[1] == '-'))
-      ice__verr(v, NULL, def, k, "tools.%s: unknown field '%s'", name, k);
+      ice__verr(
+          v, NULL, def, k, "tools.%s: unknown field '%s'%s", name, k,
+          ice__hint(h, sizeof(h), k, keys, sizeof(keys) / sizeof(keys[0]) - 1));
   }
   if (json_object_get(def, "wasm") != NULL) {
     ice__verr(v, NULL, def, "wasm",
@@ -136,6 +139,30 @@ int ice__tool_defs_check(ice__vctx_t *v) {
   return 0;
 }
 
+/* Reports an unknown tool, suggesting the closest known name. */
+static void unknown_tool(ice__vctx_t *v, ice__node_t *n, const char *name) {
+  static const char *const builtin[] = {"echo", "sleep", "fail", "flaky"};
+  const ice_engine_t *e = v->wf->engine;
+  size_t cap = json_object_size(v->wf->tools) + e->ntools + 4, nn = 0;
+  const char **names = ice__malloc(sizeof(char *) * (cap + 1));
+  const char *key;
+  json_t *x;
+  char h[300] = "";
+
+  if (names != NULL) {
+    json_object_foreach(v->wf->tools, key, x) {
+      names[nn++] = key;
+    }
+    for (size_t i = 0; i < e->ntools; i++)
+      names[nn++] = e->tools[i].tool.name;
+    for (size_t i = 0; i < 4; i++)
+      names[nn++] = builtin[i];
+    ice__hint(h, sizeof(h), name, names, nn);
+  }
+  ice__verr(v, n, n->def, "tool_name", "unknown tool '%s'%s", name, h);
+  ice__free(names);
+}
+
 static int compile(ice__vctx_t *v, ice__node_t *n) {
   const char *name = json_string_value(json_object_get(n->def, "tool_name"));
   json_t *args = json_object_get(n->def, "tool_args");
@@ -159,7 +186,7 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
   if (def == NULL) {
     c->ctool = ice__engine_tool(v->wf->engine, name);
     if (c->ctool == NULL)
-      ice__verr(v, n, n->def, "tool_name", "unknown tool '%s'", name);
+      unknown_tool(v, n, name);
     return 0;
   }
   json_t *cmd = json_object_get(def, "command");

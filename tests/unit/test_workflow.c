@@ -439,7 +439,9 @@ static void test_node_field_errors(void **state) {
        "    tool_name: 5\n"          /* 17 */
        "    run_if: 1\n"             /* 18 */
        "    input_mappings: []\n",   /* 19 */
-       1, "wf.yaml:5:5: error: node 'a': unknown field 'tool_arg'",
+       1,
+       "wf.yaml:5:5: error: node 'a': unknown field 'tool_arg' (did you mean "
+       "'tool_args'?)",
        "wf.yaml:11:5: error: node 'a': field 'dependencies' must be an array",
        "wf.yaml:7:5: error: node 'a': trigger_rule 'any' is not one of "
        "all_success, all_done, one_success, none_failed",
@@ -791,7 +793,8 @@ static void test_all_problems_at_once(void **state) {
        "}\n",
        0, "wf.json:12:4: error: unknown field 'extra' at the top level",
        "wf.json:5:7: error: duplicate id 'a'",
-       "wf.json:4:34: error: node 'a': unknown field 'retires'",
+       "wf.json:4:34: error: node 'a': unknown field 'retires' (did you mean "
+       "'retries'?)",
        "wf.json:6:18: error: node 'b': unknown node type 'robot'",
        "wf.json:4:7: error: node 'a': unknown dependency 'ghost'",
        "wf.json:8:7: error: node 'c': cycle: c -> d -> c");

@@ -105,3 +105,24 @@ ice validate "$W"
 expect_rc 2
 expect_err_has "cannot read the workflow: Is a directory"
 t_end
+
+t_begin "validate suggests the name a typo was probably meant to be"
+wf typo.yaml <<'EOF'
+nmae: typo
+nodes:
+  - {id: fetch, type: tool, tool_name: ecko}
+  - {id: b, type: tool, tool_name: echo, dependencies: [fecth], timout_seconds: 3}
+  - {id: c, type: tol, tool_name: echo, dependencies: [b]}
+  - {id: d, type: tool, tool_name: echo, dependencies: [zzzzzz]}
+EOF
+ice validate "$W/typo.yaml"
+expect_rc 2
+expect_err_has "unknown field 'nmae' at the top level (did you mean 'name'?)"
+expect_err_has "unknown tool 'ecko' (did you mean 'echo'?)"
+expect_err_has "unknown dependency 'fecth' (did you mean 'fetch'?)"
+expect_err_has "unknown field 'timout_seconds' (did you mean 'timeout_seconds'?)"
+expect_err_has "unknown node type 'tol' (did you mean 'tool'?)"
+# Nothing close: no guess.
+expect_err_has "unknown dependency 'zzzzzz'"
+if grep -q "zzzzzz' (did you mean" "$W/err"; then fail "guessed for a far-off name"; fi
+t_end

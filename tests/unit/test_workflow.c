@@ -380,7 +380,9 @@ static void test_top_level_errors(void **state) {
        "  \"tools\": [],\n"
        "  \"input_schema\": {\"n\": \"integr\"}\n"
        "}\n",
-       0, "wf.json:3:4: error: unknown field 'nmae' at the top level",
+       0,
+       "wf.json:3:4: error: unknown field 'nmae' at the top level (did you "
+       "mean 'name'?)",
        "wf.json:7:4: error: field 'version' must be a string",
        "wf.json:5:4: error: schema_version '2.0.0' is not supported (use "
        "1.1.0 or 1.2.0)",

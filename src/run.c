@@ -229,8 +229,6 @@ void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
 static const char *const state_names[] = {"pending",   "ready",  "running",
                                           "completed", "failed", "skipped",
                                           "cancelled"};
-static const char *const skip_reason[] = {
-    "", "upstream_failed", "upstream_skipped", "run_if", "branch_not_taken"};
 
 static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
@@ -266,7 +264,7 @@ static json_t *build_result(ice_run_t *r) {
       break;
     case ICE__ST_SKIPPED:
       skipped++;
-      json_object_set_new(e, "reason", json_string(skip_reason[s->skip]));
+      json_object_set_new(e, "reason", json_string(ice__skip_name(s->skip)));
       break;
     default:
       cancelled++;

@@ -138,6 +138,9 @@ struct ice_run_s {
   void *done_data;
 };
 
+/* The name of a skip reason, as events and the result show it. */
+const char *ice__skip_name(int skip);
+
 /* ---- sched.c ------------------------------------------------------------ */
 
 /* Opens a frame over scope s (of the run's workflow). parent is the task

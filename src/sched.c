@@ -338,12 +338,16 @@ static void task_stop(ice_task_t *t) {
 
 /* ---- node outcomes ------------------------------------------------------ */
 
-static const char *const skip_names[] = {
-    "", "upstream_failed", "upstream_skipped", "run_if", "branch_not_taken"};
+const char *ice__skip_name(int skip) {
+  static const char *const names[] = {"", "upstream_failed", "upstream_skipped",
+                                      "run_if", "branch_not_taken"};
+
+  return skip >= 0 && skip < (int)ICE__ARRAY_SIZE(names) ? names[skip] : "";
+}
 
 static void emit_skipped(ice__frame_t *f, uint32_t k) {
   ICE__EMIT(f->run, "node.skipped", NULL, node_of(f, k), f,
-            json_pack("{s:s}", "reason", skip_names[f->slots[k].skip]));
+            json_pack("{s:s}", "reason", ice__skip_name(f->slots[k].skip)));
 }
 
 /* Decides whether a node whose dependencies are all terminal may run. */

@@ -175,7 +175,7 @@ static void rec_start(ice_task_t *t) {
     json_t *in = ice_task_context(t);
     json_object_set_new(in, "iteration", json_integer(k));
     json_decref(inputs);
-    int rc = ice__subwf_start(c->sub, t, in, NULL, child_done, st, &st->child);
+    int rc = ice__subwf_start(c->sub, t, in, child_done, st, &st->child);
     json_decref(in);
     if (rc != 0) {
       t->xstate = NULL;

@@ -115,15 +115,13 @@ static void child_done(ice_run_t *run, void *data) {
 }
 
 int ice__subwf_start(const ice__subwf_t *s, ice_task_t *parent, json_t *inputs,
-                     json_t *unused, ice__subwf_cb cb, void *data,
-                     ice__subwf_run_t **out) {
+                     ice__subwf_cb cb, void *data, ice__subwf_run_t **out) {
   ice_run_opts_t opts = ICE_RUN_OPTS_INIT;
   ice_diags_t d = {0};
   ice__subwf_run_t *sr;
   ice_run_t *child;
   int rc;
 
-  (void)unused;
   *out = NULL;
   if (parent->run->depth + 1 > ICE__MAX_SUBWORKFLOW_DEPTH) {
     ice__task_fail_kind(parent, ICE__KIND_NON_RETRYABLE,
@@ -294,7 +292,7 @@ static void wf_start(ice_task_t *t) {
     ice__task_fail_kind(t, ICE__KIND_INPUT_VALIDATION, "%s", err.msg);
     return;
   }
-  if (ice__subwf_start(c->sub, t, merged, NULL, wf_done, t, &sr) == 0)
+  if (ice__subwf_start(c->sub, t, merged, wf_done, t, &sr) == 0)
     t->xstate = sr;
   json_decref(merged);
 }

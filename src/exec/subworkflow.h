@@ -29,8 +29,7 @@ typedef void (*ice__subwf_cb)(void *data, int ok, json_t *output, int kind,
 /* Starts a child run with `inputs` (borrowed). On error returns -1 after
  * failing `parent` itself (the callback is then not called). */
 int ice__subwf_start(const ice__subwf_t *s, ice_task_t *parent, json_t *inputs,
-                     json_t *unused, ice__subwf_cb cb, void *data,
-                     ice__subwf_run_t **out);
+                     ice__subwf_cb cb, void *data, ice__subwf_run_t **out);
 /* Cancels the child run; the callback still fires. */
 void ice__subwf_cancel(ice__subwf_run_t *r);
 

@@ -75,6 +75,21 @@ double ice__ms3(double ms);
  * NULL. NULL entries in cands are skipped. */
 const char *ice__closest(const char *word, const char *const *cands, size_t n);
 
+/* Strings from outside (stderr, file names, tool output, messages cut at a
+ * byte limit) may hold bytes that are not UTF-8, which jansson refuses.
+ * ice__json_lossy makes a JSON string of n bytes with each invalid byte (and
+ * each NUL) replaced by U+FFFD, so the value is never dropped; NULL only on
+ * ENOMEM. ice__json_lossy_cstr is the same for a NUL-terminated string. */
+json_t *ice__json_lossy(const char *s, size_t n);
+json_t *ice__json_lossy_cstr(const char *s);
+/* A malloc'd NUL-terminated copy of n bytes with the same replacements. */
+char *ice__utf8_dup(const char *s, size_t n);
+/* Bytes at the start of s (n bytes) that are valid UTF-8 without NUL. */
+size_t ice__utf8_valid_prefix(const char *s, size_t n);
+/* Cuts an incomplete UTF-8 sequence off the end of s (after a byte limit
+ * cut it in the middle of a character). */
+void ice__utf8_truncate(char *s);
+
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);
 void *ice__calloc(size_t count, size_t n);

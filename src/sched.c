@@ -818,7 +818,8 @@ void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...) {
   t->ok = 0;
   t->err_kind = kind;
   ice__free(t->err_msg);
-  t->err_msg = ice__strdup(buf);
+  /* The message may quote a tool's stderr: keep it, whatever its bytes. */
+  t->err_msg = ice__utf8_dup(buf, strlen(buf));
   push_done(t);
 }
 

@@ -250,5 +250,6 @@ void ice_task_log(ice_task_t *t, const char *stream, const char *line,
   if (t->abandoned)
     return;
   ICE__EMIT(r, "node.log", t, NULL, NULL,
-            json_pack("{s:s,s:s%}", "stream", stream, "line", line, len));
+            json_pack("{s:s,s:o}", "stream", stream, "line",
+                      ice__json_lossy(line, len)));
 }

@@ -39,6 +39,7 @@ int ice__err_set(ice__err_t *err, int kind, int col, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
   va_end(ap);
+  ice__utf8_truncate(err->msg); /* the byte limit may cut a character */
   return -1;
 }
 
@@ -117,4 +118,107 @@ char *ice__strndup(const char *s, size_t n) {
 
 void ice__free(void *p) {
   free(p);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when the
+ * bytes there are not one (bad lead, bad continuation, overlong, surrogate,
+ * above U+10FFFF or cut short). */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t len;
+  uint32_t cp;
+
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, cp = c & 0x07;
+  else
+    return 0;
+  if (len > n)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+      (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+    return 0;
+  return len;
+}
+
+size_t ice__utf8_valid_prefix(const char *s, size_t n) {
+  size_t i = 0;
+
+  while (i < n) {
+    size_t l = s[i] == '\0' ? 0 : utf8_seq((const unsigned char *)s + i, n - i);
+    if (l == 0)
+      break;
+    i += l;
+  }
+  return i;
+}
+
+char *ice__utf8_dup(const char *s, size_t n) {
+  static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
+  size_t ok = ice__utf8_valid_prefix(s, n);
+  char *buf, *w;
+
+  if (ok == n)
+    return ice__strndup(s, n);
+  /* Each bad byte becomes one U+FFFD (3 bytes); NUL bytes too, so that the
+   * text never ends early. */
+  buf = ice__malloc(ok + (n - ok) * 3 + 1);
+  if (buf == NULL)
+    return NULL;
+  memcpy(buf, s, ok);
+  w = buf + ok;
+  for (size_t i = ok; i < n;) {
+    size_t l = s[i] == '\0' ? 0 : utf8_seq((const unsigned char *)s + i, n - i);
+    if (l == 0) {
+      memcpy(w, repl, 3);
+      w += 3;
+      i++;
+    } else {
+      memcpy(w, s + i, l);
+      w += l;
+      i += l;
+    }
+  }
+  *w = '\0';
+  return buf;
+}
+
+json_t *ice__json_lossy(const char *s, size_t n) {
+  char *clean;
+  json_t *v;
+
+  if (ice__utf8_valid_prefix(s, n) == n)
+    return json_stringn(s, n);
+  clean = ice__utf8_dup(s, n);
+  if (clean == NULL)
+    return NULL;
+  v = json_string(clean);
+  ice__free(clean);
+  return v;
+}
+
+json_t *ice__json_lossy_cstr(const char *s) {
+  return ice__json_lossy(s, strlen(s));
+}
+
+void ice__utf8_truncate(char *s) {
+  size_t n = strlen(s), i = n;
+
+  /* Step back over at most 3 continuation bytes to the lead of the last
+   * sequence; cut it off when it is incomplete. */
+  while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+    i--;
+  if (i > 0 && utf8_seq((const unsigned char *)s + i - 1, n - i + 1) == 0 &&
+      (unsigned char)s[i - 1] >= 0xC0)
+    s[i - 1] = '\0';
 }

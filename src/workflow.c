@@ -313,8 +313,9 @@ static char *stem_of(const char *file) {
 
   base = base != NULL ? base + 1 : file;
   dot = strrchr(base, '.');
-  return ice__strndup(base, dot != NULL && dot != base ? (size_t)(dot - base)
-                                                       : strlen(base));
+  /* A file name is bytes; the workflow's name goes into JSON. */
+  return ice__utf8_dup(base, dot != NULL && dot != base ? (size_t)(dot - base)
+                                                        : strlen(base));
 }
 
 static void check_top(ice__vctx_t *v, json_t *root) {

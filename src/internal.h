@@ -90,6 +90,16 @@ size_t ice__utf8_valid_prefix(const char *s, size_t n);
  * cut it in the middle of a character). */
 void ice__utf8_truncate(char *s);
 
+/* The length of v's compact JSON text (as ice_json_format(v, 0) prints it),
+ * counting each shared container once, so it takes time linear in the
+ * distinct content; SIZE_MAX when it is over cap (or on ENOMEM). */
+size_t ice__json_size(const json_t *v, size_t cap);
+/* Most bytes of JSON text one node's output or a run's result may take.
+ * Far above any real output, it stops a value whose text would be
+ * exponentially larger than its memory (nested outputs shared many times)
+ * from hanging the run, with a clear error instead. */
+#define ICE__MAX_TEXT_BYTES ((size_t)256 << 20)
+
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);
 void *ice__calloc(size_t count, size_t n);

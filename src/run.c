@@ -234,6 +234,7 @@ static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
   json_t *nodes = json_object(), *errors = json_array(), *res;
   json_int_t completed = 0, failed = 0, skipped = 0, cancelled = 0;
+  int too_big = 0;
   const char *status;
 
   for (uint32_t k = 0; k < f->n; k++) {
@@ -272,20 +273,31 @@ static json_t *build_result(ice_run_t *r) {
     }
     json_object_set_new(nodes, n->id, e);
   }
+  /* Top-level outputs share nested values; a result whose text would be
+   * too large to print fails clearly instead of hanging its printer. */
+  if (ice__json_size(r->output, ICE__MAX_TEXT_BYTES) == SIZE_MAX) {
+    json_array_append_new(
+        errors, json_sprintf("Output: its JSON text would be over %zu MiB; "
+                             "it is left out of the result",
+                             ICE__MAX_TEXT_BYTES >> 20));
+    json_decref(r->output);
+    r->output = json_object();
+    too_big = 1;
+  }
   if (r->cancelled)
     status = "cancelled";
-  else if (failed > 0)
+  else if (failed > 0 || too_big)
     status = "failed";
   else
     status = "completed";
   res = json_pack(
       "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:i,s:i}}",
       "run_id", r->id, "workflow", r->wf->name, "status", status, "success",
-      failed == 0 && !r->cancelled, "output", r->output, "nodes", nodes,
-      "errors", errors, "metrics", "duration_ms", ice__ms3(r->duration_ms),
-      "nodes_completed", completed, "nodes_failed", failed, "nodes_skipped",
-      skipped, "nodes_cancelled", cancelled, "retries", (json_int_t)r->retries,
-      "tokens", 0, "cost_usd", 0);
+      failed == 0 && !too_big && !r->cancelled, "output", r->output, "nodes",
+      nodes, "errors", errors, "metrics", "duration_ms",
+      ice__ms3(r->duration_ms), "nodes_completed", completed, "nodes_failed",
+      failed, "nodes_skipped", skipped, "nodes_cancelled", cancelled, "retries",
+      (json_int_t)r->retries, "tokens", 0, "cost_usd", 0);
   return res;
 }
 

@@ -58,7 +58,7 @@ static void path_done(ice__frame_t *f) {
   else if (failed != NULL)
     ice__fail_nested(t, b ? "true_path" : "false_path", failed, s);
   else
-    ice_task_done(t, result(t, b, ice__frame_outputs(f)));
+    ice__flow_done(t, result(t, b, ice__frame_outputs(f)));
   ice__frame_free(f);
 }
 

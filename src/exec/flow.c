@@ -71,3 +71,17 @@ void ice__fail_nested(ice_task_t *t, const char *where, const ice__node_t *n,
   ice__task_fail_kind(t, s->err_kind, "%s: node '%s' failed: %s", where, n->id,
                       s->err_msg != NULL ? s->err_msg : "failed");
 }
+
+void ice__flow_done(ice_task_t *t, json_t *out) {
+  /* Control-flow outputs embed their children's outputs (shared, not
+   * copied); nesting can make their text explode while memory does not. */
+  if (out != NULL && ice__json_size(out, ICE__MAX_TEXT_BYTES) == SIZE_MAX) {
+    json_decref(out);
+    ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT,
+                        "output: its JSON text would be over %zu MiB "
+                        "(nested outputs repeated at every level)",
+                        ICE__MAX_TEXT_BYTES >> 20);
+    return;
+  }
+  ice__task_done_raw(t, out);
+}

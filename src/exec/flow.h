@@ -27,4 +27,8 @@ ice__expr_t *ice__field_expr(ice__vctx_t *v, ice__node_t *n, const char *key);
 void ice__fail_nested(ice_task_t *t, const char *where, const ice__node_t *n,
                       const ice__slot_t *s);
 
+/* Completes a control-flow node with out (taken), or fails it with kind
+ * resource_limit when out's JSON text would be over ICE__MAX_TEXT_BYTES. */
+void ice__flow_done(ice_task_t *t, json_t *out);
+
 #endif

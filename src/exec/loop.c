@@ -93,7 +93,7 @@ static void finish(loop_state_t *st) {
   else if (st->failed)
     ice__task_fail_kind(t, st->fail_kind, "%s", st->fail_msg);
   else
-    ice__task_done_raw(t, json_incref(st->results));
+    ice__flow_done(t, json_incref(st->results));
   json_decref(st->items);
   json_decref(st->results);
   ice__free(st->live);

@@ -155,7 +155,7 @@ static void finish(par_state_t *st) {
                         bad != NULL ? bad->failed->id : "?",
                         bad != NULL && bad->fail_msg ? bad->fail_msg : "");
   else
-    ice_task_done(t, output_of(st));
+    ice__flow_done(t, output_of(st));
   for (uint32_t b = 0; b < c->nbranches; b++) {
     json_decref(st->br[b].outputs);
     ice__free(st->br[b].fail_msg);

@@ -96,9 +96,10 @@ static void decide(rec_state_t *st) {
             json_pack("{s:I,s:b}", "iteration", k, "converged", met));
   if (met || k >= c->max_iterations) {
     json_t *fin = c->preserve ? json_incref(ctx) : json_object();
-    ice_task_done(t, json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
-                               met ? "condition_met" : "max_iterations_reached",
-                               "iterations", k, "final_context", fin));
+    ice__flow_done(t,
+                   json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
+                             met ? "condition_met" : "max_iterations_reached",
+                             "iterations", k, "final_context", fin));
   } else {
     json_t *out = json_pack("{s:b,s:I}", "converged", 0, "iteration", k);
     json_object_set(out, c->context_key, ctx);
@@ -126,6 +127,33 @@ static void child_done(void *data, int ok, json_t *output, int kind,
   decide(st);
 }
 
+/* The history array of the next iteration's carried context. Outputs are
+ * immutable once seen, so the array may only grow in place when nothing but
+ * this node can reach it: the previous carried context C, held by the slot
+ * and by R's previous intermediate output O (held by the slot alone), and
+ * the array held by C alone. Then appending is invisible, and a
+ * preserve_context run costs O(1) per iteration instead of a copy of the
+ * whole history. When a body node kept any of them (an `echo` of R's
+ * output, say), the array is copied as before, so what it kept never
+ * changes and no reference cycle can form. Returns a new reference. */
+static json_t *history_for_next(ice__slot_t *slot, const char *context_key) {
+  json_t *C = slot->carry, *O = slot->output;
+  json_t *old = json_object_get(C, "history");
+  json_t *hist;
+
+  if (old == NULL)
+    return json_array();
+  if (O != NULL && O->refcount == 1 && json_object_get(O, context_key) == C &&
+      C->refcount == 2 && old->refcount == 1)
+    return json_incref(old);
+  hist = json_array();
+  if (hist != NULL && json_array_extend(hist, old) != 0) {
+    json_decref(hist);
+    return NULL;
+  }
+  return hist;
+}
+
 static void rec_start(ice_task_t *t) {
   const rec_conf_t *c = t->node->xdata;
   ice__slot_t *slot = &t->frame->slots[t->local];
@@ -147,16 +175,11 @@ static void rec_start(ice_task_t *t) {
                       t->run->wf->nodes[t->frame->scope->nodes[n->body[j]]].id,
                       ds->output);
   }
-  /* The carried context is rebuilt, never changed in place: earlier
-   * intermediate outputs that hold it stay as they were. */
   if (t->attempt == 1 || slot->carry == NULL) {
-    json_t *old = json_object_get(slot->carry, "history");
-    hist = json_array();
-    if (old != NULL)
-      json_array_extend(hist, old);
-    if (c->preserve)
+    hist = history_for_next(slot, c->context_key);
+    if (hist != NULL && c->preserve)
       json_array_append(hist, inputs);
-    ctx = json_pack("{s:I,s:s,s:o}", "iteration", k, "node_id", n->id,
+    ctx = json_pack("{s:I,s:s,s:o*}", "iteration", k, "node_id", n->id,
                     "history", hist);
     json_decref(slot->carry);
     slot->carry = ctx;

@@ -63,6 +63,7 @@ static void sleep_start(ice_task_t *t, json_t *args, void *data) {
     e->clock_offset_ms += ms;
     ms = 0;
   }
+  uv_update_time(e->loop); /* a drain slice may have run since the turn began */
   uv_timer_start(&s->timer, sleep_fire, ms, 0);
 }
 

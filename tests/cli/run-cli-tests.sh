@@ -1,6 +1,7 @@
 #!/bin/sh
 # End-to-end tests of the `ice` command against SPEC.md (§1-§5.1, §5.3,
-# §10, §11). Usage: tests/cli/run-cli-tests.sh ICE_BINARY
+# §10, §11). Usage: tests/cli/run-cli-tests.sh ICE_BINARY [CASE...]
+# (CASE: a file name under cases/, e.g. 60-signals.sh; default: all).
 #
 # Prints `ok - NAME` / `not ok - NAME` (with details) per case and ends with
 # `N passed, M failed`; exits non-zero when a case failed. Cases live in
@@ -10,7 +11,15 @@
 # shellcheck source=tests/cli/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-for f in "$HERE"/cases/*.sh; do
+shift
+if [ $# -eq 0 ]; then
+  set -- "$HERE"/cases/*.sh
+fi
+for f in "$@"; do
+  case $f in
+    */*) ;;
+    *) f=$HERE/cases/$f ;;
+  esac
   # shellcheck disable=SC1090
   . "$f"
 done

@@ -1922,6 +1922,44 @@ static void test_engine_on_caller_loop(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A custom executor whose output shares one object at every level: 2^60
+ * copies in text, 61 objects in memory. The run fails with a clear line in
+ * `errors` instead of trying to print it (issue 6, item 12). */
+static void bomb_start(ice_task_t *t) {
+  json_t *v = json_pack("{s:s}", "leaf", "abc");
+  for (int i = 0; i < 60; i++) {
+    json_t *next = json_pack("{s:[O],s:O}", "a", v, "b", v);
+    json_decref(v);
+    v = next;
+  }
+  ice_task_done(t, v);
+}
+
+static const ice_executor_t bomb_ex = {ICE_EXECUTOR_ABI, "bomb", NULL, NULL,
+                                       bomb_start,       NULL,   0};
+
+static void test_result_too_large(void **state) {
+  ice_engine_t *e = mk(0);
+  json_t *res;
+
+  assert_int_equal(ice_register_node(e, &bomb_ex), 0);
+  res = th_run_wf(e,
+                  th_wf(e, "nodes:\n"
+                           "  - {id: b, type: bomb}\n"
+                           "  - {id: ok, type: tool, tool_name: echo}\n"),
+                  NULL, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(res, "status")),
+                      "failed");
+  assert_true(json_is_false(json_object_get(res, "success")));
+  th_assert_json(json_object_get(res, "output"), "{}");
+  th_want_node(res, "b", "completed", NULL);
+  assert_non_null(strstr(
+      json_string_value(json_array_get(json_object_get(res, "errors"), 0)),
+      "Output: its JSON text would be over 256 MiB"));
+  json_decref(res);
+  done_engine(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
@@ -1981,6 +2019,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_engine_busy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_on_caller_loop, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_result_too_large, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,104 @@
+/* Unit tests of ice__json_size: it equals the length of the compact text
+ * ice_json_format prints, counts shared containers once (so a value whose
+ * text doubles per level is measured in linear time), and stops at its cap.
+ * Also the UTF-8 helpers that keep strings from outside in JSON. */
+#include "helpers.h"
+
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void expect_exact(const char *text) {
+  json_t *v = th_json(text);
+  char *s = ice_json_format(v, 0);
+
+  assert_non_null(s);
+  assert_int_equal(ice__json_size(v, SIZE_MAX - 1), strlen(s));
+  assert_int_equal(ice__json_size(v, strlen(s)), strlen(s));
+  assert_int_equal(ice__json_size(v, strlen(s) - 1), SIZE_MAX);
+  free(s);
+  json_decref(v);
+}
+
+static void test_exact(void **state) {
+  expect_exact("{}");
+  expect_exact("[]");
+  expect_exact("[1, -2, 3.5, 0.1, 1e300, true, false, null]");
+  expect_exact("{\"a\": {\"b\": [1, {\"c\": []}]}, \"d\": \"x\"}");
+  expect_exact("{\"q\\\"k\": \"tab\\there \\\\ \\\"q\\\" \\u0001 \\n\"}");
+  expect_exact("[\"\\u00e9\\u4e2d\", \"\\b\\f\\r\"]");
+}
+
+static void test_shared_counted_once(void **state) {
+  /* Each level holds the previous one twice: 2^60 copies in text, 61
+   * containers in memory. */
+  json_t *v = json_pack("{s:s}", "leaf", "abc");
+  for (int i = 0; i < 60; i++) {
+    json_t *next = json_pack("{s:[O],s:O}", "branch_results", v, "merged", v);
+    json_decref(v);
+    v = next;
+  }
+  assert_int_equal(ice__json_size(v, (size_t)1 << 30), SIZE_MAX);
+  json_decref(v);
+
+  /* Small enough to print: the count still matches the text. */
+  v = json_pack("{s:s}", "leaf", "abc");
+  for (int i = 0; i < 8; i++) {
+    json_t *next = json_pack("{s:[O],s:O}", "branch_results", v, "merged", v);
+    json_decref(v);
+    v = next;
+  }
+  char *s = ice_json_format(v, 0);
+  assert_int_equal(ice__json_size(v, SIZE_MAX - 1), strlen(s));
+  free(s);
+  json_decref(v);
+}
+
+static void test_utf8_lossy(void **state) {
+  json_t *v = ice__json_lossy("caf\xe9 ok", 7);
+  char *d;
+
+  assert_non_null(v);
+  assert_string_equal(json_string_value(v), "caf\xef\xbf\xbd ok");
+  json_decref(v);
+  /* Valid text is kept as it is; a NUL is replaced, not an end. */
+  v = ice__json_lossy("\xc3\xa9t\xc3\xa9", 5);
+  assert_string_equal(json_string_value(v), "\xc3\xa9t\xc3\xa9");
+  json_decref(v);
+  d = ice__utf8_dup("a\0b", 3);
+  assert_string_equal(d, "a\xef\xbf\xbd"
+                         "b");
+  free(d);
+  /* Overlong forms, surrogates and cut sequences are invalid. */
+  d = ice__utf8_dup("\xc0\xaf|\xed\xa0\x80|\xe2\x82", 10);
+  assert_int_equal(ice__utf8_valid_prefix(d, strlen(d)), strlen(d));
+  assert_null(strstr(d, "\xc0"));
+  free(d);
+  v = ice__json_lossy_cstr("plain");
+  assert_string_equal(json_string_value(v), "plain");
+  json_decref(v);
+}
+
+static void test_err_set_never_cuts_a_character(void **state) {
+  ice__err_t err;
+  char big[600];
+
+  /* 509 ASCII bytes then a 3-byte character that straddles the limit. */
+  memset(big, 'a', 509);
+  memcpy(big + 509, "\xe2\x82\xac", 4);
+  ice__err_set(&err, ICE__KIND_TOOL_ERROR, 0, "%s", big);
+  assert_int_equal(ice__utf8_valid_prefix(err.msg, strlen(err.msg)),
+                   strlen(err.msg));
+  assert_int_equal(strlen(err.msg), 509);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_exact),
+      cmocka_unit_test(test_shared_counted_once),
+      cmocka_unit_test(test_utf8_lossy),
+      cmocka_unit_test(test_err_set_never_cuts_a_character),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -9,6 +9,16 @@ const char *cli_run_usage(void);
 /* Prints "ice: MESSAGE" and a hint; returns 2 (bad usage). */
 int cli_usage_error(const char *fmt, const char *arg);
 void cli_print_diags(const ice_diags_t *d);
+/* Prints "ice: OPT is not supported yet"; returns 2. */
+int cli_unsupported(const char *opt);
+
+/* 1 when fd 0, 1 or 2 was closed when ice started (it now holds /dev/null,
+ * so what is written there is lost). */
+int cli_fd_was_closed(int fd);
+/* Writes s (NULL = out of memory), and a newline when asked, to stdout and
+ * flushes it. Returns 0, or -1 after printing "ice: cannot write WHAT:
+ * REASON" on stderr; the command then exits 1 instead of 0. */
+int cli_write_out(const char *s, int newline, const char *what);
 
 /* Progress on a terminal: subscribes to node events and redraws one line
  * on stderr. */

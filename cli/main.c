@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +17,15 @@ static const char *const usage_main =
     "usage:\n"
     "  ice run FILE [--input K=V]... [--inputs JSON|@FILE] [--max-parallel N]\n"
     "               [--events FILE] [--no-store] [--output-only] [--quiet]\n"
+    "               [--no-interactive]\n"
     "  ice validate FILE...\n"
     "  ice graph FILE [--format dot|mermaid]\n"
     "  ice --version\n"
     "  ice help [COMMAND]\n"
     "\n"
-    "exit status: 0 success, 1 the run failed, 2 bad usage or invalid\n"
-    "workflow, 3 paused or waiting, 130 cancelled by a signal.\n";
+    "exit status: 0 success, 1 the run failed or the output could not be\n"
+    "written, 2 bad usage or invalid workflow, 3 paused or waiting, 130\n"
+    "cancelled by a signal.\n";
 
 static const char *const usage_run =
     "usage: ice run FILE [options]\n"
@@ -36,19 +39,87 @@ static const char *const usage_run =
     "  --events FILE       write events as JSON lines (- = stderr)\n"
     "  --no-store          keep the run in memory (the only mode for now)\n"
     "  --output-only       print only the outputs of the nodes\n"
-    "  --quiet             no progress line on stderr\n";
+    "  --quiet             no progress line on stderr\n"
+    "  --no-interactive    never prompt (nothing prompts yet)\n"
+    "\n"
+    "--store, --answer, --max-wait, --tools: not supported yet (exit 2).\n"
+    "SIGINT, SIGTERM and SIGHUP cancel the run (exit 130).\n";
 
 static const char *const usage_validate =
     "usage: ice validate FILE...\n"
     "\n"
     "Checks each workflow file and prints every problem as\n"
     "FILE:LINE:COL: error: MESSAGE on stderr. Exit 0 when all are valid,\n"
-    "else 2. Prints nothing on stdout.\n";
+    "else 2. Prints nothing on stdout. --tools is not supported yet.\n";
 
 static const char *const usage_graph =
     "usage: ice graph FILE [--format dot|mermaid]\n"
     "\n"
-    "Prints the workflow's dependency graph (default: dot).\n";
+    "Prints the workflow's dependency graph (default: dot). --tools is not\n"
+    "supported yet.\n";
+
+/* Bit fd is set when fd 0, 1 or 2 was closed at start-up and now holds
+ * /dev/null: what is written there is lost. */
+static unsigned closed_fds;
+/* A write to stdout failed and was reported. */
+static int out_failed;
+
+/* libuv asserts that the fds it opens are above 2, so a closed 0, 1 or 2
+ * must be filled before the engine exists. */
+static int fill_std_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    int nfd;
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (nfd < 0)
+      return -1;
+    if (nfd != fd) {
+      /* Only when a lower fd was closed meanwhile; kept for safety. */
+      if (dup2(nfd, fd) < 0) {
+        close(nfd);
+        return -1;
+      }
+      close(nfd);
+    }
+    closed_fds |= 1u << fd;
+  }
+  return 0;
+}
+
+int cli_fd_was_closed(int fd) {
+  return (closed_fds >> fd) & 1u;
+}
+
+int cli_write_out(const char *s, int newline, const char *what) {
+  const char *why;
+
+  if (cli_fd_was_closed(STDOUT_FILENO)) {
+    why = "standard output is closed";
+  } else if (s == NULL) {
+    why = strerror(ENOMEM);
+  } else {
+    errno = 0;
+    if (fputs(s, stdout) != EOF && (!newline || putchar('\n') != EOF) &&
+        fflush(stdout) == 0 && !ferror(stdout))
+      return 0;
+    why = strerror(errno != 0 ? errno : EIO);
+  }
+  fprintf(stderr, "ice: cannot write %s: %s\n", what, why);
+  out_failed = 1;
+  return -1;
+}
+
+/* The last buffered bytes and the close itself can fail too (a full disk,
+ * NFS); a success becomes a failure then. */
+static int close_stdout(int rc) {
+  if (fclose(stdout) != 0 && !out_failed) {
+    fprintf(stderr, "ice: cannot write to standard output: %s\n",
+            strerror(errno));
+    return rc == 0 ? 1 : rc;
+  }
+  return rc == 0 && out_failed ? 1 : rc;
+}
 
 int cli_usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "ice: ");
@@ -69,35 +140,63 @@ void cli_print_diags(const ice_diags_t *d) {
 
 static int cmd_help(int argc, char **argv) {
   const char *topic = argc > 2 ? argv[2] : NULL;
+  const char *text;
 
   if (topic == NULL)
-    fputs(usage_main, stdout);
+    text = usage_main;
   else if (strcmp(topic, "run") == 0)
-    fputs(usage_run, stdout);
+    text = usage_run;
   else if (strcmp(topic, "validate") == 0)
-    fputs(usage_validate, stdout);
+    text = usage_validate;
   else if (strcmp(topic, "graph") == 0)
-    fputs(usage_graph, stdout);
+    text = usage_graph;
   else
     return cli_usage_error("no help for '%s'", topic);
-  return 0;
+  return cli_write_out(text, 0, "the help") == 0 ? 0 : 1;
+}
+
+/* Options that the SPEC lists but that need parts not built yet: they are
+ * refused rather than ignored, so a script never silently gets less. */
+int cli_unsupported(const char *opt) {
+  fprintf(stderr, "ice: %s is not supported yet\n", opt);
+  return 2;
 }
 
 static int cmd_validate(int argc, char **argv) {
   ice_engine_t *e;
-  int bad = 0, files = 0;
+  int bad = 0, files = 0, opts_done = 0;
 
-  if (ice_engine_new(&e, NULL, NULL) != 0)
+  /* Options first, so that a bad one is reported before any file is read
+   * and `--help` prints only the help. */
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (opts_done || a[0] != '-' || a[1] == '\0') {
+      if (a[0] == '\0')
+        return cli_usage_error("%s", "a FILE is an empty string");
+      files++;
+    } else if (strcmp(a, "--") == 0)
+      opts_done = 1;
+    else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+      return cli_write_out(usage_validate, 0, "the help") == 0 ? 0 : 1;
+    else if (strcmp(a, "--tools") == 0 || strncmp(a, "--tools=", 8) == 0)
+      return cli_unsupported("--tools");
+    else
+      return cli_usage_error("unknown option '%s'", a);
+  }
+  if (files == 0)
+    return cli_usage_error("%s", "validate needs at least one FILE");
+  if (ice_engine_new(&e, NULL, NULL) != 0) {
+    fprintf(stderr, "ice: cannot create the engine\n");
     return 2;
+  }
+  opts_done = 0;
   for (int i = 2; i < argc; i++) {
     ice_workflow_t *wf = NULL;
     ice_diags_t d = {0};
-    if (strcmp(argv[i], "--help") == 0) {
-      fputs(usage_validate, stdout);
-      ice_engine_free(e);
-      return 0;
+    if (!opts_done && strcmp(argv[i], "--") == 0) {
+      opts_done = 1;
+      continue;
     }
-    files++;
     if (ice_workflow_load(e, argv[i], &wf, &d) != 0)
       bad = 1;
     cli_print_diags(&d);
@@ -105,8 +204,6 @@ static int cmd_validate(int argc, char **argv) {
     ice_workflow_free(wf);
   }
   ice_engine_free(e);
-  if (files == 0)
-    return cli_usage_error("%s", "validate needs at least one FILE");
   return bad ? 2 : 0;
 }
 
@@ -116,45 +213,57 @@ static int cmd_graph(int argc, char **argv) {
   ice_workflow_t *wf = NULL;
   ice_diags_t d = {0};
   char *out = NULL;
-  int rc;
+  int rc, opts_done = 0;
 
   for (int i = 2; i < argc; i++) {
-    if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+    const char *a = argv[i];
+    if (opts_done || a[0] != '-' || a[1] == '\0') {
+      if (file != NULL)
+        return cli_usage_error("unexpected argument '%s'", a);
+      if (a[0] == '\0')
+        return cli_usage_error("%s", "the workflow FILE is an empty string");
+      file = a;
+    } else if (strcmp(a, "--") == 0) {
+      opts_done = 1;
+    } else if (strcmp(a, "--format") == 0) {
+      if (i + 1 >= argc)
+        return cli_usage_error("%s needs dot or mermaid", a);
       format = argv[++i];
-    else if (strncmp(argv[i], "--format=", 9) == 0)
-      format = argv[i] + 9;
-    else if (strcmp(argv[i], "--help") == 0) {
-      fputs(usage_graph, stdout);
-      return 0;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0')
-      return cli_usage_error("unknown option '%s'", argv[i]);
-    else if (file == NULL)
-      file = argv[i];
-    else
-      return cli_usage_error("unexpected argument '%s'", argv[i]);
+    } else if (strncmp(a, "--format=", 9) == 0) {
+      format = a + 9;
+    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      return cli_write_out(usage_graph, 0, "the help") == 0 ? 0 : 1;
+    } else if (strcmp(a, "--tools") == 0 || strncmp(a, "--tools=", 8) == 0) {
+      return cli_unsupported("--tools");
+    } else {
+      return cli_usage_error("unknown option '%s'", a);
+    }
   }
   if (file == NULL)
     return cli_usage_error("%s", "graph needs a FILE");
   if (strcmp(format, "dot") != 0 && strcmp(format, "mermaid") != 0)
     return cli_usage_error("unknown graph format '%s' (use dot or mermaid)",
                            format);
-  if (ice_engine_new(&e, NULL, NULL) != 0)
+  if (ice_engine_new(&e, NULL, NULL) != 0) {
+    fprintf(stderr, "ice: cannot create the engine\n");
     return 2;
+  }
   rc = ice_workflow_load(e, file, &wf, &d);
+  /* Warnings of a valid file too, before the graph. */
   cli_print_diags(&d);
   ice_diags_free(&d);
   if (rc == 0 && ice_workflow_graph(wf, format, &out) == 0) {
-    fputs(out, stdout);
+    rc = cli_write_out(out, 0, "the graph") == 0 ? 0 : 1;
     free(out);
   } else {
     rc = 2;
   }
   ice_workflow_free(wf);
   ice_engine_free(e);
-  return rc == 0 ? 0 : 2;
+  return rc;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   const char *cmd;
 
   if (argc < 2) {
@@ -162,10 +271,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   cmd = argv[1];
-  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-    printf("ice %s\n", ICE_VERSION_STRING);
-    return 0;
-  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
+    return cli_write_out("ice " ICE_VERSION_STRING "\n", 0, "the version") == 0
+               ? 0
+               : 1;
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
       strcmp(cmd, "-h") == 0)
     return cmd_help(argc, argv);
@@ -182,6 +291,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   return cli_usage_error("unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv) {
+  if (fill_std_fds() != 0)
+    return 2; /* no /dev/null: nowhere to say so either */
+  /* A reader that went away (`ice help | head -1`) is a write error that
+   * we report, not a silent death. */
+  signal(SIGPIPE, SIG_IGN);
+  return close_stdout(dispatch(argc, argv));
 }
 
 const char *cli_run_usage(void) {

@@ -163,15 +163,18 @@ static int looks_float(const char *s, size_t n) {
 }
 
 /* Resolves a plain scalar (YAML core schema; JSON literals and numbers).
- * Returns a new value, or NULL with a message in msg. */
+ * Returns a new value, or NULL with a message in msg; *soft is set when
+ * the problem is a number out of range (the rest of the file is fine). */
 static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
-                            size_t msglen) {
+                            size_t msglen, int *soft) {
   static const char *const nulls[] = {"null", "Null", "NULL", "~", NULL};
   static const char *const trues[] = {"true", "True", "TRUE", NULL};
   static const char *const falses[] = {"false", "False", "FALSE", NULL};
   const char *what = NULL; /* the message, when the scalar is refused */
   json_t *v = NULL;
   char *buf;
+
+  *soft = 0;
 
   if (is_json) {
     if (n == 4 && memcmp(s, "null", 4) == 0)
@@ -208,15 +211,17 @@ static json_t *plain_scalar(const char *s, size_t n, int is_json, char *msg,
       errno = 0;
       /* Base 10 parses the sign too, so INT64_MIN fits. */
       x = strtoll(base == 10 ? buf : digits, &end, base);
-      if (errno == ERANGE || *end != '\0')
+      if (errno == ERANGE || *end != '\0') {
         what = "integer %.40s%s is out of range (64-bit)";
-      else
+        *soft = 1;
+      } else
         v = json_integer(x);
     } else if (looks_float(buf, n)) {
       double d = strtod(buf, NULL);
-      if (!isfinite(d))
+      if (!isfinite(d)) {
         what = "number %.40s%s is out of range";
-      else
+        *soft = 1;
+      } else
         v = json_real(d);
     } else if (!is_json) {
       v = json_stringn(s, n);
@@ -251,9 +256,12 @@ static int valid_utf8(const char *text, size_t len, int *line, int *col) {
       if ((p[i + k] & 0xc0) != 0x80)
         goto bad;
     }
-    if (b == '\n') {
+    /* CR, LF and CRLF each end a line, as for the parser. */
+    if (b == '\n' || (b == '\r' && (i + 1 >= len || p[i + 1] != '\n'))) {
       l++;
       c = 1;
+    } else if (b == '\r') {
+      /* the CR of a CRLF: the LF ends the line */
     } else {
       c++;
     }
@@ -317,6 +325,7 @@ typedef struct {
   char *key; /* pending mapping key; NULL when a key is expected */
   int key_line, key_col;
   size_t index;
+  int dup; /* the pending key is a duplicate: its value is skipped */
 } frame_t;
 
 typedef struct {
@@ -331,6 +340,10 @@ typedef struct {
   int line, col;
   int diag_seen, diag_line, diag_col;
   char diag_msg[256];
+  ice_diags_t *soft; /* NULL: every problem stops the parse */
+  const char *file;
+  int nsoft;
+  int skip; /* > 0 while inside the value of a duplicate key */
 } conv_t;
 
 static int fail_at(conv_t *cv, const struct fy_mark *m, const char *fmt,
@@ -341,6 +354,18 @@ static int fail_at(conv_t *cv, const struct fy_mark *m, const char *fmt,
   }
   snprintf(cv->msg, cv->msglen, fmt, arg);
   return -1;
+}
+
+/* A problem after which parsing can go on: recorded in cv->soft and 0
+ * returned, or, without cv->soft, a failure like fail_at. */
+static int soft_at(conv_t *cv, const struct fy_mark *m, const char *msg) {
+  if (cv->soft == NULL)
+    return fail_at(cv, m, "%s", msg);
+  cv->nsoft++;
+  if (ice__diags_add_sev(cv->soft, ICE_DIAG_ERROR, cv->file, m->line + 1,
+                         m->column + 1, msg) != 0)
+    return fail_at(cv, NULL, "%s", "out of memory");
+  return 0;
 }
 
 /* Attaches a finished value v (reference taken) to the current container or
@@ -385,8 +410,13 @@ static int attach(conv_t *cv, json_t *v, const struct fy_mark *m) {
       if (f->key == NULL)
         return -1;
     }
-    if (json_object_get(f->v, f->key) != NULL)
-      return fail_at(cv, m, "duplicate key '%s'", f->key);
+    if (json_object_get(f->v, f->key) != NULL) {
+      char msg[320];
+      snprintf(msg, sizeof(msg), "duplicate key '%.200s'", f->key);
+      /* The first value is kept; this one is skipped (SPEC §4.1: go on). */
+      f->dup = 1;
+      return soft_at(cv, m, msg);
+    }
     f->key_line = line;
     f->key_col = col;
     return 0;
@@ -398,6 +428,158 @@ static int attach(conv_t *cv, json_t *v, const struct fy_mark *m) {
   return rc == 0 ? 0 : -1;
 }
 
+/* ---- YAML tags: the YAML 1.2 core schema's ------------------------------ */
+
+typedef enum {
+  TAG_NONE,
+  TAG_STR,
+  TAG_INT,
+  TAG_FLOAT,
+  TAG_BOOL,
+  TAG_NULL,
+  TAG_MAP,
+  TAG_SEQ,
+  TAG_OTHER
+} tag_t;
+
+static const char *const tag_names[] = {
+    "", "!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq", ""};
+
+static tag_t tag_kind(struct fy_token *tok, char *text, size_t textlen) {
+  static const char core[] = "tag:yaml.org,2002:";
+  size_t n = 0;
+  const char *t;
+
+  text[0] = '\0';
+  if (tok == NULL)
+    return TAG_NONE;
+  t = fy_token_get_text(tok, &n);
+  if (t == NULL)
+    return TAG_NONE;
+  snprintf(text, textlen, "%.*s", (int)(n > 100 ? 100 : n), t);
+  /* The non-specific tag `!` makes a scalar a string (YAML 1.2 §6.9). */
+  if (n == 1 && t[0] == '!')
+    return TAG_STR;
+  if (n > sizeof(core) - 1 && memcmp(t, core, sizeof(core) - 1) == 0) {
+    t += sizeof(core) - 1;
+    n -= sizeof(core) - 1;
+  } else if (n > 2 && t[0] == '!' && t[1] == '!') {
+    t += 2;
+    n -= 2;
+  } else {
+    return TAG_OTHER;
+  }
+  for (int k = TAG_STR; k < TAG_OTHER; k++) {
+    if (strlen(tag_names[k]) - 2 == n && memcmp(tag_names[k] + 2, t, n) == 0)
+      return (tag_t)k;
+  }
+  return TAG_OTHER;
+}
+
+/* A collection's tag must be absent, `!`, or the core tag of its kind. */
+static int check_collection_tag(conv_t *cv, struct fy_token *tok, int is_map,
+                                const struct fy_mark *m) {
+  char text[128], msg[256];
+  tag_t k = tag_kind(tok, text, sizeof(text));
+
+  if (k == TAG_NONE || (k == TAG_STR && strcmp(text, "!") == 0) ||
+      k == (is_map ? TAG_MAP : TAG_SEQ))
+    return 0;
+  if (k == TAG_OTHER)
+    snprintf(msg, sizeof(msg), "unsupported YAML tag '%s'", text);
+  else
+    snprintf(msg, sizeof(msg), "a %s tag cannot be put on a %s", tag_names[k],
+             is_map ? "mapping" : "sequence");
+  return soft_at(cv, m, msg);
+}
+
+/* The value of a scalar of text s under tag k (YAML), or as the plain /
+ * quoted rules give it. Returns a new value or NULL; on NULL, a problem
+ * was reported (-1 in *rc when it stops the parse). */
+static json_t *scalar_value(conv_t *cv, const char *s, size_t n,
+                            enum fy_scalar_style st, tag_t k,
+                            const char *tagtext, const struct fy_mark *m,
+                            int *rc) {
+  char msg[256];
+  int soft = 0;
+  json_t *v;
+
+  *rc = 0;
+  if (k == TAG_OTHER || k == TAG_MAP || k == TAG_SEQ) {
+    if (k == TAG_OTHER)
+      snprintf(msg, sizeof(msg), "unsupported YAML tag '%s'", tagtext);
+    else
+      snprintf(msg, sizeof(msg), "a %s tag cannot be put on a scalar",
+               tag_names[k]);
+    if ((*rc = soft_at(cv, m, msg)) != 0)
+      return NULL;
+    k = TAG_NONE; /* the scalar keeps its untagged meaning */
+  }
+  if (k == TAG_STR || (k == TAG_NONE && st != FYSS_PLAIN)) {
+    v = json_stringn(s, n);
+    if (v == NULL)
+      *rc = fail_at(cv, m, "%s", "string is not valid UTF-8");
+    return v;
+  }
+  v = plain_scalar(s, n, cv->is_json, msg, sizeof(msg), &soft);
+  if (v == NULL) {
+    *rc = soft ? soft_at(cv, m, msg) : fail_at(cv, m, "%s", msg);
+    return *rc == 0 ? json_null() : NULL;
+  }
+  if (k == TAG_NONE)
+    return v;
+  /* A tagged scalar must resolve to its tag's type (`!!int "5"` is 5); an
+   * integer is also a valid !!float. */
+  if (k == TAG_FLOAT && json_is_integer(v)) {
+    json_t *r = json_real((double)json_integer_value(v));
+    json_decref(v);
+    return r;
+  }
+  if ((k == TAG_INT && json_is_integer(v)) ||
+      (k == TAG_FLOAT && json_is_real(v)) ||
+      (k == TAG_BOOL && json_is_boolean(v)) ||
+      (k == TAG_NULL && json_is_null(v)))
+    return v;
+  json_decref(v);
+  snprintf(msg, sizeof(msg), "'%.*s%s' is not a valid %s",
+           (int)(n > 40 ? 40 : n), s, n > 40 ? "..." : "", tag_names[k]);
+  if ((*rc = soft_at(cv, m, msg)) != 0)
+    return NULL;
+  return json_null();
+}
+
+/* Skips the value of a duplicate key; 1 when ev belonged to it. */
+static int skip_dup_value(conv_t *cv, const struct fy_event *ev) {
+  frame_t *f;
+
+  if (cv->skip > 0) {
+    if (ev->type == FYET_MAPPING_START || ev->type == FYET_SEQUENCE_START) {
+      cv->skip++;
+    } else if (ev->type == FYET_MAPPING_END || ev->type == FYET_SEQUENCE_END) {
+      if (--cv->skip == 0)
+        goto done;
+    }
+    return 1;
+  }
+  if (cv->depth == 0)
+    return 0;
+  f = &cv->stack[cv->depth - 1];
+  if (!f->dup || f->key == NULL)
+    return 0;
+  if (ev->type == FYET_MAPPING_START || ev->type == FYET_SEQUENCE_START) {
+    cv->skip = 1;
+    return 1;
+  }
+  if (ev->type != FYET_SCALAR && ev->type != FYET_ALIAS)
+    return 0;
+done:
+  f = &cv->stack[cv->depth - 1];
+  ice__free(f->key);
+  f->key = NULL;
+  f->dup = 0;
+  return 1;
+}
+
 static int on_event(conv_t *cv, struct fy_event *ev) {
   const struct fy_mark *m = fy_event_start_mark(ev);
   struct fy_mark none = {0, -1, -1};
@@ -406,22 +588,30 @@ static int on_event(conv_t *cv, struct fy_event *ev) {
   /* An empty scalar (`key:` with no value) has no mark. */
   if (m == NULL)
     m = &none;
+  if (skip_dup_value(cv, ev))
+    return 0;
   switch (ev->type) {
   case FYET_DOCUMENT_START:
     if (++cv->ndocs > 1)
       return fail_at(cv, m, "%s", "more than one document in the file");
     return 0;
   case FYET_MAPPING_START:
-  case FYET_SEQUENCE_START:
+  case FYET_SEQUENCE_START: {
+    int is_map = ev->type == FYET_MAPPING_START;
     if (cv->depth >= ICE__DOC_MAX_DEPTH)
       return fail_at(cv, m, "nesting deeper than %s levels", "256");
-    v = ev->type == FYET_MAPPING_START ? json_object() : json_array();
+    if (check_collection_tag(
+            cv, is_map ? ev->mapping_start.tag : ev->sequence_start.tag, is_map,
+            m) != 0)
+      return -1;
+    v = is_map ? json_object() : json_array();
     if (v == NULL)
       return -1;
     ice__pos_put(cv->pm, v, ICE__POS_SELF, m->line + 1, m->column + 1);
-    cv->stack[cv->depth] = (frame_t){v, NULL, 0, 0, 0};
+    cv->stack[cv->depth] = (frame_t){v, NULL, 0, 0, 0, 0};
     cv->depth++;
     return 0;
+  }
   case FYET_MAPPING_END:
   case FYET_SEQUENCE_END: {
     frame_t *f = &cv->stack[--cv->depth];
@@ -436,30 +626,19 @@ static int on_event(conv_t *cv, struct fy_event *ev) {
   case FYET_SCALAR: {
     struct fy_token *t = ev->scalar.value;
     size_t n = 0;
+    char tagtext[128];
+    /* Note: libfyaml 0.7.12 leaks inside this call on a single-quoted
+     * scalar with many '' escapes (upstream issue #233; tests/lsan.supp). */
     const char *s = fy_token_get_text(t, &n);
-    enum fy_scalar_style st = fy_token_scalar_style(t);
+    tag_t k = tag_kind(ev->scalar.tag, tagtext, sizeof(tagtext));
+    int rc;
     if (s == NULL) {
       s = "";
       n = 0;
     }
-    size_t tlen = 0;
-    const char *tag = ev->scalar.tag != NULL
-                          ? fy_token_get_text(ev->scalar.tag, &tlen)
-                          : NULL;
-    int force_str =
-        tag != NULL &&
-        ((tlen == 5 && memcmp(tag, "!!str", 5) == 0) ||
-         (tlen == 21 && memcmp(tag, "tag:yaml.org,2002:str", 21) == 0));
-    if (st == FYSS_PLAIN && !force_str) {
-      char msg[160];
-      v = plain_scalar(s, n, cv->is_json, msg, sizeof(msg));
-      if (v == NULL)
-        return fail_at(cv, m, "%s", msg);
-    } else {
-      v = json_stringn(s, n);
-      if (v == NULL)
-        return fail_at(cv, m, "%s", "string is not valid UTF-8");
-    }
+    v = scalar_value(cv, s, n, fy_token_scalar_style(t), k, tagtext, m, &rc);
+    if (v == NULL)
+      return rc != 0 ? rc : -1;
     return attach(cv, v, m);
   }
   case FYET_ALIAS:
@@ -509,19 +688,47 @@ static void diag_out(struct fy_diag *d, void *user, const char *buf,
   cv->diag_seen = 1;
 }
 
-int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,
-                   ice__posmap_t *pm, int *err_line, int *err_col,
-                   char *err_msg, size_t err_len) {
+/* libfyaml's JSON mode counts both bytes of a CRLF as line breaks (YAML
+ * mode and a bare CR are right). JSON allows a CR only as whitespace (a raw
+ * one in a string is an error either way), so a copy with each CRLF's CR
+ * turned into a space keeps every line and column. NULL when there is no
+ * CRLF (*out_of_memory tells the other NULL apart). */
+static char *json_crlf_copy(const char *text, size_t len, int *oom) {
+  char *copy;
+
+  *oom = 0;
+  if (len < 2 || memmem(text, len, "\r\n", 2) == NULL)
+    return NULL;
+  copy = ice__malloc(len);
+  if (copy == NULL) {
+    *oom = 1;
+    return NULL;
+  }
+  memcpy(copy, text, len);
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (copy[i] == '\r' && copy[i + 1] == '\n')
+      copy[i] = ' ';
+  }
+  return copy;
+}
+
+int ice__doc_parse_all(const char *text, size_t len, int is_yaml, json_t **root,
+                       ice__posmap_t *pm, ice_diags_t *soft, const char *file,
+                       int *nsoft, int *err_line, int *err_col, char *err_msg,
+                       size_t err_len) {
   struct fy_diag_cfg dcfg;
-  struct fy_diag *diag;
+  struct fy_diag *diag = NULL;
   struct fy_parse_cfg cfg;
   struct fy_parser *fyp = NULL;
   struct fy_event *ev;
   conv_t *cv;
-  int rc = -1;
+  char *crlf = NULL;
+  int rc = -1, oom = 0;
 
   *root = NULL;
   *err_line = *err_col = 0;
+  if (nsoft != NULL)
+    *nsoft = 0;
   if (!valid_utf8(text, len, err_line, err_col)) {
     snprintf(err_msg, err_len,
              "the file is not UTF-8 text (a binary file, or another "
@@ -529,13 +736,24 @@ int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,
     return -1;
   }
   snprintf(err_msg, err_len, "out of memory");
+  if (!is_yaml) {
+    crlf = json_crlf_copy(text, len, &oom);
+    if (oom)
+      return -1;
+    if (crlf != NULL)
+      text = crlf;
+  }
   cv = ice__calloc(1, sizeof(*cv));
-  if (cv == NULL)
+  if (cv == NULL) {
+    ice__free(crlf);
     return -1;
+  }
   cv->pm = pm;
   cv->is_json = !is_yaml;
   cv->msg = err_msg;
   cv->msglen = err_len;
+  cv->soft = soft;
+  cv->file = file;
 
   fy_diag_cfg_default(&dcfg);
   dcfg.fp = NULL;
@@ -588,10 +806,32 @@ out:
     *err_line = cv->line;
     *err_col = cv->col;
   }
+  if (nsoft != NULL)
+    *nsoft = cv->nsoft;
   if (fyp != NULL)
     fy_parser_destroy(fyp);
   if (diag != NULL)
     fy_diag_destroy(diag);
   ice__free(cv);
+  ice__free(crlf);
+  return rc;
+}
+
+int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,
+                   ice__posmap_t *pm, int *err_line, int *err_col,
+                   char *err_msg, size_t err_len) {
+  return ice__doc_parse_all(text, len, is_yaml, root, pm, NULL, NULL, NULL,
+                            err_line, err_col, err_msg, err_len);
+}
+
+int ice__diags_add_sev(ice_diags_t *d, int severity, const char *file, int line,
+                       int col, const char *msg) {
+  size_t before = d != NULL ? d->count : 0;
+  int rc = ice__diags_add(d, file, line, col, msg);
+
+  /* ice__diags_add makes an error; set the severity either way, so that it
+   * is never left uninitialised. */
+  if (rc == 0 && d != NULL && d->count > before)
+    d->items[d->count - 1].severity = severity;
   return rc;
 }

@@ -33,4 +33,8 @@ const char *ice__expr_source(const ice__expr_t *e);
 
 void ice__expr_free(ice__expr_t *e);
 
+/* 1 when the len bytes at s are a keyword of the language (true, None,
+ * and, if, ...): a name that an expression cannot use as a path. */
+int ice__expr_is_keyword(const char *s, size_t len);
+
 #endif

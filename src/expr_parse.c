@@ -358,6 +358,15 @@ static const struct {
     {"false", T_FALSE}, {"False", T_FALSE}, {"null", T_NULL}, {"None", T_NULL},
 };
 
+int ice__expr_is_keyword(const char *s, size_t len) {
+  for (size_t k = 0; k < ICE__ARRAY_SIZE(keywords); k++) {
+    if (strlen(keywords[k].word) == len &&
+        memcmp(keywords[k].word, s, len) == 0)
+      return 1;
+  }
+  return 0;
+}
+
 static tok_t lex(parser_t *p) {
   const char *s = p->src;
   tok_t t;

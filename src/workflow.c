@@ -13,18 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
-               const char *key, const char *fmt, ...) {
+/* Reports at the position of member h of container (an object key's hash
+ * or an array index's), else of the container itself. */
+static void vreport(ice__vctx_t *v, int severity, const ice__node_t *n,
+                    json_t *container, uint64_t h, const char *fmt,
+                    va_list ap) {
   char msg[768], full[1024];
   int line = 0, col = 0;
-  va_list ap;
 
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
   if (container != NULL) {
-    if (key == NULL ||
-        !ice__pos_get(&v->wf->pos, container, ice__pos_key(key), &line, &col))
+    if (h == ICE__POS_SELF ||
+        !ice__pos_get(&v->wf->pos, container, h, &line, &col))
       ice__pos_get(&v->wf->pos, container, ICE__POS_SELF, &line, &col);
   }
   if (n != NULL && n->id != NULL)
@@ -33,8 +33,61 @@ void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
     snprintf(full, sizeof(full), "node #%u: %s", n->idx + 1, msg);
   else
     snprintf(full, sizeof(full), "%s", msg);
-  ice__diags_add(v->diags, v->wf->file, line, col, full);
-  v->errors++;
+  ice__diags_add_sev(v->diags, severity, v->wf->file, line, col, full);
+  if (severity == ICE_DIAG_ERROR)
+    v->errors++;
+}
+
+void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
+               const char *key, const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vreport(v, ICE_DIAG_ERROR, n, container,
+          key != NULL ? ice__pos_key(key) : ICE__POS_SELF, fmt, ap);
+  va_end(ap);
+}
+
+void ice__vwarn(ice__vctx_t *v, const ice__node_t *n, json_t *container,
+                const char *key, const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vreport(v, ICE_DIAG_WARNING, n, container,
+          key != NULL ? ice__pos_key(key) : ICE__POS_SELF, fmt, ap);
+  va_end(ap);
+}
+
+/* An error at item i of the array list (or at the list when unknown). */
+static void verr_item(ice__vctx_t *v, const ice__node_t *n, json_t *list,
+                      size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void verr_item(ice__vctx_t *v, const ice__node_t *n, json_t *list,
+                      size_t i, const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vreport(v, ICE_DIAG_ERROR, n, list, ice__pos_index(i), fmt, ap);
+  va_end(ap);
+}
+
+/* An error at the value obj[key] when it is a container (its own
+ * position), else at the key. */
+static void verr_value(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
+                       const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void verr_value(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
+                       const char *key, const char *fmt, ...) {
+  json_t *x = json_object_get(obj, key);
+  int line, col;
+  va_list ap;
+
+  va_start(ap, fmt);
+  if (x != NULL && ice__pos_get(&v->wf->pos, x, ICE__POS_SELF, &line, &col))
+    vreport(v, ICE_DIAG_ERROR, n, x, ICE__POS_SELF, fmt, ap);
+  else
+    vreport(v, ICE_DIAG_ERROR, n, obj, ice__pos_key(key), fmt, ap);
+  va_end(ap);
 }
 
 void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
@@ -154,6 +207,143 @@ static int number_of(const json_t *x, double *out) {
   return 1;
 }
 
+/* ---- common node fields ------------------------------------------------- */
+
+static const char *const common_fields[] = {"id",
+                                            "type",
+                                            "name",
+                                            "description",
+                                            "metadata",
+                                            "dependencies",
+                                            "run_if",
+                                            "trigger_rule",
+                                            "timeout_seconds",
+                                            "retry_policy",
+                                            "retries",
+                                            "backoff_seconds",
+                                            "input_schema",
+                                            "output_schema",
+                                            "input_mappings",
+                                            "use_cache",
+                                            "cache_ttl_seconds",
+                                            NULL};
+
+/* ---- iceOS's serialised nodes (SPEC §1.1) ---------------------------------
+ */
+
+/* iceOS model fields that every node may carry. ice does not act on them
+ * (nor does iceOS); the last four warn when they are not empty. `provider`
+ * is ignored only on types that do not declare it themselves (the types
+ * that make no LLM call). */
+static const char *const iceos_fields[] = {"level",
+                                           "provider",
+                                           "output_mappings",
+                                           "input_selection",
+                                           "output_selection",
+                                           "context_rules",
+                                           NULL};
+
+/* Type-specific iceOS fields that ice accepts and ignores. Types that are
+ * not built yet are listed too, so that their executors find the table
+ * ready (ice__iceos_ignored). */
+static const struct {
+  const char *type;
+  const char *field;
+} iceos_ignored[] = {
+    {"llm", "format_specifications"},
+    {"llm", "coerce_output_types"},
+    {"llm", "coerce_input_types"},
+    {"llm", "output_format"},
+    {"llm", "llm_config.timeout"},
+    {"llm", "llm_config.max_retries"},
+    {"llm", "llm_config.custom_parameters"},
+    {"agent", "agent_attr"},
+    {"agent", "version_constraint"},
+    {"loop", "parallel"},
+    {"code", "imports"},
+};
+
+int ice__iceos_ignored(const char *type, const char *field) {
+  for (size_t i = 0; type != NULL && i < ICE__ARRAY_SIZE(iceos_ignored); i++) {
+    if (strcmp(type, iceos_ignored[i].type) == 0 &&
+        strcmp(field, iceos_ignored[i].field) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Whether key is an optional field of a node of type te (NULL: unknown
+ * type): null then means absent. Required fields keep their null, which
+ * their type check reports. */
+static int optional_node_field(const char *key, const ice__type_entry_t *te,
+                               const char *type) {
+  if (strcmp(key, "id") == 0 || strcmp(key, "type") == 0)
+    return 0;
+  if (in_list(key, common_fields) || in_list(key, iceos_fields) ||
+      ice__iceos_ignored(type, key))
+    return 1;
+  for (const ice_field_t *f = te != NULL ? te->ex->fields : NULL;
+       f != NULL && f->name != NULL; f++) {
+    if (strcmp(key, f->name) == 0)
+      return !f->required;
+  }
+  return 0;
+}
+
+/* obj without its members for which drop(key) holds and whose value is
+ * null: obj itself when there are none, else a shallow copy (kept alive in
+ * wf->norm) with obj's positions. NULL on ENOMEM. */
+static json_t *drop_nulls(ice_workflow_t *wf, json_t *obj,
+                          int (*drop)(const char *key, const void *ctx),
+                          const void *ctx) {
+  const char *k;
+  json_t *x, *copy;
+  int line, col, any = 0;
+
+  json_object_foreach(obj, k, x) {
+    if (json_is_null(x) && drop(k, ctx))
+      any = 1;
+  }
+  if (!any)
+    return obj;
+  copy = json_object();
+  if (copy == NULL)
+    return NULL;
+  if (wf->norm == NULL)
+    wf->norm = json_array();
+  if (wf->norm == NULL || json_array_append_new(wf->norm, copy) != 0)
+    return NULL;
+  json_object_foreach(obj, k, x) {
+    if (json_is_null(x) && drop(k, ctx))
+      continue;
+    if (json_object_set(copy, k, x) != 0)
+      return NULL;
+    if (ice__pos_get(&wf->pos, obj, ice__pos_key(k), &line, &col) &&
+        ice__pos_put(&wf->pos, copy, ice__pos_key(k), line, col) != 0)
+      return NULL;
+  }
+  if (ice__pos_get(&wf->pos, obj, ICE__POS_SELF, &line, &col) &&
+      ice__pos_put(&wf->pos, copy, ICE__POS_SELF, line, col) != 0)
+    return NULL;
+  return copy;
+}
+
+static int drop_node_field(const char *key, const void *ctx) {
+  const json_t *def = ctx;
+  const char *type = json_string_value(json_object_get(def, "type"));
+  return optional_node_field(key, NULL, type);
+}
+
+typedef struct {
+  const ice__type_entry_t *te;
+  const char *type;
+} node_kind_t;
+
+static int drop_typed_field(const char *key, const void *ctx) {
+  const node_kind_t *k = ctx;
+  return optional_node_field(key, k->te, k->type);
+}
+
 /* ---- collecting nodes (nested lists included) --------------------------- */
 
 /* Fields of the control-flow types that hold lists of nodes. `branches` is
@@ -170,6 +360,15 @@ static const nest_t nests[] = {
     {"loop", "body", 0},
     {"parallel", "branches", 1},
 };
+
+/* 1 when field of type holds nested nodes (checked while collecting). */
+static int is_nest_field(const char *type, const char *field) {
+  for (size_t k = 0; type != NULL && k < ICE__ARRAY_SIZE(nests); k++) {
+    if (strcmp(type, nests[k].type) == 0 && strcmp(field, nests[k].field) == 0)
+      return 1;
+  }
+  return 0;
+}
 
 typedef struct {
   ice__vctx_t *v;
@@ -208,35 +407,55 @@ static int add_def(collect_t *c, json_t *def, uint32_t scope) {
       return -1;
     c->cap = ncap;
   }
+  /* null optional fields are absent from here on (SPEC §1.1). */
+  {
+    const char *type = json_string_value(json_object_get(def, "type"));
+    node_kind_t k = {
+        type != NULL ? ice__engine_type(c->v->wf->engine, type) : NULL, type};
+    def = k.te != NULL ? drop_nulls(c->v->wf, def, drop_typed_field, &k)
+                       : drop_nulls(c->v->wf, def, drop_node_field, def);
+    if (def == NULL)
+      return -1;
+  }
   c->defs[c->n] = def;
   c->scope[c->n] = scope;
   c->n++;
   return 0;
 }
 
-static int collect_list(collect_t *c, json_t *list, uint32_t parent,
-                        const char *what, json_t *owner, const char *key);
+/* The node at global index g, good enough to prefix a message with its id
+ * before ids are checked. */
+static ice__node_t msg_node(collect_t *c, uint32_t g) {
+  ice__node_t o;
 
-/* Adds the nodes of one list as a new scope, then recurses into the nested
- * lists of its control-flow nodes. Depth is bounded by the document's
- * nesting limit. */
+  memset(&o, 0, sizeof(o));
+  o.idx = g;
+  o.id = json_string_value(json_object_get(c->defs[g], "id"));
+  return o;
+}
+
+/* Adds the nodes of one array as a new scope, then recurses into the
+ * nested lists of its control-flow nodes. `what` names the array in
+ * messages ("nodes", "body", "branches[1]"); parent is the owning node
+ * (NONE at the top). Depth is bounded by the document's nesting limit. */
 static int collect_list(collect_t *c, json_t *list, uint32_t parent,
-                        const char *what, json_t *owner, const char *key) {
+                        const char *what) {
+  ice__node_t owner = {0};
+  const ice__node_t *on = NULL;
   uint32_t scope, first;
   size_t i;
   json_t *def;
 
-  if (!json_is_array(list)) {
-    ice__verr(c->v, NULL, owner, key, "'%s' must be an array of nodes", what);
-    return 0;
+  if (parent != ICE__NONE) {
+    owner = msg_node(c, parent);
+    on = &owner;
   }
   if (new_scope(c, parent, list, &scope) != 0)
     return -1;
   first = c->n;
   json_array_foreach(list, i, def) {
     if (!json_is_object(def)) {
-      ice__verr(c->v, NULL, list, NULL, "%s[%zu] must be a node object", what,
-                i);
+      verr_item(c->v, on, list, i, "%s[%zu] must be a node object", what, i);
       continue;
     }
     if (add_def(c, def, scope) != 0)
@@ -255,21 +474,32 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
     if (type == NULL)
       continue;
     for (size_t k = 0; k < ICE__ARRAY_SIZE(nests); k++) {
+      ice__node_t self;
       json_t *sub;
       if (strcmp(type, nests[k].type) != 0)
         continue;
       sub = json_object_get(c->defs[g], nests[k].field);
       if (sub == NULL)
         continue;
-      if (nests[k].list_of_lists && json_is_array(sub)) {
+      self = msg_node(c, g);
+      /* One message per problem, at the value, naming the node. */
+      if (!json_is_array(sub)) {
+        verr_value(c->v, &self, c->defs[g], nests[k].field,
+                   "field '%s' must be an array of %s", nests[k].field,
+                   nests[k].list_of_lists ? "lists of nodes" : "nodes");
+      } else if (nests[k].list_of_lists) {
         size_t b;
         json_t *br;
         json_array_foreach(sub, b, br) {
-          if (collect_list(c, br, g, "branches[]", sub, NULL) != 0)
+          char label[48];
+          snprintf(label, sizeof(label), "%s[%zu]", nests[k].field, b);
+          if (!json_is_array(br))
+            verr_item(c->v, &self, sub, b, "%s must be an array of nodes",
+                      label);
+          else if (collect_list(c, br, g, label) != 0)
             return -1;
         }
-      } else if (collect_list(c, sub, g, nests[k].field, c->defs[g],
-                              nests[k].field) != 0) {
+      } else if (collect_list(c, sub, g, nests[k].field) != 0) {
         return -1;
       }
     }
@@ -381,26 +611,7 @@ static void check_top(ice__vctx_t *v, json_t *root) {
   }
 }
 
-/* ---- common node fields ------------------------------------------------- */
-
-static const char *const common_fields[] = {"id",
-                                            "type",
-                                            "name",
-                                            "description",
-                                            "metadata",
-                                            "dependencies",
-                                            "run_if",
-                                            "trigger_rule",
-                                            "timeout_seconds",
-                                            "retry_policy",
-                                            "retries",
-                                            "backoff_seconds",
-                                            "input_schema",
-                                            "output_schema",
-                                            "input_mappings",
-                                            "use_cache",
-                                            "cache_ttl_seconds",
-                                            NULL};
+/* ---- node checks -------------------------------------------------------- */
 
 static int valid_id(const char *s) {
   if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
@@ -412,6 +623,19 @@ static int valid_id(const char *s) {
       return 0;
   }
   return 1;
+}
+
+static const char *const retry_keys[] = {"max_attempts",
+                                         "backoff_strategy",
+                                         "backoff_seconds",
+                                         "max_backoff_seconds",
+                                         "jitter",
+                                         "retry_on",
+                                         NULL};
+
+static int drop_retry_field(const char *key, const void *ctx) {
+  (void)ctx;
+  return in_list(key, retry_keys);
 }
 
 /* Error kinds that are not retried unless retry_on names them. */
@@ -438,19 +662,16 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
                             0, default_retry_on()};
   rp = field(v, n, def, "retry_policy", ICE_T_OBJECT);
   if (rp != NULL) {
-    static const char *const keys[] = {"max_attempts",
-                                       "backoff_strategy",
-                                       "backoff_seconds",
-                                       "max_backoff_seconds",
-                                       "jitter",
-                                       "retry_on",
-                                       NULL};
     const char *k;
+    /* null for one of its fields means absent, as on the node. */
+    json_t *copy = drop_nulls(v->wf, rp, drop_retry_field, NULL);
+    if (copy != NULL)
+      rp = copy;
     json_object_foreach(rp, k, x) {
       char h[96];
-      if (!in_list(k, keys))
+      if (!in_list(k, retry_keys))
         ice__verr(v, n, rp, k, "unknown field 'retry_policy.%s'%s", k,
-                  ice__hint(h, sizeof(h), k, keys, list_len(keys)));
+                  ice__hint(h, sizeof(h), k, retry_keys, list_len(retry_keys)));
     }
     n->retry.max_attempts = 3;
     if ((x = field(v, n, rp, "max_attempts", ICE_T_INT)) != NULL) {
@@ -533,6 +754,29 @@ static void check_schema_field(ice__vctx_t *v, ice__node_t *n, const char *key,
     ice__verr(v, n, n->def, key, "%s: %s", key, err.msg);
 }
 
+/* The iceOS fields ice accepts without acting on them (SPEC §1.1): each
+ * must have iceOS's type, and a non-empty one warns, once, at its key.
+ * `level` and an ignored `provider` are not looked at. */
+static void check_iceos_fields(ice__vctx_t *v, ice__node_t *n) {
+  static const struct {
+    const char *name;
+    unsigned types;
+  } acc[] = {{"output_mappings", ICE_T_OBJECT},
+             {"input_selection", ICE_T_ARRAY},
+             {"output_selection", ICE_T_ARRAY},
+             {"context_rules", ICE_T_OBJECT}};
+
+  for (size_t i = 0; i < ICE__ARRAY_SIZE(acc); i++) {
+    json_t *x = field(v, n, n->def, acc[i].name, acc[i].types);
+    if (x != NULL &&
+        (json_is_object(x) ? json_object_size(x) > 0 : json_array_size(x) > 0))
+      ice__vwarn(v, n, n->def, acc[i].name,
+                 "'%s' is accepted for iceOS compatibility and ignored "
+                 "(iceOS does not act on it either)",
+                 acc[i].name);
+  }
+}
+
 static void check_common(ice__vctx_t *v, ice__node_t *n,
                          const ice__type_entry_t *te) {
   json_t *def = n->def, *x;
@@ -540,7 +784,8 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
   double d;
 
   json_object_foreach(def, k, x) {
-    if (in_list(k, common_fields) || is_x_key(k))
+    if (in_list(k, common_fields) || is_x_key(k) || in_list(k, iceos_fields) ||
+        ice__iceos_ignored(n->type, k))
       continue;
     /* A node of unknown type is reported once, not once per field. */
     if (te == NULL || te->ex->fields == NULL)
@@ -559,6 +804,7 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
     }
   }
   field(v, n, def, "dependencies", ICE_T_ARRAY);
+  check_iceos_fields(v, n);
   if ((x = field(v, n, def, "run_if", ICE_T_STRING)) != NULL) {
     ice__err_t err;
     const char *src = json_string_value(x);
@@ -605,6 +851,9 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
           ice__verr(v, n, def, NULL, "missing required field '%s'", f->name);
         continue;
       }
+      /* Lists of nested nodes were checked while collecting them. */
+      if (is_nest_field(n->type, f->name))
+        continue;
       fv = field(v, n, def, f->name, f->types);
       /* Built-in types compile their templates themselves; for the others
        * a syntax error is still found here, at validation. */
@@ -648,6 +897,7 @@ void ice_workflow_free(ice_workflow_t *wf) {
   free_nodes(wf);
   ice__schema_free(wf->input_schema);
   json_decref(wf->ids);
+  json_decref(wf->norm);
   json_decref(wf->doc);
   ice__pos_free(&wf->pos);
   ice__free(wf->file);
@@ -706,7 +956,11 @@ static int build(ice__vctx_t *v, json_t *root) {
     ice__verr(v, NULL, root, "nodes", "'nodes' must hold at least one node");
     return 0;
   }
-  if (collect_list(&c, nodes, ICE__NONE, "nodes", root, "nodes") != 0) {
+  if (!json_is_array(nodes)) {
+    verr_value(v, NULL, root, "nodes", "'nodes' must be an array of nodes");
+    return 0;
+  }
+  if (collect_list(&c, nodes, ICE__NONE, "nodes") != 0) {
     rc = ICE_ENOMEM;
     goto out;
   }
@@ -757,6 +1011,14 @@ static int build(ice__vctx_t *v, json_t *root) {
       continue;
     }
     n->id = json_string_value(idv);
+    if (ice__expr_is_keyword(n->id, strlen(n->id)))
+      /* SPEC §2.1 allows the id, but no expression can name it (§3.2):
+       * say so, and how its output can still be read. */
+      ice__vwarn(v, n, n->def, "id",
+                 "id '%s' is a keyword of expressions: expressions and "
+                 "templates cannot name it (read its output through "
+                 "input_mappings, or choose another id)",
+                 n->id);
     if (json_object_get(wf->ids, n->id) != NULL) {
       ice__verr(v, NULL, n->def, "id", "duplicate id '%s'", n->id);
       continue;
@@ -832,8 +1094,11 @@ static char *dir_of(const char *file) {
   return ice__strndup(file, (size_t)(slash - file));
 }
 
+/* Validates doc. nsoft: problems the parser already reported (the load
+ * fails, but every other problem is still found). Warnings alone do not
+ * fail it. */
 static int finish(ice_engine_t *e, const char *name, json_t *doc,
-                  ice__posmap_t *pos, ice_workflow_t **out,
+                  ice__posmap_t *pos, int nsoft, ice_workflow_t **out,
                   ice_diags_t *diags) {
   ice_workflow_t *wf;
   ice__vctx_t v;
@@ -857,7 +1122,7 @@ static int finish(ice_engine_t *e, const char *name, json_t *doc,
   }
   v = (ice__vctx_t){wf, diags, 0};
   rc = build(&v, doc);
-  if (rc == 0 && v.errors > 0)
+  if (rc == 0 && (v.errors > 0 || nsoft > 0))
     rc = ICE_EWORKFLOW;
   if (rc != 0) {
     ice_workflow_free(wf);
@@ -873,7 +1138,7 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
   ice__posmap_t pos = {0};
   json_t *doc;
   char msg[512];
-  int line, col;
+  int line, col, nsoft = 0;
 
   *out = NULL;
   if (e == NULL || text == NULL)
@@ -891,20 +1156,24 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
     }
     if (fast != NULL) {
       ice_diags_t quiet = {0};
-      int rc = finish(e, name, fast, &pos, out, &quiet);
+      int rc = finish(e, name, fast, &pos, 0, out, &quiet);
+      /* Warnings need their positions too. */
+      int redo = rc == ICE_EWORKFLOW || (rc == 0 && quiet.count > 0);
       ice_diags_free(&quiet);
-      if (rc != ICE_EWORKFLOW)
+      if (!redo)
         return rc;
+      ice_workflow_free(*out);
+      *out = NULL;
       pos = (ice__posmap_t){0};
     }
   }
-  if (ice__doc_parse(text, len, is_yaml, &doc, &pos, &line, &col, msg,
-                     sizeof(msg)) != 0) {
+  if (ice__doc_parse_all(text, len, is_yaml, &doc, &pos, diags, name, &nsoft,
+                         &line, &col, msg, sizeof(msg)) != 0) {
     ice__pos_free(&pos);
-    ice__diags_add(diags, name, line, col, msg);
+    ice__diags_add_sev(diags, ICE_DIAG_ERROR, name, line, col, msg);
     return ICE_EWORKFLOW;
   }
-  return finish(e, name, doc, &pos, out, diags);
+  return finish(e, name, doc, &pos, nsoft, out, diags);
 }
 
 int ice_workflow_from_json(ice_engine_t *e, const char *name, json_t *doc,
@@ -915,7 +1184,7 @@ int ice_workflow_from_json(ice_engine_t *e, const char *name, json_t *doc,
   if (e == NULL || doc == NULL)
     return ICE_EINVAL;
   /* The document is kept as it is; the caller must not change it. */
-  return finish(e, name, json_incref(doc), &pos, out, diags);
+  return finish(e, name, json_incref(doc), &pos, 0, out, diags);
 }
 
 static int has_suffix(const char *s, const char *suf) {
@@ -939,7 +1208,7 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
     char msg[256];
     int err = errno;
     snprintf(msg, sizeof(msg), "cannot read the workflow: %s", strerror(err));
-    ice__diags_add(diags, path, 0, 0, msg);
+    ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0, msg);
     return err == ENOENT ? ICE_ENOENT : ICE_EIO;
   }
   errno = 0;
@@ -966,7 +1235,7 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
              strerror(errno != 0 ? errno : EIO));
     fclose(f);
     ice__free(buf);
-    ice__diags_add(diags, path, 0, 0, msg);
+    ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0, msg);
     return ICE_EIO;
   }
   fclose(f);
@@ -981,8 +1250,8 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
     } else if (real != NULL) {
       free(real);
       ice__free(buf);
-      ice__diags_add(diags, path, 0, 0,
-                     "workflow files nested too deeply (sub-workflows)");
+      ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0,
+                         "workflow files nested too deeply (sub-workflows)");
       return ICE_EWORKFLOW;
     }
     rc = ice_workflow_parse(

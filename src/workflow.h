@@ -97,6 +97,7 @@ typedef struct ice__node_s {
   uint32_t *child_scopes; /* scopes owned by a control-flow node */
   uint32_t nchild;
   void *xdata; /* executor-specific compiled config */
+  uint32_t pool1; /* index + 1 of its pool in the workflow's pools; 0 none */
 } ice__node_t;
 
 struct ice_workflow_s {
@@ -116,6 +117,14 @@ struct ice_workflow_s {
   int max_parallel;
   ice__schema_t *input_schema;
   json_t *tools; /* borrowed: the file's `tools` object or NULL */
+  /* Concurrency pools (SPEC §4.2): `llm` first, then the file's `pools`
+   * in file order. Names borrowed from the document, or static. */
+  const char **pool_names;
+  uint32_t *pool_sizes;
+  uint32_t npools;
+  /* Copies of node objects (and sub-objects) without their null optional
+   * fields (SPEC §1.1: null means absent); the nodes' defs point here. */
+  json_t *norm;
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE
@@ -144,6 +153,16 @@ void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
                const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The same as a warning (SPEC §1.1): reported, but the load succeeds. */
+void ice__vwarn(ice__vctx_t *v, const ice__node_t *n, json_t *container,
+                const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* 1 when `field` of a node of type `type` is an iceOS field that ice
+ * accepts and ignores (SPEC §1.1), e.g. ("loop", "parallel"); a field
+ * inside a sub-object is named with a dot ("llm_config.timeout"). */
+int ice__iceos_ignored(const char *type, const char *field);
+
 /* Reports a template or expression error of field `key`, with the column
  * inside the string when known. */
 void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
@@ -154,9 +173,7 @@ void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
 const char *ice__hint(char *buf, size_t len, const char *word,
                       const char *const *cands, size_t n);
 
-/* Appends a diagnostic (strings copied). */
-int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
-                   const char *msg);
+/* ice__diags_add and ice__diags_add_sev are declared in doc.h. */
 
 void ice__workflow_ref(ice_workflow_t *wf);
 

@@ -20,8 +20,8 @@ static void never_start(ice_task_t *t) {
   ice_task_fail(t, "internal", "not runnable in this test");
 }
 
-static const ice_executor_t loop_ex = {ICE_EXECUTOR_ABI, "loop", NULL, NULL,
-                                       never_start,      NULL,   0};
+static const ice_executor_t loop_ex = {
+    .abi = ICE_EXECUTOR_ABI, .type = "loop", .start = never_start};
 
 static const ice_field_t custom_fields[] = {
     {"size", ICE_T_INT, 1, 0},
@@ -39,13 +39,12 @@ static int custom_validate(json_t *config, char *msg, size_t len) {
   return 0;
 }
 
-static const ice_executor_t custom_ex = {ICE_EXECUTOR_ABI,
-                                         "custom",
-                                         custom_fields,
-                                         custom_validate,
-                                         never_start,
-                                         NULL,
-                                         5.0};
+static const ice_executor_t custom_ex = {.abi = ICE_EXECUTOR_ABI,
+                                         .type = "custom",
+                                         .fields = custom_fields,
+                                         .validate = custom_validate,
+                                         .start = never_start,
+                                         .default_timeout = 5.0};
 
 static ice_engine_t *engine(void) {
   ice_engine_t *e = NULL;
@@ -143,13 +142,19 @@ static const ice__node_t *node(const ice_workflow_t *wf, const char *id) {
 /* ---- diagnostics formatting ---- */
 
 static void test_diag_format(void **state) {
-  ice_diag_t d = {"f.yaml", 3, 7, "boom"};
+  ice_diag_t d = {"f.yaml", 3, 7, "boom", ICE_DIAG_ERROR};
   char *s;
 
   (void)state;
   s = ice_diag_format(&d);
   assert_string_equal(s, "f.yaml:3:7: error: boom");
   free(s);
+  /* A warning (SPEC §1.1) says so in the same format. */
+  d.severity = ICE_DIAG_WARNING;
+  s = ice_diag_format(&d);
+  assert_string_equal(s, "f.yaml:3:7: warning: boom");
+  free(s);
+  d.severity = ICE_DIAG_ERROR;
   d.col = 0;
   s = ice_diag_format(&d);
   assert_string_equal(s, "f.yaml:3: error: boom");
@@ -394,12 +399,13 @@ static void test_top_level_errors(void **state) {
        "wf.json:1:1: error: missing required field 'nodes'");
   WANT(e, "{\"nodes\": []}", 0,
        "wf.json:1:3: error: 'nodes' must hold at least one node");
+  /* At the offending value (SPEC §4.1). */
   WANT(e, "{\"nodes\": {}}", 0,
-       "wf.json:1:3: error: 'nodes' must be an array of nodes");
+       "wf.json:1:11: error: 'nodes' must be an array of nodes");
   WANT(e, "[1, 2]", 0,
        "wf.json:1:1: error: a workflow must be an object with 'nodes'");
   WANT(e, "nodes: [1, {id: a, type: tool, tool_name: echo}]", 1,
-       "wf.yaml:1:8: error: nodes[0] must be a node object");
+       "wf.yaml:1:9: error: nodes[0] must be a node object");
   engine_done(e);
 }
 
@@ -410,8 +416,12 @@ static void test_syntax_error_is_a_diag(void **state) {
   WANT(e, "{\n  \"nodes\": [\n    {\"id\": \"a\",}\n  ]\n}\n", 0,
        "wf.json:3:15: error: JSON syntax error: JSON disallows trailing comma "
        "before closing brace");
+  /* A duplicate key keeps the first value and validation goes on. */
   WANT(e, "nodes:\n  - id: a\n  - id: a\n    id: b\n", 1,
-       "wf.yaml:4:5: error: duplicate key 'id'");
+       "wf.yaml:4:5: error: duplicate key 'id'",
+       "wf.yaml:3:5: error: duplicate id 'a'",
+       "wf.yaml:2:5: error: node 'a': missing required field 'type'",
+       "wf.yaml:3:5: error: node 'a': missing required field 'type'");
   engine_done(e);
 }
 
@@ -993,6 +1003,360 @@ static void test_register_errors(void **state) {
   engine_done(e);
 }
 
+/* ---- hostile review (issue 6, items 9-11) ---- */
+
+/* Parses text, expects success with exactly the formatted warnings given
+ * (SPEC §1.1: warnings never fail a load). */
+static ice_workflow_t *load_warn_n(ice_engine_t *e, const char *text,
+                                   int is_yaml, const char *const *want) {
+  ice_workflow_t *wf = NULL;
+  ice_diags_t d = {0};
+  size_t n = 0;
+  int rc = ice_workflow_parse(e, is_yaml ? "wf.yaml" : "wf.json", text,
+                              strlen(text), is_yaml, &wf, &d);
+  int bad = rc != 0;
+
+  while (want[n] != NULL)
+    n++;
+  if (d.count != n)
+    bad = 1;
+  for (size_t i = 0; i < d.count && !bad; i++) {
+    char *s = ice_diag_format(&d.items[i]);
+    if (strcmp(s, want[i]) != 0)
+      bad = 1;
+    if (d.items[i].severity != ICE_DIAG_WARNING)
+      bad = 1;
+    free(s);
+  }
+  if (bad) {
+    fprintf(stderr, "rc %d; expected %zu warnings:\n", rc, n);
+    for (size_t i = 0; i < n; i++)
+      fprintf(stderr, "  %s\n", want[i]);
+    fprintf(stderr, "got %zu:\n", d.count);
+    for (size_t i = 0; i < d.count; i++) {
+      char *s = ice_diag_format(&d.items[i]);
+      fprintf(stderr, "  %s\n", s);
+      free(s);
+    }
+    ice_diags_free(&d);
+    ice_workflow_free(wf);
+    fail();
+  }
+  ice_diags_free(&d);
+  assert_non_null(wf);
+  return wf;
+}
+
+#define WARN_OK(wfp, e, text, yaml, ...)                                       \
+  do {                                                                         \
+    const char *const want_[] = {__VA_ARGS__, NULL};                           \
+    *(wfp) = load_warn_n(e, text, yaml, want_);                                \
+  } while (0)
+
+/* Item 9: CRLF JSON counted each line twice. JSON (jansson, then the
+ * positioned parser) and YAML, with CRLF, bare CR and a mix. */
+static void test_line_endings(void **state) {
+  ice_engine_t *e = engine();
+  static const char *const endings[] = {"\r\n", "\r", "\n"};
+
+  (void)state;
+  for (int yaml = 0; yaml <= 1; yaml++) {
+    for (size_t k = 0; k < 4; k++) {
+      char text[512], want[128];
+      /* k == 3: a mix of all three, one per line. */
+      const char *nl[5];
+      for (int i = 0; i < 5; i++)
+        nl[i] = k < 3 ? endings[k] : endings[i % 3];
+      if (yaml)
+        snprintf(text, sizeof(text),
+                 "nodes:%s  - id: a%s    type: tool%s    tool_name: echo%s"
+                 "  - {id: b, type: frob}%s",
+                 nl[0], nl[1], nl[2], nl[3], nl[4]);
+      else
+        snprintf(text, sizeof(text),
+                 "{%s\"nodes\": [%s{\"id\": \"a\", \"type\": \"tool\", "
+                 "\"tool_name\": \"echo\"},%s{\"id\": \"b\", \"type\": "
+                 "\"frob\"}%s]%s}",
+                 nl[0], nl[1], nl[2], nl[3], nl[4]);
+      snprintf(want, sizeof(want),
+               yaml ? "wf.yaml:5:13: error: node 'b': unknown node type "
+                      "'frob'"
+                    : "wf.json:4:14: error: node 'b': unknown node type "
+                      "'frob'");
+      WANT(e, text, yaml, want);
+    }
+  }
+  /* A UTF-8 error is counted the same way. */
+  WANT(e, "{\r\n\"nodes\": [\r\n\"\xff\"]}", 0,
+       "wf.json:3:2: error: the file is not UTF-8 text (a binary file, or "
+       "another encoding)");
+  engine_done(e);
+}
+
+/* Item 10: a duplicate key or an out-of-range number is reported, and
+ * every other problem of the file too (SPEC §4.1), in JSON and YAML. */
+static void test_soft_parse_errors(void **state) {
+  ice_engine_t *e = engine();
+
+  (void)state;
+  WANT(e,
+       "{\"nodes\": [\n"
+       " {\"id\": \"a\", \"type\": \"tool\", \"tool_name\": \"nosuch\",\n"
+       "  \"tool_args\": {\"x\": 1, \"x\": {\"deep\": [2]}}},\n"
+       " {\"id\": \"b\", \"type\": \"frob\"}]}\n",
+       0, "wf.json:3:26: error: duplicate key 'x'",
+       "wf.json:4:15: error: node 'b': unknown node type 'frob'",
+       "wf.json:2:31: error: node 'a': unknown tool 'nosuch'");
+  WANT(e,
+       "nodes:\n"
+       "  - id: a\n"
+       "    type: tool\n"
+       "    tool_name: nosuch\n"
+       "    tool_args: {x: 1, x: 2}\n"
+       "  - {id: b, type: frob}\n",
+       1, "wf.yaml:5:23: error: duplicate key 'x'",
+       "wf.yaml:6:13: error: node 'b': unknown node type 'frob'",
+       "wf.yaml:4:5: error: node 'a': unknown tool 'nosuch'");
+  WANT(e,
+       "{\"nodes\": [\n"
+       " {\"id\": \"a\", \"type\": \"tool\", \"tool_name\": \"echo\",\n"
+       "  \"tool_args\": {\"n\": 99999999999999999999, \"f\": 1e999}},\n"
+       " {\"id\": \"b\", \"type\": \"frob\"}]}\n",
+       0,
+       "wf.json:3:22: error: integer 99999999999999999999 is out of range "
+       "(64-bit)",
+       "wf.json:3:49: error: number 1e999 is out of range",
+       "wf.json:4:15: error: node 'b': unknown node type 'frob'");
+  WANT(e,
+       "nodes:\n"
+       "  - {id: a, type: tool, tool_name: echo,\n"
+       "     tool_args: {n: 99999999999999999999}}\n"
+       "  - {id: b, type: frob}\n",
+       1,
+       "wf.yaml:3:21: error: integer 99999999999999999999 is out of range "
+       "(64-bit)",
+       "wf.yaml:4:13: error: node 'b': unknown node type 'frob'");
+  /* The first value of a duplicate key is the one validated. */
+  WANT(e,
+       "{\"nodes\": [{\"id\": \"a\", \"type\": \"frob\", \"type\": \"tool\"}]}",
+       0, "wf.json:1:41: error: duplicate key 'type'",
+       "wf.json:1:25: error: node 'a': unknown node type 'frob'");
+  engine_done(e);
+}
+
+/* Item 11: a node as iceOS's model_dump() writes it (SPEC §1.1). */
+static void test_iceos_model_dump(void **state) {
+  ice_engine_t *e = engine();
+  ice_workflow_t *wf;
+
+  (void)state;
+  WARN_OK(&wf, e,
+          "{\"nodes\": [{\"id\": \"t\", \"type\": \"tool\", \"name\": null,\n"
+          " \"dependencies\": [], \"level\": 0, \"metadata\": null,\n"
+          " \"provider\": \"openai\", \"timeout_seconds\": null,\n"
+          " \"retries\": 0, \"backoff_seconds\": 0.0,\n"
+          " \"retry_policy\": null, \"input_schema\": {},\n"
+          " \"output_schema\": {}, \"input_mappings\": {},\n"
+          " \"output_mappings\": {}, \"use_cache\": true,\n"
+          " \"input_selection\": null, \"output_selection\": null,\n"
+          " \"context_rules\": {}, \"tool_name\": \"echo\",\n"
+          " \"tool_args\": {\"v\": null}}]}",
+          0, NULL);
+  /* Nulls are absent: the tool default timeout, no retry policy; `{}` is
+   * no schema at all (SPEC §2.3); null inside tool_args is a value. */
+  assert_true(node(wf, "t")->timeout == 30.0);
+  assert_int_equal(node(wf, "t")->retry.max_attempts, 1);
+  ice_workflow_free(wf);
+
+  /* Each non-empty accepted field warns once, at its key; the rest load. */
+  WARN_OK(&wf, e,
+          "nodes:\n"
+          "  - id: t\n"
+          "    type: tool\n"
+          "    tool_name: echo\n"
+          "    output_mappings: {x: y}\n"
+          "    input_selection: [a]\n"
+          "    output_selection: [b]\n"
+          "    context_rules: {c: {include: true}}\n"
+          "    level: 3\n"
+          "    provider: anthropic\n"
+          "    retry_policy: {max_attempts: 2, backoff_seconds: null}\n",
+          1,
+          "wf.yaml:5:5: warning: node 't': 'output_mappings' is accepted for "
+          "iceOS compatibility and ignored (iceOS does not act on it either)",
+          "wf.yaml:6:5: warning: node 't': 'input_selection' is accepted for "
+          "iceOS compatibility and ignored (iceOS does not act on it either)",
+          "wf.yaml:7:5: warning: node 't': 'output_selection' is accepted for "
+          "iceOS compatibility and ignored (iceOS does not act on it either)",
+          "wf.yaml:8:5: warning: node 't': 'context_rules' is accepted for "
+          "iceOS compatibility and ignored (iceOS does not act on it either)");
+  assert_int_equal(node(wf, "t")->retry.max_attempts, 2);
+  assert_true(node(wf, "t")->retry.backoff_seconds == 1.0);
+  ice_workflow_free(wf);
+
+  /* Warnings go with errors when there are errors; other unknown fields
+   * stay errors (extra="forbid"); a required field may not be null. */
+  WANT(e,
+       "nodes:\n"
+       "  - id: t\n"
+       "    type: tool\n"
+       "    tool_name: null\n"
+       "    output_mappings: {x: y}\n"
+       "    colour: null\n"
+       "    input_selection: 5\n",
+       1, "wf.yaml:6:5: error: node 't': unknown field 'colour'",
+       "wf.yaml:5:5: warning: node 't': 'output_mappings' is accepted for "
+       "iceOS compatibility and ignored (iceOS does not act on it either)",
+       "wf.yaml:7:5: error: node 't': field 'input_selection' must be an "
+       "array",
+       "wf.yaml:4:5: error: node 't': field 'tool_name' must be a string");
+
+  /* Type-specific ignored fields: `parallel` on a loop; nested nodes too. */
+  WARN_OK(&wf, e,
+          "nodes:\n"
+          "  - id: l\n"
+          "    type: loop\n"
+          "    items_source: '[1, 2]'\n"
+          "    parallel: true\n"
+          "    max_iterations: null\n"
+          "    body:\n"
+          "      - {id: b, type: tool, tool_name: echo, retry_policy: null,\n"
+          "         level: 1, output_selection: []}\n",
+          1, NULL);
+  ice_workflow_free(wf);
+  /* ...but not on another type; llm is still refused, quietly. */
+  WANT(e,
+       "nodes:\n"
+       "  - {id: t, type: tool, tool_name: echo, parallel: true}\n"
+       "  - {id: m, type: llm, provider: openai, level: 0,\n"
+       "     format_specifications: {}}\n",
+       1, "wf.yaml:2:42: error: node 't': unknown field 'parallel'",
+       "wf.yaml:3:13: error: node 'm': node type 'llm' is not supported by "
+       "this version of ice yet");
+  assert_true(ice__iceos_ignored("llm", "llm_config.timeout"));
+  assert_true(ice__iceos_ignored("code", "imports"));
+  assert_false(ice__iceos_ignored("tool", "imports"));
+  engine_done(e);
+}
+
+/* Positions of list problems: at the bad item, one message, with the node
+ * prefix for nested lists. */
+static void test_list_positions(void **state) {
+  ice_engine_t *e = engine();
+
+  (void)state;
+  WANT(e,
+       "nodes:\n"
+       "  - {id: a, type: tool, tool_name: echo}\n"
+       "  - 7\n",
+       1, "wf.yaml:3:5: error: nodes[1] must be a node object");
+  WANT(e,
+       "nodes:\n"
+       "  - id: p\n"
+       "    type: parallel\n"
+       "    branches:\n"
+       "      - [{id: a, type: tool, tool_name: echo}]\n"
+       "      - 5\n"
+       "      - [x]\n",
+       1,
+       "wf.yaml:6:9: error: node 'p': branches[1] must be an array of "
+       "nodes",
+       "wf.yaml:7:10: error: node 'p': branches[2][0] must be a node object");
+  WANT(e,
+       "nodes:\n"
+       "  - id: l\n"
+       "    type: loop\n"
+       "    items_source: '[1]'\n"
+       "    body: {id: b, type: tool, tool_name: echo}\n",
+       1,
+       "wf.yaml:5:11: error: node 'l': field 'body' must be an array of "
+       "nodes");
+  WANT(
+      e,
+      "{\"nodes\": [{\"id\": \"p\", \"type\": \"parallel\", \"branches\": 3}]}",
+      0,
+      "wf.json:1:45: error: node 'p': field 'branches' must be an array "
+      "of lists of nodes");
+  engine_done(e);
+}
+
+/* YAML 1.2 core-schema tags are honoured; other tags are errors. */
+static void test_yaml_tags(void **state) {
+  ice_engine_t *e = engine();
+  ice_workflow_t *wf;
+  json_t *args;
+
+  (void)state;
+  wf = load_ok(e,
+               "nodes:\n"
+               "  - id: a\n"
+               "    type: tool\n"
+               "    tool_name: echo\n"
+               "    timeout_seconds: !!int \"5\"\n"
+               "    tool_args: !!map {i: !!int '7', f: !!float 2, b: !!bool "
+               "\"true\",\n"
+               "                n: !!null '', s: !!str 3, t: ! 4,\n"
+               "                l: !!seq [1], h: !!int 0x10, g: !!float "
+               "'1.5'}\n",
+               1);
+  assert_true(node(wf, "a")->timeout == 5.0);
+  args = json_object_get(node(wf, "a")->def, "tool_args");
+  th_assert_json(args, "{\"i\":7,\"f\":2.0,\"b\":true,\"n\":null,\"s\":\"3\","
+                       "\"t\":\"4\",\"l\":[1],\"h\":16,\"g\":1.5}");
+  ice_workflow_free(wf);
+  WANT(e,
+       "nodes:\n"
+       "  - id: a\n"
+       "    type: tool\n"
+       "    tool_name: echo\n"
+       "    tool_args: {i: !!int \"five\", b: !!bool 1, n: !!null 0,\n"
+       "                f: !!float x, m: !!map [1], q: !!seq 2,\n"
+       "                c: !custom 1, d: !!binary aGk=}\n"
+       "  - {id: b, type: frob}\n",
+       1, "wf.yaml:5:27: error: 'five' is not a valid !!int",
+       "wf.yaml:5:44: error: '1' is not a valid !!bool",
+       "wf.yaml:5:57: error: '0' is not a valid !!null",
+       "wf.yaml:6:28: error: 'x' is not a valid !!float",
+       "wf.yaml:6:40: error: a !!map tag cannot be put on a sequence",
+       "wf.yaml:6:54: error: a !!seq tag cannot be put on a scalar",
+       "wf.yaml:7:28: error: unsupported YAML tag '!custom'",
+       "wf.yaml:7:43: error: unsupported YAML tag "
+       "'tag:yaml.org,2002:binary'",
+       "wf.yaml:8:13: error: node 'b': unknown node type 'frob'");
+  engine_done(e);
+}
+
+/* Ids that are expression keywords are valid (SPEC §2.1) but no
+ * expression can name them: a warning says so, and how to read them. */
+static void test_keyword_ids(void **state) {
+  ice_engine_t *e = engine();
+  static const char *const words[] = {"true", "False", "None", "and", "or",
+                                      "not",  "in",    "if",   "else"};
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+    char text[256], want[320];
+    const char *const wants[] = {want, NULL};
+    snprintf(text, sizeof(text),
+             "{\"nodes\": [{\"id\": \"%s\", \"type\": \"tool\", "
+             "\"tool_name\": \"echo\"}]}",
+             words[i]);
+    snprintf(want, sizeof(want),
+             "wf.json:1:14: warning: node '%s': id '%s' is a keyword of "
+             "expressions: expressions and templates cannot name it (read "
+             "its output through input_mappings, or choose another id)",
+             words[i], words[i]);
+    ice_workflow_free(load_warn_n(e, text, 0, wants));
+  }
+  /* A keyword inside an id is fine. */
+  ice_workflow_free(
+      load_ok(e,
+              "nodes: [{id: if_x, type: tool, tool_name: echo}, {id: Nonef, "
+              "type: tool, tool_name: echo}]",
+              1));
+  engine_done(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_diag_format),
@@ -1021,6 +1385,12 @@ int main(void) {
       cmocka_unit_test(test_graph_nested),
       cmocka_unit_test(test_graph_name_escaped),
       cmocka_unit_test(test_register_errors),
+      cmocka_unit_test(test_line_endings),
+      cmocka_unit_test(test_soft_parse_errors),
+      cmocka_unit_test(test_iceos_model_dump),
+      cmocka_unit_test(test_list_positions),
+      cmocka_unit_test(test_yaml_tags),
+      cmocka_unit_test(test_keyword_ids),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,13 +65,21 @@ typedef struct ice_sub_s ice_sub_t;
 
 /* ---- Diagnostics -------------------------------------------------------- */
 
+/* The severity of a diagnostic. A load that finds only warnings succeeds
+ * and leaves them in diags (SPEC §1.1: fields ice accepts but does not act
+ * on); any error fails it. */
+enum { ICE_DIAG_ERROR = 0, ICE_DIAG_WARNING = 1 };
+
 /* One problem found while loading or validating: `file:line:col: error:
- * message`. line and col are 1-based, 0 when unknown. */
+ * message` (or `warning:`). line and col are 1-based, 0 when unknown.
+ * severity is ICE_DIAG_ERROR or ICE_DIAG_WARNING; it is the last member so
+ * that `{file, line, col, message}` initialisers still make an error. */
 typedef struct {
   char *file;
   int line;
   int col;
   char *message;
+  int severity;
 } ice_diag_t;
 
 typedef struct {
@@ -80,8 +88,9 @@ typedef struct {
   size_t cap;
 } ice_diags_t;
 
-/* Formats diagnostic i as `FILE:LINE:COL: error: MESSAGE` (LINE:COL left out
- * when unknown). Returns a malloc'd string, or NULL on ENOMEM. */
+/* Formats diagnostic i as `FILE:LINE:COL: error: MESSAGE`, or `warning:`
+ * for a warning (LINE:COL left out when unknown). Returns a malloc'd string,
+ * or NULL on ENOMEM. */
 ICE_EXTERN char *ice_diag_format(const ice_diag_t *d);
 /* Frees every diagnostic and resets the list; the struct itself is the
  * caller's. */
@@ -108,6 +117,14 @@ ICE_EXTERN int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
 ICE_EXTERN int ice_engine_free(ice_engine_t *e);
 /* Borrowed. */
 ICE_EXTERN uv_loop_t *ice_engine_loop(ice_engine_t *e);
+/* Milliseconds since the epoch on the engine's clock: real time, plus the
+ * delays skipped under a virtual clock. Deadlines kept as absolute times
+ * (ice_task_wait) use it. */
+ICE_EXTERN double ice_engine_now_ms(const ice_engine_t *e);
+/* The milliseconds to arm a uv timer with for a delay of `ms`: `ms`, or 0
+ * under a virtual clock, which then jumps by `ms`. For executors' own
+ * delays (back-off, sleeps), so that tests need not wait. */
+ICE_EXTERN uint64_t ice_engine_delay(ice_engine_t *e, uint64_t ms);
 
 /* ---- Custom node types and tools ---------------------------------------- */
 
@@ -123,7 +140,12 @@ enum {
   ICE_T_STRING = 1 << 4,
   ICE_T_ARRAY = 1 << 5,
   ICE_T_OBJECT = 1 << 6,
-  ICE_T_ANY = 0x7f
+  ICE_T_ANY = 0x7f,
+  /* A list of nodes (a loop's body, a condition's path), and a list of
+   * such lists (a parallel's branches): the loader collects their nodes,
+   * which then run in child frames the executor opens. */
+  ICE_T_NODES = 1 << 7,
+  ICE_T_NODE_LISTS = 1 << 8
 };
 
 /* A field a node type accepts besides the common ones of SPEC §2.1. */
@@ -133,6 +155,21 @@ typedef struct {
   int required;   /* 1 = validation error when missing */
   int templated;  /* 1 = strings inside may hold {{ templates }} */
 } ice_field_t;
+
+/* One node being validated, as a compile hook sees it. */
+typedef struct ice_compile_s ice_compile_t;
+/* The node's object as written (borrowed), its id, the executor's data,
+ * and the directory relative paths start from. */
+ICE_EXTERN json_t *ice_compile_config(const ice_compile_t *c);
+ICE_EXTERN const char *ice_compile_node_id(const ice_compile_t *c);
+ICE_EXTERN void *ice_compile_executor_data(const ice_compile_t *c);
+ICE_EXTERN const char *ice_compile_dir(const ice_compile_t *c);
+/* Reports a validation error at the position of `field` in the node (the
+ * node itself when field is NULL), as `FILE:LINE:COL: error: node 'ID':
+ * MESSAGE`. */
+ICE_EXTERN void ice_compile_error(ice_compile_t *c, const char *field,
+                                  const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A node type: a const table that must outlive the engine. */
 typedef struct ice_executor_s {
@@ -152,7 +189,27 @@ typedef struct ice_executor_s {
   void (*cancel)(ice_task_t *task);
   /* Default timeout_seconds per attempt; 0 = none. */
   double default_timeout;
+  /* ---- ABI 2 ---- */
+  /* Handed back to every attempt by ice_task_executor_data(). */
+  void *data;
+  /* Optional: compiles one node's config once, at validation (parse
+   * fields, resolve references); the result is kept with the node and
+   * handed to every attempt by ice_task_compiled(). Problems are reported
+   * with ice_compile_error(), at the field's position. */
+  void *(*compile)(ice_compile_t *c);
+  /* Frees what compile returned, when the workflow is freed. */
+  void (*free_compiled)(void *compiled, void *data);
+  /* ICE_EX_* bits. */
+  unsigned flags;
 } ice_executor_t;
+
+/* A node of this type closes cycles (SPEC §7.4's recursive node): a cycle
+ * through it is its body, run again each iteration, not an error. */
+#define ICE_EX_CLOSES_CYCLES 1u
+/* A node of this type runs other nodes (nested lists, a child run) rather
+ * than doing work of its own: it takes no `pool`, and while its nested
+ * nodes are parked it does not keep the run from stopping as waiting. */
+#define ICE_EX_CONTROL_FLOW 2u
 
 /* Registers a node type (the C form of iceOS's @register_node). EEXIST if
  * the type is taken, EABI if the table was built for another ABI. */
@@ -203,6 +260,49 @@ ICE_EXTERN void ice_task_done(ice_task_t *t, json_t *output);
 ICE_EXTERN void ice_task_fail(ice_task_t *t, const char *kind, const char *fmt,
                               ...) __attribute__((format(printf, 3, 4)));
 
+/* Parks the attempt: the node goes `waiting` (SPEC §2.2) until the
+ * executor completes it with ice_task_done or ice_task_fail. A parked node
+ * holds no max_parallel place and its timeout stops. `state` (taken; may
+ * be NULL) is committed with the change; when a run stopped as waiting is
+ * restored, the executor's start is called again for the same attempt and
+ * ice_task_saved_state() hands it back. wake_at_ms (epoch ms on the
+ * engine's clock, 0 = never) says when the executor will complete the
+ * attempt by itself (a timer of its own): a run that can go no further
+ * keeps waiting in-process while the soonest wake-up falls within its
+ * suspend_after (ice_run_opts_t); otherwise it stops as `waiting`, and the
+ * parked attempt's cancel is called with ICE_STOP_SUSPEND (it must then
+ * complete the task; the node stays waiting). ICE_EINVAL if the attempt
+ * already completed or is parked. */
+ICE_EXTERN int ice_task_wait(ice_task_t *t, json_t *state, double wake_at_ms);
+/* The state saved by ice_task_wait (borrowed), or NULL. */
+ICE_EXTERN json_t *ice_task_saved_state(const ice_task_t *t);
+/* Marks the attempt as background work (a monitor): it does not hold its
+ * list of nodes open. Once every other node of that list is terminal, its
+ * cancel is called with ICE_STOP_FINISH and it completes as it chooses. */
+ICE_EXTERN void ice_task_set_background(ice_task_t *t);
+
+/* Why the engine called an attempt's cancel hook. */
+enum {
+  ICE_STOP_NONE = 0,
+  ICE_STOP_TIMEOUT, /* its timeout_seconds passed */
+  ICE_STOP_CANCEL,  /* the run, a halt or a winning branch cancelled it */
+  ICE_STOP_SUSPEND, /* the run stops as waiting; the node stays waiting */
+  ICE_STOP_FINISH   /* background work: everything else is done */
+};
+ICE_EXTERN int ice_task_stop_reason(const ice_task_t *t);
+
+/* Reports usage of the attempt (an LLM call's tokens and cost). It is
+ * summed into the node, every enclosing control-flow node, and the run's
+ * metrics.tokens and metrics.cost_usd (a child run's into its parent). */
+ICE_EXTERN void ice_task_usage(ice_task_t *t, long long tokens,
+                               double cost_usd);
+/* The executor's user data (ice_executor_t.data) and the result of its
+ * compile hook for this node (NULL without one). */
+ICE_EXTERN void *ice_task_executor_data(const ice_task_t *t);
+ICE_EXTERN void *ice_task_compiled(const ice_task_t *t);
+/* The node instance's key: stable across a restore (see ice_commit_t). */
+ICE_EXTERN const char *ice_task_key(ice_task_t *t);
+
 /* ---- Workflows ---------------------------------------------------------- */
 
 /* Loads and validates a workflow file (.json, .yaml, .yml). Every problem
@@ -229,13 +329,67 @@ ICE_EXTERN int ice_workflow_graph(const ice_workflow_t *wf, const char *format,
 
 /* ---- Runs --------------------------------------------------------------- */
 
+/* One change of a node instance's state, handed to the commit hook before
+ * the engine releases any node that depends on it (the place where a
+ * store writes; SPEC §9). Strings and values are borrowed for the call. */
+typedef struct {
+  const char *run_id;
+  /* The node instance: its id, preceded by the keys of its enclosing
+   * control-flow nodes with their loop index or branch in brackets, and
+   * followed by @N for the N-th iteration of a recursive loop (N > 1):
+   * `a`, `map[3]/summarise`, `outer[0]/inner[2]/e`, `step@2`. */
+  const char *key;
+  const char *node_id;
+  /* "running" (an attempt started), "waiting" (parked), "retrying" (an
+   * attempt failed; the next is due at wake_at_ms), "iterated" (a
+   * recursive node runs its body again), "completed", "failed",
+   * "skipped", "cancelled". */
+  const char *change;
+  int attempt;
+  json_t *output;          /* completed, iterated */
+  json_t *state;           /* waiting: the executor's; iterated: carry */
+  const char *error_kind;  /* failed, retrying */
+  const char *error_message;
+  const char *reason;      /* skipped */
+  double at_ms;            /* when, epoch ms on the engine's clock */
+  double wake_at_ms;       /* retrying, waiting: absolute time, or 0 */
+  unsigned long long seq;  /* the run's last event seq */
+} ice_commit_t;
+
+/* Returns 0, or non-zero with a message in msg: the run then stops
+ * (status failed, an `errors` line `Commit: MESSAGE`), since work whose
+ * record cannot be kept must not go on. */
+typedef int (*ice_commit_cb)(const ice_commit_t *c, void *data, char *msg,
+                             size_t msglen);
+/* The record as a JSON object (new reference): what ice_run_opts_t.restore
+ * takes back. */
+ICE_EXTERN json_t *ice_commit_to_json(const ice_commit_t *c);
+
 typedef struct {
   json_t *inputs;   /* borrowed; NULL = {} */
   int max_parallel; /* 0 = the workflow's max_parallel */
+  /* Called for every change of every node instance, child runs included
+   * (their run_id differs). NULL = none. */
+  ice_commit_cb commit;
+  void *commit_data;
+  /* Rebuilds an earlier run of the same workflow: an array of its commit
+   * records (ice_commit_to_json), in commit order, or an object run_id ->
+   * such an array that also holds its child runs'. Completed, failed and
+   * skipped instances are not run again; running and cancelled ones are;
+   * waiting ones start again with their saved state; retries wait what is
+   * left of their back-off. Borrowed. NULL = a new run. */
+  json_t *restore;
+  /* The run id to keep (a restored run), and the last event seq it had. */
+  const char *run_id;
+  unsigned long long seq;
+  /* When the run can go no further and only parked attempts remain: stop
+   * as `waiting` unless one of them wakes within this many seconds. < 0 =
+   * never stop: wait in-process (an embedding server). */
+  double suspend_after;
 } ice_run_opts_t;
 
 #define ICE_RUN_OPTS_INIT                                                      \
-  { NULL, 0 }
+  { NULL, 0, NULL, NULL, NULL, NULL, 0, -1 }
 
 typedef void (*ice_run_done_cb)(ice_run_t *run, void *data);
 
@@ -245,13 +399,17 @@ ICE_EXTERN int ice_run_new(ice_engine_t *e, ice_workflow_t *wf,
                            const ice_run_opts_t *opts, ice_run_t **out,
                            ice_diags_t *diags);
 /* Starts the run on the engine's loop; done fires exactly once, from the
- * loop, when every node is terminal. */
+ * loop, when every node is terminal, or when the run stopped as `paused`
+ * or `waiting` (see ice_run_opts_t.suspend_after). */
 ICE_EXTERN int ice_run_start(ice_run_t *run, ice_run_done_cb done, void *data);
 /* Starts the run and runs the loop until it is done. */
 ICE_EXTERN int ice_run_execute(ice_run_t *run);
 /* Cancels a running run: running nodes are cancelled (their processes
  * killed), pending ones become cancelled; status "cancelled". */
 ICE_EXTERN int ice_run_cancel(ice_run_t *run);
+/* Pauses a running run: nothing new starts, running nodes finish, then it
+ * stops with status `paused` (restore it to go on). */
+ICE_EXTERN int ice_run_pause(ice_run_t *run);
 /* Cancels one running or pending top-level node. ENOENT if unknown. */
 ICE_EXTERN int ice_run_cancel_node(ice_run_t *run, const char *node_id);
 ICE_EXTERN const char *ice_run_id(const ice_run_t *run);

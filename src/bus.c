@@ -5,6 +5,7 @@
  * timers deleted from their own callback). Events are built by their
  * emitters only when ice__bus_wants() says someone listens. */
 #include "engine.h"
+#include "states.h"
 
 #include <string.h>
 
@@ -16,6 +17,22 @@ static int matches(const struct ice_sub_s *s, const char *type) {
   if (s->prefix)
     return strncmp(type, s->filter, s->flen) == 0;
   return strcmp(type, s->filter) == 0;
+}
+
+/* Which event types someone listens to, so that an emitter asks one bit,
+ * not every subscriber, before building an event. */
+static void update_wants(ice_engine_t *e) {
+  uint32_t w = 0;
+
+  for (int t = 0; t < ICE__EV_COUNT; t++) {
+    for (const struct ice_sub_s *s = e->subs; s != NULL; s = s->next) {
+      if (matches(s, ice__event_name(t))) {
+        w |= UINT32_C(1) << t;
+        break;
+      }
+    }
+  }
+  e->wants = w;
 }
 
 int ice_subscribe(ice_engine_t *e, const char *filter, ice_event_cb cb,
@@ -43,6 +60,7 @@ int ice_subscribe(ice_engine_t *e, const char *filter, ice_event_cb cb,
     ;
   *tail = s;
   e->nsubs++;
+  update_wants(e);
   if (out != NULL)
     *out = s;
   return 0;
@@ -68,8 +86,13 @@ void ice_unsubscribe(ice_engine_t *e, ice_sub_t *sub) {
     return;
   sub->dead = 1;
   e->nsubs--;
+  update_wants(e);
   if (e->delivering == 0)
     sweep(e);
+}
+
+int ice__bus_wants_type(const ice_engine_t *e, int type) {
+  return (e->wants >> type) & 1u;
 }
 
 int ice__bus_wants(const ice_engine_t *e, const char *type) {

@@ -46,8 +46,8 @@ int ice__json_too_deep(json_t *root, int max);
  * ICE_DIAG_WARNING). */
 int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
                    const char *msg);
-int ice__diags_add_sev(ice_diags_t *d, int severity, const char *file,
-                       int line, int col, const char *msg);
+int ice__diags_add_sev(ice_diags_t *d, int severity, const char *file, int line,
+                       int col, const char *msg);
 
 /* Parses text (JSON when !is_yaml; YAML 1.2 core schema otherwise). On
  * success *root is a new reference and positions are added to pm. On
@@ -61,10 +61,10 @@ int ice__diags_add_sev(ice_diags_t *d, int severity, const char *file,
  * takes its place) and an unsupported YAML tag (ignored). *nsoft counts
  * them; the caller must treat the document as invalid when it is > 0.
  * With soft NULL the first of them fails the parse. */
-int ice__doc_parse_all(const char *text, size_t len, int is_yaml,
-                       json_t **root, ice__posmap_t *pm, ice_diags_t *soft,
-                       const char *file, int *nsoft, int *err_line,
-                       int *err_col, char *err_msg, size_t err_len);
+int ice__doc_parse_all(const char *text, size_t len, int is_yaml, json_t **root,
+                       ice__posmap_t *pm, ice_diags_t *soft, const char *file,
+                       int *nsoft, int *err_line, int *err_col, char *err_msg,
+                       size_t err_len);
 
 /* ice__doc_parse_all with soft NULL: the first problem fails the parse. */
 int ice__doc_parse(const char *text, size_t len, int is_yaml, json_t **root,

@@ -43,6 +43,7 @@ int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
   it->message = ice__strdup(msg);
   it->line = line;
   it->col = col;
+  it->severity = ICE_DIAG_ERROR;
   if (it->file == NULL || it->message == NULL) {
     ice__free(it->file);
     ice__free(it->message);
@@ -53,17 +54,53 @@ int ice__diags_add(ice_diags_t *d, const char *file, int line, int col,
 }
 
 char *ice_diag_format(const ice_diag_t *d) {
+  const char *sev = d->severity == ICE_DIAG_WARNING ? "warning" : "error";
   char *s = NULL;
   int n;
 
   if (d->line > 0 && d->col > 0)
-    n = asprintf(&s, "%s:%d:%d: error: %s", d->file, d->line, d->col,
+    n = asprintf(&s, "%s:%d:%d: %s: %s", d->file, d->line, d->col, sev,
                  d->message);
   else if (d->line > 0)
-    n = asprintf(&s, "%s:%d: error: %s", d->file, d->line, d->message);
+    n = asprintf(&s, "%s:%d: %s: %s", d->file, d->line, sev, d->message);
   else
-    n = asprintf(&s, "%s: error: %s", d->file, d->message);
+    n = asprintf(&s, "%s: %s: %s", d->file, sev, d->message);
   return n < 0 ? NULL : s;
+}
+
+int ice__diags_insert(ice_diags_t *d, size_t at, const ice_diags_t *src) {
+  size_t n = src != NULL ? src->count : 0;
+
+  if (d == NULL || n == 0)
+    return 0;
+  if (at > d->count)
+    at = d->count;
+  if (d->count + n > d->cap) {
+    size_t ncap = (d->count + n) * 2;
+    ice_diag_t *items = ice__realloc(d->items, ncap * sizeof(*items));
+    if (items == NULL)
+      return ICE_ENOMEM;
+    d->items = items;
+    d->cap = ncap;
+  }
+  memmove(&d->items[at + n], &d->items[at], (d->count - at) * sizeof(ice_diag_t));
+  for (size_t i = 0; i < n; i++) {
+    ice_diag_t *it = &d->items[at + i];
+    *it = src->items[i];
+    it->file = ice__strdup(src->items[i].file);
+    it->message = ice__strdup(src->items[i].message);
+    if (it->file == NULL || it->message == NULL) {
+      /* Keep the list well formed: drop what could not be copied. */
+      ice__free(it->file);
+      ice__free(it->message);
+      memmove(&d->items[at + i], &d->items[at + n],
+              (d->count - at) * sizeof(ice_diag_t));
+      d->count += i;
+      return ICE_ENOMEM;
+    }
+  }
+  d->count += n;
+  return 0;
 }
 
 void ice_diags_free(ice_diags_t *diags) {
@@ -152,12 +189,38 @@ int ice_engine_free(ice_engine_t *e) {
     ice__free(s->filter);
     ice__free(s);
   }
+  ice__engine_subwf_clear(e);
   for (size_t i = 0; i < e->ntools; i++)
     ice__free((char *)e->tools[i].tool.name);
   ice__free(e->tools);
   ice__free(e->types);
   ice__free(e);
   return 0;
+}
+
+/* ---- sub-workflow files of one validation ------------------------------- */
+
+void ice__engine_subwf_clear(ice_engine_t *e) {
+  for (size_t i = 0; i < e->nsubwf; i++) {
+    free(e->subwf_cache[i].real);
+    ice_workflow_free(e->subwf_cache[i].wf);
+  }
+  ice__free(e->subwf_cache);
+  e->subwf_cache = NULL;
+  e->nsubwf = e->subwf_cap = 0;
+  json_decref(e->subwf_index);
+  e->subwf_index = NULL;
+}
+
+void ice__engine_build_begin(ice__vctx_t *v) {
+  ice_engine_t *e = v->wf->engine;
+
+  /* A child file being loaded belongs to the validation that loads it. */
+  if (e->subwf_nest > 0)
+    return;
+  ice__engine_subwf_clear(e);
+  e->subwf_top = v->wf;
+  e->subwf_sink = v->diags;
 }
 
 uv_loop_t *ice_engine_loop(ice_engine_t *e) {

@@ -7,8 +7,23 @@
 #include "workflow.h"
 
 #include <ice.h>
+#include <sys/types.h>
+#include <time.h>
 
 #define ICE__MAX_LOADING 32
+
+/* A sub-workflow file loaded during the current outermost validation
+ * (exec/subworkflow.c): every reference to the same file shares it. The
+ * file's identity is checked on each use, so a file changed meanwhile is
+ * loaded again. */
+typedef struct {
+  char *real; /* realpath(): the key */
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtim;
+  ice_workflow_t *wf; /* one reference; NULL: the file is not valid */
+} ice__subwf_entry_t;
 
 typedef struct {
   const ice_executor_t *ex;
@@ -40,7 +55,8 @@ struct ice_engine_s {
   struct ice_sub_s *subs;
   int delivering;
   int nsubs;
-  int runs; /* live runs */
+  uint32_t wants; /* bit per ice__event_t some subscriber matches (bus.c) */
+  int runs;       /* live runs */
   int virtual_clock;
   uint64_t clock_offset_ms; /* added by virtual delays */
   uint64_t run_counter;
@@ -48,7 +64,32 @@ struct ice_engine_s {
    * sub-workflow that is already on this stack references itself. */
   char *loading[ICE__MAX_LOADING];
   int nloading;
+  /* Sub-workflow files loaded during the outermost validation now going on
+   * (or the last one): one load per distinct file, however many
+   * references (exec/subworkflow.c). */
+  ice__subwf_entry_t *subwf_cache;
+  size_t nsubwf, subwf_cap;
+  json_t *subwf_index;             /* real path -> index in subwf_cache */
+  int subwf_nest;                  /* child files being loaded */
+  const ice_workflow_t *subwf_top; /* the outermost workflow being built */
+  ice_diags_t *subwf_sink;         /* ...and where its diagnostics go */
+  uint64_t subwf_loads;            /* child files read (tests count them) */
 };
+
+/* Inserts copies of src's diagnostics into d before position `at` (at
+ * most d->count). d may be NULL. Returns 0 or ICE_ENOMEM. */
+int ice__diags_insert(ice_diags_t *d, size_t at, const ice_diags_t *src);
+
+/* Called at the start of every build of a workflow (from
+ * ice__graph_check, the first stage that every build with nodes runs).
+ * The outermost one (not a sub-workflow file being loaded) starts a new
+ * validation: sub-workflow files are loaded once per validation, and
+ * their problems are reported once, into v->diags. */
+void ice__engine_build_begin(ice__vctx_t *v);
+
+/* Drops the sub-workflow files of the last validation (their workflows
+ * stay alive while a parent holds them). */
+void ice__engine_subwf_clear(ice_engine_t *e);
 
 /* Finds a node type; NULL when unknown. */
 const ice__type_entry_t *ice__engine_type(const ice_engine_t *e,
@@ -79,6 +120,10 @@ extern const ice_executor_t ice__exec_llm, ice__exec_agent, ice__exec_swarm,
 extern const ice__builtin_t ice__bi_unsupported;
 extern const ice__builtin_t ice__bi_condition, ice__bi_loop, ice__bi_parallel,
     ice__bi_recursive, ice__bi_workflow;
+/* Reports the entries of the file's `workflows` map that no node refers
+ * to and that name no readable regular file; referenced ones are checked
+ * by their references (exec/subworkflow.c). Returns 0 or ICE_ENOMEM. */
+int ice__subwf_names_check(ice__vctx_t *v);
 /* Checks the file's `tools` definitions (exec/tool.c). */
 int ice__tool_defs_check(ice__vctx_t *v);
 extern const ice__builtin_t ice__bi_tool;

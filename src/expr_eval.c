@@ -2,6 +2,7 @@
  * the AST of expr_parse.c over borrowed JSON values, so resolving a path
  * allocates nothing and only results are new values; and the value rules
  * (truthiness, deep equality) shared with the rest of the engine. */
+#include "casemap.h"
 #include "expr_ast.h"
 #include "template.h"
 
@@ -644,27 +645,105 @@ static int fn_float(ctx_t *c, const node *n, const json_t *v, json_t **out) {
   return rt_error(c, n, "float() of %s", type_name(v));
 }
 
-static int fn_case(ctx_t *c, const node *n, const json_t *v, json_t **out) {
+/* Decodes the UTF-8 character at s (n > 0 bytes left) into *cp; returns
+ * its length, or 0 when the bytes there are not one. */
+static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   size_t len;
+  uint32_t c;
+
+  if (s[0] < 0x80) {
+    *cp = s[0];
+    return 1;
+  }
+  if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+    len = 2;
+    c = s[0] & 0x1F;
+  } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+    len = 3;
+    c = s[0] & 0x0F;
+  } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+    len = 4;
+    c = s[0] & 0x07;
+  } else {
+    return 0;
+  }
+  if (n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  /* Overlong forms, surrogates and code points past U+10FFFF. */
+  if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+      (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF)
+    return 0;
+  *cp = c;
+  return len;
+}
+
+static size_t utf8_encode(uint32_t c, char *out) {
+  if (c < 0x80) {
+    out[0] = (char)c;
+    return 1;
+  }
+  if (c < 0x800) {
+    out[0] = (char)(0xC0 | (c >> 6));
+    out[1] = (char)(0x80 | (c & 0x3F));
+    return 2;
+  }
+  if (c < 0x10000) {
+    out[0] = (char)(0xE0 | (c >> 12));
+    out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (c & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | (c >> 18));
+  out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (c & 0x3F));
+  return 4;
+}
+
+static int fn_case(ctx_t *c, const node *n, const json_t *v, json_t **out) {
+  const unsigned char *in;
+  size_t len, o = 0;
+  int upper = n->op == F_UPPER;
   char *buf;
   json_t *s;
 
   if (!json_is_string(v))
-    return rt_error(c, n, "%s() of %s", n->op == F_LOWER ? "lower" : "upper",
+    return rt_error(c, n, "%s() of %s", upper ? "upper" : "lower",
                     type_name(v));
-  /* ASCII letters only: the other bytes of UTF-8 text are left as is. */
+  /* Unicode simple case mapping, code point by code point (casemap.c):
+   * "ÉCOLE" -> "école". A mapping may change a character's length by a
+   * byte either way (U+023A 'Ⱥ', 2 bytes, lowers to U+2C65, 3 bytes), so
+   * the result gets room for 3/2 of the input. Bytes that are not UTF-8
+   * are kept as they are. */
+  in = (const unsigned char *)json_string_value(v);
   len = json_string_length(v);
-  buf = ice__malloc(len);
+  buf = ice__malloc(len + len / 2 + 4);
   if (buf == NULL)
     return oom_error(c, n);
-  memcpy(buf, json_string_value(v), len);
-  for (size_t i = 0; i < len; i++) {
-    if (n->op == F_LOWER && buf[i] >= 'A' && buf[i] <= 'Z')
-      buf[i] = (char)(buf[i] + 32);
-    else if (n->op == F_UPPER && buf[i] >= 'a' && buf[i] <= 'z')
-      buf[i] = (char)(buf[i] - 32);
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t k = utf8_decode(in + i, len - i, &cp);
+    if (k == 0) {
+      buf[o++] = (char)in[i++];
+      continue;
+    }
+    if (cp < 0x80) {
+      if (upper && cp >= 'a' && cp <= 'z')
+        cp -= 32;
+      else if (!upper && cp >= 'A' && cp <= 'Z')
+        cp += 32;
+      buf[o++] = (char)cp;
+    } else {
+      o += utf8_encode(ice__case_map(cp, upper), buf + o);
+    }
+    i += k;
   }
-  s = json_stringn_nocheck(buf, len);
+  s = json_stringn_nocheck(buf, o);
   ice__free(buf);
   return new_value(c, n, s, out);
 }

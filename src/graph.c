@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -136,35 +137,63 @@ static int resolve_mappings(ice__vctx_t *v, ice__node_t *n) {
   return 0;
 }
 
-/* Reports the cycle that closes at stack[from..top] -> stack[from]. */
+/* Most bytes of a cycle's path in its message: a long cycle is cut at an
+ * id boundary, and the message says how many ids were left out. */
+#define CYCLE_TEXT_MAX 480
+
+static const char *id_or_q(const ice__node_t *n) {
+  return n->id != NULL ? n->id : "?";
+}
+
+/* Reports the cycle that closes at stack[from..top] -> stack[from], as
+ * "cycle: a -> b -> ... (N more) -> z -> a" when it is long. */
 static void report_cycle(ice__vctx_t *v, const ice__scope_t *sc,
                          const uint32_t *stack, uint32_t from, uint32_t top) {
   ice_workflow_t *wf = v->wf;
-  size_t cap = 64, len = 0;
-  char *path = ice__malloc(cap);
   const ice__node_t *first = &wf->nodes[sc->nodes[stack[from]]];
+  const ice__node_t *last = &wf->nodes[sc->nodes[stack[top]]];
+  size_t cap = CYCLE_TEXT_MAX + 64, len = 0, tail;
+  uint32_t k, kept;
+  char *path, *msg;
+  int line = 0, col = 0;
 
-  if (path == NULL)
+  /* The tail " -> LAST -> FIRST" (or " -> FIRST" alone) is always shown,
+   * so the cycle visibly closes. */
+  tail = strlen(id_or_q(first)) + 4;
+  if (top > from)
+    tail += strlen(id_or_q(last)) + 4;
+  cap += tail + strlen(id_or_q(first));
+  path = ice__malloc(cap);
+  if (path == NULL) {
+    v->errors++;
     return;
-  path[0] = '\0';
-  for (uint32_t k = from; k <= top + 1; k++) {
-    const ice__node_t *n = &wf->nodes[sc->nodes[stack[k <= top ? k : from]]];
-    size_t need = strlen(n->id != NULL ? n->id : "?") + 5;
-    if (len + need >= cap) {
-      char *np;
-      cap = (len + need) * 2;
-      np = ice__realloc(path, cap);
-      if (np == NULL) {
-        ice__free(path);
-        return;
-      }
-      path = np;
-    }
-    len +=
-        (size_t)snprintf(path + len, cap - len, "%s%s", k == from ? "" : " -> ",
-                         n->id != NULL ? n->id : "?");
   }
-  ice__verr(v, first, first->def, "dependencies", "cycle: %s", path);
+  len = (size_t)snprintf(path, cap, "%s", id_or_q(first));
+  for (k = from + 1; k < top; k++) {
+    const char *id = id_or_q(&wf->nodes[sc->nodes[stack[k]]]);
+    if (len + strlen(id) + 4 + tail > CYCLE_TEXT_MAX)
+      break;
+    len += (size_t)snprintf(path + len, cap - len, " -> %s", id);
+  }
+  kept = k;
+  if (kept < top)
+    len += (size_t)snprintf(path + len, cap - len, " -> ... (%u more)",
+                            top - kept);
+  if (top > from)
+    len += (size_t)snprintf(path + len, cap - len, " -> %s", id_or_q(last));
+  snprintf(path + len, cap - len, " -> %s", id_or_q(first));
+  /* Not through ice__verr, whose fixed buffer would cut long ids. */
+  if ((first->id != NULL
+           ? asprintf(&msg, "node '%s': cycle: %s", first->id, path)
+           : asprintf(&msg, "node #%u: cycle: %s", first->idx + 1, path)) >=
+      0) {
+    if (!ice__pos_get(&wf->pos, first->def, ice__pos_key("dependencies"), &line,
+                      &col))
+      ice__pos_get(&wf->pos, first->def, ICE__POS_SELF, &line, &col);
+    ice__diags_add(v->diags, wf->file, line, col, msg);
+    free(msg);
+  }
+  v->errors++;
   ice__free(path);
 }
 
@@ -456,6 +485,10 @@ int ice__graph_check(ice__vctx_t *v) {
   ice_workflow_t *wf = v->wf;
   int rc;
 
+  /* Every build that reaches its compile hooks passes here first: the
+   * engine learns where an outermost validation starts. */
+  ice__engine_build_begin(v);
+
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     rc = resolve_deps(v, &wf->nodes[i]);
     if (rc == 0)
@@ -517,45 +550,136 @@ static void put(buf_t *b, const char *fmt, ...) {
   }
 }
 
+/* A rendering in progress. */
+typedef struct {
+  const ice_workflow_t *wf;
+  buf_t b;
+  int mermaid;
+  /* Mermaid: the prefix of the ids given to nodes whose own id Mermaid
+   * would misread; no node id starts with it. */
+  char *alias;
+} render_t;
+
+/* Text inside a quoted label or name: escapes what would end or change
+ * the string (dot: quote, backslash, newline; Mermaid: entity codes). */
+static void put_text(render_t *r, const char *s) {
+  for (; *s != '\0'; s++) {
+    if (!r->mermaid && (*s == '"' || *s == '\\'))
+      put(&r->b, "\\%c", *s);
+    else if (!r->mermaid && *s == '\n')
+      put(&r->b, "\\n");
+    else if (r->mermaid && (*s == '"' || *s == '#' || *s == '<' || *s == '>'))
+      put(&r->b, "#%d;", *s);
+    else if (r->mermaid && (*s == '\n' || *s == '\r'))
+      put(&r->b, " ");
+    else
+      put(&r->b, "%c", *s);
+  }
+}
+
+/* Mermaid flowchart words that end or change a statement where a node id
+ * is expected (its lexer compares them case-sensitively; any case is
+ * avoided here, for other versions of Mermaid). */
+static const char *const mermaid_words[] = {
+    "end",      "subgraph",    "style",   "class",     "classDef",
+    "click",    "linkStyle",   "graph",   "flowchart", "call",
+    "href",     "interpolate", "default", "direction", "callback",
+    "accTitle", "accDescr",    "title",   "TB",        "TD",
+    "BT",       "RL",          "LR",      "_self",     "_blank",
+    "_parent",  "_top",        NULL};
+
+/* 1 when Mermaid reads `id` as a plain node id: not a keyword (alone or
+ * before a '-', as in `end-x`), no "--" (an edge) and no '-' at the end. */
+static int mermaid_plain(const char *id) {
+  size_t head = strcspn(id, "-"), len = strlen(id);
+
+  if (strstr(id, "--") != NULL || id[len - 1] == '-')
+    return 0;
+  for (const char *const *w = mermaid_words; *w != NULL; w++) {
+    if (strlen(*w) == head && strncasecmp(id, *w, head) == 0)
+      return 0;
+  }
+  return 1;
+}
+
+/* The Mermaid id of n: its own id when Mermaid reads that as a plain id,
+ * else ALIAS<index>_<id with '-' as '_'>, which no node id can equal. */
+static void put_mid(render_t *r, const ice__node_t *n) {
+  if (mermaid_plain(n->id)) {
+    put(&r->b, "%s", n->id);
+    return;
+  }
+  put(&r->b, "%s%u_", r->alias, n->idx);
+  for (const char *p = n->id; *p != '\0'; p++)
+    put(&r->b, "%c", *p == '-' ? '_' : *p);
+}
+
+/* "n_", with as many '_' in front as it takes for no node id to start
+ * with it. */
+static char *alias_prefix(const ice_workflow_t *wf) {
+  size_t need = 0;
+  char *p;
+
+  for (uint32_t i = 0; i < wf->nnodes; i++) {
+    const char *id = wf->nodes[i].id;
+    size_t u = strspn(id, "_");
+    if (id[u] == 'n' && id[u + 1] == '_' && u + 1 > need)
+      need = u + 1;
+  }
+  p = ice__malloc(need + 3);
+  if (p != NULL) {
+    memset(p, '_', need);
+    memcpy(p + need, "n_", 3);
+  }
+  return p;
+}
+
 /* "c: true_path", "p: branches[1]": which list of n a child scope is. */
-static void scope_label(const ice_workflow_t *wf, const ice__node_t *n,
-                        uint32_t scope, char *buf, size_t len) {
-  const json_t *list = wf->scopes[scope].list;
+static void put_scope_label(render_t *r, const ice__node_t *n, uint32_t scope) {
+  const json_t *list = r->wf->scopes[scope].list;
   const char *key;
   json_t *v;
 
+  put_text(r, n->id);
   json_object_foreach(n->def, key, v) {
     if (v == list) {
-      snprintf(buf, len, "%s: %s", n->id, key);
+      put(&r->b, ": ");
+      put_text(r, key);
       return;
     }
     if (json_is_array(v)) {
       for (size_t i = 0; i < json_array_size(v); i++) {
         if (json_array_get(v, i) == list) {
-          snprintf(buf, len, "%s: %s[%zu]", n->id, key, i);
+          put(&r->b, ": ");
+          put_text(r, key);
+          put(&r->b, "[%zu]", i);
           return;
         }
       }
     }
   }
-  snprintf(buf, len, "%s", n->id);
 }
 
-static void render_scope(const ice_workflow_t *wf, buf_t *b, uint32_t s,
-                         int mermaid, int indent) {
+static void render_scope(render_t *r, uint32_t s, int indent) {
+  const ice_workflow_t *wf = r->wf;
   const ice__scope_t *sc = &wf->scopes[s];
+  buf_t *b = &r->b;
 
   for (uint32_t k = 0; k < sc->n; k++) {
     const ice__node_t *n = &wf->nodes[sc->nodes[k]];
-    if (mermaid)
-      put(b, "%*s%s[\"%s (%s)\"]\n", indent, "", n->id, n->id, n->type);
-    else
-      put(b, "%*s\"%s\" [label=\"%s\\n(%s)\"];\n", indent, "", n->id, n->id,
-          n->type);
+    put(b, "%*s", indent, "");
+    if (r->mermaid) {
+      put_mid(r, n);
+      put(b, "[\"%s (", n->id);
+      put_text(r, n->type);
+      put(b, ")\"]\n");
+    } else {
+      put(b, "\"%s\" [label=\"%s\\n(", n->id, n->id);
+      put_text(r, n->type);
+      put(b, ")\"];\n");
+    }
     for (uint32_t c = 0; c < n->nchild; c++) {
-      char label[160];
-      scope_label(wf, n, n->child_scopes[c], label, sizeof(label));
-      if (mermaid) {
+      if (r->mermaid) {
         /* Mermaid ids are bare words: number the subgraphs, and lengthen
          * the prefix until no node has that id. */
         char sid[64];
@@ -564,67 +688,71 @@ static void render_scope(const ice_workflow_t *wf, buf_t *b, uint32_t s,
           snprintf(sid, sizeof(sid), "%.*ssubgraph_%u", pad, "__________",
                    n->child_scopes[c]);
         } while (json_object_get(wf->ids, sid) != NULL && ++pad < 10);
-        put(b, "%*ssubgraph %s [\"%s\"]\n", indent, "", sid, label);
-      } else
-        put(b, "%*ssubgraph \"cluster/%s/%u\" {\n%*slabel=\"%s\";\n", indent,
-            "", n->id, c, indent + 2, "", label);
-      render_scope(wf, b, n->child_scopes[c], mermaid, indent + 2);
-      put(b, mermaid ? "%*send\n" : "%*s}\n", indent, "");
+        put(b, "%*ssubgraph %s [\"", indent, "", sid);
+      } else {
+        put(b, "%*ssubgraph \"cluster/%s/%u\" {\n%*slabel=\"", indent, "",
+            n->id, c, indent + 2, "");
+      }
+      put_scope_label(r, n, n->child_scopes[c]);
+      put(b, r->mermaid ? "\"]\n" : "\";\n");
+      render_scope(r, n->child_scopes[c], indent + 2);
+      put(b, r->mermaid ? "%*send\n" : "%*s}\n", indent, "");
     }
   }
   for (uint32_t k = 0; k < sc->n; k++) {
     const ice__node_t *n = &wf->nodes[sc->nodes[k]];
     for (uint32_t j = 0; j < n->ndeps; j++) {
       const ice__node_t *d = &wf->nodes[sc->nodes[n->deps[j]]];
-      if (mermaid)
-        put(b, "%*s%s --> %s\n", indent, "", d->id, n->id);
-      else
-        put(b, "%*s\"%s\" -> \"%s\";\n", indent, "", d->id, n->id);
+      put(b, "%*s", indent, "");
+      if (r->mermaid) {
+        put_mid(r, d);
+        put(b, " --> ");
+        put_mid(r, n);
+        put(b, "\n");
+      } else {
+        put(b, "\"%s\" -> \"%s\";\n", d->id, n->id);
+      }
     }
   }
 }
 
 int ice_workflow_graph(const ice_workflow_t *wf, const char *format,
                        char **out) {
-  buf_t b = {NULL, 0, 0, 0};
-  int mermaid;
+  render_t r = {wf, {NULL, 0, 0, 0}, 0, NULL};
 
   *out = NULL;
   if (wf == NULL || format == NULL)
     return ICE_EINVAL;
   if (strcmp(format, "mermaid") == 0)
-    mermaid = 1;
-  else if (strcmp(format, "dot") == 0)
-    mermaid = 0;
-  else
+    r.mermaid = 1;
+  else if (strcmp(format, "dot") != 0)
     return ICE_EINVAL;
-  b.cap = 256;
-  b.s = ice__malloc(b.cap);
-  if (b.s == NULL)
+  r.b.cap = 256;
+  r.b.s = ice__malloc(r.b.cap);
+  if (r.mermaid)
+    r.alias = alias_prefix(wf);
+  if (r.b.s == NULL || (r.mermaid && r.alias == NULL)) {
+    ice__free(r.b.s);
+    ice__free(r.alias);
     return ICE_ENOMEM;
-  b.s[0] = '\0';
-  if (mermaid) {
-    put(&b, "flowchart TD\n");
+  }
+  r.b.s[0] = '\0';
+  if (r.mermaid) {
+    put(&r.b, "flowchart TD\n");
   } else {
     /* The name is free text: escape what would end the dot string. */
-    put(&b, "digraph \"");
-    for (const char *p = wf->name; *p != '\0'; p++) {
-      if (*p == '"' || *p == '\\')
-        put(&b, "\\%c", *p);
-      else if (*p == '\n')
-        put(&b, "\\n");
-      else
-        put(&b, "%c", *p);
-    }
-    put(&b, "\" {\n  rankdir=LR;\n  node [shape=box];\n");
+    put(&r.b, "digraph \"");
+    put_text(&r, wf->name);
+    put(&r.b, "\" {\n  rankdir=LR;\n  node [shape=box];\n");
   }
-  render_scope(wf, &b, 0, mermaid, 2);
-  if (!mermaid)
-    put(&b, "}\n");
-  if (b.oom) {
-    ice__free(b.s);
+  render_scope(&r, 0, 2);
+  if (!r.mermaid)
+    put(&r.b, "}\n");
+  ice__free(r.alias);
+  if (r.b.oom) {
+    ice__free(r.b.s);
     return ICE_ENOMEM;
   }
-  *out = b.s;
+  *out = r.b.s;
   return 0;
 }

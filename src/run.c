@@ -1,6 +1,7 @@
-/* A run's lifetime: creation (inputs checked against the input schema),
- * start, cancel, the result of SPEC §11.1, events and deferred freeing.
- * Scheduling is in sched.c. */
+/* A run's lifetime: creation (inputs checked against the input schema, a
+ * restored run's records indexed), start, pause, cancel, child runs, the
+ * result of SPEC §11.1 and deferred freeing. Scheduling is in sched.c,
+ * state changes in commit.c. */
 #include "run.h"
 
 #include <stdio.h>
@@ -9,31 +10,45 @@
 #include <time.h>
 #include <unistd.h>
 
-static void top_done(ice__frame_t *f) {
+static void run_finish(ice_run_t *r);
+
+static void top_done(ice__frame_t *f, void *data) {
+  (void)data;
   f->run->finished = 1;
 }
 
-static void make_id(ice_run_t *r) {
+static char *make_id(ice_engine_t *e) {
   struct timespec ts;
   unsigned rnd;
+  char buf[40];
 
   clock_gettime(CLOCK_REALTIME, &ts);
   rnd = (unsigned)random() ^ (unsigned)getpid() ^ (unsigned)ts.tv_nsec;
-  snprintf(r->id, sizeof(r->id), "%08lx%04x%04llx",
+  snprintf(buf, sizeof(buf), "%08lx%04x%04llx",
            (unsigned long)ts.tv_sec & 0xffffffffUL, rnd & 0xffff,
-           (unsigned long long)(++r->engine->run_counter & 0xffff));
+           (unsigned long long)(++e->run_counter & 0xffff));
+  return ice__strdup(buf);
 }
 
-int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
-                ice_run_t **out, ice_diags_t *diags) {
-  ice_run_t *r;
-  json_t *inputs = opts != NULL ? opts->inputs : NULL;
-  int max_parallel;
-  int rc;
+/* Indexes a restored run's records by instance key, the last one of each
+ * key winning (records come in commit order). */
+static int index_restore(ice_run_t *r, json_t *records) {
+  size_t i;
+  json_t *rec;
 
-  *out = NULL;
-  if (e == NULL || wf == NULL)
-    return ICE_EINVAL;
+  r->restore = json_object();
+  if (r->restore == NULL)
+    return ICE_ENOMEM;
+  json_array_foreach(records, i, rec) {
+    const char *key = json_string_value(json_object_get(rec, "key"));
+    if (key != NULL)
+      json_object_set(r->restore, key, rec);
+  }
+  return 0;
+}
+
+static int check_inputs(ice_workflow_t *wf, json_t *inputs,
+                        ice_diags_t *diags) {
   if (inputs != NULL && !json_is_object(inputs)) {
     ice__diags_add(diags, wf->file, 0, 0, "run inputs must be a JSON object");
     return ICE_EINPUT;
@@ -41,7 +56,7 @@ int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
   if (wf->input_schema != NULL) {
     ice__err_t err;
     json_t *in = inputs != NULL ? json_incref(inputs) : json_object();
-    rc = ice__schema_check(wf->input_schema, in, &err);
+    int rc = ice__schema_check(wf->input_schema, in, &err);
     json_decref(in);
     if (rc != 0) {
       char msg[640];
@@ -51,6 +66,23 @@ int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
       return ICE_EINPUT;
     }
   }
+  return 0;
+}
+
+static int run_new(ice_engine_t *e, ice_workflow_t *wf,
+                   const ice_run_opts_t *opts, ice_run_t *parent,
+                   const char *id, ice_run_t **out, ice_diags_t *diags) {
+  ice_run_t *r;
+  json_t *inputs = opts != NULL ? opts->inputs : NULL;
+  json_t *restore = opts != NULL ? opts->restore : NULL;
+  int max_parallel;
+  int rc;
+
+  *out = NULL;
+  if (e == NULL || wf == NULL)
+    return ICE_EINVAL;
+  if ((rc = check_inputs(wf, inputs, diags)) != 0)
+    return rc;
   r = ice__calloc(1, sizeof(*r));
   if (r == NULL)
     return ICE_ENOMEM;
@@ -60,15 +92,36 @@ int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
   e->runs++;
   r->inputs = inputs != NULL ? json_incref(inputs) : json_object();
   r->output = json_object();
-  r->flaky = json_object();
+  r->tallies = json_object();
+  r->parent = parent;
+  r->suspend_after_ms = opts != NULL && opts->suspend_after >= 0
+                            ? opts->suspend_after * 1000
+                            : -1;
+  r->commit = opts != NULL ? opts->commit : NULL;
+  r->commit_data = opts != NULL ? opts->commit_data : NULL;
+  r->seq = opts != NULL ? opts->seq : 0;
+  r->on_finish = run_finish;
+  r->id = id != NULL                             ? ice__strdup(id)
+          : opts != NULL && opts->run_id != NULL ? ice__strdup(opts->run_id)
+                                                 : make_id(e);
   max_parallel = opts != NULL && opts->max_parallel > 0 ? opts->max_parallel
                                                         : wf->max_parallel;
-  make_id(r);
   rc = ice__frame_new(r, 0, NULL, NULL, -1, (uint32_t)max_parallel, top_done,
                       NULL, &r->top);
-  if (rc != 0 || r->inputs == NULL || r->output == NULL || r->flaky == NULL) {
+  if (rc == 0 && r->id != NULL && json_is_object(restore)) {
+    /* A tree of runs: this one's records, and every run's for children. */
+    r->restore_all = json_incref(restore);
+    if (json_object_get(restore, r->id) != NULL)
+      rc = index_restore(r, json_object_get(restore, r->id));
+  } else if (rc == 0 && json_is_array(restore)) {
+    rc = index_restore(r, restore);
+  }
+  if (rc == 0)
+    rc = ice__pools_open(r);
+  if (rc != 0 || r->inputs == NULL || r->output == NULL || r->tallies == NULL ||
+      r->id == NULL) {
     ice_run_free(r);
-    return ICE_ENOMEM;
+    return rc != 0 && rc != ICE_EINVAL ? rc : ICE_ENOMEM;
   }
   if (uv_idle_init(e->loop, &r->kick) != 0) {
     ice_run_free(r);
@@ -80,34 +133,33 @@ int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
   return 0;
 }
 
+int ice_run_new(ice_engine_t *e, ice_workflow_t *wf, const ice_run_opts_t *opts,
+                ice_run_t **out, ice_diags_t *diags) {
+  return run_new(e, wf, opts, NULL, NULL, out, diags);
+}
+
 const char *ice_run_id(const ice_run_t *r) {
   return r->id;
 }
+
 int ice_run_finished(const ice_run_t *r) {
   return r->result != NULL;
 }
 
-/* Adds parent_run_id and parent_node_id to a sub-workflow run's
- * workflow.* event fields. */
-static json_t *with_parent(const ice_run_t *r, json_t *fields) {
-  if (fields != NULL && r->parent_node_id != NULL) {
-    json_object_set_new(fields, "parent_run_id", json_string(r->parent_run_id));
-    json_object_set_new(fields, "parent_node_id",
-                        json_string(r->parent_node_id));
-  }
-  return fields;
-}
-
 int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
+  int resumed;
+
   if (r == NULL || r->started)
     return ICE_EINVAL;
   r->started = 1;
   r->done = done;
   r->done_data = data;
   r->t0_ms = ice__engine_mono_ms(r->engine);
-  ICE__EMIT(r, "workflow.started", NULL, NULL, NULL,
-            with_parent(r, json_pack("{s:s,s:I}", "workflow", r->wf->name,
-                                     "nodes", (json_int_t)r->wf->scopes[0].n)));
+  resumed = r->restore != NULL;
+  ICE__EMIT(
+      r, resumed ? ICE__EV_WORKFLOW_RESUMED : ICE__EV_WORKFLOW_STARTED, NULL, 0,
+      ice__with_parent(r, json_pack("{s:s,s:I}", "workflow", r->wf->name,
+                                    "nodes", (json_int_t)r->wf->scopes[0].n)));
   ice__frame_start(r->top);
   ice__sched_kick(r);
   return 0;
@@ -119,7 +171,7 @@ int ice_run_execute(ice_run_t *r) {
   if (rc != 0)
     return rc;
   while (r->result == NULL) {
-    if (uv_run(r->engine->loop, UV_RUN_ONCE) == 0 && !r->finished)
+    if (uv_run(r->engine->loop, UV_RUN_ONCE) == 0 && r->result == NULL)
       return ICE_EIO;
   }
   return 0;
@@ -131,7 +183,21 @@ int ice_run_cancel(ice_run_t *r) {
   if (r->finished || r->cancelled)
     return 0;
   r->cancelled = 1;
+  if (r->muted)
+    return 0; /* stopping as paused or waiting already */
+  r->in_drain++;
   ice__frame_stop(r->top);
+  r->in_drain--;
+  ice__sched_kick(r);
+  return 0;
+}
+
+int ice_run_pause(ice_run_t *r) {
+  if (r == NULL || !r->started)
+    return ICE_EINVAL;
+  if (r->finished || r->cancelled || r->stop != ICE__STOP_NONE)
+    return 0;
+  r->stop = ICE__STOP_PAUSE;
   ice__sched_kick(r);
   return 0;
 }
@@ -161,74 +227,73 @@ json_t *ice_run_output(ice_run_t *r, const char *node_id) {
   return json_object_get(r->output, node_id);
 }
 
-json_int_t ice__run_flaky_attempt(ice_run_t *r, const char *key) {
-  json_int_t n = json_integer_value(json_object_get(r->flaky, key)) + 1;
+/* ---- child runs --------------------------------------------------------- */
 
-  json_object_set_new(r->flaky, key, json_integer(n));
-  return n;
+/* FNV-1a, for child run ids that a restore finds again. */
+static uint32_t hash32(const char *s) {
+  uint32_t h = 2166136261u;
+
+  for (; *s != '\0'; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
 }
 
-/* ---- events ------------------------------------------------------------- */
+int ice__task_child_run(ice_task_t *t, ice_workflow_t *wf, json_t *inputs,
+                        ice_run_t **out, ice_diags_t *diags) {
+  ice_run_t *p = t->run;
+  ice_run_opts_t opts = ICE_RUN_OPTS_INIT;
+  char *key = ice__instance_key(t->frame, t->local);
+  char *id = NULL;
+  int rc;
 
-static void format_ts(double ms, char *buf, size_t len) {
-  time_t sec = (time_t)(ms / 1000.0);
-  int milli = (int)((long long)ms % 1000);
-  struct tm tm;
-
-  gmtime_r(&sec, &tm);
-  snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           milli < 0 ? 0 : milli);
+  *out = NULL;
+  /* The parent's id and the node instance's key name the child, so that a
+   * restored parent finds its children's records again. */
+  if (key == NULL ||
+      asprintf(&id, "%s.%08x", p->id, (unsigned)hash32(key)) < 0) {
+    ice__free(key);
+    return ICE_ENOMEM;
+  }
+  ice__free(key);
+  opts.inputs = inputs;
+  opts.commit = p->commit;
+  opts.commit_data = p->commit_data;
+  opts.restore = p->restore_all;
+  opts.suspend_after = p->suspend_after_ms < 0 ? -1 : 0;
+  rc = run_new(p->engine, wf, &opts, p, id, out, diags);
+  free(id);
+  if (rc != 0)
+    return rc;
+  (*out)->depth = p->depth + 1;
+  (*out)->parent_run_id = ice__strdup(p->id);
+  (*out)->parent_node_id = t->node->id;
+  return 0;
 }
 
-void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
-                   const ice__node_t *n, ice__frame_t *f, json_t *fields) {
-  json_t *ev;
-  char ts[40];
-  uint64_t seq = ++r->seq;
+int ice__task_run_depth(const ice_task_t *t) {
+  return t->run->depth;
+}
 
-  if (t != NULL) {
-    n = t->node;
-    f = t->frame;
-  }
-  ev = json_object();
-  if (ev == NULL) {
-    json_decref(fields);
-    return;
-  }
-  format_ts(ice__engine_now_ms(r->engine), ts, sizeof(ts));
-  json_object_set_new(ev, "type", json_string(type));
-  json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
-  json_object_set_new(ev, "ts", json_string(ts));
-  json_object_set_new(ev, "run_id", json_string(r->id));
-  if (n != NULL)
-    json_object_set_new(ev, "node_id", json_string(n->id));
-  if (f != NULL && f->parent != NULL) {
-    long idx = -1;
-    json_object_set_new(ev, "parent_id", json_string(f->parent->node->id));
-    for (const ice__frame_t *p = f; p != NULL;
-         p = p->parent != NULL ? p->parent->frame : NULL) {
-      if (p->index >= 0) {
-        idx = p->index;
-        break;
-      }
-    }
-    if (idx >= 0)
-      json_object_set_new(ev, "index", json_integer(idx));
-  }
-  if (fields != NULL) {
-    json_object_update(ev, fields);
-    json_decref(fields);
-  }
-  ice__bus_emit(r->engine, type, ev);
-  json_decref(ev);
+void ice__task_add_child_usage(ice_task_t *t, const ice_run_t *child) {
+  ice_task_usage(t, (long long)child->tokens, child->cost_usd);
 }
 
 /* ---- the result --------------------------------------------------------- */
 
-static const char *const state_names[] = {"pending",   "ready",  "running",
-                                          "completed", "failed", "skipped",
-                                          "cancelled"};
+static const char *status_of(const ice_run_t *r, json_int_t failed,
+                             int too_big) {
+  if (r->commit_error != NULL)
+    return "failed";
+  if (r->stop == ICE__STOP_PAUSE)
+    return "paused";
+  if (r->stop == ICE__STOP_SUSPEND)
+    return "waiting";
+  if (r->cancelled)
+    return "cancelled";
+  if (failed > 0 || too_big)
+    return "failed";
+  return "completed";
+}
 
 static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
@@ -240,39 +305,49 @@ static json_t *build_result(ice_run_t *r) {
   for (uint32_t k = 0; k < f->n; k++) {
     const ice__slot_t *s = &f->slots[k];
     const ice__node_t *n = &r->wf->nodes[f->scope->nodes[k]];
-    json_t *e =
-        json_pack("{s:s,s:i,s:f}", "status", state_names[s->state], "attempts",
-                  (int)s->attempts, "duration_ms",
-                  s->state == ICE__ST_SKIPPED ? 0.0 : ice__ms3(s->duration_ms));
+    json_t *e = json_pack(
+        "{s:s,s:i,s:f}", "status",
+        /* READY is the scheduler's: to a user, still pending. */
+        ice__state_name(s->state == ICE__ST_READY ? ICE__ST_PENDING : s->state),
+        "attempts", (int)s->attempts, "duration_ms",
+        s->state == ICE__ST_SKIPPED ? 0.0 : ice__ms3(s->duration_ms));
+    if (s->tokens != 0 || s->cost_usd != 0) {
+      json_object_set_new(e, "tokens", json_integer(s->tokens));
+      json_object_set_new(e, "cost_usd", json_real(s->cost_usd));
+    }
     switch (s->state) {
     case ICE__ST_COMPLETED:
       completed++;
       break;
-    case ICE__ST_FAILED:
+    case ICE__ST_FAILED: {
+      char *line = NULL;
       failed++;
-      json_object_set_new(e, "error",
-                          json_pack("{s:s,s:s}", "kind",
-                                    ice__kind_name(s->err_kind), "message",
-                                    s->err_msg != NULL ? s->err_msg : ""));
-      {
-        char *line = NULL;
-        if (asprintf(&line, "Node %s failed: %s", n->id,
-                     s->err_msg != NULL ? s->err_msg : "") >= 0) {
-          json_array_append_new(errors, json_string(line));
-          free(line);
-        }
+      json_object_set_new(
+          e, "error",
+          json_pack(
+              "{s:s,s:o}", "kind", ice__kind_name(s->err_kind), "message",
+              ice__json_lossy_cstr(s->err_msg != NULL ? s->err_msg : "")));
+      if (asprintf(&line, "Node %s failed: %s", n->id,
+                   s->err_msg != NULL ? s->err_msg : "") >= 0) {
+        json_array_append_new(errors, ice__json_lossy_cstr(line));
+        free(line);
       }
       break;
+    }
     case ICE__ST_SKIPPED:
       skipped++;
       json_object_set_new(e, "reason", json_string(ice__skip_name(s->skip)));
       break;
-    default:
+    case ICE__ST_CANCELLED:
       cancelled++;
+      break;
+    default: /* a paused or waiting run's unfinished nodes */
       break;
     }
     json_object_set_new(nodes, n->id, e);
   }
+  if (r->commit_error != NULL)
+    json_array_append_new(errors, json_sprintf("Commit: %s", r->commit_error));
   /* Top-level outputs share nested values; a result whose text would be
    * too large to print fails clearly instead of hanging its printer. */
   if (ice__json_size(r->output, ICE__MAX_TEXT_BYTES) == SIZE_MAX) {
@@ -284,26 +359,21 @@ static json_t *build_result(ice_run_t *r) {
     r->output = json_object();
     too_big = 1;
   }
-  if (r->cancelled)
-    status = "cancelled";
-  else if (failed > 0 || too_big)
-    status = "failed";
-  else
-    status = "completed";
+  status = status_of(r, failed, too_big);
   res = json_pack(
-      "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:i,s:i}}",
+      "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:f}}",
       "run_id", r->id, "workflow", r->wf->name, "status", status, "success",
-      failed == 0 && !too_big && !r->cancelled, "output", r->output, "nodes",
-      nodes, "errors", errors, "metrics", "duration_ms",
-      ice__ms3(r->duration_ms), "nodes_completed", completed, "nodes_failed",
-      failed, "nodes_skipped", skipped, "nodes_cancelled", cancelled, "retries",
-      (json_int_t)r->retries, "tokens", 0, "cost_usd", 0);
+      strcmp(status, "completed") == 0, "output", r->output, "nodes", nodes,
+      "errors", errors, "metrics", "duration_ms", ice__ms3(r->duration_ms),
+      "nodes_completed", completed, "nodes_failed", failed, "nodes_skipped",
+      skipped, "nodes_cancelled", cancelled, "retries", (json_int_t)r->retries,
+      "tokens", r->tokens, "cost_usd", r->cost_usd);
   return res;
 }
 
 static void really_free(ice_run_t *r);
 
-void ice__run_finish(ice_run_t *r) {
+static void run_finish(ice_run_t *r) {
   if (r->result != NULL)
     return;
   r->duration_ms = ice__engine_mono_ms(r->engine) - r->t0_ms;
@@ -311,9 +381,15 @@ void ice__run_finish(ice_run_t *r) {
   if (r->result == NULL)
     r->result = json_pack("{s:s,s:s,s:b}", "run_id", r->id, "status", "failed",
                           "success", 0);
-  ICE__EMIT(
-      r, "workflow.completed", NULL, NULL, NULL,
-      with_parent(r, json_pack("{s:O,s:O,s:f}", "status",
+  if (r->stop != ICE__STOP_NONE && r->commit_error == NULL)
+    ICE__EMIT(
+        r, ICE__EV_WORKFLOW_PAUSED, NULL, 0,
+        ice__with_parent(r, json_pack("{s:O}", "status",
+                                      json_object_get(r->result, "status"))));
+  else
+    ICE__EMIT(r, ICE__EV_WORKFLOW_COMPLETED, NULL, 0,
+              ice__with_parent(
+                  r, json_pack("{s:O,s:O,s:f}", "status",
                                json_object_get(r->result, "status"), "success",
                                json_object_get(r->result, "success"),
                                "duration_ms", ice__ms3(r->duration_ms))));
@@ -340,10 +416,16 @@ static void really_free(ice_run_t *r) {
     return;
   ice__frame_free(r->top);
   r->top = NULL;
+  ice__pools_close(r);
   json_decref(r->inputs);
   json_decref(r->output);
   json_decref(r->result);
-  json_decref(r->flaky);
+  json_decref(r->tallies);
+  json_decref(r->restore);
+  json_decref(r->restore_all);
+  ice__free(r->id);
+  ice__free(r->parent_run_id);
+  ice__free(r->commit_error);
   ice_workflow_free(r->wf);
   if (r->kick_init) {
     r->closing = 1;
@@ -360,7 +442,7 @@ void ice_run_free(ice_run_t *r) {
   r->free_requested = 1;
   if (r->in_drain)
     return;
-  if (r->started && !r->finished) {
+  if (r->started && r->result == NULL) {
     /* Still executing: stop it, free once it is done. */
     ice_run_cancel(r);
     return;

@@ -1,71 +1,63 @@
-/* Per-run state. A run executes frames: the top-level frame runs the
+/* Per-run state, private to the core (sched.c, commit.c, run.c, task.c,
+ * events.c, pool.c). A run executes frames: the top frame runs the
  * workflow's top-level nodes; control-flow nodes open child frames for
  * their nested lists (a loop iteration, a branch, a chosen path). Every
  * frame is driven by the same scheduler (sched.c), so nested nodes get
- * retries, timeouts, schemas and events like any other. */
+ * retries, timeouts, schemas and events like any other. Executors never
+ * see these structures: they use <ice.h> and control.h. */
 #ifndef ICE_RUN_H
 #define ICE_RUN_H
 
+#include "control.h"
 #include "engine.h"
-
-typedef enum {
-  ICE__ST_PENDING,
-  ICE__ST_READY,
-  ICE__ST_RUNNING,
-  ICE__ST_COMPLETED,
-  ICE__ST_FAILED,
-  ICE__ST_SKIPPED,
-  ICE__ST_CANCELLED
-} ice__state_t;
-
-#define ICE__TERMINAL(s) ((s) >= ICE__ST_COMPLETED)
-
-typedef enum {
-  ICE__SKIP_NONE,
-  ICE__SKIP_UPSTREAM_FAILED,
-  ICE__SKIP_UPSTREAM_SKIPPED,
-  ICE__SKIP_RUN_IF,
-  ICE__SKIP_BRANCH /* the untaken path of a condition */
-} ice__skip_t;
+#include "states.h"
 
 typedef enum {
   ICE__CANCEL_NONE,
   ICE__CANCEL_TIMEOUT, /* the attempt's timeout fired */
-  ICE__CANCEL_STOP     /* the run, a halt or a winning branch stopped it */
+  ICE__CANCEL_STOP,    /* the run, a halt or a winning branch stopped it */
+  ICE__CANCEL_SUSPEND, /* the run stops as waiting; the node stays waiting */
+  ICE__CANCEL_FINISH   /* background work: the rest of its frame is done */
 } ice__cancel_t;
 
-typedef struct ice__frame_s ice__frame_t;
+typedef struct ice__pool_s ice__pool_t;
 
-/* One node of one frame. */
+/* One node instance of one frame: a node, in one loop iteration, branch or
+ * recursive iteration. */
 typedef struct {
-  uint8_t state;
-  uint8_t skip;
+  uint8_t state; /* ice__state_t */
+  uint8_t skip;  /* ice__skip_t */
+  uint8_t rerun; /* ran again for a recursive iteration */
+  uint8_t restored;
   uint32_t pending; /* dependencies not yet terminal */
   uint32_t attempts;
+  uint32_t gen;   /* times a recursive iteration reset it: instance gen+1 */
   json_t *output; /* completed: the output (owned reference) */
   int err_kind;
   char *err_msg;
   double t_start_ms;
   double duration_ms;
-  ice_task_t *task; /* while running */
-  uint32_t iter;    /* recursive nodes: iterations run so far */
-  json_t *carry;    /* recursive nodes: the context carried across them */
-  uint8_t rerun;    /* ran again for a recursive iteration */
+  ice_task_t *task;  /* while running or waiting */
+  json_t *carry;     /* recursive nodes: the context carried across them */
+  json_int_t tokens; /* usage of every attempt, nested nodes included */
+  double cost_usd;
 } ice__slot_t;
-
-typedef void (*ice__frame_done_cb)(ice__frame_t *f);
 
 struct ice__frame_s {
   ice_run_t *run;
   const ice__scope_t *scope;
   ice_task_t *parent; /* control-flow task that opened it; NULL at top */
   json_t *extras;     /* names added to the context (item, index...) */
-  long index;         /* loop index, else -1 */
+  long index;         /* loop index, else -1 (events show it) */
+  long branch;        /* parallel branch number, else -1 */
   uint32_t n;
-  uint32_t remaining; /* nodes not yet terminal */
-  uint32_t running;
-  uint32_t limit; /* most nodes running at once; 0 = no limit */
-  int stopping;   /* halt/cancel: start nothing more */
+  uint32_t remaining;  /* nodes not yet terminal */
+  uint32_t running;    /* nodes running or waiting */
+  uint32_t background; /* of them, attempts marked background */
+  uint32_t limit;      /* most nodes running at once; 0 = no limit */
+  int stopping;        /* halt/cancel: start nothing more */
+  int done_queued;     /* on the run's queue of finished frames */
+  char *key;           /* instance-key prefix, built on first use */
   ice__slot_t *slots;
   uint32_t *heap; /* ready local indices, by (depth, position) */
   uint32_t nheap;
@@ -73,7 +65,8 @@ struct ice__frame_s {
   uint32_t nwork;
   int in_ready_list;
   ice__frame_t *next_ready, *prev_ready; /* the run's ready list */
-  ice__frame_done_cb on_done;
+  ice__frame_t *next_done;               /* the run's finished frames */
+  ice__frame_cb on_done;
   void *data; /* for on_done */
 };
 
@@ -83,133 +76,189 @@ struct ice_task_s {
   const ice__node_t *node;
   uint32_t local;
   int attempt;
-  int done; /* this attempt completed */
-  int ok;
+  int done;       /* this attempt completed */
+  int ok;         /* 1 done, 2 iterated (recursive), 0 failed */
   int restart;    /* queued to start its next attempt */
   int in_exec;    /* inside executor start() */
   int in_backoff; /* waiting for its next attempt */
   int abandoned;  /* its executor could not be stopped; the node moved on */
+  int waiting;    /* parked by ice_task_wait */
+  int placed;     /* holds one of its frame's max_parallel places */
+  int background; /* does not hold its frame open */
+  int in_pool;    /* holds a slot of node->pool */
+  int pool_wait;  /* queued for a slot of node->pool */
   ice__cancel_t cancel;
   json_t *output;
   int err_kind;
   char *err_msg;
-  json_t *mapped; /* input_mappings resolved, or NULL */
-  json_t *input;  /* the attempt's resolved input (tool args), or NULL */
-  void *data;     /* executor's */
-  void *xstate;   /* built-in executor state */
+  json_t *mapped;     /* input_mappings resolved, or NULL */
+  json_t *input;      /* the attempt's resolved input (tool args), or NULL */
+  json_t *saved;      /* restored waiting state, or NULL */
+  char *key;          /* ice_task_key, built on first use */
+  double wake_at_ms;  /* parked: when the executor wakes by itself, or 0 */
+  double retry_at_ms; /* in back-off: when the next attempt is due */
+  ice_task_t *next_park, *prev_park; /* the run's parked tasks */
+  void *data;                        /* executor's */
+  void *xstate;                      /* built-in executor state */
   uv_timer_t timer;
   int timer_init;
   int timer_armed;
-  ice_task_t *next_done;
+  ice_task_t *next_done; /* the run's done queue */
+  ice_task_t *next_pool; /* a pool's wait queue */
 };
+
+/* What a run does when nothing more can happen now. */
+typedef enum {
+  ICE__STOP_NONE,
+  ICE__STOP_PAUSE,  /* paused: running nodes finish, nothing new starts */
+  ICE__STOP_SUSPEND /* waiting: only parked nodes are left */
+} ice__stop_t;
 
 struct ice_run_s {
   ice_engine_t *engine;
   ice_workflow_t *wf;
-  char id[40];
+  char *id;
   json_t *inputs;
   json_t *output; /* top-level outputs by id */
   json_t *result;
-  json_t *flaky; /* built-in `flaky` attempt counters */
+  json_t *tallies; /* run-scoped counters (the `flaky` tool) */
   ice__frame_t *top;
-  ice_task_t *dq_head, *dq_tail; /* completed attempts to process */
-  ice__frame_t *ready_head;      /* frames that may start nodes, FIFO */
+  ice_task_t *dq_head, *dq_tail;   /* completed attempts to process */
+  ice__frame_t *fq_head, *fq_tail; /* finished frames to report */
+  ice__frame_t *ready_head;        /* frames that may start nodes, FIFO */
   ice__frame_t *ready_tail;
   uv_idle_t kick;
   int kick_init;
   int in_drain;
   int started;
-  int finished;
+  int finished; /* the top frame is done, or the run stopped */
   int cancelled;
   int halted;
+  int halt_pending; /* the commit hook failed: stop the run from the drain */
+  ice__stop_t stop;
   int free_requested;
-  int live_tasks; /* tasks not yet freed (timers closing) */
-  int closing;    /* the kick handle is closing */
-  int depth;      /* 0 for a run started by the caller, +1 per sub-workflow */
+  int live_tasks;   /* tasks not yet freed (timers closing) */
+  int closing;      /* the kick handle is closing */
+  int depth;        /* 0 for a run started by the caller, +1 per sub-workflow */
+  uint32_t waiting; /* tasks parked, every frame */
+  uint32_t active;  /* tasks running, waiting or in back-off, every frame */
+  uint32_t idle;    /* of them, parked, queued for a pool, background or
+                       control flow (see task_idle in sched.c) */
+  ice_task_t *parked;
+  int muted; /* stopping as paused or waiting: commit nothing more */
+  double suspend_after_ms; /* < 0: never stop as waiting */
   /* A sub-workflow's run: the run and node that started it, named in its
    * workflow.* events so that a trace can be stitched together. */
-  char parent_run_id[40];
+  ice_run_t *parent;
+  char *parent_run_id;
   const char *parent_node_id;
   uint64_t seq;
   double t0_ms;
   double duration_ms;
   uint64_t retries;
+  json_int_t tokens;
+  double cost_usd;
+  /* The commit hook (SPEC §9's store writes here) and its first error. */
+  ice_commit_cb commit;
+  void *commit_data;
+  char *commit_error;
+  /* A restored run: node instance key -> its last committed record. */
+  json_t *restore;
+  json_t *restore_all; /* every run's records, for child runs */
+  /* Pools, parallel to the workflow's pool names (pool.c). */
+  ice__pool_t **pools;
+  uint32_t npools;
   ice_run_done_cb done;
   void *done_data;
+  /* run.c's step once the drain leaves the run finished. */
+  void (*on_finish)(ice_run_t *r);
 };
-
-/* The name of a skip reason, as events and the result show it. */
-const char *ice__skip_name(int skip);
 
 /* ---- sched.c ------------------------------------------------------------ */
 
 /* Opens a frame over scope s (of the run's workflow). parent is the task
- * that owns it (NULL for the top frame). on_done fires once, from the
- * scheduler, when every node of the frame is terminal. */
+ * that owns it (NULL for the top frame). on_done is queued once, when
+ * every node of the frame is terminal; the drain reports it. */
 int ice__frame_new(ice_run_t *r, uint32_t scope, ice_task_t *parent,
                    json_t *extras, long index, uint32_t limit,
-                   ice__frame_done_cb on_done, void *data, ice__frame_t **out);
+                   ice__frame_cb on_done, void *data, ice__frame_t **out);
 void ice__frame_free(ice__frame_t *f);
 /* Makes the frame's root nodes ready; work starts on the next drain. */
 void ice__frame_start(ice__frame_t *f);
-/* Stops a frame: nothing more starts, running nodes are cancelled. */
-void ice__frame_stop(ice__frame_t *f);
 /* Cancels node k of f: a pending or ready node becomes cancelled at once
  * (its dependents follow their trigger rules), a running one is stopped. */
 int ice__frame_cancel_node(ice__frame_t *f, uint32_t k);
-/* Processes completions and starts ready nodes until there is nothing left
- * to do now. Never re-enters itself. */
-void ice__sched_drain(ice_run_t *r);
+/* Processes completions and starts ready nodes for at most one time slice.
+ * Returns 1 when there is more to do now (the caller kicks again). */
+int ice__sched_drain(ice_run_t *r);
 /* Asks the loop to drain soon (from callbacks outside the scheduler). */
 void ice__sched_kick(ice_run_t *r);
+/* Sets one of t's state flags (waiting, pool_wait, background), keeping
+ * the run's count of idle tasks right. */
+void ice__sched_set_flag(ice_task_t *t, int *flag, int value);
+/* Takes a parked task off the run's list. */
+void ice__sched_unpark(ice_task_t *t);
 
-/* Gives up on an attempt whose executor cannot be interrupted (no cancel
- * hook): the node goes on at once with a fresh task, as if the attempt had
- * been cancelled; the old task is freed, unseen, when its executor
- * completes it. Accessors on an abandoned task return nothing. */
-void ice__task_abandon(ice_task_t *t);
+/* ---- commit.c: the one place a node instance changes state --------------
+ *
+ * Every change (ice__change_t) of node k of frame f goes through
+ * ice__commit: it updates the slot, emits the change's event, and calls
+ * the run's commit hook, before the caller releases any dependent. t is
+ * the attempt (NULL for nodes that never started); fields (taken) are
+ * extra event fields. Returns 0, or -1 when the hook failed (the run then
+ * stops with the hook's message). */
+int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
+                json_t *fields);
+/* The stable key of node k's current instance in f (SPEC §9): its id,
+ * preceded by its enclosing nodes' keys and loop indexes, and followed by
+ * @N for the N-th iteration of a recursive loop (N > 1). `a`,
+ * `loop[3]/e`, `outer[0]/inner[2]/e`, `step@2`. malloc'd. */
+char *ice__instance_key(ice__frame_t *f, uint32_t k);
+/* The record a restored run committed for this instance, or NULL. */
+json_t *ice__restored(ice__frame_t *f, uint32_t k);
 
-/* Completes with any JSON value as the output (built-in executors whose
- * output is not an object, such as loop's list). Takes output. */
-void ice__task_done_raw(ice_task_t *t, json_t *output);
+/* ---- events.c ----------------------------------------------------------- */
 
-/* Completes a recursive node's attempt without ending the node: `output`
- * (taken) becomes what its body sees of it, and the body runs again. */
-void ice__task_iterate(ice_task_t *t, json_t *output);
-
-/* ---- task.c ------------------------------------------------------------- */
-
-/* Context name resolution for a task (SPEC §3.1). */
-json_t *ice__task_lookup(void *task, const char *name, size_t len);
-/* Resolves input_mappings into t->mapped; fills err on failure. */
-int ice__task_map_inputs(ice_task_t *t, ice__err_t *err);
-/* Fails the attempt with an internal kind. */
-void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Follows a dotted path ("a.b.0") into v; "" is v. Borrowed or NULL. */
-json_t *ice__json_follow(json_t *v, const char *path);
-
-/* ---- run.c -------------------------------------------------------------- */
-
-/* Emits an event of `type` for the run; `fields` (taken) is merged into the
- * event object. When t is given, node_id (and parent_id, index for nested
- * nodes) are added. Builds nothing when no one listens. */
-void ice__emit_now(ice_run_t *r, const char *type, ice_task_t *t,
-                   const ice__node_t *n, ice__frame_t *f, json_t *fields);
+/* Emits an event for the run; fields (taken) are merged into it. When f is
+ * given, node_id (node k), parent_id and index are added. */
+void ice__emit(ice_run_t *r, ice__event_t type, const ice__frame_t *f,
+               uint32_t k, json_t *fields);
+/* 1 when a subscriber matches the type (bus.c). */
+int ice__bus_wants_type(const ice_engine_t *e, int type);
 /* The form to call: the fields expression is not even evaluated when no
  * subscriber wants the type (a hot path emits several events per node),
  * but the run's seq still advances so that numbering has no gaps. */
-#define ICE__EMIT(r, type, t, n, f, fields)                                    \
+#define ICE__EMIT(r, type, f, k, fields)                                       \
   do {                                                                         \
-    if (ice__bus_wants((r)->engine, (type)))                                   \
-      ice__emit_now((r), (type), (t), (n), (f), (fields));                     \
+    if (ice__bus_wants_type((r)->engine, (type)))                              \
+      ice__emit((r), (type), (f), (k), (fields));                              \
     else                                                                       \
       (r)->seq++;                                                              \
   } while (0)
-/* Called by the scheduler when the top frame is done. */
+/* Adds parent_run_id and parent_node_id for a child run's workflow.*
+ * events. */
+json_t *ice__with_parent(const ice_run_t *r, json_t *fields);
+
+/* ---- pool.c ------------------------------------------------------------- */
+
+/* Creates the run's pools (a child run shares its parent's by name). */
+int ice__pools_open(ice_run_t *r);
+void ice__pools_close(ice_run_t *r);
+/* Takes a slot of t's pool for its attempt (1: t may start now), or queues
+ * t (0). Nodes without a pool always may. */
+int ice__pool_acquire(ice_task_t *t);
+/* Gives t's slot back, or takes t off its pool's queue. Returns the queued
+ * task that now holds the slot (the caller starts it), or NULL. */
+ice_task_t *ice__pool_release(ice_task_t *t);
+
+/* ---- task.c ------------------------------------------------------------- */
+
+/* Resolves input_mappings into t->mapped; fills err on failure. */
+int ice__task_map_inputs(ice_task_t *t, ice__err_t *err);
+
+/* ---- run.c -------------------------------------------------------------- */
+
+/* Called by the scheduler once the top frame is done or the run stopped. */
 void ice__run_finish(ice_run_t *r);
-/* The run-scoped counter behind the built-in `flaky` tool. */
-json_int_t ice__run_flaky_attempt(ice_run_t *r, const char *key);
 
 #endif

@@ -1,14 +1,16 @@
 /* The scheduler (SPEC §4.2-§4.5): dataflow over frames, trigger rules,
  * run_if, attempts with retries and back-off timers, per-attempt timeouts,
- * failure policies and cancellation.
+ * pools, failure policies, cancellation, waiting and background attempts.
  *
  * Executors complete attempts through ice_task_done/ice_task_fail, which
- * only queue the task; ice__sched_drain() then processes the queue and
- * starts ready nodes in one flat loop. A chain of 100,000 synchronous
- * nodes therefore runs in constant stack depth. Executors, events and the
- * result are in other files. */
-#include "run.h"
+ * only queue the task; finished child frames are queued the same way.
+ * ice__sched_drain() processes both queues and starts ready nodes in one
+ * flat loop, so a chain of 100,000 synchronous nodes runs in constant
+ * stack depth and no executor is re-entered while the scheduler settles a
+ * node. Every change of a node instance's state goes through ice__commit
+ * (commit.c). */
 #include "retry.h"
+#include "run.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +19,8 @@
 
 static void settle(ice__frame_t *f, uint32_t k);
 static void start_attempt(ice_task_t *t);
+static void frame_check_background(ice__frame_t *f);
+static int task_idle(const ice_task_t *t);
 
 /* ---- the ready heap: (depth, position in the file) ---------------------- */
 
@@ -105,7 +109,7 @@ static const ice__node_t *node_of(const ice__frame_t *f, uint32_t k) {
 
 int ice__frame_new(ice_run_t *r, uint32_t scope, ice_task_t *parent,
                    json_t *extras, long index, uint32_t limit,
-                   ice__frame_done_cb on_done, void *data, ice__frame_t **out) {
+                   ice__frame_cb on_done, void *data, ice__frame_t **out) {
   const ice__scope_t *sc = &r->wf->scopes[scope];
   ice__frame_t *f;
 
@@ -125,6 +129,7 @@ int ice__frame_new(ice_run_t *r, uint32_t scope, ice_task_t *parent,
   f->parent = parent;
   f->extras = json_incref(extras);
   f->index = index;
+  f->branch = -1;
   f->n = f->remaining = sc->n;
   f->limit = limit;
   f->on_done = on_done;
@@ -147,17 +152,33 @@ void ice__frame_free(ice__frame_t *f) {
     ice__free(f->slots[k].err_msg);
   }
   json_decref(f->extras);
+  ice__free(f->key);
   ice__free(f->slots);
   ice__free(f->heap);
   ice__free(f->work);
   ice__free(f);
 }
 
-/* Called when the last node of f became terminal. Nothing may touch f
- * after on_done: it may free the frame. */
+void ice__frame_close(ice__frame_t *f) {
+  ice__frame_free(f);
+}
+
+/* The last node of f became terminal: its done callback is queued, so
+ * that no executor runs inside the settling that finished the frame. */
 static void frame_done(ice__frame_t *f) {
-  if (f->on_done != NULL)
-    f->on_done(f);
+  ice_run_t *r = f->run;
+
+  if (f->done_queued)
+    return;
+  f->done_queued = 1;
+  f->next_done = NULL;
+  if (r->fq_tail != NULL)
+    r->fq_tail->next_done = f;
+  else
+    r->fq_head = f;
+  r->fq_tail = f;
+  if (!r->in_drain)
+    ice__sched_kick(r);
 }
 
 void ice__frame_start(ice__frame_t *f) {
@@ -174,6 +195,60 @@ void ice__frame_start(ice__frame_t *f) {
   mark_ready(f);
 }
 
+int ice__frame_open(ice_task_t *parent, uint32_t scope, json_t *extras,
+                    long index, long branch, ice__frame_cb done, void *data,
+                    ice__frame_t **out) {
+  int rc = ice__frame_new(parent->run, scope, parent, extras, index, 0, done,
+                          data, out);
+
+  if (rc != 0)
+    return rc;
+  (*out)->branch = branch;
+  ice__frame_start(*out);
+  return 0;
+}
+
+long ice__frame_index(const ice__frame_t *f) {
+  return f->index >= 0 ? f->index : f->branch;
+}
+
+json_t *ice__frame_outputs(const ice__frame_t *f) {
+  json_t *o = json_object();
+
+  for (uint32_t k = 0; o != NULL && k < f->n; k++) {
+    if (f->slots[k].state == ICE__ST_COMPLETED)
+      json_object_set_nocheck(o, node_of(f, k)->id, f->slots[k].output);
+  }
+  return o;
+}
+
+json_t *ice__frame_last_output(const ice__frame_t *f) {
+  if (f->n == 0 || f->slots[f->n - 1].state != ICE__ST_COMPLETED)
+    return NULL;
+  return f->slots[f->n - 1].output;
+}
+
+const char *ice__frame_failure(const ice__frame_t *f, int *kind,
+                               const char **msg) {
+  for (uint32_t k = 0; k < f->n; k++) {
+    if (f->slots[k].state == ICE__ST_FAILED) {
+      *kind = f->slots[k].err_kind;
+      *msg = f->slots[k].err_msg != NULL ? f->slots[k].err_msg : "";
+      return node_of(f, k)->id;
+    }
+  }
+  return NULL;
+}
+
+int ice__frame_succeeded(const ice__frame_t *f) {
+  for (uint32_t k = 0; k < f->n; k++) {
+    uint8_t s = f->slots[k].state;
+    if (s != ICE__ST_COMPLETED && s != ICE__ST_SKIPPED)
+      return 0;
+  }
+  return 1;
+}
+
 /* ---- tasks -------------------------------------------------------------- */
 
 static void task_closed(uv_handle_t *h) {
@@ -186,12 +261,18 @@ static void task_closed(uv_handle_t *h) {
     ice_run_free(r);
 }
 
+static void pool_release(ice_task_t *t);
+
 static void task_free(ice_task_t *t) {
+  pool_release(t);
   json_decref(t->output);
   json_decref(t->mapped);
   json_decref(t->input);
+  json_decref(t->saved);
   ice__free(t->err_msg);
-  t->output = t->mapped = t->input = NULL;
+  ice__free(t->key);
+  t->key = NULL;
+  t->output = t->mapped = t->input = t->saved = NULL;
   t->err_msg = NULL;
   if (t->timer_init) {
     uv_close((uv_handle_t *)&t->timer, task_closed);
@@ -212,6 +293,20 @@ static ice_task_t *task_new(ice__frame_t *f, uint32_t k) {
   t->local = k;
   f->run->live_tasks++;
   return t;
+}
+
+static void push_done(ice_task_t *t);
+
+/* Gives t's pool slot back; the waiter that gets it starts from the drain
+ * (back on the done queue, flagged restart: start_attempt finds its slot
+ * reserved). */
+static void pool_release(ice_task_t *t) {
+  ice_task_t *next = ice__pool_release(t);
+
+  if (next != NULL) {
+    next->restart = 1;
+    push_done(next);
+  }
 }
 
 static void push_done(ice_task_t *t) {
@@ -275,10 +370,8 @@ static void arm(ice_task_t *t, uint64_t ms, uv_timer_cb cb, int is_delay) {
     cb(&t->timer);
     return;
   }
-  if (is_delay && e->virtual_clock) {
-    e->clock_offset_ms += ms;
-    ms = 0;
-  }
+  if (is_delay)
+    ms = ice_engine_delay(e, ms);
   t->timer_armed = 1;
   /* The loop's cached time is that of the start of this loop turn; a drain
    * slice may have run since. */
@@ -304,9 +397,14 @@ void ice__task_abandon(ice_task_t *t) {
     return; /* then the node waits for the executor after all */
   /* The new task carries the node on: it fails now, as timed out or
    * cancelled, and a retry (if any) starts from it. */
+  ice__sched_unpark(t);
   n->attempt = t->attempt;
   n->cancel = t->cancel;
   n->mapped = t->mapped;
+  n->in_pool = t->in_pool;
+  n->background = t->background; /* the run's idle count stays right */
+  n->placed = t->placed;
+  t->in_pool = t->placed = 0;
   t->mapped = NULL;
   disarm(t);
   t->abandoned = 1;
@@ -316,42 +414,36 @@ void ice__task_abandon(ice_task_t *t) {
                       "abandoned");
 }
 
-/* Requests that a running task stop; it completes as cancelled. A task
- * whose attempt already completed keeps its outcome. */
-static void task_stop(ice_task_t *t) {
-  if (t->cancel == ICE__CANCEL_STOP)
+/* Requests that a running task stop for `why`; it completes as cancelled
+ * (or, when suspended, stays waiting). A task whose attempt already
+ * completed keeps its outcome. */
+static void task_stop(ice_task_t *t, ice__cancel_t why) {
+  if (t->cancel == ICE__CANCEL_STOP || t->cancel == why)
     return;
-  if (t->restart) {
-    t->cancel = ICE__CANCEL_STOP;
+  if (t->restart || t->pool_wait) {
+    t->cancel = why;
+    if (t->pool_wait) {
+      ice__pool_release(t);
+      t->restart = 1;
+      push_done(t);
+    }
     return;
   }
   if (t->in_backoff) {
     disarm(t);
     t->in_backoff = 0;
-    t->cancel = ICE__CANCEL_STOP;
+    t->cancel = why;
     t->restart = 1;
     push_done(t);
     return;
   }
   if (t->done)
     return;
-  t->cancel = ICE__CANCEL_STOP;
+  t->cancel = why;
   request_cancel(t);
 }
 
 /* ---- node outcomes ------------------------------------------------------ */
-
-const char *ice__skip_name(int skip) {
-  static const char *const names[] = {"", "upstream_failed", "upstream_skipped",
-                                      "run_if", "branch_not_taken"};
-
-  return skip >= 0 && skip < (int)ICE__ARRAY_SIZE(names) ? names[skip] : "";
-}
-
-static void emit_skipped(ice__frame_t *f, uint32_t k) {
-  ICE__EMIT(f->run, "node.skipped", NULL, node_of(f, k), f,
-            json_pack("{s:s}", "reason", ice__skip_name(f->slots[k].skip)));
-}
 
 /* Decides whether a node whose dependencies are all terminal may run. */
 static int trigger_ok(const ice__frame_t *f, uint32_t k, ice__skip_t *why) {
@@ -404,9 +496,8 @@ static void settle(ice__frame_t *f, uint32_t k) {
       if (s->pending == 0 || --s->pending > 0 || s->state != ICE__ST_PENDING)
         continue;
       if (!trigger_ok(f, d, &why)) {
-        s->state = ICE__ST_SKIPPED;
         s->skip = (uint8_t)why;
-        emit_skipped(f, d);
+        ice__commit(f, d, ICE__CH_SKIPPED, NULL, NULL);
       } else {
         s->state = ICE__ST_READY;
         heap_push(f, d);
@@ -420,6 +511,8 @@ static void settle(ice__frame_t *f, uint32_t k) {
     mark_ready(f);
   if (f->remaining == 0)
     frame_done(f);
+  else
+    frame_check_background(f);
 }
 
 void ice__frame_stop(ice__frame_t *f) {
@@ -432,22 +525,20 @@ void ice__frame_stop(ice__frame_t *f) {
     uint32_t k = heap_pop(f);
     if (f->slots[k].state != ICE__ST_READY)
       continue;
-    f->slots[k].state = ICE__ST_CANCELLED;
-    ICE__EMIT(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
+    ice__commit(f, k, ICE__CH_CANCELLED, NULL, NULL);
     f->remaining--;
   }
   /* Running nodes are asked to stop (they end as cancelled later); pending
    * ones are cancelled now. */
   for (uint32_t k = 0; k < f->n; k++) {
     ice__slot_t *s = &f->slots[k];
-    if (s->state == ICE__ST_RUNNING && s->task != NULL)
-      task_stop(s->task);
+    if ((s->state == ICE__ST_RUNNING || s->state == ICE__ST_WAITING) &&
+        s->task != NULL)
+      task_stop(s->task, ICE__CANCEL_STOP);
   }
   for (uint32_t k = 0; k < f->n; k++) {
-    ice__slot_t *s = &f->slots[k];
-    if (s->state == ICE__ST_PENDING) {
-      s->state = ICE__ST_CANCELLED;
-      ICE__EMIT(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
+    if (f->slots[k].state == ICE__ST_PENDING) {
+      ice__commit(f, k, ICE__CH_CANCELLED, NULL, NULL);
       f->remaining--;
     }
   }
@@ -481,56 +572,62 @@ int ice__frame_cancel_node(ice__frame_t *f, uint32_t k) {
 
   if (s->state == ICE__ST_PENDING || s->state == ICE__ST_READY) {
     /* A ready node stays in the heap; start_one skips it. */
-    s->state = ICE__ST_CANCELLED;
-    ICE__EMIT(f->run, "node.cancelled", NULL, node_of(f, k), f, NULL);
+    ice__commit(f, k, ICE__CH_CANCELLED, NULL, NULL);
     node_terminal(f, k);
-  } else if (s->state == ICE__ST_RUNNING && s->task != NULL) {
-    task_stop(s->task);
+  } else if ((s->state == ICE__ST_RUNNING || s->state == ICE__ST_WAITING) &&
+             s->task != NULL) {
+    task_stop(s->task, ICE__CANCEL_STOP);
   }
   return 0;
 }
 
-/* Ends node k's run: records the outcome, frees the task, settles. */
-static void finish_node(ice__frame_t *f, ice_task_t *t, uint8_t state) {
-  ice__slot_t *s = &f->slots[t->local];
+/* The task no longer holds a place among the frame's running nodes. */
+static void task_leaves(ice__frame_t *f, ice_task_t *t) {
   ice_run_t *r = f->run;
+
+  if (t->placed)
+    f->running--; /* a parked task gave its place back already */
+  t->placed = 0;
+  ice__sched_unpark(t);
+  r->active--;
+  r->idle -= task_idle(t);
+  if (t->background)
+    f->background--;
+  t->background = 0;
+  if (f->nheap > 0)
+    mark_ready(f);
+}
+
+/* Ends node k's run with a terminal change: commits it, frees the task,
+ * settles. */
+static void finish_node(ice__frame_t *f, ice_task_t *t, ice__change_t ch) {
+  ice__slot_t *s = &f->slots[t->local];
   uint32_t k = t->local;
 
-  s->state = state;
   s->task = NULL;
-  s->duration_ms = ice__engine_mono_ms(r->engine) - s->t_start_ms;
-  f->running--;
-  if (state == ICE__ST_COMPLETED) {
-    json_decref(s->output);
-    s->output = t->output;
-    t->output = NULL;
-    if (f->parent == NULL)
-      json_object_set_nocheck(r->output, t->node->id, s->output);
-  } else if (state == ICE__ST_FAILED) {
-    s->err_kind = t->err_kind;
-    s->err_msg = t->err_msg;
-    t->err_msg = NULL;
-  } else if (state == ICE__ST_CANCELLED) {
-    ICE__EMIT(r, "node.cancelled", t, NULL, NULL, NULL);
-  }
+  s->duration_ms = ice__engine_mono_ms(f->run->engine) - s->t_start_ms;
+  task_leaves(f, t);
+  ice__commit(f, k, ch, t, NULL);
   task_free(t);
   node_terminal(f, k);
 }
 
 /* A recursive node asked for another iteration: it goes back to pending
- * with its intermediate output, and its body nodes run again. */
-static void iterate(ice__frame_t *f, ice_task_t *t) {
-  const ice__node_t *R = t->node;
-  ice__slot_t *rs = &f->slots[t->local];
+ * with its intermediate output, and its body nodes run again. Also used
+ * when a restored run replays a committed iteration (t == NULL). */
+static void iterate(ice__frame_t *f, uint32_t k, ice_task_t *t) {
+  const ice__node_t *R = node_of(f, k);
+  ice__slot_t *rs = &f->slots[k];
 
-  json_decref(rs->output);
-  rs->output = t->output;
-  t->output = NULL;
+  if (t != NULL) {
+    rs->task = NULL;
+    task_leaves(f, t);
+    ice__commit(f, k, ICE__CH_ITERATED, t, NULL);
+    task_free(t);
+  }
   rs->state = ICE__ST_PENDING;
-  rs->task = NULL;
+  rs->gen++;
   rs->pending = R->rec_pending;
-  f->running--;
-  task_free(t);
   for (uint32_t i = 0; i < R->nbody; i++) {
     uint32_t b = R->body[i];
     ice__slot_t *s = &f->slots[b];
@@ -539,6 +636,7 @@ static void iterate(ice__frame_t *f, ice_task_t *t) {
     s->state = ICE__ST_PENDING;
     s->skip = 0;
     s->rerun = 1;
+    s->gen++;
     s->pending = node_of(f, b)->rec_pending;
     ice__free(s->err_msg);
     s->err_msg = NULL;
@@ -568,37 +666,46 @@ static void process(ice_task_t *t) {
   ice__frame_t *f = t->frame;
   ice_run_t *r = t->run;
   const ice__node_t *n = t->node;
-  ice__slot_t *s = &f->slots[t->local];
-  int kind;
-  const char *msg;
   int will_retry;
 
   if (t->restart) {
     t->restart = 0;
     if (t->cancel == ICE__CANCEL_STOP || f->stopping) {
-      finish_node(f, t, ICE__ST_CANCELLED);
+      finish_node(f, t, ICE__CH_CANCELLED);
+      return;
+    }
+    if (t->cancel == ICE__CANCEL_SUSPEND) {
+      /* A retry that was due: the restored run starts it again. */
+      f->slots[t->local].task = NULL;
+      task_leaves(f, t);
+      task_free(t);
       return;
     }
     start_attempt(t);
     return;
   }
   disarm(t);
+  if (t->cancel == ICE__CANCEL_SUSPEND && !t->ok) {
+    /* Parked when the run stopped as waiting: it stays waiting, as its
+     * last commit says, and runs again when the run is restored. */
+    f->slots[t->local].task = NULL;
+    task_leaves(f, t);
+    task_free(t);
+    return;
+  }
   if (t->cancel == ICE__CANCEL_STOP) {
-    finish_node(f, t, ICE__ST_CANCELLED);
+    finish_node(f, t, ICE__CH_CANCELLED);
     return;
   }
   if (t->ok == 2 && t->cancel == ICE__CANCEL_NONE) {
-    iterate(f, t);
+    iterate(f, t->local, t);
     return;
   }
   if (t->ok && t->cancel != ICE__CANCEL_TIMEOUT) {
     ice__err_t err;
     if (n->out_schema == NULL ||
         ice__schema_check(n->out_schema, t->output, &err) == 0) {
-      ICE__EMIT(r, "node.completed", t, NULL, NULL,
-                json_pack("{s:i,s:f,s:b}", "attempt", t->attempt, "duration_ms",
-                          ice__ms3(now_ms(r) - s->t_start_ms), "cache_hit", 0));
-      finish_node(f, t, ICE__ST_COMPLETED);
+      finish_node(f, t, ICE__CH_COMPLETED);
       return;
     }
     t->ok = 0;
@@ -613,26 +720,23 @@ static void process(ice_task_t *t) {
     t->err_msg = ice__strdup(buf);
     t->err_kind = ICE__KIND_TIMEOUT;
   }
-  kind = t->err_kind;
-  msg = t->err_msg != NULL ? t->err_msg : "failed";
   will_retry = t->attempt < n->retry.max_attempts &&
-               (n->retry.retry_on & (UINT32_C(1) << kind)) != 0 &&
-               !f->stopping && !r->cancelled;
-  ICE__EMIT(r, "node.failed", t, NULL, NULL,
-            json_pack("{s:i,s:{s:s,s:s},s:b}", "attempt", t->attempt, "error",
-                      "kind", ice__kind_name(kind), "message", msg,
-                      "will_retry", will_retry));
+               (n->retry.retry_on & (UINT32_C(1) << t->err_kind)) != 0 &&
+               !f->stopping && !r->cancelled && r->stop == ICE__STOP_NONE;
   if (!will_retry) {
-    finish_node(f, t, ICE__ST_FAILED);
+    finish_node(f, t, ICE__CH_FAILED);
     return;
   }
   {
     uint64_t delay = ice__retry_delay_ms(&n->retry, (unsigned)t->attempt,
                                          (uint32_t)random());
     r->retries++;
-    ICE__EMIT(r, "node.retrying", t, NULL, NULL,
-              json_pack("{s:i,s:I}", "attempt", t->attempt + 1, "delay_ms",
-                        (json_int_t)delay));
+    /* The pool slot is not held during back-off (SPEC §4.2). */
+    pool_release(t);
+    t->retry_at_ms = ice__engine_now_ms(r->engine) + (double)delay;
+    if (ice__commit(f, t->local, ICE__CH_RETRYING, t,
+                    json_pack("{s:I}", "delay_ms", (json_int_t)delay)) != 0)
+      return;
     t->done = 0;
     t->in_backoff = 1;
     arm(t, delay, on_backoff, 1);
@@ -642,24 +746,24 @@ static void process(ice_task_t *t) {
 static void start_attempt(ice_task_t *t) {
   ice__frame_t *f = t->frame;
   ice__slot_t *s = &f->slots[t->local];
-  ice_run_t *r = t->run;
   ice__err_t err;
 
+  /* A node with a pool waits for a slot first; timeouts count from when
+   * it holds one. */
+  if (!ice__pool_acquire(t))
+    return;
   t->attempt++;
   s->attempts = (uint32_t)t->attempt;
   t->done = t->ok = 0;
   t->cancel = ICE__CANCEL_NONE;
+  t->wake_at_ms = t->retry_at_ms = 0;
   json_decref(t->output);
   t->output = NULL;
   ice__free(t->err_msg);
   t->err_msg = NULL;
   t->err_kind = 0;
-  /* A recursive node starting its next iteration is not a new attempt:
-   * recursive.iteration events record iterations. */
-  if (!(s->iter > 0 && t->attempt == 1))
-    ICE__EMIT(r, "node.started", t, NULL, NULL,
-              json_pack("{s:s,s:i}", "node_type", t->node->type, "attempt",
-                        t->attempt));
+  if (ice__commit(f, t->local, ICE__CH_STARTED, t, NULL) != 0)
+    return;
   if (t->node->nmaps > 0 && t->mapped == NULL &&
       ice__task_map_inputs(t, &err) != 0) {
     ice__task_fail_kind(t, ICE__KIND_INPUT_MAPPING, "%s", err.msg);
@@ -668,17 +772,92 @@ static void start_attempt(ice_task_t *t) {
   t->in_exec = 1;
   t->node->ex->start(t);
   t->in_exec = 0;
-  if (!t->done && t->node->timeout > 0)
+  if (!t->done && !t->waiting && t->node->timeout > 0)
     arm(t, (uint64_t)(t->node->timeout * 1000.0), on_timeout, 0);
+}
+
+/* A restored run meets a node instance that was committed before: replay
+ * what it did instead of running it. Returns 1 when k needs nothing more
+ * now. */
+static int replay(ice__frame_t *f, uint32_t k, ice_task_t *t, json_t *rec) {
+  ice__slot_t *s = &f->slots[k];
+  const char *ch = json_string_value(json_object_get(rec, "change"));
+  int change = ch != NULL ? ice__change_from_name(ch) : -1;
+  json_int_t attempt = json_integer_value(json_object_get(rec, "attempt"));
+
+  s->restored = 1;
+  switch (change) {
+  case ICE__CH_COMPLETED:
+    json_decref(s->output);
+    s->output = json_incref(json_object_get(rec, "output"));
+    if (s->output == NULL)
+      s->output = json_object();
+    s->state = ICE__ST_COMPLETED;
+    s->attempts = (uint32_t)attempt;
+    if (f->parent == NULL)
+      json_object_set_nocheck(f->run->output, node_of(f, k)->id, s->output);
+    task_free(t);
+    node_terminal(f, k);
+    return 1;
+  case ICE__CH_FAILED:
+  case ICE__CH_SKIPPED: {
+    json_t *e = json_object_get(rec, "error");
+    s->state = change == ICE__CH_FAILED ? ICE__ST_FAILED : ICE__ST_SKIPPED;
+    s->attempts = (uint32_t)attempt;
+    s->err_kind =
+        ice__kind_from_name(json_string_value(json_object_get(e, "kind")));
+    if (s->err_kind < 0)
+      s->err_kind = ICE__KIND_INTERNAL;
+    s->err_msg =
+        ice__strdup(json_string_value(json_object_get(e, "message")) != NULL
+                        ? json_string_value(json_object_get(e, "message"))
+                        : "");
+    for (int i = 1; i < ICE__SKIP_COUNT; i++) {
+      if (json_equal(json_object_get(rec, "reason"),
+                     json_string(ice__skip_name(i))) == 1)
+        s->skip = (uint8_t)i;
+    }
+    task_free(t);
+    node_terminal(f, k);
+    return 1;
+  }
+  case ICE__CH_ITERATED:
+    json_decref(s->output);
+    s->output = json_incref(json_object_get(rec, "output"));
+    json_decref(s->carry);
+    s->carry = json_incref(json_object_get(rec, "state"));
+    s->attempts = (uint32_t)attempt;
+    task_free(t);
+    iterate(f, k, NULL);
+    return 1;
+  case ICE__CH_WAITING:
+    /* The executor starts again, with what it saved, in the same
+     * attempt; it decides what was answered or is due. */
+    t->saved = json_incref(json_object_get(rec, "state"));
+    t->attempt = (int)attempt - 1;
+    return 0;
+  case ICE__CH_RETRYING:
+    /* Its next attempt was due at wake_at: wait what is left of it. */
+    t->attempt = (int)attempt;
+    t->retry_at_ms = json_number_value(json_object_get(rec, "wake_at_ms"));
+    return 0;
+  default:
+    /* Started (it was running when the run stopped) or cancelled: it runs
+     * again, as the same attempt. */
+    t->attempt = attempt > 0 ? (int)attempt - 1 : 0;
+    return 0;
+  }
 }
 
 /* Starts the next ready node of f; returns 0 when f can start nothing. */
 static int start_one(ice__frame_t *f) {
+  ice_run_t *r = f->run;
   ice_task_t *t;
   uint32_t k;
   ice__slot_t *s;
 
-  if (f->nheap == 0 || f->stopping || (f->limit > 0 && f->running >= f->limit))
+  if (f->nheap == 0 || f->stopping || r->stop != ICE__STOP_NONE ||
+      (f->limit > 0 && f->running >= f->limit))
     return 0;
   k = heap_pop(f);
   s = &f->slots[k];
@@ -686,11 +865,16 @@ static int start_one(ice__frame_t *f) {
     return 1; /* cancelled while it waited */
   t = task_new(f, k);
   if (t == NULL) {
-    s->state = ICE__ST_FAILED;
     s->err_kind = ICE__KIND_INTERNAL;
     s->err_msg = ice__strdup("out of memory");
+    ice__commit(f, k, ICE__CH_FAILED, NULL, NULL);
     node_terminal(f, k);
     return 1;
+  }
+  if (r->restore != NULL) {
+    json_t *rec = ice__restored(f, k);
+    if (rec != NULL && replay(f, k, t, rec))
+      return 1;
   }
   if (t->node->run_if != NULL) {
     ice__err_t err;
@@ -700,33 +884,110 @@ static int start_one(ice__frame_t *f) {
     json_decref(v);
     if (rc == 0 && !run) {
       task_free(t);
-      s->state = ICE__ST_SKIPPED;
       s->skip = ICE__SKIP_RUN_IF;
-      emit_skipped(f, k);
+      ice__commit(f, k, ICE__CH_SKIPPED, NULL, NULL);
       node_terminal(f, k);
       return 1;
     }
     if (rc != 0) {
       /* The node never started: it fails without an attempt. */
       task_free(t);
-      s->state = ICE__ST_FAILED;
       s->err_kind = ICE__KIND_EXPRESSION;
       s->err_msg = ice__strdup(err.msg);
-      ICE__EMIT(f->run, "node.failed", NULL, node_of(f, k), f,
-                json_pack("{s:i,s:{s:s,s:s},s:b}", "attempt", 0, "error",
-                          "kind", "expression", "message", err.msg,
-                          "will_retry", 0));
+      ice__commit(f, k, ICE__CH_FAILED, NULL, NULL);
       node_terminal(f, k);
       return 1;
     }
   }
   s->state = ICE__ST_RUNNING;
   s->task = t;
-  s->t_start_ms = now_ms(f->run);
+  s->t_start_ms = now_ms(r);
   f->running++;
+  t->placed = 1;
+  r->active++;
+  r->idle += task_idle(t);
+  if (t->retry_at_ms > 0) {
+    /* A restored retry: the rest of its back-off, then the attempt. */
+    double left = t->retry_at_ms - ice__engine_now_ms(r->engine);
+    t->in_backoff = 1;
+    arm(t, left > 0 ? (uint64_t)left : 0, on_backoff, 1);
+    return 1;
+  }
   start_attempt(t);
   return 1;
 }
+
+/* ---- background attempts and waiting ------------------------------------ */
+
+/* Background attempts (a monitor) do not hold their frame open: once
+ * every other node of the frame is terminal, they are asked to finish. */
+static void frame_check_background(ice__frame_t *f) {
+  if (f->background == 0 || f->remaining != f->background)
+    return;
+  for (uint32_t k = 0; k < f->n; k++) {
+    ice_task_t *t = f->slots[k].task;
+    if (t != NULL && t->background && !t->done)
+      task_stop(t, ICE__CANCEL_FINISH);
+  }
+}
+
+/* Tasks that are not working now: parked, queued for a pool slot, a
+ * control-flow node (its children work), or background. When no other
+ * task is active and nothing is queued or ready, the run can go no
+ * further by itself. */
+static int task_idle(const ice_task_t *t) {
+  return t->waiting || t->pool_wait || t->background || t->node->nchild > 0;
+}
+
+void ice__sched_set_flag(ice_task_t *t, int *flag, int value) {
+  int was = task_idle(t);
+
+  *flag = value;
+  t->run->idle += task_idle(t) - was;
+}
+
+/* The soonest wake-up time of a parked attempt (epoch ms), or 0. */
+static double next_wake(const ice_run_t *r) {
+  double next = 0;
+
+  for (const ice_task_t *t = r->parked; t != NULL; t = t->next_park) {
+    if (t->wake_at_ms > 0 && (next == 0 || t->wake_at_ms < next))
+      next = t->wake_at_ms;
+  }
+  return next;
+}
+
+/* Stops the run without a trace in the commit log: every frame is stopped
+ * with commits muted, so nodes keep the states they had, and the run can
+ * be rebuilt from what was committed (SPEC §9). */
+static void stop_quietly(ice_run_t *r) {
+  r->muted = 1;
+  ice__frame_stop(r->top);
+}
+
+/* Nothing is queued, ready or working: decide whether the run pauses,
+ * stops as waiting, or keeps waiting for a parked attempt that will wake
+ * by itself soon. */
+static void check_stalled(ice_run_t *r) {
+  double next;
+
+  if (r->finished || r->muted || r->dq_head != NULL || r->fq_head != NULL ||
+      r->ready_head != NULL || r->active > r->idle)
+    return;
+  if (r->stop == ICE__STOP_PAUSE) {
+    stop_quietly(r);
+    return;
+  }
+  if (r->waiting == 0 || r->suspend_after_ms < 0)
+    return;
+  next = next_wake(r);
+  if (next > 0 && next - ice__engine_now_ms(r->engine) <= r->suspend_after_ms)
+    return;
+  r->stop = ICE__STOP_SUSPEND;
+  stop_quietly(r);
+}
+
+/* ---- the drain loop ----------------------------------------------------- */
 
 /* The drain gives the event loop a turn after this much work, so that
  * timers (timeouts, sleep), signals and I/O of other nodes stay on time
@@ -736,20 +997,25 @@ static int start_one(ice__frame_t *f) {
 #define DRAIN_SLICE_NS 2000000u /* 2 ms */
 #define DRAIN_CHECK 64u
 
-void ice__sched_drain(ice_run_t *r) {
+int ice__sched_drain(ice_run_t *r) {
   uint64_t deadline;
   unsigned steps = 0;
+  int more = 0;
 
   if (r->in_drain)
-    return;
+    return 0;
   r->in_drain = 1;
   deadline = uv_hrtime() + DRAIN_SLICE_NS;
   for (;;) {
     if (++steps % DRAIN_CHECK == 0 && uv_hrtime() >= deadline &&
-        (r->dq_head != NULL || r->ready_head != NULL)) {
-      /* More to do: resume from the idle handle after one loop turn. */
-      ice__sched_kick(r);
+        (r->dq_head != NULL || r->fq_head != NULL || r->ready_head != NULL)) {
+      more = 1; /* resume after one loop turn */
       break;
+    }
+    if (r->halt_pending) {
+      r->halt_pending = 0;
+      ice__frame_stop(r->top);
+      continue;
     }
     if (r->dq_head != NULL) {
       ice_task_t *t = r->dq_head;
@@ -757,6 +1023,15 @@ void ice__sched_drain(ice_run_t *r) {
       if (r->dq_head == NULL)
         r->dq_tail = NULL;
       process(t);
+      continue;
+    }
+    if (r->fq_head != NULL) {
+      ice__frame_t *f = r->fq_head;
+      r->fq_head = f->next_done;
+      if (r->fq_head == NULL)
+        r->fq_tail = NULL;
+      if (f->on_done != NULL)
+        f->on_done(f, f->data); /* may free f */
       continue;
     }
     if (r->ready_head != NULL) {
@@ -768,23 +1043,170 @@ void ice__sched_drain(ice_run_t *r) {
     break;
   }
   r->in_drain = 0;
-  if (r->finished)
-    ice__run_finish(r);
+  if (!more)
+    check_stalled(r);
+  return more;
 }
 
 static void on_kick(uv_idle_t *h) {
   ice_run_t *r = h->data;
 
   uv_idle_stop(h);
-  ice__sched_drain(r);
+  if (ice__sched_drain(r))
+    ice__sched_kick(r);
+  if (r->finished && r->on_finish != NULL)
+    r->on_finish(r);
 }
 
 void ice__sched_kick(ice_run_t *r) {
-  if (r->kick_init && !r->closing)
+  if (r->kick_init && !r->closing) {
+    r->kick.data = r;
     uv_idle_start(&r->kick, on_kick);
+  }
 }
 
-/* ---- completion API for executors --------------------------------------- */
+/* ---- parked and background attempts -------------------------------------- */
+
+void ice__sched_unpark(ice_task_t *t) {
+  ice_run_t *r = t->run;
+
+  if (!t->waiting)
+    return;
+  if (t->prev_park != NULL)
+    t->prev_park->next_park = t->next_park;
+  else
+    r->parked = t->next_park;
+  if (t->next_park != NULL)
+    t->next_park->prev_park = t->prev_park;
+  t->next_park = t->prev_park = NULL;
+  r->waiting--;
+  ice__sched_set_flag(t, &t->waiting, 0);
+}
+
+int ice_task_wait(ice_task_t *t, json_t *state, double wake_at_ms) {
+  ice__frame_t *f;
+  ice_run_t *r;
+
+  if (t == NULL || t->done || t->abandoned || t->waiting) {
+    json_decref(state);
+    return ICE_EINVAL;
+  }
+  f = t->frame;
+  r = t->run;
+  t->wake_at_ms = wake_at_ms > 0 ? wake_at_ms : 0;
+  /* A parked node is not running: it gives its max_parallel place back,
+   * so independent nodes go on (SPEC §8.1), and its timeout stops. */
+  disarm(t);
+  if (t->placed)
+    f->running--;
+  t->placed = 0;
+  if (f->nheap > 0)
+    mark_ready(f);
+  ice__sched_set_flag(t, &t->waiting, 1);
+  r->waiting++;
+  t->next_park = r->parked;
+  t->prev_park = NULL;
+  if (r->parked != NULL)
+    r->parked->prev_park = t;
+  r->parked = t;
+  if (state != NULL) {
+    json_decref(t->saved);
+    t->saved = state; /* committed with the change, handed back on restore */
+  }
+  ice__commit(f, t->local, ICE__CH_WAITING, t, NULL);
+  if (!r->in_drain)
+    ice__sched_kick(r); /* the run may now be stalled */
+  return 0;
+}
+
+json_t *ice_task_saved_state(const ice_task_t *t) {
+  return t != NULL ? t->saved : NULL;
+}
+
+void ice_task_set_background(ice_task_t *t) {
+  if (t == NULL || t->done || t->abandoned || t->background)
+    return;
+  ice__sched_set_flag(t, &t->background, 1);
+  t->frame->background++;
+  frame_check_background(t->frame);
+  if (!t->run->in_drain)
+    ice__sched_kick(t->run);
+}
+
+int ice_task_stop_reason(const ice_task_t *t) {
+  switch (t != NULL ? t->cancel : ICE__CANCEL_NONE) {
+  case ICE__CANCEL_TIMEOUT:
+    return ICE_STOP_TIMEOUT;
+  case ICE__CANCEL_STOP:
+    return ICE_STOP_CANCEL;
+  case ICE__CANCEL_SUSPEND:
+    return ICE_STOP_SUSPEND;
+  case ICE__CANCEL_FINISH:
+    return ICE_STOP_FINISH;
+  default:
+    return ICE_STOP_NONE;
+  }
+}
+
+int ice__task_stopping(const ice_task_t *t) {
+  return t->cancel != ICE__CANCEL_NONE;
+}
+
+/* ---- a recursive node's iterations --------------------------------------- */
+
+uint32_t ice__task_iteration(const ice_task_t *t) {
+  return t->frame->slots[t->local].gen + 1;
+}
+
+json_t *ice__task_carry(const ice_task_t *t) {
+  return t->frame->slots[t->local].carry;
+}
+
+void ice__task_set_carry(ice_task_t *t, json_t *carry) {
+  ice__slot_t *s = &t->frame->slots[t->local];
+
+  json_decref(s->carry);
+  s->carry = carry;
+}
+
+json_t *ice__task_prev_output(const ice_task_t *t) {
+  return t->frame->slots[t->local].output;
+}
+
+json_t *ice__task_body_outputs(const ice_task_t *t) {
+  const ice__frame_t *f = t->frame;
+  json_t *o = json_object();
+
+  for (uint32_t j = 0; o != NULL && j < t->node->nbody; j++) {
+    const ice__slot_t *s = &f->slots[t->node->body[j]];
+    if (s->output != NULL)
+      json_object_set_nocheck(o, node_of(f, t->node->body[j])->id, s->output);
+  }
+  return o;
+}
+
+/* ---- lists that never run ------------------------------------------------ */
+
+void ice__scope_skip(ice_task_t *parent, uint32_t scope, long index,
+                     ice__skip_t reason) {
+  ice__frame_t *f;
+
+  /* A frame of their own gives them their keys and events; it never
+   * starts. */
+  if (ice__frame_new(parent->run, scope, parent, NULL, -1, 0, NULL, NULL, &f) !=
+      0)
+    return;
+  f->branch = index;
+  for (uint32_t k = 0; k < f->n; k++) {
+    f->slots[k].skip = (uint8_t)reason;
+    ice__commit(f, k,
+                reason == ICE__SKIP_NONE ? ICE__CH_CANCELLED : ICE__CH_SKIPPED,
+                NULL, NULL);
+  }
+  ice__frame_free(f);
+}
+
+/* ---- completion API for executors ---------------------------------------- */
 
 void ice_task_done(ice_task_t *t, json_t *output) {
   if (output == NULL)
@@ -797,50 +1219,62 @@ void ice_task_done(ice_task_t *t, json_t *output) {
   ice__task_done_raw(t, output);
 }
 
-void ice__task_done_raw(ice_task_t *t, json_t *output) {
+/* Ends the attempt t; 0 when the caller must not touch t any more. */
+static int complete(ice_task_t *t) {
   if (t != NULL && t->abandoned && !t->done) {
     /* Its node moved on long ago: drop the outcome, free the task. */
     t->done = 1;
-    json_decref(output);
     task_free(t);
-    return;
+    return 0;
   }
-  if (t == NULL || t->done) {
+  if (t == NULL || t->done)
+    return 0;
+  t->done = 1;
+  if (t->waiting)
+    ice__sched_unpark(t);
+  return 1;
+}
+
+void ice__task_done_raw(ice_task_t *t, json_t *output) {
+  if (!complete(t)) {
     json_decref(output);
     return;
   }
-  t->done = 1;
   t->ok = 1;
   t->output = output;
   push_done(t);
 }
 
+void ice__task_done_flow(ice_task_t *t, json_t *out) {
+  /* Control-flow outputs embed their children's outputs (shared, not
+   * copied); nesting can make their text explode while memory does not. */
+  if (out != NULL && ice__json_size(out, ICE__MAX_TEXT_BYTES) == SIZE_MAX) {
+    json_decref(out);
+    ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT,
+                        "output: its JSON text would be over %zu MiB "
+                        "(nested outputs repeated at every level)",
+                        ICE__MAX_TEXT_BYTES >> 20);
+    return;
+  }
+  ice__task_done_raw(t, out);
+}
+
 void ice__task_iterate(ice_task_t *t, json_t *output) {
-  if (t == NULL || t->done) {
+  if (!complete(t)) {
     json_decref(output);
     return;
   }
-  t->done = 1;
   t->ok = 2;
   t->output = output;
   push_done(t);
 }
 
-void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...) {
+static void fail_v(ice_task_t *t, int kind, const char *fmt, va_list ap) {
   char buf[1024];
-  va_list ap;
 
-  if (t != NULL && t->abandoned && !t->done) {
-    t->done = 1;
-    task_free(t);
+  if (!complete(t))
     return;
-  }
-  if (t == NULL || t->done)
-    return;
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
-  va_end(ap);
-  t->done = 1;
   t->ok = 0;
   t->err_kind = kind;
   ice__free(t->err_msg);
@@ -849,13 +1283,19 @@ void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...) {
   push_done(t);
 }
 
-void ice_task_fail(ice_task_t *t, const char *kind, const char *fmt, ...) {
-  char buf[1024];
+void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...) {
   va_list ap;
-  int k = kind != NULL ? ice__kind_from_name(kind) : ICE__KIND_INTERNAL;
 
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  fail_v(t, kind, fmt, ap);
   va_end(ap);
-  ice__task_fail_kind(t, k < 0 ? ICE__KIND_INTERNAL : k, "%s", buf);
+}
+
+void ice_task_fail(ice_task_t *t, const char *kind, const char *fmt, ...) {
+  int k = kind != NULL ? ice__kind_from_name(kind) : ICE__KIND_INTERNAL;
+  va_list ap;
+
+  va_start(ap, fmt);
+  fail_v(t, k < 0 ? ICE__KIND_INTERNAL : k, fmt, ap);
+  va_end(ap);
 }

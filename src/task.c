@@ -40,6 +40,63 @@ void ice_task_set_data(ice_task_t *t, void *data) {
 void *ice_task_data(const ice_task_t *t) {
   return t->data;
 }
+void *ice_task_executor_data(const ice_task_t *t) {
+  return t->node->ex->data;
+}
+void *ice_task_compiled(const ice_task_t *t) {
+  return t->node->xdata;
+}
+const char *ice_task_key(ice_task_t *t) {
+  if (t->key == NULL && !t->abandoned)
+    t->key = ice__instance_key(t->frame, t->local);
+  return t->key;
+}
+const ice__node_t *ice__task_node(const ice_task_t *t) {
+  return t->node;
+}
+const ice_workflow_t *ice__task_workflow(const ice_task_t *t) {
+  return t->run->wf;
+}
+
+void ice_task_usage(ice_task_t *t, long long tokens, double cost_usd) {
+  if (t == NULL || t->abandoned)
+    return;
+  /* The node, each enclosing control-flow node, and the run; a child
+   * run's total reaches its parent through ice__task_add_child_usage. */
+  for (ice_task_t *cur = t; cur != NULL; cur = cur->frame->parent) {
+    ice__slot_t *s = &cur->frame->slots[cur->local];
+    s->tokens += tokens;
+    s->cost_usd += cost_usd;
+  }
+  t->run->tokens += tokens;
+  t->run->cost_usd += cost_usd;
+}
+
+void ice__task_emit(ice_task_t *t, ice__event_t type, json_t *fields) {
+  if (t->abandoned) {
+    json_decref(fields);
+    return;
+  }
+  ICE__EMIT(t->run, type, t->frame, t->local, fields);
+}
+
+json_int_t ice__task_tally(ice_task_t *t) {
+  char key[512];
+  size_t len;
+  json_int_t n;
+
+  /* Per node id, and per index inside a loop: with loops in loops, per
+   * chain of indexes, innermost first. */
+  len = (size_t)snprintf(key, sizeof(key), "%s", t->node->id);
+  for (const ice__frame_t *f = t->frame; f != NULL && len < sizeof(key);
+       f = f->parent != NULL ? f->parent->frame : NULL) {
+    if (f->index >= 0)
+      len += (size_t)snprintf(key + len, sizeof(key) - len, "#%ld", f->index);
+  }
+  n = json_integer_value(json_object_get(t->run->tallies, key)) + 1;
+  json_object_set_new(t->run->tallies, key, json_integer(n));
+  return n;
+}
 
 /* A completed sibling (nested frames) or direct dependency (top level)
  * named `name`; NULL otherwise. */
@@ -249,7 +306,7 @@ void ice_task_log(ice_task_t *t, const char *stream, const char *line,
 
   if (t->abandoned)
     return;
-  ICE__EMIT(r, "node.log", t, NULL, NULL,
+  ICE__EMIT(r, ICE__EV_NODE_LOG, t->frame, t->local,
             json_pack("{s:s,s:o}", "stream", stream, "line",
                       ice__json_lossy(line, len)));
 }

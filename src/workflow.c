@@ -5,6 +5,7 @@
  * graph.c. */
 #include "engine.h"
 #include "graph.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -226,6 +227,7 @@ static const char *const common_fields[] = {"id",
                                             "input_mappings",
                                             "use_cache",
                                             "cache_ttl_seconds",
+                                            "pool",
                                             NULL};
 
 /* ---- iceOS's serialised nodes (SPEC §1.1) ---------------------------------
@@ -346,30 +348,6 @@ static int drop_typed_field(const char *key, const void *ctx) {
 
 /* ---- collecting nodes (nested lists included) --------------------------- */
 
-/* Fields of the control-flow types that hold lists of nodes. `branches` is
- * a list of lists. */
-typedef struct {
-  const char *type;
-  const char *field;
-  int list_of_lists;
-} nest_t;
-
-static const nest_t nests[] = {
-    {"condition", "true_path", 0},
-    {"condition", "false_path", 0},
-    {"loop", "body", 0},
-    {"parallel", "branches", 1},
-};
-
-/* 1 when field of type holds nested nodes (checked while collecting). */
-static int is_nest_field(const char *type, const char *field) {
-  for (size_t k = 0; type != NULL && k < ICE__ARRAY_SIZE(nests); k++) {
-    if (strcmp(type, nests[k].type) == 0 && strcmp(field, nests[k].field) == 0)
-      return 1;
-  }
-  return 0;
-}
-
 typedef struct {
   ice__vctx_t *v;
   json_t **defs;   /* node objects, global order */
@@ -469,37 +447,42 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
     return -1;
   for (uint32_t k = 0; k < c->scopes[scope].n; k++)
     c->scopes[scope].nodes[k] = first + k;
+  /* Then the nested lists of each node: the fields its type declares as
+   * lists of nodes (ICE_T_NODES) or lists of such lists (ICE_T_NODE_LISTS).
+   * The loader names no type: a registered type nests the same way. */
   for (uint32_t g = first, end = c->n; g < end; g++) {
     const char *type = json_string_value(json_object_get(c->defs[g], "type"));
-    if (type == NULL)
-      continue;
-    for (size_t k = 0; k < ICE__ARRAY_SIZE(nests); k++) {
+    const ice__type_entry_t *te =
+        type != NULL ? ice__engine_type(c->v->wf->engine, type) : NULL;
+    for (const ice_field_t *f = te != NULL ? te->ex->fields : NULL;
+         f != NULL && f->name != NULL; f++) {
+      int lists = (f->types & ICE_T_NODE_LISTS) != 0;
       ice__node_t self;
       json_t *sub;
-      if (strcmp(type, nests[k].type) != 0)
+      if (!(f->types & (ICE_T_NODES | ICE_T_NODE_LISTS)))
         continue;
-      sub = json_object_get(c->defs[g], nests[k].field);
+      sub = json_object_get(c->defs[g], f->name);
       if (sub == NULL)
         continue;
       self = msg_node(c, g);
       /* One message per problem, at the value, naming the node. */
       if (!json_is_array(sub)) {
-        verr_value(c->v, &self, c->defs[g], nests[k].field,
-                   "field '%s' must be an array of %s", nests[k].field,
-                   nests[k].list_of_lists ? "lists of nodes" : "nodes");
-      } else if (nests[k].list_of_lists) {
+        verr_value(c->v, &self, c->defs[g], f->name,
+                   "field '%s' must be an array of %s", f->name,
+                   lists ? "lists of nodes" : "nodes");
+      } else if (lists) {
         size_t b;
         json_t *br;
         json_array_foreach(sub, b, br) {
           char label[48];
-          snprintf(label, sizeof(label), "%s[%zu]", nests[k].field, b);
+          snprintf(label, sizeof(label), "%s[%zu]", f->name, b);
           if (!json_is_array(br))
             verr_item(c->v, &self, sub, b, "%s must be an array of nodes",
                       label);
           else if (collect_list(c, br, g, label) != 0)
             return -1;
         }
-      } else if (collect_list(c, sub, g, nests[k].field) != 0) {
+      } else if (collect_list(c, sub, g, f->name) != 0) {
         return -1;
       }
     }
@@ -510,10 +493,10 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
 /* ---- top-level keys ----------------------------------------------------- */
 
 static const char *const top_keys[] = {
-    "nodes",          "name",         "version",      "schema_version",
-    "blueprint_id",   "id",           "description",  "metadata",
-    "failure_policy", "max_parallel", "input_schema", "tools",
-    "agents",         "workflows",    "llm",          NULL};
+    "nodes",        "name",        "version",  "schema_version", "blueprint_id",
+    "id",           "description", "metadata", "failure_policy", "max_parallel",
+    "input_schema", "tools",       "agents",   "workflows",      "llm",
+    "pools",        NULL};
 
 static int parse_policy(const char *s, ice__policy_t *out) {
   static const struct {
@@ -546,6 +529,44 @@ static char *stem_of(const char *file) {
   /* A file name is bytes; the workflow's name goes into JSON. */
   return ice__utf8_dup(base, dot != NULL && dot != base ? (size_t)(dot - base)
                                                         : strlen(base));
+}
+
+/* `pools` (SPEC §4.2): name -> size >= 1. `llm` exists without being
+ * defined (size 16) and comes first; an entry resizes it. */
+static void check_pools(ice__vctx_t *v, json_t *pools) {
+  ice_workflow_t *wf = v->wf;
+  size_t n = 1 + json_object_size(pools);
+  const char *k;
+  json_t *x;
+
+  wf->pool_names = ice__calloc(n, sizeof(*wf->pool_names));
+  wf->pool_sizes = ice__calloc(n, sizeof(*wf->pool_sizes));
+  if (wf->pool_names == NULL || wf->pool_sizes == NULL)
+    return;
+  wf->pool_names[0] = "llm";
+  wf->pool_sizes[0] = 16;
+  wf->npools = 1;
+  json_object_foreach(pools, k, x) {
+    uint32_t i = strcmp(k, "llm") == 0 ? 0 : wf->npools;
+    if (!json_is_integer(x) || json_integer_value(x) < 1 ||
+        json_integer_value(x) > 1000000) {
+      ice__verr(v, NULL, pools, k, "pools.%s must be an integer >= 1", k);
+      continue;
+    }
+    wf->pool_names[i] = k;
+    wf->pool_sizes[i] = (uint32_t)json_integer_value(x);
+    if (i == wf->npools)
+      wf->npools++;
+  }
+}
+
+/* The index + 1 of pool `name` in the workflow, or 0. */
+static uint32_t pool_index(const ice_workflow_t *wf, const char *name) {
+  for (uint32_t i = 0; i < wf->npools; i++) {
+    if (strcmp(wf->pool_names[i], name) == 0)
+      return i + 1;
+  }
+  return 0;
 }
 
 static void check_top(ice__vctx_t *v, json_t *root) {
@@ -599,6 +620,7 @@ static void check_top(ice__vctx_t *v, json_t *root) {
       ice__verr(v, NULL, root, "input_schema", "input_schema: %s", err.msg);
   }
   wf->tools = field(v, NULL, root, "tools", ICE_T_OBJECT);
+  check_pools(v, field(v, NULL, root, "pools", ICE_T_OBJECT));
   field(v, NULL, root, "agents", ICE_T_OBJECT);
   field(v, NULL, root, "llm", ICE_T_OBJECT);
   if ((x = field(v, NULL, root, "workflows", ICE_T_OBJECT)) != NULL) {
@@ -838,6 +860,20 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
   check_schema_field(v, n, "input_schema", &n->in_schema);
   check_schema_field(v, n, "output_schema", &n->out_schema);
   field(v, n, def, "use_cache", ICE_T_BOOL);
+  if ((x = field(v, n, def, "pool", ICE_T_STRING)) != NULL) {
+    const char *p = json_string_value(x);
+    n->pool1 = pool_index(v->wf, p);
+    if (n->pool1 == 0) {
+      char h[96];
+      ice__verr(v, n, def, "pool", "unknown pool '%s'%s", p,
+                ice__hint(h, sizeof(h), p, v->wf->pool_names, v->wf->npools));
+    } else if (te != NULL && (te->ex->flags & ICE_EX_CONTROL_FLOW)) {
+      /* It would hold a slot while its nested nodes wait for one. */
+      ice__verr(v, n, def, "pool",
+                "a %s node takes no pool (its nested nodes may)", n->type);
+      n->pool1 = 0;
+    }
+  }
   if ((x = field(v, n, def, "cache_ttl_seconds", ICE_T_NUMBER)) != NULL &&
       json_number_value(x) < 0)
     ice__verr(v, n, def, "cache_ttl_seconds", "cache_ttl_seconds must be >= 0");
@@ -852,7 +888,7 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
         continue;
       }
       /* Lists of nested nodes were checked while collecting them. */
-      if (is_nest_field(n->type, f->name))
+      if (f->types & (ICE_T_NODES | ICE_T_NODE_LISTS))
         continue;
       fv = field(v, n, def, f->name, f->types);
       /* Built-in types compile their templates themselves; for the others
@@ -884,6 +920,8 @@ static void free_nodes(ice_workflow_t *wf) {
     ice__schema_free(n->out_schema);
     if (n->xdata != NULL && n->bi != NULL && n->bi->free_data != NULL)
       n->bi->free_data(n->xdata);
+    else if (n->xdata != NULL && n->bi == NULL && n->ex->free_compiled != NULL)
+      n->ex->free_compiled(n->xdata, n->ex->data);
   }
   ice__free(wf->nodes);
   for (uint32_t i = 0; i < wf->nscopes; i++)
@@ -896,6 +934,8 @@ void ice_workflow_free(ice_workflow_t *wf) {
     return;
   free_nodes(wf);
   ice__schema_free(wf->input_schema);
+  ice__free(wf->pool_names);
+  ice__free(wf->pool_sizes);
   json_decref(wf->ids);
   json_decref(wf->norm);
   json_decref(wf->doc);
@@ -1058,6 +1098,8 @@ static int build(ice__vctx_t *v, json_t *root) {
   rc = ice__graph_check(v);
   if (rc == 0)
     rc = ice__tool_defs_check(v);
+  if (rc == 0)
+    rc = ice__subwf_names_check(v);
   if (rc != 0)
     goto out;
   /* Type-specific checks come last: they may look at resolved deps. */
@@ -1069,10 +1111,17 @@ static int build(ice__vctx_t *v, json_t *root) {
       rc = n->bi->compile(v, n);
       if (rc != 0)
         goto out;
-    } else if (n->ex->validate != NULL) {
+      continue;
+    }
+    if (n->ex->validate != NULL) {
       char msg[512] = "";
       if (n->ex->validate(n->def, msg, sizeof(msg)) != 0)
         ice__verr(v, n, n->def, NULL, "%s", msg[0] ? msg : "invalid config");
+    }
+    if (n->ex->compile != NULL) {
+      /* Once per node, at validation; every attempt gets the result. */
+      ice_compile_t cc = {v, n};
+      n->xdata = n->ex->compile(&cc);
     }
   }
 out:
@@ -1195,50 +1244,21 @@ static int has_suffix(const char *s, const char *suf) {
 
 int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
                       ice_diags_t *diags) {
-  FILE *f;
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
+  char *buf = NULL, why[256];
+  size_t len = 0;
   int rc;
 
   *out = NULL;
   if (e == NULL || path == NULL)
     return ICE_EINVAL;
-  f = fopen(path, "rb");
-  if (f == NULL) {
-    char msg[256];
-    int err = errno;
-    snprintf(msg, sizeof(msg), "cannot read the workflow: %s", strerror(err));
+  /* Bounded and non-blocking: /dev/zero or a FIFO must not hang. */
+  rc = ice__file_read(path, 0, &buf, &len, why, sizeof(why));
+  if (rc != 0) {
+    char msg[320];
+    snprintf(msg, sizeof(msg), "cannot read the workflow: %s", why);
     ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0, msg);
-    return err == ENOENT ? ICE_ENOENT : ICE_EIO;
+    return rc;
   }
-  errno = 0;
-  for (;;) {
-    size_t got;
-    if (len + 65536 > cap) {
-      char *nb = ice__realloc(buf, cap + 65536 + cap / 2);
-      if (nb == NULL) {
-        ice__free(buf);
-        fclose(f);
-        return ICE_ENOMEM;
-      }
-      buf = nb;
-      cap = cap + 65536 + cap / 2;
-    }
-    got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0)
-      break;
-  }
-  if (ferror(f)) {
-    char msg[256];
-    snprintf(msg, sizeof(msg), "cannot read the workflow: %s",
-             strerror(errno != 0 ? errno : EIO));
-    fclose(f);
-    ice__free(buf);
-    ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0, msg);
-    return ICE_EIO;
-  }
-  fclose(f);
   {
     /* Sub-workflows check this stack to refuse a file that includes
      * itself. */
@@ -1262,4 +1282,32 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
   }
   ice__free(buf);
   return rc;
+}
+
+/* ---- what a compile hook sees (ABI 2) ------------------------------------ */
+
+json_t *ice_compile_config(const ice_compile_t *c) {
+  return c->node->def;
+}
+
+const char *ice_compile_node_id(const ice_compile_t *c) {
+  return c->node->id;
+}
+
+void *ice_compile_executor_data(const ice_compile_t *c) {
+  return c->node->ex->data;
+}
+
+const char *ice_compile_dir(const ice_compile_t *c) {
+  return c->v->wf->dir;
+}
+
+void ice_compile_error(ice_compile_t *c, const char *field, const char *fmt,
+                       ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vreport(c->v, ICE_DIAG_ERROR, c->node, c->node->def,
+          field != NULL ? ice__pos_key(field) : ICE__POS_SELF, fmt, ap);
+  va_end(ap);
 }

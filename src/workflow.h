@@ -96,7 +96,7 @@ typedef struct ice__node_s {
   uint32_t nmaps;
   uint32_t *child_scopes; /* scopes owned by a control-flow node */
   uint32_t nchild;
-  void *xdata; /* executor-specific compiled config */
+  void *xdata;    /* executor-specific compiled config */
   uint32_t pool1; /* index + 1 of its pool in the workflow's pools; 0 none */
 } ice__node_t;
 
@@ -138,6 +138,12 @@ typedef struct {
   ice_diags_t *diags;
   int errors;
 } ice__vctx_t;
+
+/* A node being validated, as a compile hook (ABI 2) sees it. */
+struct ice_compile_s {
+  ice__vctx_t *v;
+  ice__node_t *node;
+};
 
 /* Built-in node types have a compile hook run during validation (to
  * resolve references and compile templates once) and a matching free. */

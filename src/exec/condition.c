@@ -12,8 +12,8 @@ typedef struct {
 
 static const ice_field_t fields[] = {
     {"expression", ICE_T_STRING, 1, 0},
-    {"true_path", ICE_T_ARRAY, 0, 0},
-    {"false_path", ICE_T_ARRAY, 0, 0},
+    {"true_path", ICE_T_ARRAY | ICE_T_NODES, 0, 0},
+    {"false_path", ICE_T_ARRAY | ICE_T_NODES, 0, 0},
     {NULL, 0, 0, 0},
 };
 
@@ -42,48 +42,37 @@ static json_t *result(const ice_task_t *t, int b, json_t *outputs) {
   return json_pack(
       "{s:b,s:s,s:s,s:o}", "result", b, "branch", b ? "true" : "false",
       "expression",
-      json_string_value(json_object_get(t->node->def, "expression")),
+      json_string_value(json_object_get(ice_task_config(t), "expression")),
       "branch_outputs", outputs);
 }
 
-static void path_done(ice__frame_t *f) {
-  ice_task_t *t = f->data;
-  int b = json_is_true(json_object_get(f->extras, "condition_result"));
-  const ice__slot_t *s;
-  const ice__node_t *failed = ice__frame_failed(f, &s);
+/* An attempt's state: the frame of the chosen path, and which it is. */
+typedef struct {
+  ice__frame_t *frame;
+  int b;
+} cond_state_t;
 
-  t->xstate = NULL;
-  if (t->cancel != ICE__CANCEL_NONE)
+static void path_done(ice__frame_t *f, void *data) {
+  ice_task_t *t = data;
+  cond_state_t *st = ice_task_data(t);
+  int b = st->b, kind;
+  const char *msg, *failed = ice__frame_failure(f, &kind, &msg);
+
+  ice_task_set_data(t, NULL);
+  ice__free(st);
+  if (ice__task_stopping(t))
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "condition cancelled");
   else if (failed != NULL)
-    ice__fail_nested(t, b ? "true_path" : "false_path", failed, s);
+    ice__task_fail_kind(t, kind, "%s: node '%s' failed: %s",
+                        b ? "true_path" : "false_path", failed, msg);
   else
-    ice__flow_done(t, result(t, b, ice__frame_outputs(f)));
-  ice__frame_free(f);
-}
-
-/* The untaken path's nodes never run: say so, once each (a retried
- * condition reports them on its first attempt only). */
-static void skip_path(ice_task_t *t, uint32_t scope) {
-  const ice__scope_t *sc;
-  long index = ice_task_index(t);
-
-  if (scope == ICE__NONE || t->attempt > 1)
-    return;
-  sc = &t->run->wf->scopes[scope];
-  for (uint32_t k = 0; k < sc->n; k++) {
-    json_t *ev = json_pack("{s:s,s:s}", "reason", "branch_not_taken",
-                           "parent_id", t->node->id);
-    if (index >= 0)
-      json_object_set_new(ev, "index", json_integer(index));
-    ICE__EMIT(t->run, "node.skipped", NULL, &t->run->wf->nodes[sc->nodes[k]],
-              NULL, ev);
-  }
+    ice__task_done_flow(t, result(t, b, ice__frame_outputs(f)));
+  ice__frame_close(f);
 }
 
 static void cond_start(ice_task_t *t) {
-  const cond_conf_t *c = t->node->xdata;
-  ice__frame_t *f;
+  const cond_conf_t *c = ice_task_compiled(t);
+  cond_state_t *st;
   ice__err_t err;
   json_t *v, *extras;
   int b, rc;
@@ -94,25 +83,37 @@ static void cond_start(ice_task_t *t) {
   }
   b = ice__json_truthy(v);
   json_decref(v);
-  skip_path(t, c->scope[!b]);
+  /* The untaken path's nodes never run: say so, once each (a retried
+   * condition reports them on its first attempt only). */
+  if (c->scope[!b] != ICE__NONE && ice_task_attempt(t) == 1)
+    ice__scope_skip(t, c->scope[!b], -1, ICE__SKIP_BRANCH);
   if (c->scope[b] == ICE__NONE) {
     ice_task_done(t, result(t, b, json_object()));
     return;
   }
-  extras = json_pack("{s:b}", "condition_result", b);
-  rc = ice__frame_new(t->run, c->scope[b], t, extras, -1, 0, path_done, t, &f);
-  json_decref(extras);
-  if (rc != 0) {
+  st = ice__calloc(1, sizeof(*st));
+  if (st == NULL) {
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     return;
   }
-  t->xstate = f;
-  ice__frame_start(f);
+  st->b = b;
+  ice_task_set_data(t, st);
+  extras = json_pack("{s:b}", "condition_result", b);
+  rc =
+      ice__frame_open(t, c->scope[b], extras, -1, -1, path_done, t, &st->frame);
+  json_decref(extras);
+  if (rc != 0) {
+    ice_task_set_data(t, NULL);
+    ice__free(st);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+  }
 }
 
 static void cond_cancel(ice_task_t *t) {
-  if (t->xstate != NULL)
-    ice__frame_stop(t->xstate);
+  cond_state_t *st = ice_task_data(t);
+
+  if (st != NULL)
+    ice__frame_stop(st->frame);
 }
 
 const ice_executor_t ice__exec_condition = {
@@ -121,6 +122,7 @@ const ice_executor_t ice__exec_condition = {
     .fields = fields,
     .start = cond_start,
     .cancel = cond_cancel,
+    .flags = ICE_EX_CONTROL_FLOW,
 };
 
 const ice__builtin_t ice__bi_condition = {

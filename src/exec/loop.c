@@ -33,7 +33,7 @@ static const ice_field_t fields[] = {
     {"items_source", ICE_T_STRING, 1, 1},
     {"item_var", ICE_T_STRING, 0, 0},
     {"index_var", ICE_T_STRING, 0, 0},
-    {"body", ICE_T_ARRAY, 1, 0},
+    {"body", ICE_T_ARRAY | ICE_T_NODES, 1, 0},
     {"max_iterations", ICE_T_INT, 0, 0},
     {"max_concurrency", ICE_T_INT, 0, 0},
     {"continue_on_error", ICE_T_BOOL, 0, 0},
@@ -87,13 +87,13 @@ static void pump(loop_state_t *st);
 static void finish(loop_state_t *st) {
   ice_task_t *t = st->task;
 
-  t->xstate = NULL;
-  if (t->cancel != ICE__CANCEL_NONE)
+  ice_task_set_data(t, NULL);
+  if (ice__task_stopping(t))
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "loop cancelled");
   else if (st->failed)
     ice__task_fail_kind(t, st->fail_kind, "%s", st->fail_msg);
   else
-    ice__flow_done(t, json_incref(st->results));
+    ice__task_done_flow(t, json_incref(st->results));
   json_decref(st->items);
   json_decref(st->results);
   ice__free(st->live);
@@ -104,7 +104,7 @@ static void finish(loop_state_t *st) {
 static void maybe_finish(loop_state_t *st) {
   if (st->stopping || st->inflight > 0)
     return;
-  if (st->failed || st->next == st->n || st->task->cancel != ICE__CANCEL_NONE)
+  if (st->failed || st->next == st->n || ice__task_stopping(st->task))
     finish(st);
 }
 
@@ -119,31 +119,31 @@ static void stop_all(loop_state_t *st) {
   st->stopping = 0;
 }
 
-static void iter_done(ice__frame_t *f) {
-  loop_state_t *st = f->data;
-  const loop_conf_t *c = st->task->node->xdata;
-  size_t i = (size_t)f->index;
-  const ice__slot_t *s;
-  const ice__node_t *bad = ice__frame_failed(f, &s);
+static void iter_done(ice__frame_t *f, void *data) {
+  loop_state_t *st = data;
+  const loop_conf_t *c = ice_task_compiled(st->task);
+  size_t i = (size_t)ice__frame_index(f);
+  int kind;
+  const char *msg;
+  const char *bad = ice__frame_failure(f, &kind, &msg);
 
   st->live[i] = NULL;
   st->inflight--;
   if (bad != NULL && c->continue_on_error) {
     json_array_set_new(st->results, i,
-                       json_pack("{s:b,s:{s:s,s:s,s:s}}", "success", 0, "error",
-                                 "kind", ice__kind_name(s->err_kind), "message",
-                                 s->err_msg != NULL ? s->err_msg : "",
-                                 "node_id", bad->id));
+                       json_pack("{s:b,s:{s:s,s:o,s:s}}", "success", 0, "error",
+                                 "kind", ice__kind_name(kind), "message",
+                                 ice__json_lossy_cstr(msg), "node_id", bad));
   } else if (bad != NULL) {
     if (!st->failed) {
-      char *msg = NULL;
+      char *line = NULL;
       st->failed = 1;
-      st->fail_kind = s->err_kind;
-      if (asprintf(&msg, "iteration %zu: node '%s' failed: %s", i, bad->id,
-                   s->err_msg != NULL ? s->err_msg : "") < 0)
-        msg = NULL;
-      st->fail_msg = msg;
-      ice__frame_free(f);
+      st->fail_kind = kind;
+      if (asprintf(&line, "iteration %zu: node '%s' failed: %s", i, bad, msg) <
+          0)
+        line = NULL;
+      st->fail_msg = line;
+      ice__frame_close(f);
       stop_all(st);
       maybe_finish(st);
       return;
@@ -152,7 +152,7 @@ static void iter_done(ice__frame_t *f) {
     json_t *last = ice__frame_last_output(f);
     json_array_set(st->results, i, last != NULL ? last : json_null());
   }
-  ice__frame_free(f);
+  ice__frame_close(f);
   if (!st->stopping) {
     pump(st);
     maybe_finish(st);
@@ -162,9 +162,9 @@ static void iter_done(ice__frame_t *f) {
 /* Starts iterations while the concurrency limit allows. */
 static void pump(loop_state_t *st) {
   ice_task_t *t = st->task;
-  const loop_conf_t *c = t->node->xdata;
+  const loop_conf_t *c = ice_task_compiled(t);
 
-  while (!st->failed && t->cancel == ICE__CANCEL_NONE && st->next < st->n &&
+  while (!st->failed && !ice__task_stopping(t) && st->next < st->n &&
          st->inflight < (size_t)c->concurrency) {
     size_t i = st->next;
     json_t *extras = json_object();
@@ -172,8 +172,9 @@ static void pump(loop_state_t *st) {
     int rc;
     json_object_set(extras, c->item_var, json_array_get(st->items, i));
     json_object_set_new(extras, c->index_var, json_integer((json_int_t)i));
-    rc = ice__frame_new(t->run, c->scope, t, extras, (long)i, 0, iter_done, st,
-                        &f);
+    ice__task_emit(t, ICE__EV_LOOP_ITERATION,
+                   json_pack("{s:I}", "index", (json_int_t)i));
+    rc = ice__frame_open(t, c->scope, extras, (long)i, -1, iter_done, st, &f);
     json_decref(extras);
     if (rc != 0) {
       st->failed = 1;
@@ -184,14 +185,11 @@ static void pump(loop_state_t *st) {
     st->next++;
     st->inflight++;
     st->live[i] = f;
-    ICE__EMIT(t->run, "loop.iteration", t, NULL, NULL,
-              json_pack("{s:I}", "index", (json_int_t)i));
-    ice__frame_start(f);
   }
 }
 
 static void loop_start(ice_task_t *t) {
-  const loop_conf_t *c = t->node->xdata;
+  const loop_conf_t *c = ice_task_compiled(t);
   loop_state_t *st;
   ice__err_t err;
   json_t *items;
@@ -234,13 +232,13 @@ static void loop_start(ice_task_t *t) {
   }
   st->task = t;
   st->items = items;
-  t->xstate = st;
+  ice_task_set_data(t, st);
   pump(st);
   maybe_finish(st);
 }
 
 static void loop_cancel(ice_task_t *t) {
-  loop_state_t *st = t->xstate;
+  loop_state_t *st = ice_task_data(t);
 
   if (st == NULL)
     return;
@@ -254,6 +252,7 @@ const ice_executor_t ice__exec_loop = {
     .fields = fields,
     .start = loop_start,
     .cancel = loop_cancel,
+    .flags = ICE_EX_CONTROL_FLOW,
 };
 
 const ice__builtin_t ice__bi_loop = {

@@ -25,7 +25,7 @@ typedef struct {
   int status;
   ice__frame_t *frame;
   json_t *outputs;
-  const ice__node_t *failed;
+  char *failed; /* id of the node that failed */
   int fail_kind;
   char *fail_msg;
 } branch_t;
@@ -39,7 +39,7 @@ typedef struct par_state_s {
 } par_state_t;
 
 static const ice_field_t fields[] = {
-    {"branches", ICE_T_ARRAY, 1, 0},
+    {"branches", ICE_T_ARRAY | ICE_T_NODE_LISTS, 1, 0},
     {"max_concurrency", ICE_T_INT, 0, 0},
     {"wait_strategy", ICE_T_STRING, 0, 0},
     {"merge_outputs", ICE_T_BOOL, 0, 0},
@@ -94,7 +94,7 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
 }
 
 static json_t *output_of(par_state_t *st) {
-  const par_conf_t *c = st->task->node->xdata;
+  const par_conf_t *c = ice_task_compiled(st->task);
   json_t *results = json_array(), *done = json_array(), *merged = json_object();
   json_t *out;
 
@@ -119,7 +119,7 @@ static json_t *output_of(par_state_t *st) {
 
 static void finish(par_state_t *st) {
   ice_task_t *t = st->task;
-  const par_conf_t *c = t->node->xdata;
+  const par_conf_t *c = ice_task_compiled(t);
   branch_t *bad = NULL;
   uint32_t ok = 0;
 
@@ -132,50 +132,45 @@ static void finish(par_state_t *st) {
   /* Branches that never started because another won or the node was
    * stopped: their nodes are cancelled, and say so. */
   for (uint32_t b = 0; b < c->nbranches; b++) {
-    const ice__scope_t *sc = &t->run->wf->scopes[c->scopes[b]];
-    if (st->br[b].status != BR_IDLE)
-      continue;
-    for (uint32_t k = 0; k < sc->n; k++)
-      ICE__EMIT(t->run, "node.cancelled", NULL,
-                &t->run->wf->nodes[sc->nodes[k]], NULL,
-                json_pack("{s:s}", "parent_id", t->node->id));
+    if (st->br[b].status == BR_IDLE)
+      ice__scope_skip(t, c->scopes[b], (long)b, ICE__SKIP_NONE);
   }
-  t->xstate = NULL;
-  if (t->cancel != ICE__CANCEL_NONE)
+  ice_task_set_data(t, NULL);
+  if (ice__task_stopping(t))
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "parallel cancelled");
   else if (c->strategy == WAIT_ALL && bad != NULL)
     ice__task_fail_kind(t, bad->fail_kind, "branch %u: node '%s' failed: %s",
-                        bad->index, bad->failed->id,
+                        bad->index, bad->failed,
                         bad->fail_msg != NULL ? bad->fail_msg : "");
   else if (c->strategy == WAIT_ANY && ok == 0)
     ice__task_fail_kind(t, bad != NULL ? bad->fail_kind : ICE__KIND_TOOL_ERROR,
                         "every branch failed; branch %u: node '%s' failed: "
                         "%s",
                         bad != NULL ? bad->index : 0,
-                        bad != NULL ? bad->failed->id : "?",
+                        bad != NULL ? bad->failed : "?",
                         bad != NULL && bad->fail_msg ? bad->fail_msg : "");
   else
-    ice__flow_done(t, output_of(st));
+    ice__task_done_flow(t, output_of(st));
   for (uint32_t b = 0; b < c->nbranches; b++) {
     json_decref(st->br[b].outputs);
     ice__free(st->br[b].fail_msg);
+    ice__free(st->br[b].failed);
   }
   ice__free(st->br);
   ice__free(st);
 }
 
 static void maybe_finish(par_state_t *st) {
-  const par_conf_t *c = st->task->node->xdata;
+  const par_conf_t *c = ice_task_compiled(st->task);
 
   if (st->stopping || st->inflight > 0)
     return;
-  if (st->decided || st->next == c->nbranches ||
-      st->task->cancel != ICE__CANCEL_NONE)
+  if (st->decided || st->next == c->nbranches || ice__task_stopping(st->task))
     finish(st);
 }
 
 static void stop_all(par_state_t *st) {
-  const par_conf_t *c = st->task->node->xdata;
+  const par_conf_t *c = ice_task_compiled(st->task);
 
   st->stopping = 1;
   for (uint32_t b = 0; b < c->nbranches; b++) {
@@ -187,24 +182,24 @@ static void stop_all(par_state_t *st) {
 
 static void pump(par_state_t *st);
 
-static void branch_done(ice__frame_t *f) {
-  branch_t *br = f->data;
+static void branch_done(ice__frame_t *f, void *data) {
+  branch_t *br = data;
   par_state_t *st = br->st;
-  const par_conf_t *c = st->task->node->xdata;
-  const ice__slot_t *s;
+  const par_conf_t *c = ice_task_compiled(st->task);
+  const char *failed, *msg;
 
   br->frame = NULL;
   st->inflight--;
   br->outputs = ice__frame_outputs(f);
-  br->failed = ice__frame_failed(f, &s);
-  if (br->failed != NULL) {
+  failed = ice__frame_failure(f, &br->fail_kind, &msg);
+  if (failed != NULL) {
     br->status = BR_FAILED;
-    br->fail_kind = s->err_kind;
-    br->fail_msg = ice__strdup(s->err_msg != NULL ? s->err_msg : "");
+    br->failed = ice__strdup(failed);
+    br->fail_msg = ice__strdup(msg);
   } else {
     br->status = ice__frame_succeeded(f) ? BR_OK : BR_STOPPED;
   }
-  ice__frame_free(f);
+  ice__frame_close(f);
   if (!st->decided &&
       ((c->strategy == WAIT_ANY && br->status == BR_OK) ||
        (c->strategy == WAIT_RACE && br->status != BR_STOPPED))) {
@@ -219,31 +214,33 @@ static void branch_done(ice__frame_t *f) {
 
 static void pump(par_state_t *st) {
   ice_task_t *t = st->task;
-  const par_conf_t *c = t->node->xdata;
+  const par_conf_t *c = ice_task_compiled(t);
 
-  while (!st->decided && t->cancel == ICE__CANCEL_NONE &&
-         st->next < c->nbranches &&
+  while (!st->decided && !ice__task_stopping(t) && st->next < c->nbranches &&
          (c->concurrency == 0 || st->inflight < (uint32_t)c->concurrency)) {
     branch_t *br = &st->br[st->next];
     ice__frame_t *f;
-    if (ice__frame_new(t->run, c->scopes[st->next], t, NULL, -1, 0, branch_done,
-                       br, &f) != 0) {
+    /* Marked running first: a branch whose frame is empty finishes at
+     * once, from the drain. */
+    br->status = BR_RUNNING;
+    st->inflight++;
+    if (ice__frame_open(t, c->scopes[st->next], NULL, -1, (long)st->next,
+                        branch_done, br, &f) != 0) {
+      st->inflight--;
       br->status = BR_FAILED;
       br->fail_kind = ICE__KIND_INTERNAL;
+      br->failed = ice__strdup("?");
       br->fail_msg = ice__strdup("out of memory");
       st->next++;
       continue;
     }
     st->next++;
-    st->inflight++;
-    br->status = BR_RUNNING;
     br->frame = f;
-    ice__frame_start(f);
   }
 }
 
 static void par_start(ice_task_t *t) {
-  const par_conf_t *c = t->node->xdata;
+  const par_conf_t *c = ice_task_compiled(t);
   par_state_t *st = ice__calloc(1, sizeof(*st));
 
   if (st != NULL)
@@ -258,13 +255,13 @@ static void par_start(ice_task_t *t) {
     st->br[b].st = st;
     st->br[b].index = b;
   }
-  t->xstate = st;
+  ice_task_set_data(t, st);
   pump(st);
   maybe_finish(st);
 }
 
 static void par_cancel(ice_task_t *t) {
-  par_state_t *st = t->xstate;
+  par_state_t *st = ice_task_data(t);
 
   if (st == NULL)
     return;
@@ -278,6 +275,7 @@ const ice_executor_t ice__exec_parallel = {
     .fields = fields,
     .start = par_start,
     .cancel = par_cancel,
+    .flags = ICE_EX_CONTROL_FLOW,
 };
 
 const ice__builtin_t ice__bi_parallel = {

@@ -75,15 +75,14 @@ static void state_free(rec_state_t *st) {
 /* Evaluates the condition and completes or iterates. */
 static void decide(rec_state_t *st) {
   ice_task_t *t = st->task;
-  const rec_conf_t *c = t->node->xdata;
-  ice__slot_t *slot = &t->frame->slots[t->local];
+  const rec_conf_t *c = ice_task_compiled(t);
   json_t *ctx = json_object_get(st->extras, c->context_key);
-  json_int_t k = (json_int_t)slot->iter;
+  json_int_t k = (json_int_t)ice__task_iteration(t);
   ice__err_t err;
   json_t *v;
   int met;
 
-  t->xstate = NULL;
+  ice_task_set_data(t, NULL);
   if (ice__expr_eval(c->cond, lookup, st, &v, &err) != 0) {
     state_free(st);
     ice__task_fail_kind(t, ICE__KIND_EXPRESSION, "convergence_condition: %s",
@@ -92,14 +91,14 @@ static void decide(rec_state_t *st) {
   }
   met = ice__json_truthy(v);
   json_decref(v);
-  ICE__EMIT(t->run, "recursive.iteration", t, NULL, NULL,
-            json_pack("{s:I,s:b}", "iteration", k, "converged", met));
+  ice__task_emit(t, ICE__EV_RECURSIVE_ITERATION,
+                 json_pack("{s:I,s:b}", "iteration", k, "converged", met));
   if (met || k >= c->max_iterations) {
     json_t *fin = c->preserve ? json_incref(ctx) : json_object();
-    ice__flow_done(t,
-                   json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
-                             met ? "condition_met" : "max_iterations_reached",
-                             "iterations", k, "final_context", fin));
+    ice__task_done_flow(
+        t, json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
+                     met ? "condition_met" : "max_iterations_reached",
+                     "iterations", k, "final_context", fin));
   } else {
     json_t *out = json_pack("{s:b,s:I}", "converged", 0, "iteration", k);
     json_object_set(out, c->context_key, ctx);
@@ -113,11 +112,11 @@ static void child_done(void *data, int ok, json_t *output, int kind,
   rec_state_t *st = data;
 
   st->child = NULL;
-  if (st->task->cancel != ICE__CANCEL_NONE || !ok) {
+  if (ice__task_stopping(st->task) || !ok) {
     ice_task_t *t = st->task;
-    t->xstate = NULL;
+    ice_task_set_data(t, NULL);
     state_free(st);
-    if (t->cancel != ICE__CANCEL_NONE)
+    if (ice__task_stopping(t))
       ice__task_fail_kind(t, ICE__KIND_CANCELLED, "recursive cancelled");
     else
       ice__task_fail_kind(t, kind, "workflow_ref: %s", msg);
@@ -129,15 +128,15 @@ static void child_done(void *data, int ok, json_t *output, int kind,
 
 /* The history array of the next iteration's carried context. Outputs are
  * immutable once seen, so the array may only grow in place when nothing but
- * this node can reach it: the previous carried context C, held by the slot
- * and by R's previous intermediate output O (held by the slot alone), and
- * the array held by C alone. Then appending is invisible, and a
- * preserve_context run costs O(1) per iteration instead of a copy of the
- * whole history. When a body node kept any of them (an `echo` of R's
- * output, say), the array is copied as before, so what it kept never
- * changes and no reference cycle can form. Returns a new reference. */
-static json_t *history_for_next(ice__slot_t *slot, const char *context_key) {
-  json_t *C = slot->carry, *O = slot->output;
+ * this node can reach it: the previous carried context C, held by the
+ * scheduler and by R's previous intermediate output O (held by the
+ * scheduler alone), and the array held by C alone. Then appending is
+ * invisible, and a preserve_context run costs O(1) per iteration instead
+ * of a copy of the whole history. When a body node kept any of them (an
+ * `echo` of R's output, say), the array is copied as before, so what it
+ * kept never changes and no reference cycle can form. New reference. */
+static json_t *history_for_next(const ice_task_t *t, const char *context_key) {
+  json_t *C = ice__task_carry(t), *O = ice__task_prev_output(t);
   json_t *old = json_object_get(C, "history");
   json_t *hist;
 
@@ -155,36 +154,27 @@ static json_t *history_for_next(ice__slot_t *slot, const char *context_key) {
 }
 
 static void rec_start(ice_task_t *t) {
-  const rec_conf_t *c = t->node->xdata;
-  ice__slot_t *slot = &t->frame->slots[t->local];
-  const ice__node_t *n = t->node;
+  const rec_conf_t *c = ice_task_compiled(t);
+  const ice__node_t *n = ice__task_node(t);
   rec_state_t *st;
   json_t *inputs, *ctx, *hist;
-  json_int_t k;
+  json_int_t k = (json_int_t)ice__task_iteration(t);
 
-  /* A new attempt of the same iteration does not count again. */
-  if (t->attempt == 1)
-    slot->iter++;
-  k = (json_int_t)slot->iter;
-  /* R's convergence inputs for this iteration: its body dependencies. */
+  /* R's convergence inputs for this iteration: its body's outputs. */
   inputs = json_pack("{s:I}", "iteration", k);
-  for (uint32_t j = 0; j < n->nbody; j++) {
-    const ice__slot_t *ds = &t->frame->slots[n->body[j]];
-    if (ds->output != NULL)
-      json_object_set(inputs,
-                      t->run->wf->nodes[t->frame->scope->nodes[n->body[j]]].id,
-                      ds->output);
-  }
-  if (t->attempt == 1 || slot->carry == NULL) {
-    hist = history_for_next(slot, c->context_key);
+  ctx = ice__task_body_outputs(t);
+  json_object_update(inputs, ctx);
+  json_decref(ctx);
+  /* A new attempt of the same iteration keeps the carried context. */
+  if (ice_task_attempt(t) == 1 || ice__task_carry(t) == NULL) {
+    hist = history_for_next(t, c->context_key);
     if (hist != NULL && c->preserve)
       json_array_append(hist, inputs);
     ctx = json_pack("{s:I,s:s,s:o*}", "iteration", k, "node_id", n->id,
                     "history", hist);
-    json_decref(slot->carry);
-    slot->carry = ctx;
+    ice__task_set_carry(t, ctx);
   }
-  ctx = slot->carry;
+  ctx = ice__task_carry(t);
   st = ice__calloc(1, sizeof(*st));
   if (st == NULL) {
     json_decref(inputs);
@@ -193,7 +183,7 @@ static void rec_start(ice_task_t *t) {
   }
   st->task = t;
   st->extras = json_pack("{s:I,s:O}", "iteration", k, c->context_key, ctx);
-  t->xstate = st;
+  ice_task_set_data(t, st);
   if (c->sub != NULL) {
     json_t *in = ice_task_context(t);
     json_object_set_new(in, "iteration", json_integer(k));
@@ -201,7 +191,7 @@ static void rec_start(ice_task_t *t) {
     int rc = ice__subwf_start(c->sub, t, in, child_done, st, &st->child);
     json_decref(in);
     if (rc != 0) {
-      t->xstate = NULL;
+      ice_task_set_data(t, NULL);
       state_free(st);
     }
     return;
@@ -211,7 +201,7 @@ static void rec_start(ice_task_t *t) {
 }
 
 static void rec_cancel(ice_task_t *t) {
-  rec_state_t *st = t->xstate;
+  rec_state_t *st = ice_task_data(t);
 
   if (st != NULL && st->child != NULL)
     ice__subwf_cancel(st->child);
@@ -223,6 +213,7 @@ const ice_executor_t ice__exec_recursive = {
     .fields = fields,
     .start = rec_start,
     .cancel = rec_cancel,
+    .flags = ICE_EX_CONTROL_FLOW | ICE_EX_CLOSES_CYCLES,
 };
 
 const ice__builtin_t ice__bi_recursive = {

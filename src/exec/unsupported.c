@@ -2,14 +2,14 @@
  * swarm, code, human, monitor). They are registered so that a workflow
  * using them gets a clear validation error naming what is missing, rather
  * than "unknown node type", and so that their names stay reserved. */
-#include "../run.h"
+#include "../control.h"
 
 static void never_start(ice_task_t *t) {
   /* Unreachable: validation refuses these nodes. */
   ice__task_fail_kind(t, ICE__KIND_NON_RETRYABLE,
                       "node type '%s' is not "
                       "supported yet",
-                      t->node->type);
+                      ice__task_node(t)->type);
 }
 
 static int refuse(ice__vctx_t *v, ice__node_t *n) {

@@ -1,6 +1,6 @@
 /* The built-in tools of SPEC §5.3: echo, sleep, fail and flaky. They are C
  * tools like the ones an embedding program registers, looked up last. */
-#include "../run.h"
+#include "../control.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -30,14 +30,14 @@ static void sleep_fire(uv_timer_t *h) {
   sleeper_t *s = h->data;
   ice_task_t *t = s->task;
 
-  t->xstate = NULL;
+  ice_task_set_data(t, NULL);
   ice_task_done(t, json_pack("{s:O}", "slept", s->seconds));
   uv_close((uv_handle_t *)&s->timer, sleeper_closed);
 }
 
 static void sleep_start(ice_task_t *t, json_t *args, void *data) {
   json_t *sec = json_object_get(args, "seconds");
-  ice_engine_t *e = t->run->engine;
+  ice_engine_t *e = ice_task_engine(t);
   sleeper_t *s;
   double d;
 
@@ -49,7 +49,7 @@ static void sleep_start(ice_task_t *t, json_t *args, void *data) {
     return;
   }
   s = ice__calloc(1, sizeof(*s));
-  if (s == NULL || uv_timer_init(e->loop, &s->timer) != 0) {
+  if (s == NULL || uv_timer_init(ice_engine_loop(e), &s->timer) != 0) {
     ice__free(s);
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     return;
@@ -57,23 +57,19 @@ static void sleep_start(ice_task_t *t, json_t *args, void *data) {
   s->timer.data = s;
   s->task = t;
   s->seconds = json_incref(sec);
-  t->xstate = s;
-  uint64_t ms = (uint64_t)(d * 1000.0);
-  if (e->virtual_clock) {
-    e->clock_offset_ms += ms;
-    ms = 0;
-  }
-  uv_update_time(e->loop); /* a drain slice may have run since the turn began */
+  ice_task_set_data(t, s);
+  uint64_t ms = ice_engine_delay(e, (uint64_t)(d * 1000.0));
+  uv_update_time(ice_engine_loop(e)); /* a drain slice may have run since */
   uv_timer_start(&s->timer, sleep_fire, ms, 0);
 }
 
 static void sleep_cancel(ice_task_t *t, void *data) {
-  sleeper_t *s = t->xstate;
+  sleeper_t *s = ice_task_data(t);
 
   (void)data;
   if (s == NULL)
     return;
-  t->xstate = NULL;
+  ice_task_set_data(t, NULL);
   uv_timer_stop(&s->timer);
   uv_close((uv_handle_t *)&s->timer, sleeper_closed);
   ice__task_fail_kind(t, ICE__KIND_CANCELLED, "sleep cancelled");
@@ -94,20 +90,11 @@ static void fail_start(ice_task_t *t, json_t *args, void *data) {
 static void flaky_start(ice_task_t *t, json_t *args, void *data) {
   json_t *fv = json_object_get(args, "failures");
   json_int_t failures = json_is_integer(fv) ? json_integer_value(fv) : 1;
-  char key[512];
-  size_t len;
-  json_int_t a;
+  /* Counted per node id, and per index inside a loop (the scheduler
+   * keeps the tally per run). */
+  json_int_t a = ice__task_tally(t);
 
   (void)data;
-  /* Counted per node id, and per index inside a loop: with loops in loops,
-   * per chain of indexes, innermost first. */
-  len = (size_t)snprintf(key, sizeof(key), "%s", t->node->id);
-  for (const ice__frame_t *f = t->frame; f != NULL && len < sizeof(key);
-       f = f->parent != NULL ? f->parent->frame : NULL) {
-    if (f->index >= 0)
-      len += (size_t)snprintf(key + len, sizeof(key) - len, "#%ld", f->index);
-  }
-  a = ice__run_flaky_attempt(t->run, key);
   if (a <= failures) {
     ice__task_fail_kind(t, ICE__KIND_TRANSIENT, "flaky failure %lld of %lld",
                         (long long)a, (long long)failures);

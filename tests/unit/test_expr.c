@@ -499,7 +499,7 @@ static void test_functions(void **state) {
   fails("float([])", "float() of list");
   ok("lower('AbC')", "\"abc\"");
   ok("upper('abc-1')", "\"ABC-1\"");
-  ok("upper(s)", "\"H\\u00e9LLO\"");
+  ok("upper(s)", "\"H\\u00c9LLO\"");
   fails("lower(1)", "lower() of integer");
   fails("upper(null)", "upper() of null");
   ok("abs(-3)", "3");
@@ -793,6 +793,60 @@ static void *failing_malloc(size_t n) {
   return malloc(n);
 }
 
+/* lower() and upper() map every cased letter (Unicode simple case
+ * mapping), not only ASCII ones; other characters stay as they are. */
+static void test_case_mapping(void **state) {
+  (void)state;
+  /* Latin-1 Supplement and Latin Extended-A/B. */
+  ok("lower('\u00c9COLE')", "\"\u00e9cole\"");
+  ok("upper('\u00e9cole \u00e0 \u00ff')", "\"\u00c9COLE \u00c0 \u0178\"");
+  ok("lower('\u0141\u00d3D\u0179 \u01c4')", "\"\u0142\u00f3d\u017a \u01c6\"");
+  /* Greek and Cyrillic. */
+  ok("upper('\u03c9\u03bc\u03ad\u03b3\u03b1')",
+     "\"\u03a9\u039c\u0388\u0393\u0391\"");
+  ok("lower('\u03a3\u039f\u03a6\u0399\u0391')",
+     "\"\u03c3\u03bf\u03c6\u03b9\u03b1\"");
+  ok("lower('\u041f\u0420\u0418\u0412\u0415\u0422, \u0401\u0436')",
+     "\"\u043f\u0440\u0438\u0432\u0435\u0442, \u0451\u0436\"");
+  ok("upper('\u043f\u0440\u0438\u0432\u0435\u0442')",
+     "\"\u041f\u0420\u0418\u0412\u0415\u0422\"");
+  /* Armenian, Georgian, and outside the BMP (Deseret). */
+  ok("upper('\u0570\u0561\u0575')", "\"\u0540\u0531\u0545\"");
+  ok("upper('\u2d00')", "\"\u10a0\"");
+  ok("lower('\U00010400')", "\"\U00010428\"");
+  /* Scripts without case, digits and symbols are unchanged. */
+  ok("upper('\u65e5\u672c\u8a9e 123 \u2603')",
+     "\"\u65e5\u672c\u8a9e 123 \u2603\"");
+  ok("lower('\u0639\u0631\u0628\u064a')", "\"\u0639\u0631\u0628\u064a\"");
+  /* Lengths change: U+023A (2 bytes) lowers to U+2C65 (3 bytes), the
+   * Kelvin sign (3 bytes) to 'k'. */
+  ok("lower('\u023a\u023a\u023a')", "\"\u2c65\u2c65\u2c65\"");
+  ok("lower('\u212a')", "\"k\"");
+  ok("len(lower('\u023a'))", "1");
+  /* Mappings to several characters are left out: the character stays. */
+  ok("upper('\u00df')", "\"\u00df\"");
+  ok("upper('\u017f')", "\"S\"");
+  ok("lower('')", "\"\"");
+}
+
+/* Bytes that are not UTF-8 (a value made with json_stringn_nocheck, as
+ * lossy paths may) are kept as they are around mapped letters. */
+static void test_case_mapping_bad_bytes(void **state) {
+  json_t *obj = json_object(), *v = NULL;
+  ice__expr_t *e;
+  ice__err_t err;
+
+  (void)state;
+  json_object_set_new(obj, "b", json_stringn_nocheck("A\xff\xc3\x89\xc3", 5));
+  assert_int_equal(ice__expr_parse("lower(b)", 8, &e, &err), 0);
+  assert_int_equal(ice__expr_eval(e, ice__lookup_object, obj, &v, &err), 0);
+  assert_int_equal(json_string_length(v), 5);
+  assert_memory_equal(json_string_value(v), "a\xff\xc3\xa9\xc3", 5);
+  json_decref(v);
+  ice__expr_free(e);
+  json_decref(obj);
+}
+
 /* Every jansson allocation in parse and eval fails in turn: each must be
  * reported as an error without crashing or leaking. */
 static void test_allocation_failures(void **state) {
@@ -1018,6 +1072,8 @@ int main(void) {
       cmocka_unit_test(test_no_lookup),
       cmocka_unit_test(test_results_share_context),
       cmocka_unit_test(test_embedded_nul_source),
+      cmocka_unit_test(test_case_mapping),
+      cmocka_unit_test(test_case_mapping_bad_bytes),
       cmocka_unit_test(test_allocation_failures),
       cmocka_unit_test(test_fuzz),
   };

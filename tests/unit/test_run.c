@@ -110,9 +110,11 @@ static const ice_field_t async_fields[] = {
     {NULL, 0, 0, 0},
 };
 
-static const ice_executor_t async_ex = {
-    ICE_EXECUTOR_ABI, "async", async_fields, NULL, async_start,
-    async_cancel,     0};
+static const ice_executor_t async_ex = {.abi = ICE_EXECUTOR_ABI,
+                                        .type = "async",
+                                        .fields = async_fields,
+                                        .start = async_start,
+                                        .cancel = async_cancel};
 
 /* `sync`: completes inside start(). mode: "scalar" outputs 5, "twice"
  * completes twice, "badkind" fails with an unknown kind, "fail" fails. */
@@ -142,8 +144,10 @@ static const ice_field_t sync_fields[] = {
     {NULL, 0, 0, 0},
 };
 
-static const ice_executor_t sync_ex = {
-    ICE_EXECUTOR_ABI, "sync", sync_fields, NULL, sync_start, NULL, 0};
+static const ice_executor_t sync_ex = {.abi = ICE_EXECUTOR_ABI,
+                                       .type = "sync",
+                                       .fields = sync_fields,
+                                       .start = sync_start};
 
 /* `probe`: records its context and a few lookups, outputs {}. */
 static void probe_start(ice_task_t *t) {
@@ -160,8 +164,8 @@ static void probe_start(ice_task_t *t) {
   ice_task_done(t, NULL);
 }
 
-static const ice_executor_t probe_ex = {ICE_EXECUTOR_ABI, "probe", NULL, NULL,
-                                        probe_start,      NULL,    0};
+static const ice_executor_t probe_ex = {
+    .abi = ICE_EXECUTOR_ABI, .type = "probe", .start = probe_start};
 
 /* C tools: `add` (sync) and `later` (completes from a timer). */
 static void add_start(ice_task_t *t, json_t *args, void *data) {
@@ -232,7 +236,7 @@ static void stub_tool_start(ice_task_t *t, json_t *args, void *data) {
 }
 
 static const ice_executor_t stubborn_ex = {
-    ICE_EXECUTOR_ABI, "stubborn", NULL, NULL, stub_arm, NULL, 0};
+    .abi = ICE_EXECUTOR_ABI, .type = "stubborn", .start = stub_arm};
 
 static ice_engine_t *mk(int virtual_clock) {
   ice_engine_t *e = NULL;
@@ -1294,7 +1298,7 @@ static void test_schemas(void **state) {
             "nodes:\n"
             "  - {id: out, type: tool, tool_name: echo, tool_args: {count: "
             "x}, output_schema: {count: int}}\n"
-            "  - {id: in, type: tool, tool_name: echo, tool_args: {count: "
+            "  - {id: inp, type: tool, tool_name: echo, tool_args: {count: "
             "x}, input_schema: {count: int}}\n"
             "  - id: js\n    type: tool\n    tool_name: echo\n"
             "    tool_args: {a: {b: [1, '2']}}\n"
@@ -1304,12 +1308,12 @@ static void test_schemas(void **state) {
             "3}, input_schema: {count: int}, output_schema: {count: int}}\n",
             NULL);
   th_want_node(res, "out", "failed", "output_validation");
-  th_want_node(res, "in", "failed", "input_validation");
+  th_want_node(res, "inp", "failed", "input_validation");
   th_want_node(res, "js", "failed", "output_validation");
   th_want_node(res, "good", "completed", NULL);
   th_assert_json(json_object_get(res, "errors"),
                  "[\"Node out failed: $.count: expected integer, got "
-                 "string\",\"Node in failed: $.count: expected integer, got "
+                 "string\",\"Node inp failed: $.count: expected integer, got "
                  "string\",\"Node js failed: $.a.b[1]: expected integer, got "
                  "string\"]");
   /* A node whose output failed its schema has no output. */
@@ -1935,8 +1939,8 @@ static void bomb_start(ice_task_t *t) {
   ice_task_done(t, v);
 }
 
-static const ice_executor_t bomb_ex = {ICE_EXECUTOR_ABI, "bomb", NULL, NULL,
-                                       bomb_start,       NULL,   0};
+static const ice_executor_t bomb_ex = {
+    .abi = ICE_EXECUTOR_ABI, .type = "bomb", .start = bomb_start};
 
 static void test_result_too_large(void **state) {
   ice_engine_t *e = mk(0);

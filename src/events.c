@@ -1,0 +1,117 @@
+/* Events of SPEC §10: built here for every emitter (the commit point,
+ * runs, executors), and only when a subscriber wants the type. The run's
+ * seq advances either way, so numbering has no gaps. */
+#include "run.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+_Static_assert(ICE__EV_COUNT <= 32, "bus.c keeps one bit per event type");
+
+static const char *const event_names[] = {
+#define XX(name, str) str,
+    ICE__EVENT_MAP(XX)
+#undef XX
+};
+
+static const char *const state_names[] = {
+#define XX(name, str) str,
+    ICE__STATE_MAP(XX)
+#undef XX
+};
+
+static const char *const skip_names[] = {
+#define XX(name, str) str,
+    ICE__SKIP_MAP(XX)
+#undef XX
+};
+
+static const char *const change_names[] = {
+#define XX(name, str) str,
+    ICE__CHANGE_MAP(XX)
+#undef XX
+};
+
+const char *ice__event_name(int ev) {
+  return ev >= 0 && ev < ICE__EV_COUNT ? event_names[ev] : "";
+}
+
+const char *ice__state_name(int state) {
+  return state >= 0 && state < ICE__ST_COUNT ? state_names[state] : "";
+}
+
+const char *ice__skip_name(int skip) {
+  return skip >= 0 && skip < ICE__SKIP_COUNT ? skip_names[skip] : "";
+}
+
+const char *ice__change_name(int change) {
+  return change >= 0 && change < ICE__CH_COUNT ? change_names[change] : "";
+}
+
+int ice__change_from_name(const char *name) {
+  for (int i = 0; i < ICE__CH_COUNT; i++) {
+    if (strcmp(change_names[i], name) == 0)
+      return i;
+  }
+  return -1;
+}
+
+static void format_ts(double ms, char *buf, size_t len) {
+  time_t sec = (time_t)(ms / 1000.0);
+  int milli = (int)((long long)ms % 1000);
+  struct tm tm;
+
+  gmtime_r(&sec, &tm);
+  snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+           milli < 0 ? 0 : milli);
+}
+
+json_t *ice__with_parent(const ice_run_t *r, json_t *fields) {
+  if (fields != NULL && r->parent_node_id != NULL) {
+    json_object_set_new(fields, "parent_run_id", json_string(r->parent_run_id));
+    json_object_set_new(fields, "parent_node_id",
+                        json_string(r->parent_node_id));
+  }
+  return fields;
+}
+
+void ice__emit(ice_run_t *r, ice__event_t type, const ice__frame_t *f,
+               uint32_t k, json_t *fields) {
+  const char *name = ice__event_name(type);
+  json_t *ev;
+  char ts[40];
+  uint64_t seq = ++r->seq;
+
+  ev = json_object();
+  if (ev == NULL) {
+    json_decref(fields);
+    return;
+  }
+  format_ts(ice__engine_now_ms(r->engine), ts, sizeof(ts));
+  json_object_set_new(ev, "type", json_string(name));
+  json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
+  json_object_set_new(ev, "ts", json_string(ts));
+  json_object_set_new(ev, "run_id", json_string(r->id));
+  if (f != NULL)
+    json_object_set_new(ev, "node_id",
+                        json_string(r->wf->nodes[f->scope->nodes[k]].id));
+  if (f != NULL && f->parent != NULL) {
+    json_object_set_new(ev, "parent_id", json_string(f->parent->node->id));
+    /* Nested nodes carry the index of their innermost loop. */
+    for (const ice__frame_t *p = f; p != NULL;
+         p = p->parent != NULL ? p->parent->frame : NULL) {
+      if (p->index >= 0) {
+        json_object_set_new(ev, "index", json_integer(p->index));
+        break;
+      }
+    }
+  }
+  if (fields != NULL) {
+    json_object_update(ev, fields);
+    json_decref(fields);
+  }
+  ice__bus_emit(r->engine, name, ev);
+  json_decref(ev);
+}

@@ -436,6 +436,10 @@ ICE_EXTERN int ice_subscribe(ice_engine_t *e, const char *filter,
                              ice_event_cb cb, void *data, ice_sub_t **out);
 /* Safe during delivery, including from the subscriber's own callback. */
 ICE_EXTERN void ice_unsubscribe(ice_engine_t *e, ice_sub_t *sub);
+/* While a node.completed event is being delivered: the node's output
+ * (borrowed, valid during the callback), so a C subscriber can read it
+ * without the event carrying it. NULL during any other event. */
+ICE_EXTERN json_t *ice_event_output(const ice_engine_t *e);
 
 /* ---- JSON text ---------------------------------------------------------- */
 

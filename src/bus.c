@@ -116,3 +116,7 @@ void ice__bus_emit(ice_engine_t *e, const char *type, json_t *ev) {
   if (--e->delivering == 0)
     sweep(e);
 }
+
+json_t *ice_event_output(const ice_engine_t *e) {
+  return e != NULL ? e->ev_output : NULL;
+}

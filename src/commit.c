@@ -245,9 +245,11 @@ int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
     if (f->parent == NULL)
       json_object_set_nocheck(r->output, n->id, s->output);
     dur = t != NULL ? ice__engine_mono_ms(r->engine) - s->t_start_ms : 0;
+    r->engine->ev_output = s->output; /* ice_event_output, during delivery */
     ICE__EMIT(r, ICE__EV_NODE_COMPLETED, f, k,
               json_pack("{s:i,s:f,s:b}", "attempt", t != NULL ? t->attempt : 0,
                         "duration_ms", ice__ms3(dur), "cache_hit", 0));
+    r->engine->ev_output = NULL;
     break;
   case ICE__CH_FAILED:
     s->state = ICE__ST_FAILED;

@@ -83,7 +83,8 @@ int ice__diags_insert(ice_diags_t *d, size_t at, const ice_diags_t *src) {
     d->items = items;
     d->cap = ncap;
   }
-  memmove(&d->items[at + n], &d->items[at], (d->count - at) * sizeof(ice_diag_t));
+  memmove(&d->items[at + n], &d->items[at],
+          (d->count - at) * sizeof(ice_diag_t));
   for (size_t i = 0; i < n; i++) {
     ice_diag_t *it = &d->items[at + i];
     *it = src->items[i];
@@ -147,10 +148,10 @@ int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
       const ice__builtin_t *bi;
     } builtins[] = {
         {&ice__exec_tool, &ice__bi_tool},
-        {&ice__exec_condition, &ice__bi_condition},
-        {&ice__exec_loop, &ice__bi_loop},
-        {&ice__exec_parallel, &ice__bi_parallel},
-        {&ice__exec_recursive, &ice__bi_recursive},
+        {&ice__exec_condition, NULL},
+        {&ice__exec_loop, NULL},
+        {&ice__exec_parallel, NULL},
+        {&ice__exec_recursive, NULL},
         {&ice__exec_workflow, &ice__bi_workflow},
         {&ice__exec_llm, &ice__bi_unsupported},
         {&ice__exec_agent, &ice__bi_unsupported},

@@ -56,6 +56,7 @@ struct ice_engine_s {
   int delivering;
   int nsubs;
   uint32_t wants; /* bit per ice__event_t some subscriber matches (bus.c) */
+  json_t *ev_output; /* the output of the node.completed being delivered */
   int runs;       /* live runs */
   int virtual_clock;
   uint64_t clock_offset_ms; /* added by virtual delays */
@@ -118,8 +119,7 @@ extern const ice_executor_t ice__exec_tool, ice__exec_condition, ice__exec_loop,
 extern const ice_executor_t ice__exec_llm, ice__exec_agent, ice__exec_swarm,
     ice__exec_code, ice__exec_human, ice__exec_monitor;
 extern const ice__builtin_t ice__bi_unsupported;
-extern const ice__builtin_t ice__bi_condition, ice__bi_loop, ice__bi_parallel,
-    ice__bi_recursive, ice__bi_workflow;
+extern const ice__builtin_t ice__bi_workflow;
 /* Reports the entries of the file's `workflows` map that no node refers
  * to and that name no readable regular file; referenced ones are checked
  * by their references (exec/subworkflow.c). Returns 0 or ICE_ENOMEM. */

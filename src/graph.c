@@ -392,7 +392,9 @@ static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
     json_t *srcs, *sv;
     size_t i;
     int on_cycle = 0;
-    if (R->type == NULL || strcmp(R->type, "recursive") != 0)
+    /* Types that close cycles (ICE_EX_CLOSES_CYCLES) name the nodes that
+     * feed them in `recursive_sources`. */
+    if (R->ex == NULL || !(R->ex->flags & ICE_EX_CLOSES_CYCLES))
       continue;
     memset(fwd, 0, sc->n);
     memset(bwd, 0, sc->n);

@@ -77,7 +77,13 @@ void ice__task_emit(ice_task_t *t, ice__event_t type, json_t *fields) {
     json_decref(fields);
     return;
   }
-  ICE__EMIT(t->run, type, t->frame, t->local, fields);
+  /* fields is built already: drop it when no one listens. */
+  if (ice__bus_wants_type(t->run->engine, type))
+    ice__emit(t->run, type, t->frame, t->local, fields);
+  else {
+    t->run->seq++;
+    json_decref(fields);
+  }
 }
 
 json_int_t ice__task_tally(ice_task_t *t) {

@@ -891,9 +891,10 @@ static void check_common(ice__vctx_t *v, ice__node_t *n,
       if (f->types & (ICE_T_NODES | ICE_T_NODE_LISTS))
         continue;
       fv = field(v, n, def, f->name, f->types);
-      /* Built-in types compile their templates themselves; for the others
-       * a syntax error is still found here, at validation. */
-      if (fv != NULL && f->templated && n->bi == NULL) {
+      /* Types with a compile hook compile their templates themselves; for
+       * the others a syntax error is still found here, at validation. */
+      if (fv != NULL && f->templated && n->bi == NULL &&
+          te->ex->compile == NULL) {
         ice__tmpl_t *tm = NULL;
         ice__err_t err;
         if (ice__tmpl_compile(fv, &tm, &err) != 0)

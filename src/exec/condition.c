@@ -17,25 +17,30 @@ static const ice_field_t fields[] = {
     {NULL, 0, 0, 0},
 };
 
-static void conf_free(void *p) {
+static void conf_free(void *p, void *data) {
+  (void)data;
   cond_conf_t *c = p;
 
   ice__expr_free(c->expr);
   ice__free(c);
 }
 
-static int compile(ice__vctx_t *v, ice__node_t *n) {
+static void *compile(ice_compile_t *cc) {
+  ice__vctx_t *v = cc->v;
+  ice__node_t *n = cc->node;
   cond_conf_t *c = ice__calloc(1, sizeof(*c));
 
-  if (c == NULL)
-    return ICE_ENOMEM;
+  if (c == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return NULL;
+  }
   n->xdata = c;
   c->expr = ice__field_expr(v, n, "expression");
   c->scope[0] =
       ice__node_scope_of(v->wf, n, json_object_get(n->def, "false_path"));
   c->scope[1] =
       ice__node_scope_of(v->wf, n, json_object_get(n->def, "true_path"));
-  return 0;
+  return c;
 }
 
 static json_t *result(const ice_task_t *t, int b, json_t *outputs) {
@@ -123,9 +128,6 @@ const ice_executor_t ice__exec_condition = {
     .start = cond_start,
     .cancel = cond_cancel,
     .flags = ICE_EX_CONTROL_FLOW,
-};
-
-const ice__builtin_t ice__bi_condition = {
     .compile = compile,
-    .free_data = conf_free,
+    .free_compiled = conf_free,
 };

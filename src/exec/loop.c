@@ -40,7 +40,8 @@ static const ice_field_t fields[] = {
     {NULL, 0, 0, 0},
 };
 
-static void conf_free(void *p) {
+static void conf_free(void *p, void *data) {
+  (void)data;
   loop_conf_t *c = p;
 
   ice__expr_free(c->expr);
@@ -48,13 +49,17 @@ static void conf_free(void *p) {
   ice__free(c);
 }
 
-static int compile(ice__vctx_t *v, ice__node_t *n) {
+static void *compile(ice_compile_t *cc) {
+  ice__vctx_t *v = cc->v;
+  ice__node_t *n = cc->node;
   loop_conf_t *c = ice__calloc(1, sizeof(*c));
   json_t *src = json_object_get(n->def, "items_source");
   json_t *body = json_object_get(n->def, "body");
 
-  if (c == NULL)
-    return ICE_ENOMEM;
+  if (c == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return NULL;
+  }
   n->xdata = c;
   c->item_var = json_string_value(json_object_get(n->def, "item_var"));
   c->index_var = json_string_value(json_object_get(n->def, "index_var"));
@@ -79,7 +84,7 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
       c->expr = ice__field_expr(v, n, "items_source");
     }
   }
-  return 0;
+  return c;
 }
 
 static void pump(loop_state_t *st);
@@ -253,9 +258,6 @@ const ice_executor_t ice__exec_loop = {
     .start = loop_start,
     .cancel = loop_cancel,
     .flags = ICE_EX_CONTROL_FLOW,
-};
-
-const ice__builtin_t ice__bi_loop = {
     .compile = compile,
-    .free_data = conf_free,
+    .free_compiled = conf_free,
 };

@@ -48,21 +48,26 @@ static const ice_field_t fields[] = {
 
 static const char *const strategy_names[] = {"all", "any", "race"};
 
-static void conf_free(void *p) {
+static void conf_free(void *p, void *data) {
+  (void)data;
   par_conf_t *c = p;
 
   ice__free(c->scopes);
   ice__free(c);
 }
 
-static int compile(ice__vctx_t *v, ice__node_t *n) {
+static void *compile(ice_compile_t *cc) {
+  ice__vctx_t *v = cc->v;
+  ice__node_t *n = cc->node;
   par_conf_t *c = ice__calloc(1, sizeof(*c));
   json_t *branches = json_object_get(n->def, "branches"), *b;
   const char *ws = json_string_value(json_object_get(n->def, "wait_strategy"));
   size_t i;
 
-  if (c == NULL)
-    return ICE_ENOMEM;
+  if (c == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return NULL;
+  }
   n->xdata = c;
   c->concurrency = ice__field_int(v, n, "max_concurrency", 0, 1);
   c->merge = !json_is_false(json_object_get(n->def, "merge_outputs"));
@@ -77,20 +82,22 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
                 "wait_strategy '%s' is not one of all, any, race", ws);
   }
   if (!json_is_array(branches))
-    return 0;
+    return c;
   if (json_array_size(branches) == 0)
     ice__verr(v, n, n->def, "branches",
               "'branches' must hold at least one branch");
   c->scopes = ice__calloc(json_array_size(branches) + 1, sizeof(uint32_t));
-  if (c->scopes == NULL)
-    return ICE_ENOMEM;
+  if (c->scopes == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return c;
+  }
   json_array_foreach(branches, i, b) {
     uint32_t s = ice__node_scope_of(v->wf, n, b);
     if (s == ICE__NONE)
       continue; /* not a list: reported while collecting nodes */
     c->scopes[c->nbranches++] = s;
   }
-  return 0;
+  return c;
 }
 
 static json_t *output_of(par_state_t *st) {
@@ -276,9 +283,6 @@ const ice_executor_t ice__exec_parallel = {
     .start = par_start,
     .cancel = par_cancel,
     .flags = ICE_EX_CONTROL_FLOW,
-};
-
-const ice__builtin_t ice__bi_parallel = {
     .compile = compile,
-    .free_data = conf_free,
+    .free_compiled = conf_free,
 };

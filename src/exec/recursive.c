@@ -26,7 +26,8 @@ static const ice_field_t fields[] = {
     {NULL, 0, 0, 0},
 };
 
-static void conf_free(void *p) {
+static void conf_free(void *p, void *data) {
+  (void)data;
   rec_conf_t *c = p;
 
   ice__expr_free(c->cond);
@@ -34,12 +35,16 @@ static void conf_free(void *p) {
   ice__free(c);
 }
 
-static int compile(ice__vctx_t *v, ice__node_t *n) {
+static void *compile(ice_compile_t *cc) {
+  ice__vctx_t *v = cc->v;
+  ice__node_t *n = cc->node;
   rec_conf_t *c = ice__calloc(1, sizeof(*c));
   const char *ref;
 
-  if (c == NULL)
-    return ICE_ENOMEM;
+  if (c == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return NULL;
+  }
   n->xdata = c;
   c->cond = ice__field_expr(v, n, "convergence_condition");
   c->max_iterations = ice__field_int(v, n, "max_iterations", 50, 1);
@@ -49,8 +54,9 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
     c->context_key = "recursive_context";
   ref = json_string_value(json_object_get(n->def, "workflow_ref"));
   if (ref != NULL)
-    return ice__subwf_compile(v, n, ref, &c->sub);
-  return 0;
+    if (ice__subwf_compile(v, n, ref, &c->sub) != 0)
+      ice_compile_error(cc, NULL, "out of memory");
+  return c;
 }
 
 /* Per-attempt state: the names added to the context for the condition. */
@@ -214,9 +220,6 @@ const ice_executor_t ice__exec_recursive = {
     .start = rec_start,
     .cancel = rec_cancel,
     .flags = ICE_EX_CONTROL_FLOW | ICE_EX_CLOSES_CYCLES,
-};
-
-const ice__builtin_t ice__bi_recursive = {
     .compile = compile,
-    .free_data = conf_free,
+    .free_compiled = conf_free,
 };

@@ -278,19 +278,18 @@ static void test_park_and_complete_later(void **state) {
   log_t log = {json_array(), NULL};
   ice_run_opts_t o = ICE_RUN_OPTS_INIT;
   ice_run_t *r;
+  ice_workflow_t *wf;
   json_t *ch;
 
   (void)state;
   /* suspend_after -1 (the default): the run waits in-process. */
   o.commit = commit_cb;
   o.commit_data = &log;
-  assert_int_equal(ice_run_new(e,
-                               th_wf(e, "max_parallel: 1\nnodes:\n"
-                                        "  - {id: w, type: later}\n"
-                                        "  - {id: x, type: tool, tool_name: "
-                                        "count}\n"),
-                               &o, &r, NULL),
-                   0);
+  wf = th_wf(e, "max_parallel: 1\nnodes:\n"
+                "  - {id: w, type: later}\n"
+                "  - {id: x, type: tool, tool_name: count}\n");
+  assert_int_equal(ice_run_new(e, wf, &o, &r, NULL), 0);
+  ice_workflow_free(wf); /* the run holds its own reference */
   assert_int_equal(ice_run_execute(r), 0);
   assert_string_equal(status_of(ice_run_result(r)), "completed");
   th_assert_json(ice_run_output(r, "w"), "{\"late\":true}");
@@ -351,7 +350,7 @@ static void test_restore_from_commit_log(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
     ice_engine_t *e = mk();
-    log_t log = {json_array(), NULL};
+    log_t log = {json_array(), NULL}, plain_log = {json_array(), NULL};
     json_t *first, *resumed, *plain, *counts, *rec;
     char *id;
     unsigned long long seq = 0;
@@ -390,8 +389,8 @@ static void test_restore_from_commit_log(void **state) {
     }
     /* 3. The same workflow, uninterrupted: the same result. */
     json_object_clear(g_counts);
-    plain = run_logged(e, th_wf(e, shapes[i]), &(log_t){json_array(), NULL},
-                       NULL, NULL, 0);
+    plain = run_logged(e, th_wf(e, shapes[i]), &plain_log, NULL, NULL, 0);
+    json_decref(plain_log.records);
     assert_string_equal(status_of(plain), "completed");
     if (!json_equal(json_object_get(plain, "output"),
                     json_object_get(resumed, "output"))) {
@@ -639,6 +638,7 @@ static void test_pause_then_restore(void **state) {
   log_t log = {json_array(), NULL};
   ice_run_opts_t o = ICE_RUN_OPTS_INIT;
   ice_run_t *r = NULL;
+  ice_workflow_t *wf;
   ice_sub_t *sub;
   json_t *res;
   const char *text = "nodes:\n"
@@ -649,7 +649,9 @@ static void test_pause_then_restore(void **state) {
   (void)state;
   o.commit = commit_cb;
   o.commit_data = &log;
-  assert_int_equal(ice_run_new(e, th_wf(e, text), &o, &r, NULL), 0);
+  wf = th_wf(e, text);
+  assert_int_equal(ice_run_new(e, wf, &o, &r, NULL), 0);
+  ice_workflow_free(wf);
   assert_int_equal(ice_subscribe(e, "node.started", pause_on_start, &r, &sub),
                    0);
   assert_int_equal(ice_run_execute(r), 0);
@@ -665,6 +667,42 @@ static void test_pause_then_restore(void **state) {
   assert_int_equal(json_integer_value(json_object_get(g_counts, "b")), 1);
   json_decref(res);
   json_decref(log.records);
+  assert_int_equal(ice_engine_free(e), 0);
+}
+
+/* A C subscriber to node.completed reads the output it announces. */
+static ice_engine_t *g_engine;
+
+static void output_cb(json_t *ev, void *data) {
+  json_t *out = ice_event_output(g_engine);
+
+  json_object_set(data, json_string_value(json_object_get(ev, "node_id")),
+                  out != NULL ? out : json_null());
+}
+
+static void test_subscriber_reads_output(void **state) {
+  ice_engine_t *e = mk();
+  json_t *seen = json_object(), *res;
+  ice_sub_t *sub;
+
+  (void)state;
+  g_engine = e;
+  assert_int_equal(ice_subscribe(e, "node.completed", output_cb, seen, &sub),
+                   0);
+  res = th_run_wf(e,
+                  th_wf(e, "nodes:\n"
+                           "  - {id: a, type: tool, tool_name: echo, "
+                           "tool_args: {v: 1}}\n"
+                           "  - id: L\n    type: loop\n    items_source: "
+                           "'[7]'\n    body: [{id: b, type: tool, tool_name: "
+                           "echo, tool_args: {i: '{{ item }}'}}]\n"),
+                  NULL, 0, NULL);
+  ice_unsubscribe(e, sub);
+  th_assert_json(seen, "{\"a\":{\"v\":1},\"b\":{\"i\":7},\"L\":[{\"i\":7}]}");
+  /* Outside a delivery there is none. */
+  assert_null(ice_event_output(e));
+  json_decref(seen);
+  json_decref(res);
   assert_int_equal(ice_engine_free(e), 0);
 }
 
@@ -684,6 +722,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_background_does_not_hold_the_run,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_pause_then_restore, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_subscriber_reads_output, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -346,14 +346,14 @@ typedef struct {
    * "skipped", "cancelled". */
   const char *change;
   int attempt;
-  json_t *output;          /* completed, iterated */
-  json_t *state;           /* waiting: the executor's; iterated: carry */
-  const char *error_kind;  /* failed, retrying */
+  json_t *output;         /* completed, iterated */
+  json_t *state;          /* waiting: the executor's; iterated: carry */
+  const char *error_kind; /* failed, retrying */
   const char *error_message;
-  const char *reason;      /* skipped */
-  double at_ms;            /* when, epoch ms on the engine's clock */
-  double wake_at_ms;       /* retrying, waiting: absolute time, or 0 */
-  unsigned long long seq;  /* the run's last event seq */
+  const char *reason;     /* skipped */
+  double at_ms;           /* when, epoch ms on the engine's clock */
+  double wake_at_ms;      /* retrying, waiting: absolute time, or 0 */
+  unsigned long long seq; /* the run's last event seq */
 } ice_commit_t;
 
 /* Returns 0, or non-zero with a message in msg: the run then stops
@@ -372,12 +372,14 @@ typedef struct {
    * (their run_id differs). NULL = none. */
   ice_commit_cb commit;
   void *commit_data;
-  /* Rebuilds an earlier run of the same workflow: an array of its commit
-   * records (ice_commit_to_json), in commit order, or an object run_id ->
-   * such an array that also holds its child runs'. Completed, failed and
-   * skipped instances are not run again; running and cancelled ones are;
-   * waiting ones start again with their saved state; retries wait what is
-   * left of their back-off. Borrowed. NULL = a new run. */
+  /* Rebuilds an earlier run of the same workflow from its commit records
+   * (ice_commit_to_json), in commit order, its child runs' included (each
+   * record names its run), or from an object run_id -> such an array. The
+   * run keeps run_id below, or else the run id of the first record.
+   * Completed, failed and skipped instances are not run again; running and
+   * cancelled ones are; waiting ones start again with their saved state;
+   * retries wait what is left of their back-off. Borrowed. NULL = a new
+   * run. */
   json_t *restore;
   /* The run id to keep (a restored run), and the last event seq it had. */
   const char *run_id;

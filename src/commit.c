@@ -109,9 +109,10 @@ json_t *ice__restored(ice__frame_t *f, uint32_t k) {
 /* ---- records ------------------------------------------------------------ */
 
 json_t *ice_commit_to_json(const ice_commit_t *c) {
-  json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:f,s:I}", "key", c->key, "node_id",
-                        c->node_id, "change", c->change, "attempt", c->attempt,
-                        "at_ms", c->at_ms, "seq", (json_int_t)c->seq);
+  json_t *o =
+      json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:I}", "run_id", c->run_id, "key",
+                c->key, "node_id", c->node_id, "change", c->change, "attempt",
+                c->attempt, "at_ms", c->at_ms, "seq", (json_int_t)c->seq);
 
   if (o == NULL)
     return NULL;

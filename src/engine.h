@@ -119,7 +119,6 @@ extern const ice_executor_t ice__exec_tool, ice__exec_condition, ice__exec_loop,
 extern const ice_executor_t ice__exec_llm, ice__exec_agent, ice__exec_swarm,
     ice__exec_code, ice__exec_human, ice__exec_monitor;
 extern const ice__builtin_t ice__bi_unsupported;
-extern const ice__builtin_t ice__bi_workflow;
 /* Reports the entries of the file's `workflows` map that no node refers
  * to and that name no readable regular file; referenced ones are checked
  * by their references (exec/subworkflow.c). Returns 0 or ICE_ENOMEM. */

@@ -30,9 +30,11 @@ static char *make_id(ice_engine_t *e) {
   return ice__strdup(buf);
 }
 
-/* Indexes a restored run's records by instance key, the last one of each
- * key winning (records come in commit order). */
-static int index_restore(ice_run_t *r, json_t *records) {
+/* Indexes this run's records (of a restore array or map) by instance key,
+ * the last one of each key winning: records come in commit order, and a
+ * tree of runs shares one list, each record naming its run. */
+static int index_restore(ice_run_t *r, json_t *all) {
+  json_t *records = json_is_object(all) ? json_object_get(all, r->id) : all;
   size_t i;
   json_t *rec;
 
@@ -41,10 +43,19 @@ static int index_restore(ice_run_t *r, json_t *records) {
     return ICE_ENOMEM;
   json_array_foreach(records, i, rec) {
     const char *key = json_string_value(json_object_get(rec, "key"));
-    if (key != NULL)
+    const char *id = json_string_value(json_object_get(rec, "run_id"));
+    if (key != NULL && (id == NULL || strcmp(id, r->id) == 0))
       json_object_set(r->restore, key, rec);
   }
   return 0;
+}
+
+/* The run a restore array is of, when the caller did not say: the run of
+ * its first record (a child's records come after its parent's first). */
+static const char *restored_id(json_t *all) {
+  if (json_is_array(all))
+    return json_string_value(json_object_get(json_array_get(all, 0), "run_id"));
+  return NULL;
 }
 
 static int check_inputs(ice_workflow_t *wf, json_t *inputs,
@@ -101,19 +112,17 @@ static int run_new(ice_engine_t *e, ice_workflow_t *wf,
   r->commit_data = opts != NULL ? opts->commit_data : NULL;
   r->seq = opts != NULL ? opts->seq : 0;
   r->on_finish = run_finish;
-  r->id = id != NULL                             ? ice__strdup(id)
-          : opts != NULL && opts->run_id != NULL ? ice__strdup(opts->run_id)
-                                                 : make_id(e);
+  if (id == NULL && opts != NULL)
+    id = opts->run_id != NULL ? opts->run_id : restored_id(restore);
+  r->id = id != NULL ? ice__strdup(id) : make_id(e);
   max_parallel = opts != NULL && opts->max_parallel > 0 ? opts->max_parallel
                                                         : wf->max_parallel;
   rc = ice__frame_new(r, 0, NULL, NULL, -1, (uint32_t)max_parallel, top_done,
                       NULL, &r->top);
-  if (rc == 0 && r->id != NULL && json_is_object(restore)) {
-    /* A tree of runs: this one's records, and every run's for children. */
+  if (rc == 0 && r->id != NULL &&
+      (json_is_array(restore) || json_is_object(restore))) {
+    /* Child runs find their own records in the same list. */
     r->restore_all = json_incref(restore);
-    if (json_object_get(restore, r->id) != NULL)
-      rc = index_restore(r, json_object_get(restore, r->id));
-  } else if (rc == 0 && json_is_array(restore)) {
     rc = index_restore(r, restore);
   }
   if (rc == 0)

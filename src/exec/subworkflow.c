@@ -4,6 +4,7 @@
  * engine, with its own run id and events. */
 #include "subworkflow.h"
 
+#include "../engine.h" /* the compile side: the engine's cache of files */
 #include "../readfile.h"
 #include "flow.h"
 
@@ -21,6 +22,7 @@ struct ice__subwf_s {
 struct ice__subwf_run_s {
   ice_task_t *task;
   ice_run_t *child;
+  int suspended; /* the child stopped as waiting or paused */
   ice__subwf_cb cb;
   void *data;
 };
@@ -339,7 +341,20 @@ static void child_done(ice_run_t *run, void *data) {
   ice__subwf_run_t *sr = data;
   json_t *res = ice_run_result(run);
   int ok = json_is_true(json_object_get(res, "success"));
+  const char *status = json_string_value(json_object_get(res, "status"));
   char msg[1024] = "";
+
+  if (status != NULL &&
+      (strcmp(status, "waiting") == 0 || strcmp(status, "paused") == 0)) {
+    /* The child can go no further now: its node parks, and the parent run
+     * stops too when nothing else can move. Restored, the node starts the
+     * child again, which finds its own records (same run id). */
+    ice_run_free(run);
+    sr->child = NULL;
+    sr->suspended = 1;
+    ice_task_wait(sr->task, NULL, 0);
+    return;
+  }
 
   if (!ok) {
     size_t len = 0;
@@ -363,20 +378,18 @@ static void child_done(ice_run_t *run, void *data) {
 
 int ice__subwf_start(const ice__subwf_t *s, ice_task_t *parent, json_t *inputs,
                      ice__subwf_cb cb, void *data, ice__subwf_run_t **out) {
-  ice_run_opts_t opts = ICE_RUN_OPTS_INIT;
   ice_diags_t d = {0};
   ice__subwf_run_t *sr;
   ice_run_t *child;
   int rc;
 
   *out = NULL;
-  if (parent->run->depth + 1 > ICE__MAX_SUBWORKFLOW_DEPTH) {
+  if (ice__task_run_depth(parent) + 1 > ICE__MAX_SUBWORKFLOW_DEPTH) {
     ice__task_fail_kind(parent, ICE__KIND_NON_RETRYABLE,
                         "sub-workflows nested deeper than %d",
                         ICE__MAX_SUBWORKFLOW_DEPTH);
     return -1;
   }
-  (void)opts;
   rc = ice__task_child_run(parent, s->wf, inputs, &child, &d);
   if (rc != 0) {
     ice__task_fail_kind(parent, ICE__KIND_SUBWORKFLOW, "%s",
@@ -400,8 +413,14 @@ int ice__subwf_start(const ice__subwf_t *s, ice_task_t *parent, json_t *inputs,
 }
 
 void ice__subwf_cancel(ice__subwf_run_t *r) {
-  if (r != NULL)
-    ice_run_cancel(r->child);
+  if (r == NULL)
+    return;
+  if (r->suspended) {
+    r->cb(r->data, 0, NULL, ICE__KIND_CANCELLED, "the child run is waiting");
+    ice__free(r);
+    return;
+  }
+  ice_run_cancel(r->child);
 }
 
 /* ---- the `workflow` node ------------------------------------------------ */
@@ -423,24 +442,29 @@ static const ice_field_t fields[] = {
     {NULL, 0, 0, 0},
 };
 
-static void conf_free(void *p) {
+static void conf_free(void *p, void *data) {
   wf_conf_t *c = p;
 
+  (void)data;
   ice__subwf_free(c->sub);
   ice__tmpl_free(c->inputs_tmpl);
   ice__tmpl_free(c->overrides_tmpl);
   ice__free(c);
 }
 
-static int compile(ice__vctx_t *v, ice__node_t *n) {
+static void *compile(ice_compile_t *cc) {
+  ice__vctx_t *v = cc->v;
+  ice__node_t *n = cc->node;
   wf_conf_t *c = ice__calloc(1, sizeof(*c));
   const char *ref = json_string_value(json_object_get(n->def, "workflow_ref"));
   ice__err_t err;
   json_t *x;
   const char *k;
 
-  if (c == NULL)
-    return ICE_ENOMEM;
+  if (c == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return NULL;
+  }
   n->xdata = c;
   c->inputs = json_object_get(n->def, "inputs");
   c->overrides = json_object_get(n->def, "config_overrides");
@@ -460,20 +484,20 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
   } else {
     c->exposed = NULL;
   }
-  if (ref == NULL)
-    return 0;
-  return ice__subwf_compile(v, n, ref, &c->sub);
+  if (ref != NULL && ice__subwf_compile(v, n, ref, &c->sub) != 0)
+    ice_compile_error(cc, NULL, "out of memory");
+  return c;
 }
 
 static void wf_done(void *data, int ok, json_t *output, int kind,
                     const char *msg) {
   ice_task_t *t = data;
-  const wf_conf_t *c = t->node->xdata;
+  const wf_conf_t *c = ice_task_compiled(t);
   const char *name;
   json_t *x, *out;
 
-  t->xstate = NULL;
-  if (t->cancel != ICE__CANCEL_NONE) {
+  ice_task_set_data(t, NULL);
+  if (ice__task_stopping(t)) {
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "sub-workflow cancelled");
     return;
   }
@@ -507,7 +531,8 @@ static void wf_done(void *data, int ok, json_t *output, int kind,
 }
 
 static void wf_start(ice_task_t *t) {
-  const wf_conf_t *c = t->node->xdata;
+  const wf_conf_t *c = ice_task_compiled(t);
+  const ice__node_t *n = ice__task_node(t);
   json_t *in = NULL, *ov = NULL;
   ice__subwf_run_t *sr;
   ice__err_t err;
@@ -530,20 +555,20 @@ static void wf_start(ice_task_t *t) {
   json_decref(in);
   json_decref(ov);
   /* The node's input_schema checks what the child run receives. */
-  if (t->node->in_schema != NULL &&
-      ice__schema_check(t->node->in_schema, merged, &err) != 0) {
+  if (n->in_schema != NULL &&
+      ice__schema_check(n->in_schema, merged, &err) != 0) {
     json_decref(merged);
     ice__task_fail_kind(t, ICE__KIND_INPUT_VALIDATION, "%s", err.msg);
     return;
   }
   if (ice__subwf_start(c->sub, t, merged, wf_done, t, &sr) == 0)
-    t->xstate = sr;
+    ice_task_set_data(t, sr);
   json_decref(merged);
 }
 
 static void wf_cancel(ice_task_t *t) {
-  if (t->xstate != NULL)
-    ice__subwf_cancel(t->xstate);
+  if (ice_task_data(t) != NULL)
+    ice__subwf_cancel(ice_task_data(t));
 }
 
 const ice_executor_t ice__exec_workflow = {
@@ -552,9 +577,8 @@ const ice_executor_t ice__exec_workflow = {
     .fields = fields,
     .start = wf_start,
     .cancel = wf_cancel,
+    .compile = compile,
+    .free_compiled = conf_free,
+    .flags = ICE_EX_CONTROL_FLOW,
 };
 
-const ice__builtin_t ice__bi_workflow = {
-    .compile = compile,
-    .free_data = conf_free,
-};

@@ -670,6 +670,70 @@ static void test_pause_then_restore(void **state) {
   assert_int_equal(ice_engine_free(e), 0);
 }
 
+/* A gate inside a child run: the child stops as waiting, its workflow node
+ * parks, the parent stops as waiting; restored from the one list of
+ * records (each names its run), the child finds its own again. */
+static void test_restore_child_run(void **state) {
+  ice_engine_t *e = mk();
+  log_t log = {json_array(), NULL}, plain_log = {json_array(), NULL};
+  char dir[] = "/tmp/ice-seam-XXXXXX", top[300], child[300];
+  ice_workflow_t *wf = NULL;
+  ice_diags_t d = {0};
+  json_t *first, *resumed, *plain, *n;
+  const char *key;
+  FILE *f;
+
+  (void)state;
+  assert_non_null(mkdtemp(dir));
+  snprintf(child, sizeof(child), "%s/child.yaml", dir);
+  snprintf(top, sizeof(top), "%s/top.yaml", dir);
+  f = fopen(child, "w");
+  fputs("nodes:\n"
+        "  - {id: a, type: tool, tool_name: count}\n"
+        "  - {id: g, type: gate, dependencies: [a]}\n"
+        "  - {id: b, type: tool, tool_name: count, dependencies: [g]}\n",
+        f);
+  fclose(f);
+  f = fopen(top, "w");
+  fputs("nodes:\n"
+        "  - {id: x, type: tool, tool_name: count}\n"
+        "  - {id: S, type: workflow, workflow_ref: child.yaml, "
+        "dependencies: [x]}\n"
+        "  - {id: y, type: tool, tool_name: count, dependencies: [S]}\n",
+        f);
+  fclose(f);
+  g_answer = 0;
+  assert_int_equal(ice_workflow_load(e, top, &wf, &d), 0);
+  first = run_logged(e, wf, &log, NULL, NULL, 0);
+  assert_string_equal(status_of(first), "waiting");
+  th_want_node(first, "S", "waiting", NULL);
+  th_want_node(first, "y", "pending", NULL);
+  g_answer = 1;
+  assert_int_equal(ice_workflow_load(e, top, &wf, &d), 0);
+  resumed = run_logged(e, wf, &log, log.records, NULL, 0);
+  assert_string_equal(status_of(resumed), "completed");
+  assert_string_equal(json_string_value(json_object_get(resumed, "run_id")),
+                      json_string_value(json_object_get(first, "run_id")));
+  json_object_foreach(g_counts, key, n) {
+    if (json_integer_value(n) != 1)
+      fail_msg("%s ran %lld times", key, (long long)json_integer_value(n));
+  }
+  assert_int_equal(json_object_size(g_counts), 4);
+  assert_int_equal(ice_workflow_load(e, top, &wf, &d), 0);
+  plain = run_logged(e, wf, &plain_log, NULL, NULL, 0);
+  assert_true(json_equal(json_object_get(plain, "output"),
+                         json_object_get(resumed, "output")));
+  json_decref(first);
+  json_decref(resumed);
+  json_decref(plain);
+  json_decref(log.records);
+  json_decref(plain_log.records);
+  unlink(child);
+  unlink(top);
+  rmdir(dir);
+  assert_int_equal(ice_engine_free(e), 0);
+}
+
 /* A C subscriber to node.completed reads the output it announces. */
 static ice_engine_t *g_engine;
 
@@ -724,6 +788,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pause_then_restore, setup, teardown),
       cmocka_unit_test_setup_teardown(test_subscriber_reads_output, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_restore_child_run, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ typedef struct {
   ice_workflow_t *wf; /* one reference; NULL: the file is not valid */
 } ice__subwf_entry_t;
 
-typedef struct {
+typedef struct ice__type_entry_s {
   const ice_executor_t *ex;
   const ice__builtin_t *bi;
 } ice__type_entry_t;
@@ -55,9 +55,9 @@ struct ice_engine_s {
   struct ice_sub_s *subs;
   int delivering;
   int nsubs;
-  uint32_t wants; /* bit per ice__event_t some subscriber matches (bus.c) */
+  uint32_t wants;    /* bit per ice__event_t some subscriber matches (bus.c) */
   json_t *ev_output; /* the output of the node.completed being delivered */
-  int runs;       /* live runs */
+  int runs;          /* live runs */
   int virtual_clock;
   uint64_t clock_offset_ms; /* added by virtual delays */
   uint64_t run_counter;

@@ -1,8 +1,8 @@
-/* Loading and validating a workflow (SPEC §1, §2, §4.1): top-level keys,
- * every node (nested ones included) with its common fields, then the
- * type-specific checks of each executor. Every problem is reported; none
- * stops the others. The graph checks (dependencies, cycles, depth) are in
- * graph.c. */
+/* Loading a workflow (SPEC §1, §4.1): the file read (bounded), its text
+ * parsed, the top-level keys checked, every node collected (nested lists
+ * included, as their types declare them), then each node's fields
+ * (fields.c), the graph (graph.c) and each type's compile hook. Every
+ * problem is reported (diag.c); none stops the others. */
 #include "engine.h"
 #include "graph.h"
 #include "readfile.h"
@@ -13,338 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Reports at the position of member h of container (an object key's hash
- * or an array index's), else of the container itself. */
-static void vreport(ice__vctx_t *v, int severity, const ice__node_t *n,
-                    json_t *container, uint64_t h, const char *fmt,
-                    va_list ap) {
-  char msg[768], full[1024];
-  int line = 0, col = 0;
-
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  if (container != NULL) {
-    if (h == ICE__POS_SELF ||
-        !ice__pos_get(&v->wf->pos, container, h, &line, &col))
-      ice__pos_get(&v->wf->pos, container, ICE__POS_SELF, &line, &col);
-  }
-  if (n != NULL && n->id != NULL)
-    snprintf(full, sizeof(full), "node '%s': %s", n->id, msg);
-  else if (n != NULL)
-    snprintf(full, sizeof(full), "node #%u: %s", n->idx + 1, msg);
-  else
-    snprintf(full, sizeof(full), "%s", msg);
-  ice__diags_add_sev(v->diags, severity, v->wf->file, line, col, full);
-  if (severity == ICE_DIAG_ERROR)
-    v->errors++;
-}
-
-void ice__verr(ice__vctx_t *v, const ice__node_t *n, json_t *container,
-               const char *key, const char *fmt, ...) {
-  va_list ap;
-
-  va_start(ap, fmt);
-  vreport(v, ICE_DIAG_ERROR, n, container,
-          key != NULL ? ice__pos_key(key) : ICE__POS_SELF, fmt, ap);
-  va_end(ap);
-}
-
-void ice__vwarn(ice__vctx_t *v, const ice__node_t *n, json_t *container,
-                const char *key, const char *fmt, ...) {
-  va_list ap;
-
-  va_start(ap, fmt);
-  vreport(v, ICE_DIAG_WARNING, n, container,
-          key != NULL ? ice__pos_key(key) : ICE__POS_SELF, fmt, ap);
-  va_end(ap);
-}
-
-/* An error at item i of the array list (or at the list when unknown). */
-static void verr_item(ice__vctx_t *v, const ice__node_t *n, json_t *list,
-                      size_t i, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void verr_item(ice__vctx_t *v, const ice__node_t *n, json_t *list,
-                      size_t i, const char *fmt, ...) {
-  va_list ap;
-
-  va_start(ap, fmt);
-  vreport(v, ICE_DIAG_ERROR, n, list, ice__pos_index(i), fmt, ap);
-  va_end(ap);
-}
-
-/* An error at the value obj[key] when it is a container (its own
- * position), else at the key. */
-static void verr_value(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
-                       const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void verr_value(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
-                       const char *key, const char *fmt, ...) {
-  json_t *x = json_object_get(obj, key);
-  int line, col;
-  va_list ap;
-
-  va_start(ap, fmt);
-  if (x != NULL && ice__pos_get(&v->wf->pos, x, ICE__POS_SELF, &line, &col))
-    vreport(v, ICE_DIAG_ERROR, n, x, ICE__POS_SELF, fmt, ap);
-  else
-    vreport(v, ICE_DIAG_ERROR, n, obj, ice__pos_key(key), fmt, ap);
-  va_end(ap);
-}
-
-void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
-                    const char *key, const ice__err_t *err) {
-  if (err->col > 0)
-    ice__verr(v, n, container, key, "%s: %s (column %d)", key, err->msg,
-              err->col);
-  else
-    ice__verr(v, n, container, key, "%s: %s", key, err->msg);
-}
-
-const char *ice__hint(char *buf, size_t len, const char *word,
-                      const char *const *cands, size_t n) {
-  const char *best = ice__closest(word, cands, n);
-
-  if (best == NULL)
-    buf[0] = '\0';
-  else
-    snprintf(buf, len, " (did you mean '%s'?)", best);
-  return buf;
-}
-
-static size_t list_len(const char *const *list) {
-  size_t n = 0;
-
-  while (list[n] != NULL)
-    n++;
-  return n;
-}
-
-/* ---- field helpers ------------------------------------------------------ */
-
-static unsigned type_bit(const json_t *x) {
-  switch (json_typeof(x)) {
-  case JSON_NULL:
-    return ICE_T_NULL;
-  case JSON_TRUE:
-  case JSON_FALSE:
-    return ICE_T_BOOL;
-  case JSON_INTEGER:
-    return ICE_T_INT;
-  case JSON_REAL:
-    return ICE_T_REAL;
-  case JSON_STRING:
-    return ICE_T_STRING;
-  case JSON_ARRAY:
-    return ICE_T_ARRAY;
-  default:
-    return ICE_T_OBJECT;
-  }
-}
-
-static const char *types_text(unsigned t) {
-  switch (t) {
-  case ICE_T_BOOL:
-    return "a boolean";
-  case ICE_T_INT:
-    return "an integer";
-  case ICE_T_NUMBER:
-    return "a number";
-  case ICE_T_STRING:
-    return "a string";
-  case ICE_T_ARRAY:
-    return "an array";
-  case ICE_T_OBJECT:
-    return "an object";
-  case ICE_T_STRING | ICE_T_BOOL:
-    return "a string or a boolean";
-  case ICE_T_STRING | ICE_T_OBJECT:
-    return "a string or an object";
-  case ICE_T_STRING | ICE_T_ARRAY:
-    return "a string or an array";
-  default:
-    return "of another type";
-  }
-}
-
-/* Checks that obj[key], when present, has one of the types; returns the
- * value when it does, NULL otherwise (reporting wrong types). */
-static json_t *field(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
-                     const char *key, unsigned types) {
-  json_t *x = json_object_get(obj, key);
-
-  if (x == NULL)
-    return NULL;
-  if ((type_bit(x) & types) == 0) {
-    ice__verr(v, n, obj, key, "field '%s' must be %s", key, types_text(types));
-    return NULL;
-  }
-  return x;
-}
-
-static int is_x_key(const char *k) {
-  return k[0] == 'x' && k[1] == '-';
-}
-
-static int in_list(const char *k, const char *const *list) {
-  for (; *list != NULL; list++) {
-    if (strcmp(k, *list) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-static int in_fields(const char *k, const ice_field_t *f) {
-  for (; f != NULL && f->name != NULL; f++) {
-    if (strcmp(k, f->name) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-static int number_of(const json_t *x, double *out) {
-  if (!json_is_number(x))
-    return 0;
-  *out = json_number_value(x);
-  return 1;
-}
-
-/* ---- common node fields ------------------------------------------------- */
-
-static const char *const common_fields[] = {"id",
-                                            "type",
-                                            "name",
-                                            "description",
-                                            "metadata",
-                                            "dependencies",
-                                            "run_if",
-                                            "trigger_rule",
-                                            "timeout_seconds",
-                                            "retry_policy",
-                                            "retries",
-                                            "backoff_seconds",
-                                            "input_schema",
-                                            "output_schema",
-                                            "input_mappings",
-                                            "use_cache",
-                                            "cache_ttl_seconds",
-                                            "pool",
-                                            NULL};
-
-/* ---- iceOS's serialised nodes (SPEC §1.1) ---------------------------------
- */
-
-/* iceOS model fields that every node may carry. ice does not act on them
- * (nor does iceOS); the last four warn when they are not empty. `provider`
- * is ignored only on types that do not declare it themselves (the types
- * that make no LLM call). */
-static const char *const iceos_fields[] = {"level",
-                                           "provider",
-                                           "output_mappings",
-                                           "input_selection",
-                                           "output_selection",
-                                           "context_rules",
-                                           NULL};
-
-/* Type-specific iceOS fields that ice accepts and ignores. Types that are
- * not built yet are listed too, so that their executors find the table
- * ready (ice__iceos_ignored). */
-static const struct {
-  const char *type;
-  const char *field;
-} iceos_ignored[] = {
-    {"llm", "format_specifications"},
-    {"llm", "coerce_output_types"},
-    {"llm", "coerce_input_types"},
-    {"llm", "output_format"},
-    {"llm", "llm_config.timeout"},
-    {"llm", "llm_config.max_retries"},
-    {"llm", "llm_config.custom_parameters"},
-    {"agent", "agent_attr"},
-    {"agent", "version_constraint"},
-    {"loop", "parallel"},
-    {"code", "imports"},
-};
-
-int ice__iceos_ignored(const char *type, const char *field) {
-  for (size_t i = 0; type != NULL && i < ICE__ARRAY_SIZE(iceos_ignored); i++) {
-    if (strcmp(type, iceos_ignored[i].type) == 0 &&
-        strcmp(field, iceos_ignored[i].field) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-/* Whether key is an optional field of a node of type te (NULL: unknown
- * type): null then means absent. Required fields keep their null, which
- * their type check reports. */
-static int optional_node_field(const char *key, const ice__type_entry_t *te,
-                               const char *type) {
-  if (strcmp(key, "id") == 0 || strcmp(key, "type") == 0)
-    return 0;
-  if (in_list(key, common_fields) || in_list(key, iceos_fields) ||
-      ice__iceos_ignored(type, key))
-    return 1;
-  for (const ice_field_t *f = te != NULL ? te->ex->fields : NULL;
-       f != NULL && f->name != NULL; f++) {
-    if (strcmp(key, f->name) == 0)
-      return !f->required;
-  }
-  return 0;
-}
-
-/* obj without its members for which drop(key) holds and whose value is
- * null: obj itself when there are none, else a shallow copy (kept alive in
- * wf->norm) with obj's positions. NULL on ENOMEM. */
-static json_t *drop_nulls(ice_workflow_t *wf, json_t *obj,
-                          int (*drop)(const char *key, const void *ctx),
-                          const void *ctx) {
-  const char *k;
-  json_t *x, *copy;
-  int line, col, any = 0;
-
-  json_object_foreach(obj, k, x) {
-    if (json_is_null(x) && drop(k, ctx))
-      any = 1;
-  }
-  if (!any)
-    return obj;
-  copy = json_object();
-  if (copy == NULL)
-    return NULL;
-  if (wf->norm == NULL)
-    wf->norm = json_array();
-  if (wf->norm == NULL || json_array_append_new(wf->norm, copy) != 0)
-    return NULL;
-  json_object_foreach(obj, k, x) {
-    if (json_is_null(x) && drop(k, ctx))
-      continue;
-    if (json_object_set(copy, k, x) != 0)
-      return NULL;
-    if (ice__pos_get(&wf->pos, obj, ice__pos_key(k), &line, &col) &&
-        ice__pos_put(&wf->pos, copy, ice__pos_key(k), line, col) != 0)
-      return NULL;
-  }
-  if (ice__pos_get(&wf->pos, obj, ICE__POS_SELF, &line, &col) &&
-      ice__pos_put(&wf->pos, copy, ICE__POS_SELF, line, col) != 0)
-    return NULL;
-  return copy;
-}
-
-static int drop_node_field(const char *key, const void *ctx) {
-  const json_t *def = ctx;
-  const char *type = json_string_value(json_object_get(def, "type"));
-  return optional_node_field(key, NULL, type);
-}
-
-typedef struct {
-  const ice__type_entry_t *te;
-  const char *type;
-} node_kind_t;
-
-static int drop_typed_field(const char *key, const void *ctx) {
-  const node_kind_t *k = ctx;
-  return optional_node_field(key, k->te, k->type);
-}
 
 /* ---- collecting nodes (nested lists included) --------------------------- */
 
@@ -386,15 +54,9 @@ static int add_def(collect_t *c, json_t *def, uint32_t scope) {
     c->cap = ncap;
   }
   /* null optional fields are absent from here on (SPEC §1.1). */
-  {
-    const char *type = json_string_value(json_object_get(def, "type"));
-    node_kind_t k = {
-        type != NULL ? ice__engine_type(c->v->wf->engine, type) : NULL, type};
-    def = k.te != NULL ? drop_nulls(c->v->wf, def, drop_typed_field, &k)
-                       : drop_nulls(c->v->wf, def, drop_node_field, def);
-    if (def == NULL)
-      return -1;
-  }
+  def = ice__node_drop_nulls(c->v->wf, def);
+  if (def == NULL)
+    return -1;
   c->defs[c->n] = def;
   c->scope[c->n] = scope;
   c->n++;
@@ -433,7 +95,8 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
   first = c->n;
   json_array_foreach(list, i, def) {
     if (!json_is_object(def)) {
-      verr_item(c->v, on, list, i, "%s[%zu] must be a node object", what, i);
+      ice__verr_item(c->v, on, list, i, "%s[%zu] must be a node object", what,
+                     i);
       continue;
     }
     if (add_def(c, def, scope) != 0)
@@ -467,9 +130,9 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
       self = msg_node(c, g);
       /* One message per problem, at the value, naming the node. */
       if (!json_is_array(sub)) {
-        verr_value(c->v, &self, c->defs[g], f->name,
-                   "field '%s' must be an array of %s", f->name,
-                   lists ? "lists of nodes" : "nodes");
+        ice__verr_value(c->v, &self, c->defs[g], f->name,
+                        "field '%s' must be an array of %s", f->name,
+                        lists ? "lists of nodes" : "nodes");
       } else if (lists) {
         size_t b;
         json_t *br;
@@ -477,8 +140,8 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
           char label[48];
           snprintf(label, sizeof(label), "%s[%zu]", f->name, b);
           if (!json_is_array(br))
-            verr_item(c->v, &self, sub, b, "%s must be an array of nodes",
-                      label);
+            ice__verr_item(c->v, &self, sub, b, "%s must be an array of nodes",
+                           label);
           else if (collect_list(c, br, g, label) != 0)
             return -1;
         }
@@ -560,15 +223,6 @@ static void check_pools(ice__vctx_t *v, json_t *pools) {
   }
 }
 
-/* The index + 1 of pool `name` in the workflow, or 0. */
-static uint32_t pool_index(const ice_workflow_t *wf, const char *name) {
-  for (uint32_t i = 0; i < wf->npools; i++) {
-    if (strcmp(wf->pool_names[i], name) == 0)
-      return i + 1;
-  }
-  return 0;
-}
-
 static void check_top(ice__vctx_t *v, json_t *root) {
   ice_workflow_t *wf = v->wf;
   const char *k;
@@ -577,14 +231,14 @@ static void check_top(ice__vctx_t *v, json_t *root) {
 
   json_object_foreach(root, k, x) {
     char h[96];
-    if (!in_list(k, top_keys) && !is_x_key(k))
+    if (!ice__in_list(k, top_keys) && !ice__is_x_key(k))
       ice__verr(v, NULL, root, k, "unknown field '%s' at the top level%s", k,
-                ice__hint(h, sizeof(h), k, top_keys, list_len(top_keys)));
+                ice__hint(h, sizeof(h), k, top_keys, ice__list_len(top_keys)));
   }
-  if ((x = field(v, NULL, root, "name", ICE_T_STRING)) != NULL)
+  if ((x = ice__field(v, NULL, root, "name", ICE_T_STRING)) != NULL)
     name = json_string_value(x);
-  field(v, NULL, root, "version", ICE_T_STRING);
-  if ((x = field(v, NULL, root, "schema_version", ICE_T_STRING)) != NULL) {
+  ice__field(v, NULL, root, "version", ICE_T_STRING);
+  if ((x = ice__field(v, NULL, root, "schema_version", ICE_T_STRING)) != NULL) {
     const char *sv = json_string_value(x);
     if (strcmp(sv, "1.1.0") != 0 && strcmp(sv, "1.2.0") != 0)
       ice__verr(v, NULL, root, "schema_version",
@@ -600,307 +254,35 @@ static void check_top(ice__vctx_t *v, json_t *root) {
   wf->name = name != NULL ? ice__strdup(name) : stem_of(wf->file);
 
   wf->policy = ICE__POLICY_CONTINUE;
-  if ((x = field(v, NULL, root, "failure_policy", ICE_T_STRING)) != NULL &&
+  if ((x = ice__field(v, NULL, root, "failure_policy", ICE_T_STRING)) != NULL &&
       parse_policy(json_string_value(x), &wf->policy) != 0)
     ice__verr(v, NULL, root, "failure_policy",
               "failure_policy '%s' is not one of halt, continue_possible, "
               "always",
               json_string_value(x));
   wf->max_parallel = 5;
-  if ((x = field(v, NULL, root, "max_parallel", ICE_T_INT)) != NULL) {
+  if ((x = ice__field(v, NULL, root, "max_parallel", ICE_T_INT)) != NULL) {
     if (json_integer_value(x) < 1 || json_integer_value(x) > 1000000)
       ice__verr(v, NULL, root, "max_parallel",
                 "max_parallel must be an integer >= 1");
     else
       wf->max_parallel = (int)json_integer_value(x);
   }
-  if ((x = field(v, NULL, root, "input_schema", ICE_T_OBJECT)) != NULL) {
+  if ((x = ice__field(v, NULL, root, "input_schema", ICE_T_OBJECT)) != NULL) {
     ice__err_t err;
     if (ice__schema_compile(x, &wf->input_schema, &err) != 0)
       ice__verr(v, NULL, root, "input_schema", "input_schema: %s", err.msg);
   }
-  wf->tools = field(v, NULL, root, "tools", ICE_T_OBJECT);
-  check_pools(v, field(v, NULL, root, "pools", ICE_T_OBJECT));
-  field(v, NULL, root, "agents", ICE_T_OBJECT);
-  field(v, NULL, root, "llm", ICE_T_OBJECT);
-  if ((x = field(v, NULL, root, "workflows", ICE_T_OBJECT)) != NULL) {
+  wf->tools = ice__field(v, NULL, root, "tools", ICE_T_OBJECT);
+  check_pools(v, ice__field(v, NULL, root, "pools", ICE_T_OBJECT));
+  ice__field(v, NULL, root, "agents", ICE_T_OBJECT);
+  ice__field(v, NULL, root, "llm", ICE_T_OBJECT);
+  if ((x = ice__field(v, NULL, root, "workflows", ICE_T_OBJECT)) != NULL) {
     const char *wk;
     json_t *wv;
     json_object_foreach(x, wk, wv) {
       if (!json_is_string(wv))
         ice__verr(v, NULL, x, wk, "workflows.%s must be a path string", wk);
-    }
-  }
-}
-
-/* ---- node checks -------------------------------------------------------- */
-
-static int valid_id(const char *s) {
-  if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
-        s[0] == '_'))
-    return 0;
-  for (const char *p = s + 1; *p != '\0'; p++) {
-    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-          (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-      return 0;
-  }
-  return 1;
-}
-
-static const char *const retry_keys[] = {"max_attempts",
-                                         "backoff_strategy",
-                                         "backoff_seconds",
-                                         "max_backoff_seconds",
-                                         "jitter",
-                                         "retry_on",
-                                         NULL};
-
-static int drop_retry_field(const char *key, const void *ctx) {
-  (void)ctx;
-  return in_list(key, retry_keys);
-}
-
-/* Error kinds that are not retried unless retry_on names them. */
-static uint32_t default_retry_on(void) {
-  uint32_t m = 0;
-
-  for (int k = 1; k < ICE__KIND_COUNT; k++)
-    m |= UINT32_C(1) << k;
-  m &= ~((UINT32_C(1) << ICE__KIND_INPUT_VALIDATION) |
-         (UINT32_C(1) << ICE__KIND_OUTPUT_VALIDATION) |
-         (UINT32_C(1) << ICE__KIND_EXPRESSION) |
-         (UINT32_C(1) << ICE__KIND_TEMPLATE) |
-         (UINT32_C(1) << ICE__KIND_INPUT_MAPPING) |
-         (UINT32_C(1) << ICE__KIND_CANCELLED) |
-         (UINT32_C(1) << ICE__KIND_NON_RETRYABLE));
-  return m;
-}
-
-static void check_retry(ice__vctx_t *v, ice__node_t *n) {
-  json_t *def = n->def, *rp, *x;
-  double d;
-
-  n->retry = (ice__retry_t){1, ICE__BACKOFF_EXPONENTIAL, 1.0, 60.0,
-                            0, default_retry_on()};
-  rp = field(v, n, def, "retry_policy", ICE_T_OBJECT);
-  if (rp != NULL) {
-    const char *k;
-    /* null for one of its fields means absent, as on the node. */
-    json_t *copy = drop_nulls(v->wf, rp, drop_retry_field, NULL);
-    if (copy != NULL)
-      rp = copy;
-    json_object_foreach(rp, k, x) {
-      char h[96];
-      if (!in_list(k, retry_keys))
-        ice__verr(v, n, rp, k, "unknown field 'retry_policy.%s'%s", k,
-                  ice__hint(h, sizeof(h), k, retry_keys, list_len(retry_keys)));
-    }
-    n->retry.max_attempts = 3;
-    if ((x = field(v, n, rp, "max_attempts", ICE_T_INT)) != NULL) {
-      if (json_integer_value(x) < 1 || json_integer_value(x) > 1000)
-        ice__verr(v, n, rp, "max_attempts",
-                  "retry_policy.max_attempts must be between 1 and 1000");
-      else
-        n->retry.max_attempts = (int)json_integer_value(x);
-    }
-    if ((x = field(v, n, rp, "backoff_strategy", ICE_T_STRING)) != NULL) {
-      const char *s = json_string_value(x);
-      if (strcmp(s, "fixed") == 0)
-        n->retry.strategy = ICE__BACKOFF_FIXED;
-      else if (strcmp(s, "linear") == 0)
-        n->retry.strategy = ICE__BACKOFF_LINEAR;
-      else if (strcmp(s, "exponential") != 0)
-        ice__verr(v, n, rp, "backoff_strategy",
-                  "retry_policy.backoff_strategy '%s' is not one of fixed, "
-                  "linear, exponential",
-                  s);
-    }
-    if ((x = field(v, n, rp, "backoff_seconds", ICE_T_NUMBER)) != NULL) {
-      if (!number_of(x, &d) || d < 0 || d > 86400)
-        ice__verr(v, n, rp, "backoff_seconds",
-                  "retry_policy.backoff_seconds must be between 0 and 86400");
-      else
-        n->retry.backoff_seconds = d;
-    }
-    if ((x = field(v, n, rp, "max_backoff_seconds", ICE_T_NUMBER)) != NULL) {
-      if (!number_of(x, &d) || d < 0 || d > 86400)
-        ice__verr(v, n, rp, "max_backoff_seconds",
-                  "retry_policy.max_backoff_seconds must be between 0 and "
-                  "86400");
-      else
-        n->retry.max_backoff_seconds = d;
-    }
-    if ((x = field(v, n, rp, "jitter", ICE_T_BOOL)) != NULL)
-      n->retry.jitter = json_is_true(x);
-    if ((x = field(v, n, rp, "retry_on", ICE_T_ARRAY)) != NULL) {
-      size_t i;
-      json_t *kv;
-      n->retry.retry_on = 0;
-      json_array_foreach(x, i, kv) {
-        int kind = json_is_string(kv)
-                       ? ice__kind_from_name(json_string_value(kv))
-                       : -1;
-        if (kind < 0)
-          ice__verr(v, n, rp, "retry_on",
-                    "retry_policy.retry_on[%zu] is not an error kind", i);
-        else
-          n->retry.retry_on |= UINT32_C(1) << kind;
-      }
-    }
-  }
-  if ((x = field(v, n, def, "retries", ICE_T_INT)) != NULL) {
-    if (rp != NULL)
-      ice__verr(v, n, def, "retries",
-                "give either 'retries' or 'retry_policy', not both");
-    else if (json_integer_value(x) < 0 || json_integer_value(x) > 999)
-      ice__verr(v, n, def, "retries", "retries must be between 0 and 999");
-    else
-      n->retry.max_attempts = (int)json_integer_value(x) + 1;
-  }
-  if ((x = field(v, n, def, "backoff_seconds", ICE_T_NUMBER)) != NULL &&
-      rp == NULL) {
-    if (!number_of(x, &d) || d < 0 || d > 86400)
-      ice__verr(v, n, def, "backoff_seconds",
-                "backoff_seconds must be between 0 and 86400");
-    else
-      n->retry.backoff_seconds = d;
-  }
-}
-
-static void check_schema_field(ice__vctx_t *v, ice__node_t *n, const char *key,
-                               ice__schema_t **out) {
-  json_t *x = field(v, n, n->def, key, ICE_T_OBJECT);
-  ice__err_t err;
-
-  if (x != NULL && ice__schema_compile(x, out, &err) != 0)
-    ice__verr(v, n, n->def, key, "%s: %s", key, err.msg);
-}
-
-/* The iceOS fields ice accepts without acting on them (SPEC §1.1): each
- * must have iceOS's type, and a non-empty one warns, once, at its key.
- * `level` and an ignored `provider` are not looked at. */
-static void check_iceos_fields(ice__vctx_t *v, ice__node_t *n) {
-  static const struct {
-    const char *name;
-    unsigned types;
-  } acc[] = {{"output_mappings", ICE_T_OBJECT},
-             {"input_selection", ICE_T_ARRAY},
-             {"output_selection", ICE_T_ARRAY},
-             {"context_rules", ICE_T_OBJECT}};
-
-  for (size_t i = 0; i < ICE__ARRAY_SIZE(acc); i++) {
-    json_t *x = field(v, n, n->def, acc[i].name, acc[i].types);
-    if (x != NULL &&
-        (json_is_object(x) ? json_object_size(x) > 0 : json_array_size(x) > 0))
-      ice__vwarn(v, n, n->def, acc[i].name,
-                 "'%s' is accepted for iceOS compatibility and ignored "
-                 "(iceOS does not act on it either)",
-                 acc[i].name);
-  }
-}
-
-static void check_common(ice__vctx_t *v, ice__node_t *n,
-                         const ice__type_entry_t *te) {
-  json_t *def = n->def, *x;
-  const char *k;
-  double d;
-
-  json_object_foreach(def, k, x) {
-    if (in_list(k, common_fields) || is_x_key(k) || in_list(k, iceos_fields) ||
-        ice__iceos_ignored(n->type, k))
-      continue;
-    /* A node of unknown type is reported once, not once per field. */
-    if (te == NULL || te->ex->fields == NULL)
-      continue;
-    if (!in_fields(k, te->ex->fields)) {
-      const char *names[64];
-      size_t nn = 0;
-      char h[96];
-      for (const char *const *c = common_fields; *c != NULL && nn < 63; c++)
-        names[nn++] = *c;
-      for (const ice_field_t *f = te->ex->fields; f->name != NULL && nn < 63;
-           f++)
-        names[nn++] = f->name;
-      ice__verr(v, n, def, k, "unknown field '%s'%s", k,
-                ice__hint(h, sizeof(h), k, names, nn));
-    }
-  }
-  field(v, n, def, "dependencies", ICE_T_ARRAY);
-  check_iceos_fields(v, n);
-  if ((x = field(v, n, def, "run_if", ICE_T_STRING)) != NULL) {
-    ice__err_t err;
-    const char *src = json_string_value(x);
-    if (ice__expr_parse(src, strlen(src), &n->run_if, &err) != 0)
-      ice__verr(v, n, def, "run_if", "run_if: column %d: %s", err.col, err.msg);
-  }
-  n->trigger = ICE__TRIGGER_ALL_SUCCESS;
-  if ((x = field(v, n, def, "trigger_rule", ICE_T_STRING)) != NULL) {
-    const char *s = json_string_value(x);
-    if (strcmp(s, "all_done") == 0)
-      n->trigger = ICE__TRIGGER_ALL_DONE;
-    else if (strcmp(s, "one_success") == 0)
-      n->trigger = ICE__TRIGGER_ONE_SUCCESS;
-    else if (strcmp(s, "none_failed") == 0)
-      n->trigger = ICE__TRIGGER_NONE_FAILED;
-    else if (strcmp(s, "all_success") != 0)
-      ice__verr(v, n, def, "trigger_rule",
-                "trigger_rule '%s' is not one of all_success, all_done, "
-                "one_success, none_failed",
-                s);
-  }
-  n->timeout = te != NULL ? te->ex->default_timeout : 0;
-  if ((x = field(v, n, def, "timeout_seconds", ICE_T_NUMBER)) != NULL) {
-    if (!number_of(x, &d) || d <= 0 || d > 31536000)
-      ice__verr(v, n, def, "timeout_seconds",
-                "timeout_seconds must be a number > 0");
-    else
-      n->timeout = d;
-  }
-  check_retry(v, n);
-  check_schema_field(v, n, "input_schema", &n->in_schema);
-  check_schema_field(v, n, "output_schema", &n->out_schema);
-  field(v, n, def, "use_cache", ICE_T_BOOL);
-  if ((x = field(v, n, def, "pool", ICE_T_STRING)) != NULL) {
-    const char *p = json_string_value(x);
-    n->pool1 = pool_index(v->wf, p);
-    if (n->pool1 == 0) {
-      char h[96];
-      ice__verr(v, n, def, "pool", "unknown pool '%s'%s", p,
-                ice__hint(h, sizeof(h), p, v->wf->pool_names, v->wf->npools));
-    } else if (te != NULL && (te->ex->flags & ICE_EX_CONTROL_FLOW)) {
-      /* It would hold a slot while its nested nodes wait for one. */
-      ice__verr(v, n, def, "pool",
-                "a %s node takes no pool (its nested nodes may)", n->type);
-      n->pool1 = 0;
-    }
-  }
-  if ((x = field(v, n, def, "cache_ttl_seconds", ICE_T_NUMBER)) != NULL &&
-      json_number_value(x) < 0)
-    ice__verr(v, n, def, "cache_ttl_seconds", "cache_ttl_seconds must be >= 0");
-  /* Type-specific required fields and types. */
-  if (te != NULL) {
-    for (const ice_field_t *f = te->ex->fields; f != NULL && f->name != NULL;
-         f++) {
-      json_t *fv;
-      if (json_object_get(def, f->name) == NULL) {
-        if (f->required)
-          ice__verr(v, n, def, NULL, "missing required field '%s'", f->name);
-        continue;
-      }
-      /* Lists of nested nodes were checked while collecting them. */
-      if (f->types & (ICE_T_NODES | ICE_T_NODE_LISTS))
-        continue;
-      fv = field(v, n, def, f->name, f->types);
-      /* Types with a compile hook compile their templates themselves; for
-       * the others a syntax error is still found here, at validation. */
-      if (fv != NULL && f->templated && n->bi == NULL &&
-          te->ex->compile == NULL) {
-        ice__tmpl_t *tm = NULL;
-        ice__err_t err;
-        if (ice__tmpl_compile(fv, &tm, &err) != 0)
-          ice__verr_tmpl(v, n, def, f->name, &err);
-        ice__tmpl_free(tm);
-      }
     }
   }
 }
@@ -998,7 +380,8 @@ static int build(ice__vctx_t *v, json_t *root) {
     return 0;
   }
   if (!json_is_array(nodes)) {
-    verr_value(v, NULL, root, "nodes", "'nodes' must be an array of nodes");
+    ice__verr_value(v, NULL, root, "nodes",
+                    "'nodes' must be an array of nodes");
     return 0;
   }
   if (collect_list(&c, nodes, ICE__NONE, "nodes") != 0) {
@@ -1045,7 +428,7 @@ static int build(ice__vctx_t *v, json_t *root) {
       ice__verr(v, n, n->def, NULL, "missing required field 'id'");
       continue;
     }
-    if (!json_is_string(idv) || !valid_id(json_string_value(idv))) {
+    if (!json_is_string(idv) || !ice__valid_id(json_string_value(idv))) {
       ice__verr(v, n, n->def, "id",
                 "field 'id' must be a string matching "
                 "^[A-Za-z_][A-Za-z0-9_-]*$");
@@ -1094,7 +477,7 @@ static int build(ice__vctx_t *v, json_t *root) {
       n->ex = te->ex;
       n->bi = te->bi;
     }
-    check_common(v, n, te);
+    ice__check_node(v, n, te);
   }
   rc = ice__graph_check(v);
   if (rc == 0)
@@ -1283,32 +666,4 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
   }
   ice__free(buf);
   return rc;
-}
-
-/* ---- what a compile hook sees (ABI 2) ------------------------------------ */
-
-json_t *ice_compile_config(const ice_compile_t *c) {
-  return c->node->def;
-}
-
-const char *ice_compile_node_id(const ice_compile_t *c) {
-  return c->node->id;
-}
-
-void *ice_compile_executor_data(const ice_compile_t *c) {
-  return c->node->ex->data;
-}
-
-const char *ice_compile_dir(const ice_compile_t *c) {
-  return c->v->wf->dir;
-}
-
-void ice_compile_error(ice_compile_t *c, const char *field, const char *fmt,
-                       ...) {
-  va_list ap;
-
-  va_start(ap, fmt);
-  vreport(c->v, ICE_DIAG_ERROR, c->node, c->node->def,
-          field != NULL ? ice__pos_key(field) : ICE__POS_SELF, fmt, ap);
-  va_end(ap);
 }

@@ -12,6 +12,7 @@
 #include "template.h"
 
 #include <ice.h>
+#include <stdarg.h>
 
 #define ICE__NONE UINT32_MAX
 
@@ -168,6 +169,40 @@ void ice__vwarn(ice__vctx_t *v, const ice__node_t *n, json_t *container,
  * accepts and ignores (SPEC §1.1), e.g. ("loop", "parallel"); a field
  * inside a sub-object is named with a dot ("llm_config.timeout"). */
 int ice__iceos_ignored(const char *type, const char *field);
+
+/* The same at item i of an array (or at the array when unknown), and at
+ * the value obj[key] when it is a container (else at the key); and the
+ * va_list form every report goes through (diag.c). */
+void ice__verr_item(ice__vctx_t *v, const ice__node_t *n, json_t *list,
+                    size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void ice__verr_value(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
+                     const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void ice__vreport(ice__vctx_t *v, int severity, const ice__node_t *n,
+                  json_t *container, uint64_t h, const char *fmt, va_list ap);
+/* Entries of a NULL-ended list of names. */
+size_t ice__list_len(const char *const *list);
+
+/* ---- fields.c: one node's fields ---------------------------------------- */
+
+struct ice__type_entry_s; /* engine.h */
+
+/* obj[key] when present and of one of the types (ICE_T_* bits); else NULL,
+ * reporting a wrong type. */
+json_t *ice__field(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
+                   const char *key, unsigned types);
+int ice__is_x_key(const char *k);
+int ice__in_list(const char *k, const char *const *list);
+/* ^[A-Za-z_][A-Za-z0-9_-]*$ */
+int ice__valid_id(const char *s);
+/* The node object without its null optional fields (SPEC §1.1): def
+ * itself when it has none, else a copy kept by the workflow. */
+json_t *ice__node_drop_nulls(ice_workflow_t *wf, json_t *def);
+/* Checks the common fields of node n and the fields its type declares
+ * (te NULL: an unknown type, whose fields are not reported). */
+void ice__check_node(ice__vctx_t *v, ice__node_t *n,
+                     const struct ice__type_entry_s *te);
 
 /* Reports a template or expression error of field `key`, with the column
  * inside the string when known. */

@@ -1,16 +1,34 @@
 /* Child processes on the libuv loop (see proc.h). A proc owns five handles
- * (process, three pipes, a drain timer); it calls on_exit and frees itself
- * only once every one of them has closed, so nothing outlives it and the
- * loop can be closed right after. The sandbox wraps this from outside by
- * choosing argv/env/cwd; nothing here knows about limits or tools. */
+ * (an exit watcher, three pipes, a drain timer); it calls on_exit and frees
+ * itself only once every one of them has closed, so nothing outlives it and
+ * the loop can be closed right after. The sandbox wraps this from outside by
+ * choosing argv/env/cwd; nothing here knows about limits or tools.
+ *
+ * We fork and exec ourselves instead of using uv_spawn: libuv has no hook
+ * that runs in the child before exec, and the child must ask for a
+ * parent-death signal (so that a tool never outlives an engine killed with
+ * SIGKILL) and must tell us which step failed (cwd or exec). The exit is
+ * watched through a pidfd (Linux >= 5.3), or through SIGCHLD where there is
+ * none; we reap the child ourselves, which also gives us its rusage. */
 #include "proc.h"
 
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+extern char **environ;
 
 /* stderr is split into lines of at most this many bytes: a child that
  * writes megabytes without a newline gets it back in chunks instead of
@@ -25,17 +43,29 @@
  * open; we stop waiting for it after this long. */
 #define DRAIN_MS 1000
 
+/* Without a pidfd, how often we also check for an exit that SIGCHLD did
+ * not report (see on_reap_poll). */
+#define REAP_POLL_MS 100
+
+int ice__proc_no_pidfd;
+
 struct ice__proc_s {
-  uv_process_t process;
+  union {            /* the exit watcher: poll when pidfd >= 0, else sig */
+    uv_poll_t poll;  /* readable when the child has exited */
+    uv_signal_t sig; /* SIGCHLD, when there is no pidfd */
+  } watch;
   uv_pipe_t in;
   uv_pipe_t out;
   uv_pipe_t err;
   uv_timer_t drain;
   uv_write_t write_req;
   int open_handles; /* initialised and not yet closed */
-  int spawned;      /* uv_spawn succeeded: on_exit is owed */
-  int exited;       /* exit_cb has run */
+  int spawned;      /* the child runs: on_exit is owed */
+  int exited;       /* reaped (or known gone) */
   int pid;
+  int pidfd;      /* -1 without one; closed after the poll handle */
+  int watch_init; /* `watch` was initialised (it must be closed) */
+  int drain_late; /* the drain timer fired once already */
   size_t max_output;
   void (*on_stderr_line)(void *data, const char *line, size_t len);
   void (*on_exit)(void *data, const ice__proc_result_t *res);
@@ -53,7 +83,7 @@ struct ice__proc_s {
 
 /* A write to a pipe whose reader is gone raises SIGPIPE, whose default
  * action would kill the whole engine. Ignore it unless the embedding
- * program installed its own handler. Children get SIG_DFL back: libuv
+ * program installed its own handler. Children get SIG_DFL back: the child
  * resets every signal between fork and exec. */
 static void ignore_sigpipe(void) {
   struct sigaction sa;
@@ -68,6 +98,265 @@ static void ignore_sigpipe(void) {
   sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* ---- spawning ----------------------------------------------------------- */
+
+/* What the child tells the parent through the report pipe when a step
+ * before exec (or exec itself) failed. Smaller than PIPE_BUF: atomic. */
+typedef struct {
+  int step; /* ICE__PROC_STEP_* */
+  int err;  /* errno */
+} report_t;
+
+/* Everything the child needs, prepared before fork: between fork and exec
+ * the child may only make async-signal-safe calls (another thread of the
+ * engine may hold the malloc lock), so it allocates nothing. */
+typedef struct {
+  pid_t ppid;
+  const char *const *argv;
+  const char *const *envp;
+  const char *cwd;
+  const char **sh_argv;      /* {"/bin/sh", <path>, argv[1..], NULL} */
+  int fd_in, fd_out, fd_err; /* child ends, all > 2 */
+  int report;                /* write end of the report pipe */
+} child_t;
+
+/* Moves fd above 0-2, keeping O_CLOEXEC. An engine started with a
+ * standard descriptor closed would otherwise get a pipe end as fd 0-2,
+ * and the child's dup2 onto 0-2 would clobber it. */
+static int above_stdio(int fd) {
+  int nfd;
+
+  if (fd > STDERR_FILENO)
+    return fd;
+  nfd = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+  close(fd);
+  return nfd;
+}
+
+/* pipe2 with O_CLOEXEC (no other thread's child may inherit our ends),
+ * both ends above 0-2. Returns 0 or a negative errno. */
+static int make_pipe(int fds[2]) {
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return -errno;
+  fds[0] = above_stdio(fds[0]);
+  fds[1] = above_stdio(fds[1]);
+  if (fds[0] < 0 || fds[1] < 0) {
+    int e = errno;
+
+    if (fds[0] >= 0)
+      close(fds[0]);
+    if (fds[1] >= 0)
+      close(fds[1]);
+    fds[0] = fds[1] = -1;
+    return -e;
+  }
+  return 0;
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
+
+static _Noreturn void child_fail(const child_t *c, int step, int err) {
+  report_t r;
+  ssize_t n;
+
+  r.step = step;
+  r.err = err;
+  do
+    n = write(c->report, &r, sizeof(r));
+  while (n < 0 && errno == EINTR);
+  _exit(127);
+}
+
+/* execve of one candidate; a file without a #! line runs under /bin/sh,
+ * as execvp does. Returns errno. */
+static int child_execve(const child_t *c, const char *path) {
+  execve(path, (char *const *)c->argv, (char *const *)c->envp);
+  if (errno == ENOEXEC) {
+    c->sh_argv[1] = path;
+    execve("/bin/sh", (char *const *)c->sh_argv, (char *const *)c->envp);
+    errno = ENOEXEC;
+  }
+  return errno;
+}
+
+/* execvpe, but searching the PATH of the child's environment (glibc's
+ * execvpe searches the caller's) and allocating nothing. Returns errno. */
+static int child_exec(const child_t *c) {
+  const char *file = c->argv[0];
+  const char *path = NULL;
+  size_t flen = strlen(file);
+  int eacces = 0;
+  char buf[PATH_MAX];
+
+  if (strchr(file, '/') != NULL) {
+    struct stat st;
+    int err = child_execve(c, file);
+
+    /* execve says EACCES for a directory; say what it is. */
+    if (err == EACCES && stat(file, &st) == 0 && S_ISDIR(st.st_mode))
+      err = EISDIR;
+    return err;
+  }
+  for (const char *const *e = c->envp; *e != NULL; e++) {
+    if (strncmp(*e, "PATH=", 5) == 0) {
+      path = *e + 5;
+      break;
+    }
+  }
+  if (path == NULL)
+    path = "/bin:/usr/bin"; /* confstr(_CS_PATH), as execvp uses */
+  for (const char *p = path;;) {
+    const char *end = strchrnul(p, ':');
+    size_t dlen = (size_t)(end - p);
+
+    /* An empty element is the current directory. */
+    if (dlen + 1 + flen < sizeof(buf)) {
+      memcpy(buf, p, dlen);
+      if (dlen > 0)
+        buf[dlen++] = '/';
+      memcpy(buf + dlen, file, flen + 1);
+      switch (child_execve(c, buf)) {
+      case EACCES:
+        eacces = 1; /* keep looking; report it if nothing else runs */
+        break;
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT:
+      case ELOOP:
+      case ENAMETOOLONG:
+        break;
+      default:
+        return errno; /* E2BIG, ENOEXEC, ENOMEM...: found but failed */
+      }
+    }
+    if (*end == '\0')
+      break;
+    p = end + 1;
+  }
+  return eacces ? EACCES : ENOENT;
+}
+
+/* The child, from fork to exec. Every signal is blocked on entry (the
+ * parent blocked them around fork, so no handler of the engine runs here,
+ * libuv's included, which would write into the engine's signal pipe). */
+static _Noreturn void child_main(const child_t *c) {
+  struct sigaction sa;
+  sigset_t none;
+
+  /* A new session: the child leads its own process group, which we kill
+   * as a whole, and a terminal's Ctrl-C reaches only the engine. */
+  if (setsid() < 0)
+    child_fail(c, ICE__PROC_STEP_SETUP, errno);
+#ifdef __linux__
+  /* Dies with the engine, even when the engine is SIGKILLed. The signal
+   * fires when the *thread* that forked exits: the loop thread spawns. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+    child_fail(c, ICE__PROC_STEP_SETUP, errno);
+  /* The engine died between fork and prctl: nobody will reap or read us. */
+  if (getppid() != c->ppid)
+    _exit(127);
+#endif
+  /* Default dispositions (the engine ignores SIGPIPE; a tool must not). */
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &sa, NULL); /* EINVAL for reserved ones: fine */
+  }
+  /* The sources are all > 2 (above_stdio), so no dup2 clobbers another;
+   * dup2 clears O_CLOEXEC on the copies, the originals close at exec. */
+  if (dup2(c->fd_in, STDIN_FILENO) < 0 || dup2(c->fd_out, STDOUT_FILENO) < 0 ||
+      dup2(c->fd_err, STDERR_FILENO) < 0)
+    child_fail(c, ICE__PROC_STEP_SETUP, errno);
+  if (c->cwd != NULL && chdir(c->cwd) != 0)
+    child_fail(c, ICE__PROC_STEP_CWD, errno);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  child_fail(c, ICE__PROC_STEP_EXEC, child_exec(c));
+}
+
+/* Forks and execs. fds: the pipes of stdin, stdout, stderr ([0] read
+ * end). Returns the pid, or a negative errno with *step set when the child
+ * reported a failure before exec (it has been reaped then). */
+static int spawn(const ice__proc_opts_t *o, int fds[3][2], int *step) {
+  child_t c;
+  int report[2];
+  size_t argc = 0;
+  sigset_t all, old;
+  report_t r;
+  ssize_t n;
+  pid_t pid;
+  int err;
+
+  while (o->argv[argc] != NULL)
+    argc++;
+  memset(&c, 0, sizeof(c));
+  c.sh_argv = ice__calloc(argc + 2, sizeof(char *));
+  if (c.sh_argv == NULL)
+    return -ENOMEM;
+  c.sh_argv[0] = "/bin/sh";
+  for (size_t i = 1; i < argc; i++)
+    c.sh_argv[i + 1] = o->argv[i];
+  if ((err = make_pipe(report)) != 0) {
+    ice__free(c.sh_argv);
+    return err;
+  }
+  c.ppid = getpid();
+  c.argv = o->argv;
+  c.envp = o->env != NULL ? o->env : (const char *const *)environ;
+  c.cwd = o->cwd;
+  c.fd_in = fds[0][0];
+  c.fd_out = fds[1][1];
+  c.fd_err = fds[2][1];
+  c.report = report[1];
+
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid = fork();
+  if (pid == 0)
+    child_main(&c); /* never returns */
+  err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(report[1]);
+  ice__free(c.sh_argv);
+  if (pid < 0) {
+    close(report[0]);
+    return -err;
+  }
+  /* EOF (0 bytes) means exec succeeded: the report end closed on exec. */
+  do
+    n = read(report[0], &r, sizeof(r));
+  while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n != (ssize_t)sizeof(r))
+    return pid;
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  *step = r.step;
+  return r.err > 0 ? -r.err : -EIO;
+}
+
+static int pidfd_open_(int pid) {
+#if defined(SYS_pidfd_open)
+  if (ice__proc_no_pidfd)
+    return -1;
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+/* ---- the handles -------------------------------------------------------- */
+
 static void finish(ice__proc_t *p) {
   static char empty[1];
 
@@ -78,8 +367,11 @@ static void finish(ice__proc_t *p) {
     p->res.out_len = p->out_len;
     p->tail[p->tail_len] = '\0';
     p->res.stderr_tail = p->tail;
+    p->res.stderr_tail_len = p->tail_len;
     p->on_exit(p->data, &p->res);
   }
+  /* uv_poll never closes its fd; it is safe to close now it has. */
+  close_fd(&p->pidfd);
   ice__free(p->stdin_buf);
   ice__free(p->out_buf);
   ice__free(p->line);
@@ -108,22 +400,51 @@ static void maybe_done(ice__proc_t *p) {
 
 /* SIGKILL to the group, not just the child: a grandchild still holding the
  * pipes would otherwise keep us waiting for EOF. ESRCH (group already
- * gone) is fine. */
+ * gone) is fine. Only called before the child is reaped: until then its
+ * pid, and so the group id, cannot be reused. */
 static void kill_group(ice__proc_t *p) {
   if (p->pid > 0)
     kill(-p->pid, SIGKILL);
 }
 
+/* Index of the first byte at or after `i` that does not continue a UTF-8
+ * sequence (at most 3 skipped): a cut there never halves a character. */
+static size_t skip_cont(const char *s, size_t n, size_t i) {
+  for (int k = 0; k < 3 && i < n && ((unsigned char)s[i] & 0xC0) == 0x80; k++)
+    i++;
+  return i;
+}
+
+/* Length of s[0..n) without an incomplete UTF-8 sequence at its end, so a
+ * chunk of a long line never ends in half a character. */
+static size_t cut_incomplete(const char *s, size_t n) {
+  size_t i = n;
+  unsigned char lead;
+  size_t need;
+
+  for (int k = 0; k < 3 && i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80;
+       k++)
+    i--;
+  if (i == 0)
+    return n;
+  lead = (unsigned char)s[i - 1];
+  need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  return need > 1 && n - (i - 1) < need ? i - 1 : n;
+}
+
 /* Keeps the last TAIL_CAP bytes of stderr, lines joined by '\n'. The cut
  * goes at a line start when that loses less than half the buffer, so the
- * tail is whole lines unless the lines are very long. */
+ * tail is whole lines unless the lines are very long, and a cut inside a line
+ * lands on a character boundary. */
 static void append_tail(ice__proc_t *p, const char *s, size_t len) {
   size_t sep = p->tail_len > 0 ? 1 : 0;
   size_t total = p->tail_len + sep + len;
 
   if (len >= TAIL_CAP) {
-    memcpy(p->tail, s + len - TAIL_CAP, TAIL_CAP);
-    p->tail_len = TAIL_CAP;
+    size_t from = skip_cont(s, len, len - TAIL_CAP);
+
+    memcpy(p->tail, s + from, len - from);
+    p->tail_len = len - from;
     return;
   }
   if (total > TAIL_CAP) {
@@ -137,6 +458,8 @@ static void append_tail(ice__proc_t *p, const char *s, size_t len) {
     } else if (nl == NULL && p->tail_len + 1 - excess < TAIL_CAP / 2) {
       drop = p->tail_len; /* the new line starts the tail */
       sep = 0;
+    } else {
+      drop = skip_cont(p->tail, p->tail_len, drop); /* mid-line cut */
     }
     memmove(p->tail, p->tail + drop, p->tail_len - drop);
     p->tail_len -= drop;
@@ -157,7 +480,8 @@ static void emit_line(ice__proc_t *p, const char *s, size_t len, int strip) {
 
 /* Delivers every complete line in p->line[0..line_len), keeping the
  * unterminated rest; a full buffer without a newline goes out as a chunk
- * (holding back a final '\r' so a CRLF split across reads still strips). */
+ * (holding back a final '\r' so a CRLF split across reads still strips, and
+ * an incomplete UTF-8 character so that it arrives whole in the next). */
 static void split_lines(ice__proc_t *p, size_t scan_from) {
   size_t start = 0;
   size_t i;
@@ -169,7 +493,9 @@ static void split_lines(ice__proc_t *p, size_t scan_from) {
     }
   }
   if (start == 0 && p->line_len == LINE_CAP) {
-    size_t n = p->line[LINE_CAP - 1] == '\r' ? LINE_CAP - 1 : LINE_CAP;
+    size_t n = p->line[LINE_CAP - 1] == '\r'
+                   ? LINE_CAP - 1
+                   : cut_incomplete(p->line, LINE_CAP);
 
     emit_line(p, p->line, n, 0);
     start = n;
@@ -275,6 +601,14 @@ static void on_write(uv_write_t *req, int status) {
 static void on_drain_timeout(uv_timer_t *t) {
   ice__proc_t *p = t->data;
 
+  /* Timers run before I/O in a loop turn: if the loop was busy elsewhere
+   * past the deadline, output that came in time may still wait to be
+   * read. Give the I/O phase one more turn before giving up the pipes. */
+  if (!p->drain_late) {
+    p->drain_late = 1;
+    uv_timer_start(t, on_drain_timeout, 1, 0);
+    return;
+  }
   if (!uv_is_closing((uv_handle_t *)&p->err) && p->line_len > 0) {
     emit_line(p, p->line, p->line_len, 1);
     p->line_len = 0;
@@ -284,59 +618,151 @@ static void on_drain_timeout(uv_timer_t *t) {
   close_handle((uv_handle_t *)&p->drain);
 }
 
-/* libuv has already reaped the child here (its own waitpid), which is why
- * cpu_seconds and max_rss_kb stay 0: the rusage is gone and racing libuv
- * for it with our own wait would break its bookkeeping. */
-static void on_process_exit(uv_process_t *proc, int64_t status, int sig) {
-  ice__proc_t *p = proc->data;
-
+static void on_exited(ice__proc_t *p) {
   p->exited = 1;
-  p->res.exit_status = status;
-  p->res.term_signal = sig;
-  kill_group(p);
+  uv_timer_stop(&p->drain); /* the reap poll, without a pidfd */
   /* Nobody is left to read stdin; this cancels a pending write. */
   close_handle((uv_handle_t *)&p->in);
-  close_handle((uv_handle_t *)proc);
+  close_handle((uv_handle_t *)&p->watch);
   if (!uv_is_closing((uv_handle_t *)&p->out) ||
-      !uv_is_closing((uv_handle_t *)&p->err))
+      !uv_is_closing((uv_handle_t *)&p->err)) {
+    /* The loop's cached time is that of the turn's start, and callbacks
+     * before us may have taken long: count the delay from now. */
+    uv_update_time(p->drain.loop);
     uv_timer_start(&p->drain, on_drain_timeout, DRAIN_MS, 0);
+  }
   maybe_done(p);
 }
 
-static void init_handles(uv_loop_t *loop, ice__proc_t *p) {
-  uv_pipe_init(loop, &p->in, 0);
-  uv_pipe_init(loop, &p->out, 0);
-  uv_pipe_init(loop, &p->err, 0);
-  uv_timer_init(loop, &p->drain);
-  p->in.data = p;
-  p->out.data = p;
-  p->err.data = p;
-  p->drain.data = p;
-  p->process.data = p;
-  p->write_req.data = p;
-  p->open_handles = 5; /* uv_spawn initialises the process handle too */
+/* Reaps the child if it has exited. The group is killed first, while the
+ * unreaped child still holds its pid (and so the group id): the kill can
+ * only hit the grandchildren it left behind, never a recycled pid. */
+static void try_reap(ice__proc_t *p) {
+  siginfo_t info;
+  struct rusage ru;
+  int status;
+  pid_t r;
+
+  if (p->exited)
+    return;
+  memset(&info, 0, sizeof(info));
+  if (waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    if (errno == EINTR)
+      return; /* the watcher fires again */
+    /* ECHILD: someone else reaped it (the embedding program set SIGCHLD
+     * to SIG_IGN, or waits for every child). Its status is lost. */
+    p->res.exit_status = -1;
+    kill_group(p);
+    on_exited(p);
+    return;
+  }
+  if (info.si_pid == 0)
+    return; /* still running (a SIGCHLD for another child) */
+  kill_group(p);
+  memset(&ru, 0, sizeof(ru));
+  do
+    r = wait4(p->pid, &status, 0, &ru);
+  while (r < 0 && errno == EINTR);
+  if (r == p->pid && WIFSIGNALED(status)) {
+    p->res.term_signal = WTERMSIG(status);
+  } else if (r == p->pid) {
+    p->res.exit_status = WEXITSTATUS(status);
+  } else if (info.si_code == CLD_EXITED) {
+    p->res.exit_status = info.si_status;
+  } else {
+    p->res.term_signal = info.si_status;
+  }
+  p->res.cpu_seconds =
+      (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+      ((double)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  p->res.max_rss_kb = ru.ru_maxrss; /* KiB on Linux */
+  on_exited(p);
 }
 
-/* After a failed uv_spawn every handle still has to go through uv_close;
- * the proc then frees itself from the last close callback (on_exit is not
- * called because spawned == 0). The caller only has to keep running the
- * loop, as it would anyway, before uv_loop_close. */
+static void on_pidfd(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  try_reap(h->data);
+}
+
+static void on_sigchld(uv_signal_t *h, int signum) {
+  (void)signum;
+  try_reap(h->data);
+}
+
+/* libuv drops a signal for a watcher when its signal pipe is full, and
+ * every SIGCHLD wakes every watcher: with hundreds of children some exits
+ * would go unseen. This check catches them; the drain timer is free until
+ * the exit, when on_exited takes it over. */
+static void on_reap_poll(uv_timer_t *t) {
+  try_reap(t->data);
+}
+
+/* Opens the parent's ends as libuv streams. A failure leaves the handle
+ * initialised but not reading; the fd is ours to close then. */
+static void open_pipe(uv_loop_t *loop, uv_pipe_t *h, ice__proc_t *p, int *fd) {
+  uv_pipe_init(loop, h, 0);
+  h->data = p;
+  if (uv_pipe_open(h, *fd) != 0)
+    close(*fd);
+  *fd = -1;
+}
+
+/* After a failure once handles exist, every one of them still has to go
+ * through uv_close; the proc then frees itself from the last close
+ * callback (on_exit is not called when spawned == 0). */
 static void close_all(ice__proc_t *p) {
-  close_handle((uv_handle_t *)&p->process);
+  if (p->watch_init)
+    close_handle((uv_handle_t *)&p->watch);
+  else
+    p->open_handles--; /* never initialised: nothing to close */
   close_handle((uv_handle_t *)&p->in);
   close_handle((uv_handle_t *)&p->out);
   close_handle((uv_handle_t *)&p->err);
   close_handle((uv_handle_t *)&p->drain);
 }
 
-int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
-                    ice__proc_t **out) {
-  uv_process_options_t po;
-  uv_stdio_container_t stdio[3];
-  ice__proc_t *p;
+/* The exit watcher: the pidfd turns readable when the child exits. Without
+ * pidfd_open (Linux < 5.3, or a seccomp filter), SIGCHLD and a WNOHANG
+ * check instead; libuv waits only for its own children's pids, so the two
+ * never reap each other's. */
+static int start_watch(uv_loop_t *loop, ice__proc_t *p) {
   int r;
 
+  p->pidfd = pidfd_open_(p->pid);
+  if (p->pidfd >= 0)
+    p->pidfd = above_stdio(p->pidfd);
+  if (p->pidfd >= 0) {
+    if (uv_poll_init(loop, &p->watch.poll, p->pidfd) == 0) {
+      p->watch_init = 1;
+      p->watch.poll.data = p;
+      return uv_poll_start(&p->watch.poll, UV_READABLE, on_pidfd);
+    }
+    close_fd(&p->pidfd);
+  }
+  if ((r = uv_signal_init(loop, &p->watch.sig)) != 0)
+    return r;
+  p->watch_init = 1;
+  p->watch.sig.data = p;
+  if ((r = uv_signal_start(&p->watch.sig, on_sigchld, SIGCHLD)) != 0)
+    return r;
+  /* The first check, at the loop's next turn, catches an exit before the
+   * watcher existed. Not now: on_exit must never be owed to a child seen
+   * to exit inside ice__proc_start, before the loop has read its pipes. */
+  uv_timer_start(&p->drain, on_reap_poll, 0, REAP_POLL_MS);
+  return 0;
+}
+
+int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
+                    ice__proc_t **out) {
+  int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  int step = ICE__PROC_STEP_SETUP;
+  ice__proc_t *p;
+  int r = 0;
+
   *out = NULL;
+  if (opts->failed_step != NULL)
+    *opts->failed_step = ICE__PROC_STEP_NONE;
   /* uv_buf_t lengths are unsigned int. */
   if (opts->argv == NULL || opts->argv[0] == NULL || opts->stdin_len > UINT_MAX)
     return UV_EINVAL;
@@ -344,6 +770,7 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   p = ice__calloc(1, sizeof(*p));
   if (p == NULL)
     return UV_ENOMEM;
+  p->pidfd = -1;
   if (opts->stdin_len > 0) {
     p->stdin_buf = ice__malloc(opts->stdin_len);
     if (p->stdin_buf == NULL) {
@@ -356,33 +783,37 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   p->on_stderr_line = opts->on_stderr_line;
   p->on_exit = opts->on_exit;
   p->data = opts->data;
-  init_handles(loop, p);
 
-  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-  stdio[0].data.stream = (uv_stream_t *)&p->in;
-  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[1].data.stream = (uv_stream_t *)&p->out;
-  stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[2].data.stream = (uv_stream_t *)&p->err;
-  memset(&po, 0, sizeof(po));
-  po.exit_cb = on_process_exit;
-  po.file = opts->argv[0];
-  /* libuv only reads these during uv_spawn (fork + exec happen inside),
-   * so the caller's arrays need not outlive this call. */
-  po.args = (char **)opts->argv;
-  po.env = (char **)opts->env;
-  po.cwd = opts->cwd;
-  po.flags = UV_PROCESS_DETACHED; /* setsid: the child leads its group */
-  po.stdio_count = 3;
-  po.stdio = stdio;
-
-  r = uv_spawn(loop, &p->process, &po);
-  if (r != 0) {
-    close_all(p);
-    return r;
+  for (int i = 0; i < 3 && r == 0; i++)
+    r = make_pipe(fds[i]);
+  if (r == 0)
+    r = spawn(opts, fds, &step);
+  /* The child's ends are the child's now (or nobody's). */
+  close_fd(&fds[0][0]);
+  close_fd(&fds[1][1]);
+  close_fd(&fds[2][1]);
+  if (r < 0) {
+    /* Nothing ran and no handle exists yet: undo synchronously. */
+    for (int i = 0; i < 3; i++) {
+      close_fd(&fds[i][0]);
+      close_fd(&fds[i][1]);
+    }
+    if (opts->failed_step != NULL)
+      *opts->failed_step = step;
+    ice__free(p->stdin_buf);
+    ice__free(p);
+    return r; /* libuv errors are negative errnos on Unix */
   }
+  p->pid = r;
   p->spawned = 1;
-  p->pid = p->process.pid;
+  open_pipe(loop, &p->in, p, &fds[0][1]);
+  open_pipe(loop, &p->out, p, &fds[1][0]);
+  open_pipe(loop, &p->err, p, &fds[2][0]);
+  uv_timer_init(loop, &p->drain);
+  p->drain.data = p;
+  p->write_req.data = p;
+  p->open_handles = 5;
+
   /* Reading cannot fail on freshly opened pipes; if it did, the pipe would
    * just never deliver and the drain timer would close it after exit. */
   uv_read_start((uv_stream_t *)&p->out, out_alloc, out_read);
@@ -395,13 +826,24 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   } else {
     close_handle((uv_handle_t *)&p->in); /* the child sees EOF at once */
   }
+  r = start_watch(loop, p);
+  if (r != 0) {
+    /* Without a watcher we would never learn of the exit: stop the child
+     * now, reap it, and report the failure. */
+    kill_group(p);
+    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    p->spawned = 0;
+    close_all(p);
+    return r;
+  }
   *out = p;
   return 0;
 }
 
 void ice__proc_kill(ice__proc_t *p) {
-  /* After exit the group was already killed, and the pid may soon belong
-   * to someone else: do nothing. */
+  /* After the reap the group was already killed, and the pid may soon
+   * belong to someone else: do nothing. */
   if (p == NULL || p->exited)
     return;
   p->res.killed = 1;

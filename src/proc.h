@@ -2,7 +2,11 @@
  * one buffer to stdin then close it, collect stdout up to a cap, split
  * stderr into lines, and kill the whole process group on request. The
  * sandbox (limits, namespaces, seccomp) is layered on top of this in its
- * own file; this file knows nothing about tools or JSON. */
+ * own file; this file knows nothing about tools or JSON.
+ *
+ * The child gets PR_SET_PDEATHSIG = SIGKILL: it dies when the thread that
+ * called ice__proc_start exits, so call it from the loop's thread (which is
+ * where every callback runs anyway). Its own children are not covered. */
 #ifndef ICE_PROC_H
 #define ICE_PROC_H
 
@@ -20,17 +24,31 @@ typedef struct {
   int output_exceeded; /* 1 when stdout passed max_output_bytes */
   char *out;           /* stdout bytes (NUL-terminated), owned by proc */
   size_t out_len;
-  const char *stderr_tail; /* last lines of stderr (<= 2 KiB), NUL-term. */
-  double cpu_seconds;      /* user+sys CPU time of the child, when known */
-  int64_t max_rss_kb;      /* peak RSS of the child, when known */
+  /* Last lines of stderr (<= 2 KiB), NUL-terminated; may hold NUL bytes
+   * of its own, hence the length. Never starts inside a UTF-8 character
+   * (the bytes need not be UTF-8 at all). */
+  const char *stderr_tail;
+  size_t stderr_tail_len;
+  double cpu_seconds; /* user+sys CPU time of the child (0 if unknown) */
+  int64_t max_rss_kb; /* peak RSS of the child in KiB (0 if unknown) */
 } ice__proc_result_t;
 
+/* Which step failed when ice__proc_start returns an error. */
+enum {
+  ICE__PROC_STEP_NONE,  /* no child was created (bad args, no memory...) */
+  ICE__PROC_STEP_SETUP, /* in the child, before chdir (setsid, dup2...) */
+  ICE__PROC_STEP_CWD,   /* chdir(cwd) */
+  ICE__PROC_STEP_EXEC   /* finding or executing argv[0] */
+};
+
 typedef struct {
-  const char *const *argv; /* argv[0] searched in PATH; NULL-terminated */
-  const char *const *env;  /* full environment, NULL-terminated; NULL =
-                              inherit the engine's */
-  const char *cwd;         /* NULL = the engine's */
-  const char *stdin_data;  /* written then stdin is closed; may be NULL */
+  /* argv[0] is searched in the PATH of `env` (or of the engine's
+   * environment) unless it holds a '/'; NULL-terminated. */
+  const char *const *argv;
+  const char *const *env; /* full environment, NULL-terminated; NULL =
+                             inherit the engine's */
+  const char *cwd;        /* NULL = the engine's */
+  const char *stdin_data; /* written then stdin is closed; may be NULL */
   size_t stdin_len;
   size_t max_output_bytes; /* 0 = unlimited; past it the child is killed */
   /* Called for each complete stderr line (without the newline; a final
@@ -41,12 +59,16 @@ typedef struct {
    * valid only during the call. The proc frees itself after it returns. */
   void (*on_exit)(void *data, const ice__proc_result_t *res);
   void *data;
+  /* Out, may be NULL: set to an ICE__PROC_STEP_* when start fails. */
+  int *failed_step;
 } ice__proc_opts_t;
 
-/* Starts the child in its own process group. Returns 0 and *out, or a
- * negative libuv error when spawning failed before anything ran (on_exit is
- * then NOT called). The engine ignores SIGPIPE; a child that never reads
- * its stdin is not an error. */
+/* Starts the child in its own session and process group. Returns 0 and
+ * *out, or a negative libuv error (a negative errno) when spawning failed
+ * before the program ran: on_exit is then NOT called, and *failed_step says
+ * whether chdir or exec failed. The engine ignores SIGPIPE; a child that
+ * never reads its stdin is not an error. The child's signal dispositions
+ * and mask are the defaults. */
 int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
                     ice__proc_t **out);
 
@@ -57,5 +79,9 @@ void ice__proc_kill(ice__proc_t *p);
 
 /* The child's pid (its process group id too). */
 int ice__proc_pid(const ice__proc_t *p);
+
+/* Tests only: 1 makes the next starts watch exits through SIGCHLD, as on
+ * kernels without pidfd_open. */
+extern int ice__proc_no_pidfd;
 
 #endif

@@ -300,10 +300,171 @@ static void on_stderr(void *data, const char *line, size_t len) {
   ice_task_log(p->task, "stderr", line, len);
 }
 
+/* ice__task_fail_kind formats into 1,024 bytes (sched.c): a longer
+ * message would lose its end, which is where a tool says what went wrong. */
+#define MSG_MAX 1023
+
+/* The stderr tail made to fit `budget` bytes: valid UTF-8 (bad bytes and
+ * NULs become U+FFFD), and when too long its *end* is kept (SPEC §5.1: the
+ * last lines), with "..." where the cut is. The cut goes at a line start
+ * unless that would lose more than half of what fits, and never inside a
+ * character. NULL only on ENOMEM. */
+static char *tail_fit(const char *tail, size_t len, size_t budget) {
+  char *clean = ice__utf8_dup(tail, len);
+  char *out;
+  const char *mark = "...";
+  size_t n, keep, from;
+
+  if (clean == NULL || (n = strlen(clean)) <= budget)
+    return clean;
+  keep = budget > 4 ? budget - 4 : 0; /* room for "...\n" */
+  from = n - keep;
+  if (clean[from - 1] == '\n') {
+    mark = "...\n";
+  } else {
+    const char *nl = memchr(clean + from, '\n', n - from);
+
+    if (nl != NULL && (size_t)(nl - clean) + 1 - from < keep / 2) {
+      from = (size_t)(nl - clean) + 1;
+      mark = "...\n";
+    } else {
+      while (from < n && ((unsigned char)clean[from] & 0xC0) == 0x80)
+        from++;
+    }
+  }
+  if (asprintf(&out, "%s%s", mark, clean + from) < 0)
+    out = NULL;
+  ice__free(clean);
+  return out;
+}
+
+/* Fails the task with `prefix`, then ": " and as much of the end of the
+ * stderr tail as the message can hold. */
+static void fail_with_tail(ice_task_t *t, int kind, const char *prefix,
+                           const ice__proc_result_t *res) {
+  size_t len = res->stderr_tail != NULL ? res->stderr_tail_len : 0;
+  size_t used = strlen(prefix) + 2;
+  char *tail;
+
+  if (len == 0 || used >= MSG_MAX) {
+    ice__task_fail_kind(t, kind, "%s", prefix);
+    return;
+  }
+  tail = tail_fit(res->stderr_tail, len, MSG_MAX - used);
+  ice__task_fail_kind(t, kind, "%s: %s", prefix, tail != NULL ? tail : "");
+  ice__free(tail);
+}
+
+/* stdout with each byte that is not UTF-8 replaced by U+FFFD, so that a
+ * tool printing Latin-1 inside a JSON string still gives its output. NUL
+ * bytes are kept: raw, they are not JSON anyway, and jansson says so. NULL
+ * only on ENOMEM. */
+static char *lossy_stdout(const char *s, size_t n, size_t *out_len) {
+  char *buf = ice__malloc(n * 3 + 1);
+  size_t w = 0;
+
+  if (buf == NULL)
+    return NULL;
+  for (size_t i = 0; i < n;) {
+    size_t ok = ice__utf8_valid_prefix(s + i, n - i);
+
+    memcpy(buf + w, s + i, ok);
+    w += ok;
+    i += ok;
+    if (i == n)
+      break;
+    if (s[i] == '\0') {
+      buf[w++] = '\0';
+    } else {
+      memcpy(buf + w, "\xEF\xBF\xBD", 3);
+      w += 3;
+    }
+    i++;
+  }
+  buf[w] = '\0';
+  *out_len = w;
+  return buf;
+}
+
+/* The JSON text with ".0" after every integer too big for json_int_t, so
+ * that jansson reads it as a real: it is valid JSON, and a real is the
+ * closest value we can keep. Strings are skipped. NULL only on ENOMEM. */
+static char *big_ints_as_reals(const char *s, size_t n, size_t *out_len) {
+  char *buf = ice__malloc(n * 2 + 1);
+  size_t w = 0;
+  int in_str = 0;
+
+  if (buf == NULL)
+    return NULL;
+  for (size_t i = 0; i < n;) {
+    char c = s[i];
+
+    if (in_str || c == '"' || (c != '-' && (c < '0' || c > '9'))) {
+      if (in_str && c == '\\' && i + 1 < n)
+        buf[w++] = s[i++];
+      else if (c == '"')
+        in_str = !in_str;
+      buf[w++] = s[i++];
+      continue;
+    }
+    size_t j = i, digits_only = 1;
+    while (j < n && strchr("+-0123456789.eE", s[j]) != NULL && s[j] != '\0') {
+      digits_only &= s[j] != '.' && s[j] != 'e' && s[j] != 'E' && s[j] != '+';
+      j++;
+    }
+    memcpy(buf + w, s + i, j - i);
+    w += j - i;
+    if (digits_only) {
+      char num[32];
+      int big = j - i >= sizeof(num);
+
+      if (!big) {
+        memcpy(num, s + i, j - i);
+        num[j - i] = '\0';
+        errno = 0;
+        (void)strtoll(num, NULL, 10);
+        big = errno == ERANGE;
+      }
+      if (big) {
+        buf[w++] = '.';
+        buf[w++] = '0';
+      }
+    }
+    i = j;
+  }
+  buf[w] = '\0';
+  *out_len = w;
+  return buf;
+}
+
+/* Parses the tool's stdout. Bytes that are not UTF-8 and integers past 64
+ * bits are valid output, not errors: see the two helpers above. */
+static json_t *parse_output(const char *s, size_t n, json_error_t *jerr) {
+  const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+  char *clean = NULL, *reals;
+  size_t clen;
+  json_t *out;
+
+  /* Without memory for the copy, jansson reports the bad byte instead. */
+  if (ice__utf8_valid_prefix(s, n) != n &&
+      (clean = lossy_stdout(s, n, &clen)) != NULL) {
+    s = clean;
+    n = clen;
+  }
+  out = json_loadb(s, n, flags, jerr);
+  if (out == NULL && json_error_code(jerr) == json_error_numeric_overflow &&
+      (reals = big_ints_as_reals(s, n, &clen)) != NULL) {
+    out = json_loadb(reals, clen, flags, jerr);
+    ice__free(reals);
+  }
+  ice__free(clean);
+  return out;
+}
+
 static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   ptask_t *p = data;
   ice_task_t *t = p->task;
-  const char *tail = res->stderr_tail != NULL ? res->stderr_tail : "";
+  char prefix[64];
 
   t->xstate = NULL;
   if (t->cancel != ICE__CANCEL_NONE) {
@@ -314,19 +475,21 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
                         "stdout",
                         ((tool_conf_t *)t->node->xdata)->max_output);
   } else if (res->term_signal != 0) {
-    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "killed by signal %d%s%s",
-                        res->term_signal, tail[0] ? ": " : "", tail);
-  } else if (res->exit_status == 75) {
-    ice__task_fail_kind(t, ICE__KIND_TRANSIENT, "exit status 75%s%s",
-                        tail[0] ? ": " : "", tail);
+    snprintf(prefix, sizeof(prefix), "killed by signal %d", res->term_signal);
+    fail_with_tail(t, ICE__KIND_TOOL_ERROR, prefix, res);
   } else if (res->exit_status != 0) {
-    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "exit status %lld%s%s",
-                        (long long)res->exit_status, tail[0] ? ": " : "", tail);
+    snprintf(prefix, sizeof(prefix), "exit status %lld",
+             (long long)res->exit_status);
+    fail_with_tail(
+        t, res->exit_status == 75 ? ICE__KIND_TRANSIENT : ICE__KIND_TOOL_ERROR,
+        prefix, res);
   } else {
     json_error_t jerr;
-    json_t *out = json_loadb(res->out, res->out_len,
-                             JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    if (out == NULL)
+    json_t *out = parse_output(res->out, res->out_len, &jerr);
+    if (out == NULL && strspn(res->out, " \t\r\n") == res->out_len)
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                          "tool output is not JSON (nothing on stdout)");
+    else if (out == NULL)
       ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
                           "tool output is not JSON (%s at line %d)", jerr.text,
                           jerr.line);
@@ -336,12 +499,43 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   ptask_free(p);
 }
 
+/* A child that did not get as far as running the command: say which step
+ * failed, so that a bad cwd is not blamed on the command. */
+static void start_failed(ice_task_t *t, const tool_conf_t *c, int rc,
+                         int step) {
+  const char *cmd = c->argv[0];
+  int err = -rc;
+
+  if (step == ICE__PROC_STEP_CWD) {
+    char here[4096];
+
+    /* A relative cwd (the workflow was given by a relative path) is named
+     * absolutely: the user did not write it that way. */
+    if (c->cwd[0] != '/' && getcwd(here, sizeof(here)) != NULL)
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                          "cannot start '%s': cwd '%s/%s': %s", cmd, here,
+                          strncmp(c->cwd, "./", 2) == 0 ? c->cwd + 2 : c->cwd,
+                          strerror(err));
+    else
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                          "cannot start '%s': cwd '%s': %s", cmd, c->cwd,
+                          strerror(err));
+  } else if (step == ICE__PROC_STEP_EXEC && err == ENOENT &&
+             strchr(cmd, '/') == NULL) {
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                        "cannot start '%s': command not found in PATH", cmd);
+  } else {
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "cannot start '%s': %s", cmd,
+                        strerror(err));
+  }
+}
+
 static void start_process(ice_task_t *t, const tool_conf_t *c, json_t *args) {
   ice__proc_opts_t o;
   ptask_t *p;
   char *line;
   const char *base = getenv("TMPDIR");
-  int rc;
+  int rc, step;
 
   p = ice__calloc(1, sizeof(*p));
   if (p == NULL) {
@@ -394,12 +588,12 @@ static void start_process(ice_task_t *t, const tool_conf_t *c, json_t *args) {
   o.on_stderr_line = on_stderr;
   o.on_exit = on_exit_cb;
   o.data = p;
+  o.failed_step = &step;
   rc = ice__proc_start(ice_task_loop(t), &o, &p->proc);
   ice__free(buf);
   if (rc != 0) {
     ptask_free(p);
-    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "cannot start '%s': %s",
-                        c->argv[0], uv_strerror(rc));
+    start_failed(t, c, rc, step);
     return;
   }
   t->xstate = p;

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -178,8 +180,9 @@ static void test_cat_roundtrip(void **state) {
   for (size_t i = 0; i < n; i += 4093)
     assert_int_equal(r.out[i], 'a' + i % 26);
   assert_int_equal(r.out[n - 1], 'a' + (n - 1) % 26);
-  assert_true(r.res.cpu_seconds == 0);
-  assert_int_equal(r.res.max_rss_kb, 0);
+  /* We reap the child ourselves, so its rusage is known. */
+  assert_true(r.res.cpu_seconds >= 0 && r.res.cpu_seconds < 60);
+  assert_true(r.res.max_rss_kb > 0);
   run_free(&r);
 }
 
@@ -499,17 +502,29 @@ static void test_missing_program(void **state) {
   ice__proc_t *p = (ice__proc_t *)&loop;
   int fds = count_fds();
 
+  int step = -1;
+
   assert_int_equal(uv_loop_init(&loop), 0);
   o.stdin_data = "ignored";
   o.stdin_len = 7;
+  o.failed_step = &step;
   assert_int_equal(ice__proc_start(&loop, &o, &p), UV_ENOENT);
   assert_null(p);
+  assert_int_equal(step, ICE__PROC_STEP_EXEC);
   o.argv = argv2;
+  step = -1;
   assert_int_equal(ice__proc_start(&loop, &o, &p), UV_ENOENT);
+  assert_int_equal(step, ICE__PROC_STEP_EXEC);
+  /* The child says it was chdir that failed, not the command. */
   o.argv = argv3;
   o.cwd = "/nonexistent/dir";
+  step = -1;
   assert_int_equal(ice__proc_start(&loop, &o, &p), UV_ENOENT);
-  /* The handles still close asynchronously; then nothing is left. */
+  assert_int_equal(step, ICE__PROC_STEP_CWD);
+  o.cwd = "/etc/passwd";
+  assert_int_equal(ice__proc_start(&loop, &o, &p), UV_ENOTDIR);
+  assert_int_equal(step, ICE__PROC_STEP_CWD);
+  /* Nothing is left to close; the loop ends at once. */
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(r.exit_calls, 0);
   assert_int_equal(uv_loop_close(&loop), 0);
@@ -524,8 +539,12 @@ static void test_bad_args(void **state) {
   uv_loop_t loop;
   ice__proc_t *p;
 
+  int step = -1;
+
   assert_int_equal(uv_loop_init(&loop), 0);
+  o.failed_step = &step;
   assert_int_equal(ice__proc_start(&loop, &o, &p), UV_EINVAL);
+  assert_int_equal(step, ICE__PROC_STEP_NONE);
   o.argv = NULL;
   assert_int_equal(ice__proc_start(&loop, &o, &p), UV_EINVAL);
   ice__proc_kill(NULL);
@@ -664,6 +683,46 @@ static void test_escaped_descendant(void **state) {
   run_free(&r);
 }
 
+static void block_check_cb(uv_check_t *c) {
+  usleep(1500 * 1000); /* a synchronous stretch elsewhere in the engine */
+  uv_close((uv_handle_t *)c, NULL);
+}
+
+/* The block runs in the check phase, after I/O: the next turn then starts
+ * with timers that are long overdue. */
+static void block_cb(uv_timer_t *t) {
+  uv_check_start(t->data, block_check_cb);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+/* The drain timer fires late because the loop was blocked past it: output
+ * that arrived in time (here from an escaped descendant, 0.3 s after the
+ * exit) is still read before the pipes are given up. The sleep 0.2 lets
+ * the descendant leave the group before the exit kills the group. */
+static void test_drain_after_busy_loop(void **state) {
+  const char *argv[] = {
+      "/bin/sh", "-c", "setsid sh -c 'sleep 0.5; echo late' & sleep 0.2", NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+  uv_loop_t loop;
+  uv_timer_t t;
+  uv_check_t c;
+  ice__proc_t *p;
+
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(ice__proc_start(&loop, &o, &p), 0);
+  uv_timer_init(&loop, &t);
+  uv_check_init(&loop, &c);
+  t.data = &c;
+  uv_timer_start(&t, block_cb, 400, 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(r.exit_calls, 1);
+  assert_int_equal(r.res.exit_status, 0);
+  assert_string_equal(r.out, "late\n");
+  assert_int_equal(uv_loop_close(&loop), 0);
+  run_free(&r);
+}
+
 static void test_concurrent_200(void **state) {
   enum { N = 200 };
   static run_t runs[N];
@@ -702,6 +761,251 @@ static void test_concurrent_200(void **state) {
   }
   assert_int_equal(uv_loop_close(&loop), 0);
   assert_int_equal(count_fds(), fds);
+}
+
+/* Exec errors other than "not found": a directory, no execute permission,
+ * a file without #! (run by /bin/sh, as execvp does), PATH from env. */
+static void test_exec_errors(void **state) {
+  char dir[] = "/tmp/ice-proc-test-XXXXXX";
+  char path[64];
+  const char *argv[] = {dir, NULL};
+  const char *argv2[] = {path, "arg1", NULL};
+  const char *argv3[] = {"ice-proc-script", "arg2", NULL};
+  char pathenv[80];
+  const char *env[] = {pathenv, NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+  uv_loop_t loop;
+  ice__proc_t *p;
+  int step = -1;
+  FILE *f;
+
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/ice-proc-script", dir);
+  snprintf(pathenv, sizeof(pathenv), "PATH=/nonexistent::%s", dir);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("echo \"script $1\"\n", f);
+  fclose(f);
+  assert_int_equal(uv_loop_init(&loop), 0);
+  o.failed_step = &step;
+  assert_int_equal(ice__proc_start(&loop, &o, &p), UV_EISDIR);
+  assert_int_equal(step, ICE__PROC_STEP_EXEC);
+  o.argv = argv2;
+  assert_int_equal(ice__proc_start(&loop, &o, &p), UV_EACCES);
+  /* Found in PATH but not executable: EACCES, not "not found". */
+  o.argv = argv3;
+  o.env = env;
+  assert_int_equal(ice__proc_start(&loop, &o, &p), UV_EACCES);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(chmod(path, 0700), 0);
+
+  o.argv = argv2;
+  o.env = NULL;
+  run_once(&o, &r);
+  assert_string_equal(r.out, "script arg1\n");
+  run_free(&r);
+  memset(&r, 0, sizeof(r));
+  o.argv = argv3;
+  o.env = env;
+  run_once(&o, &r);
+  assert_string_equal(r.out, "script arg2\n");
+  run_free(&r);
+  unlink(path);
+  rmdir(dir);
+}
+
+/* The child starts with default dispositions (the engine ignores SIGPIPE)
+ * and nothing blocked, whatever the engine's thread had. */
+static void test_child_signals(void **state) {
+  const char *argv[] = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status",
+                        NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+  sigset_t set, old;
+
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  assert_int_equal(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+  run_once(&o, &r);
+  assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+  assert_string_equal(r.out, "SigBlk:\t0000000000000000\n"
+                             "SigIgn:\t0000000000000000\n");
+  run_free(&r);
+}
+
+/* An engine started with fd 0 closed: the pipes must not land on 0-2,
+ * where the child's dup2 would clobber them (and libuv asserts fd > 2
+ * when it closes them). The loop's own fds are libuv's business: they are
+ * made first, including the spare fd that the first stream handle opens
+ * (uv__stream_init), which would otherwise take fd 0. */
+static void test_stdio_closed_in_engine(void **state) {
+  const char *argv[] = {"cat", NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+  uv_loop_t loop;
+  uv_pipe_t spare;
+  ice__proc_t *p;
+  int saved = dup(0);
+
+  assert_true(saved > 2);
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(uv_pipe_init(&loop, &spare, 0), 0);
+  uv_close((uv_handle_t *)&spare, NULL);
+  close(0);
+  o.stdin_data = "through the pipe";
+  o.stdin_len = strlen(o.stdin_data);
+  assert_int_equal(ice__proc_start(&loop, &o, &p), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(dup2(saved, 0), 0);
+  close(saved);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(r.exit_calls, 1);
+  assert_int_equal(r.res.exit_status, 0);
+  assert_string_equal(r.out, "through the pipe");
+  run_free(&r);
+}
+
+/* Kills the helper process after it started a child without running its
+ * loop: the child must die with it (PR_SET_PDEATHSIG). */
+static void test_dies_with_engine(void **state) {
+  int fds[2];
+  int child = 0;
+  int status;
+  pid_t helper;
+
+  assert_int_equal(pipe(fds), 0);
+  helper = fork();
+  assert_true(helper >= 0);
+  if (helper == 0) {
+    const char *argv[] = {"sleep", "100", NULL};
+    ice__proc_opts_t o;
+    uv_loop_t loop;
+    ice__proc_t *p;
+
+    memset(&o, 0, sizeof(o));
+    o.argv = argv;
+    if (uv_loop_init(&loop) != 0 || ice__proc_start(&loop, &o, &p) != 0)
+      _exit(1);
+    child = ice__proc_pid(p);
+    if (write(fds[1], &child, sizeof(child)) != sizeof(child))
+      _exit(1);
+    pause();
+    _exit(1);
+  }
+  close(fds[1]);
+  assert_int_equal(read(fds[0], &child, sizeof(child)), sizeof(child));
+  close(fds[0]);
+  assert_true(child > 0);
+  assert_int_equal(kill(child, 0), 0);
+  assert_int_equal(kill(helper, SIGKILL), 0);
+  assert_int_equal(waitpid(helper, &status, 0), helper);
+  assert_true(pid_dead(child));
+}
+
+/* Without pidfd_open (Linux < 5.3) exits are seen through SIGCHLD: the
+ * same behaviour, rusage included. */
+static void test_sigchld_fallback(void **state) {
+  const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; exit 3",
+                        NULL};
+  const char *fast[] = {"true", NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+
+  ice__proc_no_pidfd = 1;
+  run_once(&o, &r);
+  assert_int_equal(r.res.exit_status, 3);
+  assert_string_equal(r.out, "out\n");
+  assert_string_equal(r.tail, "err");
+  assert_true(r.res.max_rss_kb > 0);
+  run_free(&r);
+  /* A child that is gone before the watcher starts is still seen. */
+  memset(&r, 0, sizeof(r));
+  o = opts_for(fast, &r);
+  run_once(&o, &r);
+  assert_int_equal(r.res.exit_status, 0);
+  run_free(&r);
+  test_kill_sleep(state);
+  test_grandchild_killed_after_exit(state);
+  test_concurrent_200(state);
+  ice__proc_no_pidfd = 0;
+}
+
+/* Someone else reaps our children (here the kernel: SIGCHLD ignored).
+ * The proc still ends; the status is -1 when it was lost, or the real one
+ * when our peek saw the child before it went. */
+static void test_reaped_by_someone_else(void **state) {
+  const char *argv[] = {"/bin/sh", "-c", "exit 3", NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+  struct sigaction sa;
+  struct sigaction old;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_IGN; /* children are reaped by the kernel */
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
+  for (int i = 0; i < 2; i++) {
+    ice__proc_no_pidfd = i;
+    memset(&r, 0, sizeof(r));
+    o = opts_for(argv, &r);
+    run_once(&o, &r);
+    assert_true(r.res.exit_status == -1 || r.res.exit_status == 3);
+    assert_int_equal(r.res.term_signal, 0);
+    run_free(&r);
+  }
+  ice__proc_no_pidfd = 0;
+  assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+}
+
+/* Neither the tail nor a chunk of a long line starts or ends inside a
+ * UTF-8 character. */
+static void test_stderr_utf8_cuts(void **state) {
+  const char *argv[] = {"python3", "-c",
+                        "import sys\n"
+                        "w = sys.stderr.buffer.write\n"
+                        "w(b'x' * 65535 + b'\\xc3\\xa9' + b'y' * 10 + b'\\n')\n"
+                        "w(b'\\xc3\\xa9' * 3000 + b'x')\n",
+                        NULL};
+  const char *argv2[] = {"python3", "-c",
+                         "import sys\n"
+                         "w = sys.stderr.buffer.write\n"
+                         "w(b'\\xc3\\xa9' * 1000 + b'\\n' + b'b' * 100)\n",
+                         NULL};
+  run_t r = {0};
+  run_t r2 = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+  ice__proc_opts_t o2 = opts_for(argv2, &r2);
+
+  run_once(&o, &r);
+  assert_true(r.nlines >= 3);
+  assert_int_equal(r.line_lens[0], 65535);
+  assert_string_equal(r.lines[1], "\xc3\xa9yyyyyyyyyy");
+  /* 6001 bytes: the last 2048 start inside an 'é', so one byte less. */
+  assert_int_equal(strlen(r.tail), 2047);
+  assert_int_equal(r.res.stderr_tail_len, 2047);
+  assert_memory_equal(r.tail, "\xc3\xa9", 2);
+  run_free(&r);
+
+  run_once(&o2, &r2);
+  assert_int_equal(strlen(r2.tail), 2047);
+  assert_memory_equal(r2.tail, "\xc3\xa9", 2);
+  assert_string_equal(r2.tail + 2047 - 101,
+                      "\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  run_free(&r2);
+}
+
+/* NUL bytes on stderr stay in the tail; its length says where it ends. */
+static void test_stderr_nul(void **state) {
+  const char *argv[] = {"/bin/sh", "-c", "printf 'a\\000b\\nend' >&2", NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+
+  run_once(&o, &r);
+  assert_int_equal(r.res.stderr_tail_len, 7);
+  assert_int_equal(r.line_lens[0], 3);
+  run_free(&r);
 }
 
 static void test_cwd_env(void **state) {
@@ -835,11 +1139,20 @@ int main(void) {
       cmocka_unit_test(test_grandchild_killed_with_group),
       cmocka_unit_test(test_grandchild_killed_after_exit),
       cmocka_unit_test(test_escaped_descendant),
+      cmocka_unit_test(test_drain_after_busy_loop),
       cmocka_unit_test(test_cwd_env),
       cmocka_unit_test(test_env_inherited),
       cmocka_unit_test(test_no_on_exit),
       cmocka_unit_test(test_sigpipe),
       cmocka_unit_test(test_fd_batch),
+      cmocka_unit_test(test_exec_errors),
+      cmocka_unit_test(test_child_signals),
+      cmocka_unit_test(test_stdio_closed_in_engine),
+      cmocka_unit_test(test_dies_with_engine),
+      cmocka_unit_test(test_sigchld_fallback),
+      cmocka_unit_test(test_reaped_by_someone_else),
+      cmocka_unit_test(test_stderr_utf8_cuts),
+      cmocka_unit_test(test_stderr_nul),
   };
 
   return cmocka_run_group_tests(tests, warm_up, NULL);

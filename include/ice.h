@@ -128,7 +128,7 @@ ICE_EXTERN uint64_t ice_engine_delay(ice_engine_t *e, uint64_t ms);
 
 /* ---- Custom node types and tools ---------------------------------------- */
 
-#define ICE_EXECUTOR_ABI 1
+#define ICE_EXECUTOR_ABI 2
 
 /* JSON type bits for field declarations. */
 enum {

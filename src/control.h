@@ -72,6 +72,13 @@ void ice__task_done_flow(ice_task_t *t, json_t *out);
  * goes on as if it had been cancelled; the task is freed, unseen, when its
  * executor completes it. */
 void ice__task_abandon(ice_task_t *t);
+/* State of a built-in executor that also hands the task to C code which
+ * may use ice_task_set_data itself (the tool node and its C tools). */
+void ice__task_set_xstate(ice_task_t *t, void *x);
+void *ice__task_xstate(const ice_task_t *t);
+/* Keeps the attempt's resolved input (tool args, taken) alive for as long
+ * as the attempt, for code that borrowed it. */
+void ice__task_keep_input(ice_task_t *t, json_t *input);
 /* Emits an event of the attempt's node (fields taken). */
 void ice__task_emit(ice_task_t *t, ice__event_t type, json_t *fields);
 /* Calls of this run so far for the attempt's node id and chain of loop

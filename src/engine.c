@@ -49,29 +49,18 @@ int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
     signal(SIGPIPE, SIG_IGN);
   {
-    static const struct {
-      const ice_executor_t *ex;
-      const ice__builtin_t *bi;
-    } builtins[] = {
-        {&ice__exec_tool, &ice__bi_tool},
-        {&ice__exec_condition, NULL},
-        {&ice__exec_loop, NULL},
-        {&ice__exec_parallel, NULL},
-        {&ice__exec_recursive, NULL},
-        {&ice__exec_workflow, NULL},
-        {&ice__exec_llm, &ice__bi_unsupported},
-        {&ice__exec_agent, &ice__bi_unsupported},
-        {&ice__exec_swarm, &ice__bi_unsupported},
-        {&ice__exec_code, &ice__bi_unsupported},
-        {&ice__exec_human, &ice__bi_unsupported},
-        {&ice__exec_monitor, &ice__bi_unsupported},
+    /* The built-in types register through the same ABI as any other. */
+    static const ice_executor_t *const builtins[] = {
+        &ice__exec_tool,     &ice__exec_condition, &ice__exec_loop,
+        &ice__exec_parallel, &ice__exec_recursive, &ice__exec_workflow,
+        &ice__exec_llm,      &ice__exec_agent,     &ice__exec_swarm,
+        &ice__exec_code,     &ice__exec_human,     &ice__exec_monitor,
     };
     for (size_t i = 0; i < ICE__ARRAY_SIZE(builtins); i++) {
-      if (ice_register_node(e, builtins[i].ex) != 0) {
+      if (ice_register_node(e, builtins[i]) != 0) {
         ice_engine_free(e);
         return ICE_ENOMEM;
       }
-      e->types[e->ntypes - 1].bi = builtins[i].bi;
     }
   }
   *out = e;
@@ -171,7 +160,6 @@ int ice_register_node(ice_engine_t *e, const ice_executor_t *ex) {
     return ICE_ENOMEM;
   e->types = n;
   e->types[e->ntypes].ex = ex;
-  e->types[e->ntypes].bi = NULL;
   e->ntypes++;
   return 0;
 }

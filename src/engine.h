@@ -27,7 +27,6 @@ typedef struct {
 
 typedef struct ice__type_entry_s {
   const ice_executor_t *ex;
-  const ice__builtin_t *bi;
 } ice__type_entry_t;
 
 typedef struct ice__tool_entry_s {
@@ -118,13 +117,11 @@ extern const ice_executor_t ice__exec_tool, ice__exec_condition, ice__exec_loop,
     ice__exec_parallel, ice__exec_recursive, ice__exec_workflow;
 extern const ice_executor_t ice__exec_llm, ice__exec_agent, ice__exec_swarm,
     ice__exec_code, ice__exec_human, ice__exec_monitor;
-extern const ice__builtin_t ice__bi_unsupported;
 /* Reports the entries of the file's `workflows` map that no node refers
  * to and that name no readable regular file; referenced ones are checked
  * by their references (exec/subworkflow.c). Returns 0 or ICE_ENOMEM. */
 int ice__subwf_names_check(ice__vctx_t *v);
 /* Checks the file's `tools` definitions (exec/tool.c). */
 int ice__tool_defs_check(ice__vctx_t *v);
-extern const ice__builtin_t ice__bi_tool;
 
 #endif

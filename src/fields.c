@@ -516,8 +516,7 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
       fv = ice__field(v, n, def, f->name, f->types);
       /* Types with a compile hook compile their templates themselves; for
        * the others a syntax error is still found here, at validation. */
-      if (fv != NULL && f->templated && n->bi == NULL &&
-          te->ex->compile == NULL) {
+      if (fv != NULL && f->templated && te->ex->compile == NULL) {
         ice__tmpl_t *tm = NULL;
         ice__err_t err;
         if (ice__tmpl_compile(fv, &tm, &err) != 0)

@@ -51,6 +51,16 @@ const char *ice_task_key(ice_task_t *t) {
     t->key = ice__instance_key(t->frame, t->local);
   return t->key;
 }
+void ice__task_set_xstate(ice_task_t *t, void *x) {
+  t->xstate = x;
+}
+void *ice__task_xstate(const ice_task_t *t) {
+  return t->xstate;
+}
+void ice__task_keep_input(ice_task_t *t, json_t *input) {
+  json_decref(t->input);
+  t->input = input;
+}
 const ice__node_t *ice__task_node(const ice_task_t *t) {
   return t->node;
 }

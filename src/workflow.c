@@ -301,9 +301,7 @@ static void free_nodes(ice_workflow_t *wf) {
     ice__expr_free(n->run_if);
     ice__schema_free(n->in_schema);
     ice__schema_free(n->out_schema);
-    if (n->xdata != NULL && n->bi != NULL && n->bi->free_data != NULL)
-      n->bi->free_data(n->xdata);
-    else if (n->xdata != NULL && n->bi == NULL && n->ex->free_compiled != NULL)
+    if (n->xdata != NULL && n->ex->free_compiled != NULL)
       n->ex->free_compiled(n->xdata, n->ex->data);
   }
   ice__free(wf->nodes);
@@ -475,7 +473,6 @@ static int build(ice__vctx_t *v, json_t *root) {
     }
     if (te != NULL) {
       n->ex = te->ex;
-      n->bi = te->bi;
     }
     ice__check_node(v, n, te);
   }
@@ -491,12 +488,6 @@ static int build(ice__vctx_t *v, json_t *root) {
     ice__node_t *n = &wf->nodes[i];
     if (n->ex == NULL)
       continue;
-    if (n->bi != NULL && n->bi->compile != NULL) {
-      rc = n->bi->compile(v, n);
-      if (rc != 0)
-        goto out;
-      continue;
-    }
     if (n->ex->validate != NULL) {
       char msg[512] = "";
       if (n->ex->validate(n->def, msg, sizeof(msg)) != 0)

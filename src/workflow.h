@@ -59,8 +59,6 @@ typedef struct {
   json_t *list;    /* borrowed: the JSON array the nodes came from */
 } ice__scope_t;
 
-struct ice__builtin_s;
-
 typedef struct ice__node_s {
   uint32_t idx;   /* global index */
   uint32_t local; /* index inside its scope */
@@ -68,9 +66,8 @@ typedef struct ice__node_s {
   const char *id; /* borrowed from def */
   const char *type;
   const ice_executor_t *ex;
-  const struct ice__builtin_s *bi; /* NULL for user executors */
-  json_t *def;                     /* borrowed; the document owns it */
-  uint32_t *deps;                  /* local indices, sorted */
+  json_t *def;    /* borrowed; the document owns it */
+  uint32_t *deps; /* local indices, sorted */
   uint32_t ndeps;
   /* Dependencies on a recursive node whose cycle this node is on: ignored
    * for scheduling (SPEC §7.4). back[j] != 0 marks deps[j]. NULL = none. */
@@ -145,13 +142,6 @@ struct ice_compile_s {
   ice__vctx_t *v;
   ice__node_t *node;
 };
-
-/* Built-in node types have a compile hook run during validation (to
- * resolve references and compile templates once) and a matching free. */
-typedef struct ice__builtin_s {
-  int (*compile)(ice__vctx_t *v, ice__node_t *n);
-  void (*free_data)(void *xdata);
-} ice__builtin_t;
 
 /* Reports a problem at the position of `key` inside `container` (or of the
  * container when key is NULL). The message is prefixed with the node id

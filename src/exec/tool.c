@@ -4,7 +4,8 @@
  * the stdin/stdout JSON protocol. The process mechanics are in proc.c; the
  * sandbox limits of §5.2 are not applied yet (see docs/design.md). */
 #include "../proc.h"
-#include "../run.h"
+#include "../control.h"
+#include "../engine.h" /* the compile side: registered tools */
 
 #include <errno.h>
 #include <ftw.h>
@@ -33,7 +34,8 @@ static const ice_field_t tool_fields[] = {
     {NULL, 0, 0, 0},
 };
 
-static void conf_free(void *p) {
+static void conf_free(void *p, void *data) {
+  (void)data;
   tool_conf_t *c = p;
 
   if (c == NULL)
@@ -163,7 +165,9 @@ static void unknown_tool(ice__vctx_t *v, ice__node_t *n, const char *name) {
   ice__free(names);
 }
 
-static int compile(ice__vctx_t *v, ice__node_t *n) {
+static void *compile(ice_compile_t *cc) {
+  ice__vctx_t *v = cc->v;
+  ice__node_t *n = cc->node;
   const char *name = json_string_value(json_object_get(n->def, "tool_name"));
   json_t *args = json_object_get(n->def, "tool_args");
   json_t *def = NULL;
@@ -171,10 +175,12 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
   ice__err_t err;
 
   if (name == NULL)
-    return 0; /* reported by the field checks */
+    return NULL; /* reported by the field checks */
   c = ice__calloc(1, sizeof(*c));
-  if (c == NULL)
-    return ICE_ENOMEM;
+  if (c == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return NULL;
+  }
   n->xdata = c;
   if (json_is_object(args)) {
     c->args = args;
@@ -187,19 +193,23 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
     c->ctool = ice__engine_tool(v->wf->engine, name);
     if (c->ctool == NULL)
       unknown_tool(v, n, name);
-    return 0;
+    return c;
   }
   json_t *cmd = json_object_get(def, "command");
   if (!json_is_array(cmd) || json_array_size(cmd) == 0)
-    return 0; /* the definition itself was reported */
+    return c; /* the definition itself was reported */
   c->argv = ice__calloc(json_array_size(cmd) + 1, sizeof(char *));
-  if (c->argv == NULL)
-    return ICE_ENOMEM;
+  if (c->argv == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return c;
+  }
   for (size_t i = 0; i < json_array_size(cmd); i++) {
     const char *s = json_string_value(json_array_get(cmd, i));
     c->argv[i] = ice__strdup(s != NULL ? s : "");
-    if (c->argv[i] == NULL)
-      return ICE_ENOMEM;
+    if (c->argv[i] == NULL) {
+      ice_compile_error(cc, NULL, "out of memory");
+      return c;
+    }
   }
   c->env = json_object_get(def, "env");
   {
@@ -210,15 +220,17 @@ static int compile(ice__vctx_t *v, ice__node_t *n) {
       c->cwd = ice__strdup(cwd);
     else if (asprintf(&c->cwd, "%s/%s", v->wf->dir, cwd) < 0)
       c->cwd = NULL;
-    if (c->cwd == NULL)
-      return ICE_ENOMEM;
+    if (c->cwd == NULL) {
+      ice_compile_error(cc, NULL, "out of memory");
+      return c;
+    }
   }
   json_t *mo =
       json_object_get(json_object_get(def, "sandbox"), "max_output_bytes");
   c->max_output = json_is_integer(mo) && json_integer_value(mo) > 0
                       ? (size_t)json_integer_value(mo)
                       : DEFAULT_MAX_OUTPUT;
-  return 0;
+  return c;
 }
 
 /* ---- process tools ------------------------------------------------------ */
@@ -466,14 +478,15 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   ice_task_t *t = p->task;
   char prefix[64];
 
-  t->xstate = NULL;
-  if (t->cancel != ICE__CANCEL_NONE) {
+  ice__task_set_xstate(t, NULL);
+  if (ice__task_stopping(t)) {
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "tool process killed");
   } else if (res->output_exceeded) {
-    ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT,
-                        "output: the tool wrote more than %zu bytes to "
-                        "stdout",
-                        ((tool_conf_t *)t->node->xdata)->max_output);
+    ice__task_fail_kind(
+        t, ICE__KIND_RESOURCE_LIMIT,
+        "output: the tool wrote more than %zu bytes to "
+        "stdout",
+        ((const tool_conf_t *)ice_task_compiled(t))->max_output);
   } else if (res->term_signal != 0) {
     snprintf(prefix, sizeof(prefix), "killed by signal %d", res->term_signal);
     fail_with_tail(t, ICE__KIND_TOOL_ERROR, prefix, res);
@@ -596,13 +609,14 @@ static void start_process(ice_task_t *t, const tool_conf_t *c, json_t *args) {
     start_failed(t, c, rc, step);
     return;
   }
-  t->xstate = p;
+  ice__task_set_xstate(t, p);
 }
 
 /* ---- the executor ------------------------------------------------------- */
 
 static void tool_start(ice_task_t *t) {
-  const tool_conf_t *c = t->node->xdata;
+  const tool_conf_t *c = ice_task_compiled(t);
+  const ice__node_t *n = ice__task_node(t);
   ice__err_t err;
   json_t *args;
 
@@ -614,15 +628,14 @@ static void tool_start(ice_task_t *t) {
   }
   if (args == NULL)
     args = json_object();
-  if (t->node->in_schema != NULL &&
-      ice__schema_check(t->node->in_schema, args, &err) != 0) {
+  if (n->in_schema != NULL &&
+      ice__schema_check(n->in_schema, args, &err) != 0) {
     json_decref(args);
     ice__task_fail_kind(t, ICE__KIND_INPUT_VALIDATION, "%s", err.msg);
     return;
   }
   /* The task keeps the args alive for as long as a C tool may look. */
-  json_decref(t->input);
-  t->input = args;
+  ice__task_keep_input(t, args);
   if (c->ctool != NULL)
     c->ctool->start(t, args, c->ctool->data);
   else
@@ -630,7 +643,7 @@ static void tool_start(ice_task_t *t) {
 }
 
 static void tool_cancel(ice_task_t *t) {
-  const tool_conf_t *c = t->node->xdata;
+  const tool_conf_t *c = ice_task_compiled(t);
 
   if (c->ctool != NULL) {
     if (c->ctool->cancel != NULL)
@@ -639,8 +652,8 @@ static void tool_cancel(ice_task_t *t) {
       ice__task_abandon(t);
     return;
   }
-  if (t->xstate != NULL)
-    ice__proc_kill(((ptask_t *)t->xstate)->proc);
+  if (ice__task_xstate(t) != NULL)
+    ice__proc_kill(((ptask_t *)ice__task_xstate(t))->proc);
 }
 
 const ice_executor_t ice__exec_tool = {
@@ -650,9 +663,6 @@ const ice_executor_t ice__exec_tool = {
     .start = tool_start,
     .cancel = tool_cancel,
     .default_timeout = 30.0,
-};
-
-const ice__builtin_t ice__bi_tool = {
     .compile = compile,
-    .free_data = conf_free,
+    .free_compiled = conf_free,
 };

@@ -12,11 +12,13 @@ static void never_start(ice_task_t *t) {
                       ice__task_node(t)->type);
 }
 
-static int refuse(ice__vctx_t *v, ice__node_t *n) {
-  ice__verr(v, n, n->def, "type",
-            "node type '%s' is not supported by this version of ice yet",
-            n->type);
-  return 0;
+static void *refuse(ice_compile_t *c) {
+  ice_compile_error(
+      c, "type",
+      "node type '%s' is not supported by this version of ice "
+      "yet",
+      json_string_value(json_object_get(ice_compile_config(c), "type")));
+  return NULL;
 }
 
 #define UNSUPPORTED(name)                                                      \
@@ -25,6 +27,7 @@ static int refuse(ice__vctx_t *v, ice__node_t *n) {
       .type = #name,                                                           \
       .fields = NULL,                                                          \
       .start = never_start,                                                    \
+      .compile = refuse,                                                       \
   };
 
 UNSUPPORTED(llm)
@@ -33,8 +36,3 @@ UNSUPPORTED(swarm)
 UNSUPPORTED(code)
 UNSUPPORTED(human)
 UNSUPPORTED(monitor)
-
-const ice__builtin_t ice__bi_unsupported = {
-    .compile = refuse,
-    .free_data = NULL,
-};

@@ -17,6 +17,9 @@ if wait_proc "sleep 33\\.$MARK"; then
   no_proc "sleep 33\\.$MARK"
 fi
 wait "$pid" 2>/dev/null
+# A SIGKILLed engine cannot remove its tools' private directories: clear
+# them so that later cases see a clean TMPDIR.
+rm -rf "$TMPDIR"/ice-tool-*
 t_end
 
 t_begin "hostile-proc: the message keeps the last stderr lines (FATAL after 100 lines)"

@@ -5,7 +5,7 @@
  * the scheduler releases any dependent. The same records, given back to a
  * new run, rebuild it: completed instances are not run again (sched.c's
  * replay). Node instances are named here, once, by their key. */
-#include "run.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
-/* Engine lifetime, the registry of node types and tools, the clock, and
- * the error-code and diagnostic helpers of the public API. Running lives in
+/* The engine's registry of node types and tools, its clock, the files of a
+ * validation, freeing, and the error codes of the public API. Creating an
+ * engine (with the built-in types) is engine_new.c's; running lives in
  * run.c and sched.c; loading in workflow.c. */
 #include "engine.h"
 
@@ -23,49 +24,6 @@ const char *ice_strerror(int err) {
 }
 
 /* ---- engine ------------------------------------------------------------- */
-
-int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
-                   const ice_engine_opts_t *opts) {
-  ice_engine_t *e;
-  struct sigaction sa;
-
-  *out = NULL;
-  e = ice__calloc(1, sizeof(*e));
-  if (e == NULL)
-    return ICE_ENOMEM;
-  if (loop == NULL) {
-    if (uv_loop_init(&e->own_loop) != 0) {
-      ice__free(e);
-      return ICE_EIO;
-    }
-    e->loop = &e->own_loop;
-    e->owns_loop = 1;
-  } else {
-    e->loop = loop;
-  }
-  if (opts != NULL)
-    e->virtual_clock = opts->virtual_clock;
-  /* A tool that exits without reading its stdin must not kill us. */
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-    signal(SIGPIPE, SIG_IGN);
-  {
-    /* The built-in types register through the same ABI as any other. */
-    static const ice_executor_t *const builtins[] = {
-        &ice__exec_tool,     &ice__exec_condition, &ice__exec_loop,
-        &ice__exec_parallel, &ice__exec_recursive, &ice__exec_workflow,
-        &ice__exec_llm,      &ice__exec_agent,     &ice__exec_swarm,
-        &ice__exec_code,     &ice__exec_human,     &ice__exec_monitor,
-    };
-    for (size_t i = 0; i < ICE__ARRAY_SIZE(builtins); i++) {
-      if (ice_register_node(e, builtins[i]) != 0) {
-        ice_engine_free(e);
-        return ICE_ENOMEM;
-      }
-    }
-  }
-  *out = e;
-  return 0;
-}
 
 int ice_engine_free(ice_engine_t *e) {
   struct ice_sub_s *s, *next;
@@ -169,7 +127,12 @@ const ice_tool_t *ice__engine_tool(const ice_engine_t *e, const char *name) {
     if (strcmp(e->tools[i].tool.name, name) == 0)
       return &e->tools[i].tool;
   }
-  return ice__builtin_tool(name);
+  /* Then the built-in tools, handed over by engine_new.c. */
+  for (size_t i = 0; i < e->nbuiltin_tools; i++) {
+    if (strcmp(e->builtin_tools[i].name, name) == 0)
+      return &e->builtin_tools[i];
+  }
+  return NULL;
 }
 
 int ice_register_tool(ice_engine_t *e, const ice_tool_t *tool) {

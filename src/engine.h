@@ -55,6 +55,8 @@ struct ice_engine_s {
   int delivering;
   int nsubs;
   uint32_t wants;    /* bit per ice__event_t some subscriber matches (bus.c) */
+  const ice_tool_t *builtin_tools; /* SPEC §5.3's, after registered ones */
+  size_t nbuiltin_tools;
   json_t *ev_output; /* the output of the node.completed being delivered */
   int runs;          /* live runs */
   int virtual_clock;
@@ -96,7 +98,8 @@ const ice__type_entry_t *ice__engine_type(const ice_engine_t *e,
                                           const char *type);
 /* A tool registered by the embedding program, then a built-in one. */
 const ice_tool_t *ice__engine_tool(const ice_engine_t *e, const char *name);
-const ice_tool_t *ice__builtin_tool(const char *name);
+/* The built-in tools of SPEC §5.3 (tools/builtin.c), looked up last. */
+const ice_tool_t *ice__builtin_tools(size_t *n);
 
 /* Milliseconds since the epoch on the engine's clock (real time plus any
  * virtual delays). */

@@ -3,7 +3,7 @@
  * depth, and child runs share their parent's pools by name. `llm` always
  * exists. Waiters queue in FIFO order; a released slot goes straight to
  * the first waiter, so that no later arrival can take it first. */
-#include "run.h"
+#include "core.h"
 
 #include <string.h>
 
@@ -88,7 +88,7 @@ int ice__pool_acquire(ice_task_t *t) {
   else
     p->head = t;
   p->tail = t;
-  ice__sched_set_flag(t, &t->pool_wait, 1);
+  ice__task_set_flag(t, &t->pool_wait, 1);
   return 0;
 }
 
@@ -110,7 +110,7 @@ ice_task_t *ice__pool_release(ice_task_t *t) {
         p->tail = prev;
     }
     t->next_pool = NULL;
-    ice__sched_set_flag(t, &t->pool_wait, 0);
+    ice__task_set_flag(t, &t->pool_wait, 0);
     return NULL;
   }
   if (!t->in_pool)
@@ -127,6 +127,6 @@ ice_task_t *ice__pool_release(ice_task_t *t) {
     p->tail = NULL;
   next->next_pool = NULL;
   next->in_pool = 1;
-  ice__sched_set_flag(next, &next->pool_wait, 0);
+  ice__task_set_flag(next, &next->pool_wait, 0);
   return next;
 }

@@ -2,7 +2,7 @@
  * restored run's records indexed), start, pause, cancel, child runs, the
  * result of SPEC §11.1 and deferred freeing. Scheduling is in sched.c,
  * state changes in commit.c. */
-#include "run.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +112,7 @@ static int run_new(ice_engine_t *e, ice_workflow_t *wf,
   r->commit_data = opts != NULL ? opts->commit_data : NULL;
   r->seq = opts != NULL ? opts->seq : 0;
   r->on_finish = run_finish;
+  r->release = ice_run_free;
   if (id == NULL && opts != NULL)
     id = opts->run_id != NULL ? opts->run_id : restored_id(restore);
   r->id = id != NULL ? ice__strdup(id) : make_id(e);

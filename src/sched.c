@@ -10,7 +10,7 @@
  * node. Every change of a node instance's state goes through ice__commit
  * (commit.c). */
 #include "retry.h"
-#include "run.h"
+#include "core.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +20,6 @@
 static void settle(ice__frame_t *f, uint32_t k);
 static void start_attempt(ice_task_t *t);
 static void frame_check_background(ice__frame_t *f);
-static int task_idle(const ice_task_t *t);
 
 /* ---- the ready heap: (depth, position in the file) ---------------------- */
 
@@ -258,7 +257,7 @@ static void task_closed(uv_handle_t *h) {
   ice__free(t);
   r->live_tasks--;
   if (r->free_requested && r->live_tasks == 0)
-    ice_run_free(r);
+    r->release(r); /* the run's deferred free (run.c) */
 }
 
 static void pool_release(ice_task_t *t);
@@ -590,7 +589,7 @@ static void task_leaves(ice__frame_t *f, ice_task_t *t) {
   t->placed = 0;
   ice__sched_unpark(t);
   r->active--;
-  r->idle -= task_idle(t);
+  r->idle -= ice__task_idle(t);
   if (t->background)
     f->background--;
   t->background = 0;
@@ -905,7 +904,7 @@ static int start_one(ice__frame_t *f) {
   f->running++;
   t->placed = 1;
   r->active++;
-  r->idle += task_idle(t);
+  r->idle += ice__task_idle(t);
   if (t->retry_at_ms > 0) {
     /* A restored retry: the rest of its back-off, then the attempt. */
     double left = t->retry_at_ms - ice__engine_now_ms(r->engine);
@@ -931,20 +930,6 @@ static void frame_check_background(ice__frame_t *f) {
   }
 }
 
-/* Tasks that are not working now: parked, queued for a pool slot, a
- * control-flow node (its children work), or background. When no other
- * task is active and nothing is queued or ready, the run can go no
- * further by itself. */
-static int task_idle(const ice_task_t *t) {
-  return t->waiting || t->pool_wait || t->background || t->node->nchild > 0;
-}
-
-void ice__sched_set_flag(ice_task_t *t, int *flag, int value) {
-  int was = task_idle(t);
-
-  *flag = value;
-  t->run->idle += task_idle(t) - was;
-}
 
 /* The soonest wake-up time of a parked attempt (epoch ms), or 0. */
 static double next_wake(const ice_run_t *r) {
@@ -1080,7 +1065,7 @@ void ice__sched_unpark(ice_task_t *t) {
     t->next_park->prev_park = t->prev_park;
   t->next_park = t->prev_park = NULL;
   r->waiting--;
-  ice__sched_set_flag(t, &t->waiting, 0);
+  ice__task_set_flag(t, &t->waiting, 0);
 }
 
 int ice_task_wait(ice_task_t *t, json_t *state, double wake_at_ms) {
@@ -1102,7 +1087,7 @@ int ice_task_wait(ice_task_t *t, json_t *state, double wake_at_ms) {
   t->placed = 0;
   if (f->nheap > 0)
     mark_ready(f);
-  ice__sched_set_flag(t, &t->waiting, 1);
+  ice__task_set_flag(t, &t->waiting, 1);
   r->waiting++;
   t->next_park = r->parked;
   t->prev_park = NULL;
@@ -1126,7 +1111,7 @@ json_t *ice_task_saved_state(const ice_task_t *t) {
 void ice_task_set_background(ice_task_t *t) {
   if (t == NULL || t->done || t->abandoned || t->background)
     return;
-  ice__sched_set_flag(t, &t->background, 1);
+  ice__task_set_flag(t, &t->background, 1);
   t->frame->background++;
   frame_check_background(t->frame);
   if (!t->run->in_drain)

@@ -3,7 +3,7 @@
  * highest precedence first, so that no context object is built unless an
  * executor asks for the whole thing (ice_task_context). Completing an
  * attempt is in sched.c. */
-#include "run.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,4 +325,21 @@ void ice_task_log(ice_task_t *t, const char *stream, const char *line,
   ICE__EMIT(r, ICE__EV_NODE_LOG, t->frame, t->local,
             json_pack("{s:s,s:o}", "stream", stream, "line",
                       ice__json_lossy(line, len)));
+}
+
+/* ---- what the scheduler counts of an attempt ---------------------------- */
+
+/* Tasks that are not working now: parked, queued for a pool slot, a
+ * control-flow node (its children work), or background. When no other
+ * task is active and nothing is queued or ready, the run can go no
+ * further by itself. */
+int ice__task_idle(const ice_task_t *t) {
+  return t->waiting || t->pool_wait || t->background || t->node->nchild > 0;
+}
+
+void ice__task_set_flag(ice_task_t *t, int *flag, int value) {
+  int was = ice__task_idle(t);
+
+  *flag = value;
+  t->run->idle += ice__task_idle(t) - was;
 }

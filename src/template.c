@@ -48,69 +48,6 @@ static void buf_str(buf_t *b, const char *s) {
   buf_add(b, s, strlen(s));
 }
 
-/* Shortest text that reads back as the same double, in Python's repr
- * layout: fixed notation for exponents -4..15 ("2.0", "0.001"), else
- * "1e+16" / "1.5e-05". */
-void ice__format_real(double d, char *dst, size_t dstlen) {
-  char tmp[40], digits[24], out[48];
-  int prec, exp, nd = 0, o = 0;
-  char *e;
-
-  /* 15 significant digits are always enough to reach the shortest form
-   * of a normal double (trailing zeros are stripped below); subnormals
-   * hold fewer digits, so they start from one. */
-  for (prec = fabs(d) < DBL_MIN ? 0 : 14; prec < 16; prec++) {
-    snprintf(tmp, sizeof(tmp), "%.*e", prec, d);
-    if (strtod(tmp, NULL) == d)
-      break;
-  }
-  /* 17 significant digits always read back as the same double. */
-  if (prec == 16)
-    snprintf(tmp, sizeof(tmp), "%.16e", d);
-  /* tmp is "[-]d.ddde[+-]xx": collect the digits and the exponent. */
-  for (char *s = tmp; *s != 'e'; s++) {
-    if (*s >= '0' && *s <= '9')
-      digits[nd++] = *s;
-  }
-  while (nd > 1 && digits[nd - 1] == '0')
-    nd--;
-  e = strchr(tmp, 'e');
-  exp = atoi(e + 1);
-  if (tmp[0] == '-')
-    out[o++] = '-';
-  if (exp >= -4 && exp < 16) {
-    if (exp < 0) {
-      out[o++] = '0';
-      out[o++] = '.';
-      for (int i = 0; i < -exp - 1; i++)
-        out[o++] = '0';
-      for (int i = 0; i < nd; i++)
-        out[o++] = digits[i];
-    } else {
-      for (int i = 0; i <= exp; i++)
-        out[o++] = i < nd ? digits[i] : '0';
-      out[o++] = '.';
-      if (nd > exp + 1) {
-        for (int i = exp + 1; i < nd; i++)
-          out[o++] = digits[i];
-      } else {
-        out[o++] = '0';
-      }
-    }
-    out[o] = '\0';
-  } else {
-    out[o++] = digits[0];
-    if (nd > 1) {
-      out[o++] = '.';
-      for (int i = 1; i < nd; i++)
-        out[o++] = digits[i];
-    }
-    snprintf(out + o, sizeof(out) - (size_t)o, "e%c%02d", exp < 0 ? '-' : '+',
-             exp < 0 ? -exp : exp);
-  }
-  snprintf(dst, dstlen, "%s", out);
-}
-
 /* Compact JSON with no whitespace, keys in insertion order: the one
  * serialiser of jsonfmt.c, so that templates and printed results agree. */
 static void add_json(buf_t *b, const json_t *v) {
@@ -132,17 +69,6 @@ static void add_text(buf_t *b, const json_t *v) {
     add_json(b, v);
 }
 
-char *ice__json_text(const json_t *v) {
-  buf_t b = {NULL, 0, 0, false};
-
-  add_text(&b, v);
-  buf_add(&b, "", 0); /* an empty string still needs its buffer */
-  if (b.oom) {
-    ice__free(b.p);
-    return NULL;
-  }
-  return b.p;
-}
 
 /* ---- Compiled templates ---- */
 

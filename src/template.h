@@ -32,10 +32,6 @@ int ice__tmpl_render_or_share(const ice__tmpl_t *t, json_t *value,
                               ice__lookup_fn lookup, void *data, json_t **out,
                               ice__err_t *err);
 
-/* Appends the text form of a JSON value used inside a larger string
- * (strings as they are, numbers in shortest round-trip form, compact JSON
- * for objects and arrays). Returns a malloc'd string or NULL on ENOMEM. */
-char *ice__json_text(const json_t *v);
 
 void ice__tmpl_free(ice__tmpl_t *t);
 

@@ -110,10 +110,7 @@ static const ice_tool_t builtins[] = {
     {"flaky", flaky_start, NULL, NULL},
 };
 
-const ice_tool_t *ice__builtin_tool(const char *name) {
-  for (size_t i = 0; i < ICE__ARRAY_SIZE(builtins); i++) {
-    if (strcmp(builtins[i].name, name) == 0)
-      return &builtins[i];
-  }
-  return NULL;
+const ice_tool_t *ice__builtin_tools(size_t *n) {
+  *n = ICE__ARRAY_SIZE(builtins);
+  return builtins;
 }

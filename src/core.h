@@ -5,8 +5,8 @@
  * frame is driven by the same scheduler (sched.c), so nested nodes get
  * retries, timeouts, schemas and events like any other. Executors never
  * see these structures: they use <ice.h> and control.h. */
-#ifndef ICE_RUN_H
-#define ICE_RUN_H
+#ifndef ICE_CORE_H
+#define ICE_CORE_H
 
 #include "control.h"
 #include "engine.h"
@@ -170,8 +170,11 @@ struct ice_run_s {
   uint32_t npools;
   ice_run_done_cb done;
   void *done_data;
-  /* run.c's step once the drain leaves the run finished. */
+  /* run.c's steps once the drain leaves the run finished, and once the
+   * last task of a run whose free was deferred is gone: callbacks, so
+   * that the scheduler never calls up into run.c. */
   void (*on_finish)(ice_run_t *r);
+  void (*release)(ice_run_t *r);
 };
 
 /* ---- sched.c ------------------------------------------------------------ */
@@ -193,9 +196,7 @@ int ice__frame_cancel_node(ice__frame_t *f, uint32_t k);
 int ice__sched_drain(ice_run_t *r);
 /* Asks the loop to drain soon (from callbacks outside the scheduler). */
 void ice__sched_kick(ice_run_t *r);
-/* Sets one of t's state flags (waiting, pool_wait, background), keeping
- * the run's count of idle tasks right. */
-void ice__sched_set_flag(ice_task_t *t, int *flag, int value);
+
 /* Takes a parked task off the run's list. */
 void ice__sched_unpark(ice_task_t *t);
 
@@ -253,6 +254,13 @@ ice_task_t *ice__pool_release(ice_task_t *t);
 
 /* ---- task.c ------------------------------------------------------------- */
 
+/* 1 when t is not working now: parked, queued for a pool slot, background,
+ * or a control-flow node whose children work. The run counts them
+ * (run->idle) to know when it can go no further. */
+int ice__task_idle(const ice_task_t *t);
+/* Sets one of t's state flags (waiting, pool_wait, background), keeping
+ * that count right. */
+void ice__task_set_flag(ice_task_t *t, int *flag, int value);
 /* Resolves input_mappings into t->mapped; fills err on failure. */
 int ice__task_map_inputs(ice_task_t *t, ice__err_t *err);
 

@@ -12,6 +12,11 @@ void cli_print_diags(const ice_diags_t *d);
 /* Prints "ice: OPT is not supported yet"; returns 2. */
 int cli_unsupported(const char *opt);
 
+/* Opens /dev/null on any of fd 0, 1, 2 that is closed (libuv asserts that
+ * the fds it opens are above 2), remembering which. 0, or -1. */
+int cli_fill_std_fds(void);
+/* The final fclose of stdout, checked: rc, or 1 when the result was lost. */
+int cli_close_stdout(int rc);
 /* 1 when fd 0, 1 or 2 was closed when ice started (it now holds /dev/null,
  * so what is written there is lost). */
 int cli_fd_was_closed(int fd);

@@ -27,24 +27,6 @@ static const char *const usage_main =
     "written, 2 bad usage or invalid workflow, 3 paused or waiting, 130\n"
     "cancelled by a signal.\n";
 
-static const char *const usage_run =
-    "usage: ice run FILE [options]\n"
-    "\n"
-    "Validates FILE, runs it and prints the result as JSON on stdout.\n"
-    "\n"
-    "  --input K=V         a run input; V is JSON when it parses, else a "
-    "string\n"
-    "  --inputs JSON|@FILE all run inputs as one JSON object\n"
-    "  --max-parallel N    most top-level nodes running at once\n"
-    "  --events FILE       write events as JSON lines (- = stderr)\n"
-    "  --no-store          keep the run in memory (the only mode for now)\n"
-    "  --output-only       print only the outputs of the nodes\n"
-    "  --quiet             no progress line on stderr\n"
-    "  --no-interactive    never prompt (nothing prompts yet)\n"
-    "\n"
-    "--store, --answer, --max-wait, --tools: not supported yet (exit 2).\n"
-    "SIGINT, SIGTERM and SIGHUP cancel the run (exit 130).\n";
-
 static const char *const usage_validate =
     "usage: ice validate FILE...\n"
     "\n"
@@ -58,86 +40,6 @@ static const char *const usage_graph =
     "Prints the workflow's dependency graph (default: dot). --tools is not\n"
     "supported yet.\n";
 
-/* Bit fd is set when fd 0, 1 or 2 was closed at start-up and now holds
- * /dev/null: what is written there is lost. */
-static unsigned closed_fds;
-/* A write to stdout failed and was reported. */
-static int out_failed;
-
-/* libuv asserts that the fds it opens are above 2, so a closed 0, 1 or 2
- * must be filled before the engine exists. */
-static int fill_std_fds(void) {
-  for (int fd = 0; fd <= 2; fd++) {
-    int nfd;
-    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-      continue;
-    nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
-    if (nfd < 0)
-      return -1;
-    if (nfd != fd) {
-      /* Only when a lower fd was closed meanwhile; kept for safety. */
-      if (dup2(nfd, fd) < 0) {
-        close(nfd);
-        return -1;
-      }
-      close(nfd);
-    }
-    closed_fds |= 1u << fd;
-  }
-  return 0;
-}
-
-int cli_fd_was_closed(int fd) {
-  return (closed_fds >> fd) & 1u;
-}
-
-int cli_write_out(const char *s, int newline, const char *what) {
-  const char *why;
-
-  if (cli_fd_was_closed(STDOUT_FILENO)) {
-    why = "standard output is closed";
-  } else if (s == NULL) {
-    why = strerror(ENOMEM);
-  } else {
-    errno = 0;
-    if (fputs(s, stdout) != EOF && (!newline || putchar('\n') != EOF) &&
-        fflush(stdout) == 0 && !ferror(stdout))
-      return 0;
-    why = strerror(errno != 0 ? errno : EIO);
-  }
-  fprintf(stderr, "ice: cannot write %s: %s\n", what, why);
-  out_failed = 1;
-  return -1;
-}
-
-/* The last buffered bytes and the close itself can fail too (a full disk,
- * NFS); a success becomes a failure then. */
-static int close_stdout(int rc) {
-  if (fclose(stdout) != 0 && !out_failed) {
-    fprintf(stderr, "ice: cannot write to standard output: %s\n",
-            strerror(errno));
-    return rc == 0 ? 1 : rc;
-  }
-  return rc == 0 && out_failed ? 1 : rc;
-}
-
-int cli_usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "ice: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\nTry 'ice help'.\n");
-  return 2;
-}
-
-void cli_print_diags(const ice_diags_t *d) {
-  for (size_t i = 0; i < d->count; i++) {
-    char *s = ice_diag_format(&d->items[i]);
-    if (s != NULL) {
-      fprintf(stderr, "%s\n", s);
-      free(s);
-    }
-  }
-}
-
 static int cmd_help(int argc, char **argv) {
   const char *topic = argc > 2 ? argv[2] : NULL;
   const char *text;
@@ -145,7 +47,7 @@ static int cmd_help(int argc, char **argv) {
   if (topic == NULL)
     text = usage_main;
   else if (strcmp(topic, "run") == 0)
-    text = usage_run;
+    text = cli_run_usage();
   else if (strcmp(topic, "validate") == 0)
     text = usage_validate;
   else if (strcmp(topic, "graph") == 0)
@@ -153,13 +55,6 @@ static int cmd_help(int argc, char **argv) {
   else
     return cli_usage_error("no help for '%s'", topic);
   return cli_write_out(text, 0, "the help") == 0 ? 0 : 1;
-}
-
-/* Options that the SPEC lists but that need parts not built yet: they are
- * refused rather than ignored, so a script never silently gets less. */
-int cli_unsupported(const char *opt) {
-  fprintf(stderr, "ice: %s is not supported yet\n", opt);
-  return 2;
 }
 
 static int cmd_validate(int argc, char **argv) {
@@ -294,14 +189,10 @@ static int dispatch(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  if (fill_std_fds() != 0)
+  if (cli_fill_std_fds() != 0)
     return 2; /* no /dev/null: nowhere to say so either */
   /* A reader that went away (`ice help | head -1`) is a write error that
    * we report, not a silent death. */
   signal(SIGPIPE, SIG_IGN);
-  return close_stdout(dispatch(argc, argv));
-}
-
-const char *cli_run_usage(void) {
-  return usage_run;
+  return cli_close_stdout(dispatch(argc, argv));
 }

@@ -12,6 +12,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static const char *const usage_run =
+    "usage: ice run FILE [options]\n"
+    "\n"
+    "Validates FILE, runs it and prints the result as JSON on stdout.\n"
+    "\n"
+    "  --input K=V         a run input; V is JSON when it parses, else a "
+    "string\n"
+    "  --inputs JSON|@FILE all run inputs as one JSON object\n"
+    "  --max-parallel N    most top-level nodes running at once\n"
+    "  --events FILE       write events as JSON lines (- = stderr)\n"
+    "  --no-store          keep the run in memory (the only mode for now)\n"
+    "  --output-only       print only the outputs of the nodes\n"
+    "  --quiet             no progress line on stderr\n"
+    "  --no-interactive    never prompt (nothing prompts yet)\n"
+    "\n"
+    "--store, --answer, --max-wait, --tools: not supported yet (exit 2).\n"
+    "SIGINT, SIGTERM and SIGHUP cancel the run (exit 130).\n";
+
+const char *cli_run_usage(void) {
+  return usage_run;
+}
+
 /* --inputs @FILE reads at most this much: inputs are parameters, and a
  * FIFO or a device must not grow memory without end. */
 #define INPUTS_MAX ((size_t)64 << 20)

@@ -13,7 +13,7 @@
 #define ICE__MAX_LOADING 32
 
 /* A sub-workflow file loaded during the current outermost validation
- * (exec/subworkflow.c): every reference to the same file shares it. The
+ * (subwf_load.c): every reference to the same file shares it. The
  * file's identity is checked on each use, so a file changed meanwhile is
  * loaded again. */
 typedef struct {
@@ -24,6 +24,17 @@ typedef struct {
   struct timespec mtim;
   ice_workflow_t *wf; /* one reference; NULL: the file is not valid */
 } ice__subwf_entry_t;
+
+/* The loader's hooks for the files a workflow references (subwf_load.c),
+ * set by engine_new.c. Loading is recursive (a file loads the files it
+ * references), so the loader calls that module through these, without
+ * naming it: a seam, not a circle of calls. */
+typedef struct {
+  void (*begin)(ice__vctx_t *v);      /* a build starts */
+  int (*check_names)(ice__vctx_t *v); /* the file's `workflows` entries */
+  void (*clear)(ice_engine_t *e);     /* drop the last validation's files */
+} ice__refs_hooks_t;
+extern const ice__refs_hooks_t ice__refs_hooks;
 
 typedef struct ice__type_entry_s {
   const ice_executor_t *ex;
@@ -54,8 +65,9 @@ struct ice_engine_s {
   struct ice_sub_s *subs;
   int delivering;
   int nsubs;
-  uint32_t wants;    /* bit per ice__event_t some subscriber matches (bus.c) */
+  uint32_t wants; /* bit per ice__event_t some subscriber matches (bus.c) */
   const ice_tool_t *builtin_tools; /* SPEC §5.3's, after registered ones */
+  const ice__refs_hooks_t *refs;   /* NULL: references load nothing */
   size_t nbuiltin_tools;
   json_t *ev_output; /* the output of the node.completed being delivered */
   int runs;          /* live runs */
@@ -68,7 +80,7 @@ struct ice_engine_s {
   int nloading;
   /* Sub-workflow files loaded during the outermost validation now going on
    * (or the last one): one load per distinct file, however many
-   * references (exec/subworkflow.c). */
+   * references (subwf_load.c). */
   ice__subwf_entry_t *subwf_cache;
   size_t nsubwf, subwf_cap;
   json_t *subwf_index;             /* real path -> index in subwf_cache */
@@ -81,17 +93,6 @@ struct ice_engine_s {
 /* Inserts copies of src's diagnostics into d before position `at` (at
  * most d->count). d may be NULL. Returns 0 or ICE_ENOMEM. */
 int ice__diags_insert(ice_diags_t *d, size_t at, const ice_diags_t *src);
-
-/* Called at the start of every build of a workflow (from
- * ice__graph_check, the first stage that every build with nodes runs).
- * The outermost one (not a sub-workflow file being loaded) starts a new
- * validation: sub-workflow files are loaded once per validation, and
- * their problems are reported once, into v->diags. */
-void ice__engine_build_begin(ice__vctx_t *v);
-
-/* Drops the sub-workflow files of the last validation (their workflows
- * stay alive while a parent holds them). */
-void ice__engine_subwf_clear(ice_engine_t *e);
 
 /* Finds a node type; NULL when unknown. */
 const ice__type_entry_t *ice__engine_type(const ice_engine_t *e,
@@ -120,11 +121,5 @@ extern const ice_executor_t ice__exec_tool, ice__exec_condition, ice__exec_loop,
     ice__exec_parallel, ice__exec_recursive, ice__exec_workflow;
 extern const ice_executor_t ice__exec_llm, ice__exec_agent, ice__exec_swarm,
     ice__exec_code, ice__exec_human, ice__exec_monitor;
-/* Reports the entries of the file's `workflows` map that no node refers
- * to and that name no readable regular file; referenced ones are checked
- * by their references (exec/subworkflow.c). Returns 0 or ICE_ENOMEM. */
-int ice__subwf_names_check(ice__vctx_t *v);
-/* Checks the file's `tools` definitions (exec/tool.c). */
-int ice__tool_defs_check(ice__vctx_t *v);
 
 #endif

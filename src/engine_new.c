@@ -45,6 +45,7 @@ int ice_engine_new(ice_engine_t **out, uv_loop_t *loop,
     }
   }
   e->builtin_tools = ice__builtin_tools(&e->nbuiltin_tools);
+  e->refs = &ice__refs_hooks;
   *out = e;
   return 0;
 }

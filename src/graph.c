@@ -487,10 +487,6 @@ int ice__graph_check(ice__vctx_t *v) {
   ice_workflow_t *wf = v->wf;
   int rc;
 
-  /* Every build that reaches its compile hooks passes here first: the
-   * engine learns where an outermost validation starts. */
-  ice__engine_build_begin(v);
-
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     rc = resolve_deps(v, &wf->nodes[i]);
     if (rc == 0)

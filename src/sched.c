@@ -930,7 +930,6 @@ static void frame_check_background(ice__frame_t *f) {
   }
 }
 
-
 /* The soonest wake-up time of a parked attempt (epoch ms), or 0. */
 static double next_wake(const ice_run_t *r) {
   double next = 0;

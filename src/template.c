@@ -69,7 +69,6 @@ static void add_text(buf_t *b, const json_t *v) {
     add_json(b, v);
 }
 
-
 /* ---- Compiled templates ---- */
 
 typedef struct {

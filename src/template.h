@@ -32,7 +32,6 @@ int ice__tmpl_render_or_share(const ice__tmpl_t *t, json_t *value,
                               ice__lookup_fn lookup, void *data, json_t **out,
                               ice__err_t *err);
 
-
 void ice__tmpl_free(ice__tmpl_t *t);
 
 #endif

@@ -1,7 +1,7 @@
 /* The validated, immutable form of a workflow file, shared by every run of
  * it: nodes with dense indices, scopes (the top level and each nested list
  * of a control-flow node), compiled expressions, templates and schemas.
- * Per-run state never lives here (see run.h). */
+ * Per-run state never lives here (see core.h). */
 #ifndef ICE_WORKFLOW_H
 #define ICE_WORKFLOW_H
 
@@ -173,6 +173,9 @@ void ice__vreport(ice__vctx_t *v, int severity, const ice__node_t *n,
                   json_t *container, uint64_t h, const char *fmt, va_list ap);
 /* Entries of a NULL-ended list of names. */
 size_t ice__list_len(const char *const *list);
+
+/* Checks the file's `tools` definitions (tooldefs.c). Returns 0. */
+int ice__tool_defs_check(ice__vctx_t *v);
 
 /* ---- fields.c: one node's fields ---------------------------------------- */
 

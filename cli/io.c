@@ -1,0 +1,98 @@
+/* What every command of `ice` shares: the standard fds made safe, writes
+ * to stdout checked to the final close, usage errors and diagnostics on
+ * stderr. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Bit fd is set when fd 0, 1 or 2 was closed at start-up and now holds
+ * /dev/null: what is written there is lost. */
+static unsigned closed_fds;
+/* A write to stdout failed and was reported. */
+static int out_failed;
+
+/* libuv asserts that the fds it opens are above 2, so a closed 0, 1 or 2
+ * must be filled before the engine exists. */
+int cli_fill_std_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    int nfd;
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (nfd < 0)
+      return -1;
+    if (nfd != fd) {
+      /* Only when a lower fd was closed meanwhile; kept for safety. */
+      if (dup2(nfd, fd) < 0) {
+        close(nfd);
+        return -1;
+      }
+      close(nfd);
+    }
+    closed_fds |= 1u << fd;
+  }
+  return 0;
+}
+
+int cli_fd_was_closed(int fd) {
+  return (closed_fds >> fd) & 1u;
+}
+
+int cli_write_out(const char *s, int newline, const char *what) {
+  const char *why;
+
+  if (cli_fd_was_closed(STDOUT_FILENO)) {
+    why = "standard output is closed";
+  } else if (s == NULL) {
+    why = strerror(ENOMEM);
+  } else {
+    errno = 0;
+    if (fputs(s, stdout) != EOF && (!newline || putchar('\n') != EOF) &&
+        fflush(stdout) == 0 && !ferror(stdout))
+      return 0;
+    why = strerror(errno != 0 ? errno : EIO);
+  }
+  fprintf(stderr, "ice: cannot write %s: %s\n", what, why);
+  out_failed = 1;
+  return -1;
+}
+
+/* The last buffered bytes and the close itself can fail too (a full disk,
+ * NFS); a success becomes a failure then. */
+int cli_close_stdout(int rc) {
+  if (fclose(stdout) != 0 && !out_failed) {
+    fprintf(stderr, "ice: cannot write to standard output: %s\n",
+            strerror(errno));
+    return rc == 0 ? 1 : rc;
+  }
+  return rc == 0 && out_failed ? 1 : rc;
+}
+
+int cli_usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "ice: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\nTry 'ice help'.\n");
+  return 2;
+}
+
+void cli_print_diags(const ice_diags_t *d) {
+  for (size_t i = 0; i < d->count; i++) {
+    char *s = ice_diag_format(&d->items[i]);
+    if (s != NULL) {
+      fprintf(stderr, "%s\n", s);
+      free(s);
+    }
+  }
+}
+
+/* Options that the SPEC lists but that need parts not built yet: they are
+ * refused rather than ignored, so a script never silently gets less. */
+int cli_unsupported(const char *opt) {
+  fprintf(stderr, "ice: %s is not supported yet\n", opt);
+  return 2;
+}

@@ -12,6 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Most JSON text ice prints for one result (as the engine's limit for one
+ * control-flow output). */
+#define MAX_RESULT_TEXT ((size_t)256 << 20)
+
 static const char *const usage_run =
     "usage: ice run FILE [options]\n"
     "\n"
@@ -545,8 +549,22 @@ int cli_run(int argc, char **argv) {
   {
     json_t *res = ice_run_result(run);
     const json_t *shown = o.output_only ? json_object_get(res, "output") : res;
-    char *s = ice_json_format(shown, isatty(STDOUT_FILENO) ? 2 : 0);
-    int lost = cli_write_out(s, 1, "the result") != 0;
+    /* Outputs share values: one built by an executor can hold the same
+     * object so many times that its text would never end. */
+    int too_big = ice_json_size(shown, MAX_RESULT_TEXT) == SIZE_MAX;
+    char *s =
+        too_big ? NULL : ice_json_format(shown, isatty(STDOUT_FILENO) ? 2 : 0);
+    int lost;
+
+    if (too_big) {
+      fprintf(stderr,
+              "ice: the result's JSON text would be over %zu MiB; it is not "
+              "printed\n",
+              MAX_RESULT_TEXT >> 20);
+      lost = 1;
+    } else {
+      lost = cli_write_out(s, 1, "the result") != 0;
+    }
 
     free(s);
     if (events_close(&ev) != 0)

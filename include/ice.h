@@ -448,6 +448,13 @@ ICE_EXTERN json_t *ice_event_output(const ice_engine_t *e);
 /* Serialises v with keys in their order and reals in shortest round-trip
  * form; indent 0 = one line with no spaces. malloc'd, NULL on ENOMEM. */
 ICE_EXTERN char *ice_json_format(const json_t *v, int indent);
+/* The length of v's compact text (ice_json_format(v, 0)), or SIZE_MAX when
+ * it is over cap. Outputs share values instead of copying them, so a value
+ * can hold one object many times and have a text far larger than its
+ * memory (nested parallel outputs, a custom executor's): check before
+ * printing what you did not build. Shared containers are counted once, so
+ * this takes time linear in the distinct content. */
+ICE_EXTERN size_t ice_json_size(const json_t *v, size_t cap);
 
 #ifdef __cplusplus
 }

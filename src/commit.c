@@ -198,7 +198,6 @@ int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
   ice_run_t *r = f->run;
   ice__slot_t *s = &f->slots[k];
   const ice__node_t *n = node_of(f, k);
-  double dur;
 
   if (r->muted) {
     /* The run is stopping as paused or waiting: nodes keep the state of
@@ -245,11 +244,12 @@ int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
     }
     if (f->parent == NULL)
       json_object_set_nocheck(r->output, n->id, s->output);
-    dur = t != NULL ? ice__engine_mono_ms(r->engine) - s->t_start_ms : 0;
     r->engine->ev_output = s->output; /* ice_event_output, during delivery */
     ICE__EMIT(r, ICE__EV_NODE_COMPLETED, f, k,
               json_pack("{s:i,s:f,s:b}", "attempt", t != NULL ? t->attempt : 0,
-                        "duration_ms", ice__ms3(dur), "cache_hit", 0));
+                        "duration_ms",
+                        ice__ms3(t != NULL ? s->duration_ms : 0),
+                        "cache_hit", 0));
     r->engine->ev_output = NULL;
     break;
   case ICE__CH_FAILED:

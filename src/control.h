@@ -65,8 +65,11 @@ void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...)
  * output is not an object, such as loop's list). Takes output. */
 void ice__task_done_raw(ice_task_t *t, json_t *output);
 /* Completes a control-flow node with out (taken), or fails it with kind
- * resource_limit when out's JSON text would be over ICE__MAX_TEXT_BYTES
- * (nested outputs shared many times). */
+ * resource_limit when out's JSON text would be over ICE__MAX_TEXT_BYTES.
+ * For the types that can hold one shared value several times (parallel's
+ * branch_results and merged, recursive's history), whose text can then
+ * double at every level while memory does not. A loop or a condition
+ * only adds its children's outputs once, so it does not need it. */
 void ice__task_done_flow(ice_task_t *t, json_t *out);
 /* Gives up on an attempt whose executor cannot be interrupted: the node
  * goes on as if it had been cancelled; the task is freed, unseen, when its
@@ -79,6 +82,9 @@ void *ice__task_xstate(const ice_task_t *t);
 /* Keeps the attempt's resolved input (tool args, taken) alive for as long
  * as the attempt, for code that borrowed it. */
 void ice__task_keep_input(ice_task_t *t, json_t *input);
+/* 1 when a subscriber wants events of the type: build fields only then
+ * (ice__task_emit with NULL fields still counts the event's seq). */
+int ice__task_wants(const ice_task_t *t, ice__event_t type);
 /* Emits an event of the attempt's node (fields taken). */
 void ice__task_emit(ice_task_t *t, ice__event_t type, json_t *fields);
 /* Calls of this run so far for the attempt's node id and chain of loop

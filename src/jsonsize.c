@@ -85,9 +85,16 @@ static size_t scalar_size(const json_t *v) {
   char buf[64];
 
   switch (json_typeof(v)) {
-  case JSON_INTEGER:
-    return (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-                            json_integer_value(v));
+  case JSON_INTEGER: {
+    json_int_t i = json_integer_value(v);
+    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    size_t n = i < 0 ? 2 : 1;
+    while (u >= 10) {
+      u /= 10;
+      n++;
+    }
+    return n;
+  }
   case JSON_REAL:
     ice__format_real(json_real_value(v), buf, sizeof(buf));
     return strlen(buf);
@@ -108,16 +115,22 @@ typedef struct {
   size_t start; /* total when the container was opened */
 } level_t;
 
+/* Values this small are counted without the memo: a hash insert per
+ * shared container would cost more than walking them. Past it, shared
+ * containers are remembered, so a value whose text doubles per level is
+ * still counted in time linear in its distinct content. */
+#define MEMO_AFTER 65536u
+
 size_t ice__json_size(const json_t *v, size_t cap) {
   memo_t memo = {NULL, 0, 0};
   level_t *st = NULL;
-  size_t depth = 0, scap = 0, total = 0;
+  size_t depth = 0, scap = 0, total = 0, visits = 0;
   int failed = 0;
 
   while (!failed) {
     /* Count v: a scalar, a remembered container, or open a container. */
     if (v != NULL && (json_is_object(v) || json_is_array(v))) {
-      memo_slot_t *hit = memo_find(&memo, v);
+      memo_slot_t *hit = ++visits > MEMO_AFTER ? memo_find(&memo, v) : NULL;
       if (hit != NULL) {
         total += hit->size;
       } else {
@@ -166,7 +179,7 @@ size_t ice__json_size(const json_t *v, size_t cap) {
       }
       if (!more) {
         /* Only shared containers can be met again. */
-        if (l->v->refcount > 1 &&
+        if (visits > MEMO_AFTER && l->v->refcount > 1 &&
             memo_put(&memo, l->v, total - l->start) != 0) {
           failed = 1;
           break;
@@ -180,4 +193,8 @@ size_t ice__json_size(const json_t *v, size_t cap) {
   ice__free(st);
   ice__free(memo.slots);
   return failed || total > cap ? SIZE_MAX : total;
+}
+
+size_t ice_json_size(const json_t *v, size_t cap) {
+  return v != NULL ? ice__json_size(v, cap) : 0;
 }

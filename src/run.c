@@ -290,8 +290,7 @@ void ice__task_add_child_usage(ice_task_t *t, const ice_run_t *child) {
 
 /* ---- the result --------------------------------------------------------- */
 
-static const char *status_of(const ice_run_t *r, json_int_t failed,
-                             int too_big) {
+static const char *status_of(const ice_run_t *r, json_int_t failed) {
   if (r->commit_error != NULL)
     return "failed";
   if (r->stop == ICE__STOP_PAUSE)
@@ -300,7 +299,7 @@ static const char *status_of(const ice_run_t *r, json_int_t failed,
     return "waiting";
   if (r->cancelled)
     return "cancelled";
-  if (failed > 0 || too_big)
+  if (failed > 0)
     return "failed";
   return "completed";
 }
@@ -309,7 +308,6 @@ static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
   json_t *nodes = json_object(), *errors = json_array(), *res;
   json_int_t completed = 0, failed = 0, skipped = 0, cancelled = 0;
-  int too_big = 0;
   const char *status;
 
   for (uint32_t k = 0; k < f->n; k++) {
@@ -358,18 +356,7 @@ static json_t *build_result(ice_run_t *r) {
   }
   if (r->commit_error != NULL)
     json_array_append_new(errors, json_sprintf("Commit: %s", r->commit_error));
-  /* Top-level outputs share nested values; a result whose text would be
-   * too large to print fails clearly instead of hanging its printer. */
-  if (ice__json_size(r->output, ICE__MAX_TEXT_BYTES) == SIZE_MAX) {
-    json_array_append_new(
-        errors, json_sprintf("Output: its JSON text would be over %zu MiB; "
-                             "it is left out of the result",
-                             ICE__MAX_TEXT_BYTES >> 20));
-    json_decref(r->output);
-    r->output = json_object();
-    too_big = 1;
-  }
-  status = status_of(r, failed, too_big);
+  status = status_of(r, failed);
   res = json_pack(
       "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:f}}",
       "run_id", r->id, "workflow", r->wf->name, "status", status, "success",

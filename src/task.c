@@ -82,6 +82,10 @@ void ice_task_usage(ice_task_t *t, long long tokens, double cost_usd) {
   t->run->cost_usd += cost_usd;
 }
 
+int ice__task_wants(const ice_task_t *t, ice__event_t type) {
+  return ice__bus_wants_type(t->run->engine, type);
+}
+
 void ice__task_emit(ice_task_t *t, ice__event_t type, json_t *fields) {
   if (t->abandoned) {
     json_decref(fields);

@@ -71,7 +71,7 @@ static void path_done(ice__frame_t *f, void *data) {
     ice__task_fail_kind(t, kind, "%s: node '%s' failed: %s",
                         b ? "true_path" : "false_path", failed, msg);
   else
-    ice__task_done_flow(t, result(t, b, ice__frame_outputs(f)));
+    ice_task_done(t, result(t, b, ice__frame_outputs(f)));
   ice__frame_close(f);
 }
 

@@ -98,7 +98,7 @@ static void finish(loop_state_t *st) {
   else if (st->failed)
     ice__task_fail_kind(t, st->fail_kind, "%s", st->fail_msg);
   else
-    ice__task_done_flow(t, json_incref(st->results));
+    ice__task_done_raw(t, json_incref(st->results));
   json_decref(st->items);
   json_decref(st->results);
   ice__free(st->live);
@@ -177,8 +177,11 @@ static void pump(loop_state_t *st) {
     int rc;
     json_object_set(extras, c->item_var, json_array_get(st->items, i));
     json_object_set_new(extras, c->index_var, json_integer((json_int_t)i));
-    ice__task_emit(t, ICE__EV_LOOP_ITERATION,
-                   json_pack("{s:I}", "index", (json_int_t)i));
+    if (ice__task_wants(t, ICE__EV_LOOP_ITERATION))
+      ice__task_emit(t, ICE__EV_LOOP_ITERATION,
+                     json_pack("{s:I}", "index", (json_int_t)i));
+    else
+      ice__task_emit(t, ICE__EV_LOOP_ITERATION, NULL);
     rc = ice__frame_open(t, c->scope, extras, (long)i, -1, iter_done, st, &f);
     json_decref(extras);
     if (rc != 0) {

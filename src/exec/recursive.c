@@ -98,7 +98,9 @@ static void decide(rec_state_t *st) {
   met = ice__json_truthy(v);
   json_decref(v);
   ice__task_emit(t, ICE__EV_RECURSIVE_ITERATION,
-                 json_pack("{s:I,s:b}", "iteration", k, "converged", met));
+                 ice__task_wants(t, ICE__EV_RECURSIVE_ITERATION)
+                     ? json_pack("{s:I,s:b}", "iteration", k, "converged", met)
+                     : NULL);
   if (met || k >= c->max_iterations) {
     json_t *fin = c->preserve ? json_incref(ctx) : json_object();
     ice__task_done_flow(

@@ -1,11 +1,14 @@
 /* Extending ice from C: a custom node type and a custom tool.
  *
- * - `my_node` (ice_register_node) renders its `greeting` template, waits
- *   `delay_ms` on a libuv timer and only then completes: the executor
- *   returns from start() at once and finishes later, from the loop. It can
- *   fail on purpose (`fail_attempts`) to show that a failure is data the
- *   scheduler retries, and it has a cancel hook, used when a parallel
- *   branch loses.
+ * - `my_node` (ice_register_node) compiles its config once per node, at
+ *   validation (executor ABI 2: problems are reported at the field), then
+ *   per attempt renders its `greeting` template, waits `delay_ms` on a
+ *   libuv timer and only then completes: the executor returns from start()
+ *   at once and finishes later, from the loop. It reports usage (one
+ *   "token" per word it says), which the run sums into metrics.tokens and
+ *   metrics.cost_usd. It can fail on purpose (`fail_attempts`) to show that
+ *   a failure is data the scheduler retries, and it has a cancel hook,
+ *   used when a parallel branch loses.
  * - `word_count` (ice_register_tool) is a C tool that answers at once.
  *
  * The engine runs on a loop that this program owns, and the run is started
@@ -48,22 +51,52 @@ typedef struct {
 
 static int cancels_seen;
 
-/* Range checks that the field table cannot express. Called once per node
- * at validation; config is borrowed. */
-static int my_node_validate(json_t *config, char *msg, size_t msglen) {
+/* What the type knows of the world: the executor's data, handed to the
+ * compile hook and to every attempt (instead of a global). */
+typedef struct {
+  double price_per_token;
+  int compiles;
+} my_type_t;
+
+static my_type_t my_type = {0.001, 0};
+
+/* One node's config, parsed once at validation, read by every attempt. */
+typedef struct {
+  uint64_t delay_ms;
+  long repeat;
+  long fail_attempts;
+} my_config_t;
+
+/* Range checks that the field table cannot express, and the parse, once
+ * per node. The result is kept with the node (ice_task_compiled). */
+static void *my_node_compile(ice_compile_t *c) {
+  json_t *config = ice_compile_config(c); /* borrowed */
   json_t *repeat = json_object_get(config, "repeat");
   json_t *delay = json_object_get(config, "delay_ms");
+  my_type_t *type = ice_compile_executor_data(c);
+  my_config_t *cfg;
 
+  type->compiles++;
   if (repeat != NULL &&
-      (json_integer_value(repeat) < 1 || json_integer_value(repeat) > 10)) {
-    snprintf(msg, msglen, "repeat must be between 1 and 10");
-    return ICE_EINVAL;
+      (json_integer_value(repeat) < 1 || json_integer_value(repeat) > 10))
+    ice_compile_error(c, "repeat", "repeat must be between 1 and 10");
+  if (delay != NULL && json_integer_value(delay) < 0)
+    ice_compile_error(c, "delay_ms", "delay_ms must be >= 0");
+  cfg = calloc(1, sizeof(*cfg));
+  if (cfg == NULL) {
+    ice_compile_error(c, NULL, "out of memory");
+    return NULL;
   }
-  if (delay != NULL && json_integer_value(delay) < 0) {
-    snprintf(msg, msglen, "delay_ms must be >= 0");
-    return ICE_EINVAL;
-  }
-  return 0;
+  cfg->delay_ms = delay != NULL ? (uint64_t)json_integer_value(delay) : 10;
+  cfg->repeat = repeat != NULL ? (long)json_integer_value(repeat) : 1;
+  cfg->fail_attempts =
+      (long)json_integer_value(json_object_get(config, "fail_attempts"));
+  return cfg;
+}
+
+static void my_node_free(void *compiled, void *data) {
+  (void)data;
+  free(compiled);
 }
 
 static void pending_closed(uv_handle_t *h) {
@@ -88,6 +121,16 @@ static void on_timer(uv_timer_t *timer) {
   json_object_set_new(out, "text", json_string(joined != NULL ? joined : ""));
   json_object_set_new(out, "attempt", json_integer(ice_task_attempt(t)));
   free(joined);
+  /* Usage, as an LLM node reports tokens: summed into the node, its
+   * enclosing nodes and the run's metrics. */
+  {
+    const my_type_t *type = ice_task_executor_data(t);
+    long long words = 0;
+    for (const char *s = json_string_value(p->text); *s != '\0'; s++)
+      words += *s != ' ' && (s == json_string_value(p->text) || s[-1] == ' ');
+    words *= p->repeat;
+    ice_task_usage(t, words, (double)words * type->price_per_token);
+  }
 
   /* Complete exactly once, then forget the task: the engine may free it
    * as soon as it processes the completion. */
@@ -99,16 +142,14 @@ static void on_timer(uv_timer_t *timer) {
 
 static void my_node_start(ice_task_t *t) {
   json_t *config = ice_task_config(t); /* borrowed */
-  json_t *fail_attempts = json_object_get(config, "fail_attempts");
-  json_t *delay = json_object_get(config, "delay_ms");
-  json_t *repeat = json_object_get(config, "repeat");
+  const my_config_t *cfg = ice_task_compiled(t);
   char msg[256];
   json_t *text;
   pending_t *p;
 
   /* A failure is data: ice_task_fail, never a crash or an exit. With a
    * retry_policy on the node, the scheduler tries again after a back-off. */
-  if (ice_task_attempt(t) <= json_integer_value(fail_attempts)) {
+  if (ice_task_attempt(t) <= cfg->fail_attempts) {
     ice_task_fail(t, "transient", "attempt %d failed on purpose",
                   ice_task_attempt(t));
     return;
@@ -135,13 +176,12 @@ static void my_node_start(ice_task_t *t) {
   p->timer.data = p;
   p->task = t;
   p->text = text;
-  p->repeat = repeat != NULL ? (long)json_integer_value(repeat) : 1;
+  p->repeat = cfg->repeat;
   ice_task_set_data(t, p);
-  snprintf(msg, sizeof(msg), "waiting %lld ms",
-           delay != NULL ? (long long)json_integer_value(delay) : 10LL);
+  snprintf(msg, sizeof(msg), "waiting %llu ms",
+           (unsigned long long)cfg->delay_ms);
   ice_task_log(t, "stdout", msg, strlen(msg));
-  uv_timer_start(&p->timer, on_timer,
-                 delay != NULL ? (uint64_t)json_integer_value(delay) : 10, 0);
+  uv_timer_start(&p->timer, on_timer, cfg->delay_ms, 0);
   /* Return now; on_timer completes the attempt later. */
 }
 
@@ -165,10 +205,12 @@ static const ice_executor_t my_node = {
     .abi = ICE_EXECUTOR_ABI,
     .type = "my_node",
     .fields = my_node_fields,
-    .validate = my_node_validate,
     .start = my_node_start,
     .cancel = my_node_cancel,
     .default_timeout = 10.0, /* seconds per attempt, unless the node says */
+    .data = &my_type,
+    .compile = my_node_compile, /* once per node, not per attempt */
+    .free_compiled = my_node_free,
 };
 
 /* ---- the `word_count` tool ---------------------------------------------- */
@@ -315,7 +357,18 @@ int main(void) {
        check(cancels_seen == 1, "the slow branch was cancelled") &
        check(seen.cancelled == 1, "one node.cancelled event") &
        check(seen.logs == 3, "three node.log events") &
-       check(tool_calls == 1, "word_count called once");
+       check(tool_calls == 1, "word_count called once") &
+       /* 3 my_node nodes, one compile each, though greet ran twice. */
+       check(my_type.compiles == 3, "one compile per node") &
+       /* greet said 4 words; fast 1; slow was cancelled before saying any. */
+       check(json_integer_value(json_object_get(json_object_get(res, "metrics"),
+                                                "tokens")) == 5,
+             "metrics.tokens == 5") &
+       check(json_real_value(json_object_get(json_object_get(res, "metrics"),
+                                             "cost_usd")) > 0.0049 &&
+                 json_real_value(json_object_get(
+                     json_object_get(res, "metrics"), "cost_usd")) < 0.0051,
+             "metrics.cost_usd == 0.005");
   json_decref(expected);
 
 out:

@@ -267,8 +267,20 @@ static _Noreturn void child_main(const child_t *c) {
   sa.sa_handler = SIG_DFL;
   sigemptyset(&sa.sa_mask);
   for (int sig = 1; sig < NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP)
-      sigaction(sig, &sa, NULL); /* EINVAL for reserved ones: fine */
+    if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, &sa, NULL) == 0)
+      continue;
+    /* glibc refuses its reserved real-time signals (32, 33), which a
+     * runtime such as a sanitizer's may have set to SIG_IGN, and exec
+     * keeps SIG_IGN: reset them with the raw system call. */
+    {
+      struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        uint64_t mask;
+      } ksa = {SIG_DFL, 0, NULL, 0};
+      syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
+    }
   }
   /* The sources are all > 2 (above_stdio), so no dup2 clobbers another;
    * dup2 clears O_CLOEXEC on the copies, the originals close at exec. */

@@ -783,7 +783,11 @@ static int replay(ice__frame_t *f, uint32_t k, ice_task_t *t, json_t *rec) {
   const char *ch = json_string_value(json_object_get(rec, "change"));
   int change = ch != NULL ? ice__change_from_name(ch) : -1;
   json_int_t attempt = json_integer_value(json_object_get(rec, "attempt"));
+  const char *reason = json_string_value(json_object_get(rec, "reason"));
 
+  /* Records come from outside (a store): take nothing on trust. */
+  if (attempt < 0 || attempt > 1000000)
+    attempt = 0;
   s->restored = 1;
   switch (change) {
   case ICE__CH_COMPLETED:
@@ -803,17 +807,15 @@ static int replay(ice__frame_t *f, uint32_t k, ice_task_t *t, json_t *rec) {
     json_t *e = json_object_get(rec, "error");
     s->state = change == ICE__CH_FAILED ? ICE__ST_FAILED : ICE__ST_SKIPPED;
     s->attempts = (uint32_t)attempt;
-    s->err_kind =
-        ice__kind_from_name(json_string_value(json_object_get(e, "kind")));
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    s->err_kind = kind != NULL ? ice__kind_from_name(kind) : -1;
     if (s->err_kind < 0)
       s->err_kind = ICE__KIND_INTERNAL;
-    s->err_msg =
-        ice__strdup(json_string_value(json_object_get(e, "message")) != NULL
-                        ? json_string_value(json_object_get(e, "message"))
-                        : "");
-    for (int i = 1; i < ICE__SKIP_COUNT; i++) {
-      if (json_equal(json_object_get(rec, "reason"),
-                     json_string(ice__skip_name(i))) == 1)
+    ice__free(s->err_msg);
+    s->err_msg = ice__strdup(msg != NULL ? msg : "");
+    for (int i = 1; reason != NULL && i < ICE__SKIP_COUNT; i++) {
+      if (strcmp(reason, ice__skip_name(i)) == 0)
         s->skip = (uint8_t)i;
     }
     task_free(t);

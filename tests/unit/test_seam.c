@@ -734,6 +734,52 @@ static void test_restore_child_run(void **state) {
   assert_int_equal(ice_engine_free(e), 0);
 }
 
+/* Failed and skipped instances are restored as they were, and records
+ * from outside that make no sense break nothing. */
+static void test_restore_failed_skipped_and_junk(void **state) {
+  ice_engine_t *e = mk();
+  log_t log = {json_array(), NULL};
+  json_t *first, *again, *junk;
+  const char *text = "nodes:\n"
+                     "  - {id: bad, type: tool, tool_name: fail}\n"
+                     "  - {id: no, type: tool, tool_name: count, run_if: "
+                     "'false'}\n"
+                     "  - {id: after, type: tool, tool_name: count, "
+                     "dependencies: [bad]}\n"
+                     "  - {id: g, type: gate}\n";
+
+  (void)state;
+  g_answer = 0;
+  first = run_logged(e, th_wf(e, text), &log, NULL, NULL, 0);
+  assert_string_equal(status_of(first), "waiting");
+  g_answer = 1;
+  again = run_logged(e, th_wf(e, text), &log, log.records, NULL, 0);
+  assert_string_equal(status_of(again), "failed");
+  th_want_node(again, "bad", "failed", "tool_error");
+  th_want_node(again, "no", "skipped", "run_if");
+  th_want_node(again, "after", "skipped", "upstream_failed");
+  th_want_node(again, "g", "completed", NULL);
+  assert_true(json_equal(json_object_get(first, "errors"),
+                         json_object_get(again, "errors")));
+  json_decref(first);
+  json_decref(again);
+  /* Junk: not objects, unknown changes, missing fields, bad numbers. */
+  junk = th_json("[1, null, {}, {\"key\": \"bad\", \"change\": \"failed\"},"
+                 " {\"key\": \"no\", \"change\": \"skipped\", \"reason\": 7},"
+                 " {\"key\": \"g\", \"change\": \"retrying\", \"attempt\": -5,"
+                 " \"wake_at_ms\": \"soon\"},"
+                 " {\"key\": \"after\", \"change\": \"what\"}]");
+  again = run_logged(e, th_wf(e, text), &(log_t){NULL, NULL}, junk, "junk", 0);
+  assert_string_equal(json_string_value(json_object_get(again, "run_id")),
+                      "junk");
+  th_want_node(again, "bad", "failed", "internal");
+  th_want_node(again, "g", "completed", NULL);
+  json_decref(again);
+  json_decref(junk);
+  json_decref(log.records);
+  assert_int_equal(ice_engine_free(e), 0);
+}
+
 /* A C subscriber to node.completed reads the output it announces. */
 static ice_engine_t *g_engine;
 
@@ -789,6 +835,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_subscriber_reads_output, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_restore_child_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restore_failed_skipped_and_junk,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

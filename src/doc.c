@@ -627,8 +627,9 @@ static int on_event(conv_t *cv, struct fy_event *ev) {
     struct fy_token *t = ev->scalar.value;
     size_t n = 0;
     char tagtext[128];
-    /* Note: libfyaml 0.7.12 leaks inside this call on a single-quoted
-     * scalar with many '' escapes (upstream issue #233; tests/lsan.supp). */
+    /* libfyaml 0.7.12 leaks inside this call on a single-quoted scalar of
+     * five or more '' escapes (its fy_atom_format_text; the text is right):
+     * see tests/lsan.supp. */
     const char *s = fy_token_get_text(t, &n);
     tag_t k = tag_kind(ev->scalar.tag, tagtext, sizeof(tagtext));
     int rc;

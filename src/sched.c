@@ -697,7 +697,14 @@ static void process(ice_task_t *t) {
     return;
   }
   if (t->ok == 2 && t->cancel == ICE__CANCEL_NONE) {
-    iterate(f, t->local, t);
+    /* An iteration asked for after its frame was stopped (the attempt had
+     * completed before the stop reached it) never runs: the node ends
+     * cancelled instead of waking its body in a frame that starts
+     * nothing more, which would wait for ever. */
+    if (f->stopping)
+      finish_node(f, t, ICE__CH_CANCELLED);
+    else
+      iterate(f, t->local, t);
     return;
   }
   if (t->ok && t->cancel != ICE__CANCEL_TIMEOUT) {

@@ -197,3 +197,15 @@ void ice_diags_free(ice_diags_t *diags) {
   diags->items = NULL;
   diags->count = diags->cap = 0;
 }
+
+int ice__diags_add_sev(ice_diags_t *d, int severity, const char *file, int line,
+                       int col, const char *msg) {
+  size_t before = d != NULL ? d->count : 0;
+  int rc = ice__diags_add(d, file, line, col, msg);
+
+  /* ice__diags_add makes an error; set the severity either way, so that it
+   * is never left uninitialised. */
+  if (rc == 0 && d != NULL && d->count > before)
+    d->items[d->count - 1].severity = severity;
+  return rc;
+}

@@ -90,10 +90,6 @@ struct ice_engine_s {
   uint64_t subwf_loads;            /* child files read (tests count them) */
 };
 
-/* Inserts copies of src's diagnostics into d before position `at` (at
- * most d->count). d may be NULL. Returns 0 or ICE_ENOMEM. */
-int ice__diags_insert(ice_diags_t *d, size_t at, const ice_diags_t *src);
-
 /* Finds a node type; NULL when unknown. */
 const ice__type_entry_t *ice__engine_type(const ice_engine_t *e,
                                           const char *type);

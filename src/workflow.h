@@ -207,7 +207,7 @@ void ice__verr_tmpl(ice__vctx_t *v, const ice__node_t *n, json_t *container,
 const char *ice__hint(char *buf, size_t len, const char *word,
                       const char *const *cands, size_t n);
 
-/* ice__diags_add and ice__diags_add_sev are declared in doc.h. */
+/* ice__diags_add and ice__diags_add_sev are declared in diag.h. */
 
 void ice__workflow_ref(ice_workflow_t *wf);
 

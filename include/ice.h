@@ -388,10 +388,14 @@ typedef struct {
    * as `waiting` unless one of them wakes within this many seconds. < 0 =
    * never stop: wait in-process (an embedding server). */
   double suspend_after;
+  /* Answers for parked nodes given ahead (`ice run --answer`, `ice resume
+   * --answer`): an object node id -> answer string, borrowed; executors
+   * read theirs (a human node). Child runs see their parent's. */
+  json_t *answers;
 } ice_run_opts_t;
 
 #define ICE_RUN_OPTS_INIT                                                      \
-  { NULL, 0, NULL, NULL, NULL, NULL, 0, -1 }
+  { NULL, 0, NULL, NULL, NULL, NULL, 0, -1, NULL }
 
 typedef void (*ice_run_done_cb)(ice_run_t *run, void *data);
 
@@ -412,6 +416,9 @@ ICE_EXTERN int ice_run_cancel(ice_run_t *run);
 /* Pauses a running run: nothing new starts, running nodes finish, then it
  * stops with status `paused` (restore it to go on). */
 ICE_EXTERN int ice_run_pause(ice_run_t *run);
+/* Aborts a running run (a monitor's `abort`, SPEC §8.2): as a cancel, but
+ * the run ends with status `aborted`. */
+ICE_EXTERN int ice_run_abort(ice_run_t *run);
 /* Cancels one running or pending top-level node. ENOENT if unknown. */
 ICE_EXTERN int ice_run_cancel_node(ice_run_t *run, const char *node_id);
 ICE_EXTERN const char *ice_run_id(const ice_run_t *run);
@@ -442,6 +449,71 @@ ICE_EXTERN void ice_unsubscribe(ice_engine_t *e, ice_sub_t *sub);
  * (borrowed, valid during the callback), so a C subscriber can read it
  * without the event carrying it. NULL during any other event. */
 ICE_EXTERN json_t *ice_event_output(const ice_engine_t *e);
+
+/* ---- The run store (SPEC §9) --------------------------------------------
+ *
+ * A SQLite file (WAL mode, a busy timeout, versioned schema) that keeps
+ * runs, the commit records of every node instance (child runs' too),
+ * events, and results, so that a run can be resumed after a crash, a
+ * cancel, a pause or a wait. It plugs into a run through the public seam:
+ * ice_store_commit as the run's commit hook, and ice_store_attach for the
+ * events and for writing commits grouped, one transaction per loop turn,
+ * flushed before the loop waits. */
+
+typedef struct ice_store_s ice_store_t;
+
+/* Opens (creating it and its directories) the store at path; NULL = the
+ * default path: $ICE_HOME/runs.db, ICE_HOME defaulting to
+ * $XDG_STATE_HOME/ice, else ~/.local/state/ice. 0, or ICE_EIO / ICE_ENOMEM
+ * with a message naming the path in msg. */
+ICE_EXTERN int ice_store_open(ice_store_t **out, const char *path, char *msg,
+                              size_t msglen);
+/* Flushes what is pending and closes. 0, or ICE_EIO with msg. */
+ICE_EXTERN int ice_store_close(ice_store_t *s, char *msg, size_t msglen);
+ICE_EXTERN const char *ice_store_path(const ice_store_t *s);
+/* Writes every event of e's runs (by run_id) to the store, and flushes the
+ * pending transaction once per loop turn, before the loop waits. */
+ICE_EXTERN int ice_store_attach(ice_store_t *s, ice_engine_t *e);
+ICE_EXTERN void ice_store_detach(ice_store_t *s, ice_engine_t *e);
+/* A commit hook (ice_run_opts_t.commit, with commit_data = the store). */
+ICE_EXTERN int ice_store_commit(const ice_commit_t *c, void *store, char *msg,
+                                size_t msglen);
+/* Records a run as started (or resumed): its workflow's path, a hash of
+ * the file's content, its inputs (borrowed), the owning process. */
+ICE_EXTERN int ice_store_begin(ice_store_t *s, const char *run_id,
+                               const char *workflow, const char *path,
+                               const char *hash, json_t *inputs, char *msg,
+                               size_t msglen);
+/* Records a run's end or stop: its result (borrowed; status and times). */
+ICE_EXTERN int ice_store_finish(ice_store_t *s, const char *run_id,
+                                json_t *result, char *msg, size_t msglen);
+/* What the store knows of a run (new reference in *out): {"run_id",
+ * "workflow", "path", "hash", "inputs", "status", "started", "finished",
+ * "result" (or null), "owner_alive" (bool), "last_seq", "records": [the
+ * commit records of the run and its child runs, in commit order]}.
+ * ICE_ENOENT when there is no such run. */
+ICE_EXTERN int ice_store_load(ice_store_t *s, const char *run_id, json_t **out,
+                              char *msg, size_t msglen);
+/* The newest runs first, at most limit (0 = all): [{"run_id", "status",
+ * "workflow", "started"}]. */
+ICE_EXTERN int ice_store_runs(ice_store_t *s, size_t limit, json_t **out,
+                              char *msg, size_t msglen);
+/* Calls cb for each event of the run and its child runs, in order. */
+ICE_EXTERN int ice_store_events(ice_store_t *s, const char *run_id,
+                                ice_event_cb cb, void *data, char *msg,
+                                size_t msglen);
+/* A content hash for ice_store_begin ("fnv1a64:HEX"), malloc'd. */
+ICE_EXTERN char *ice_store_hash(const char *text, size_t len);
+
+/* ---- Human answers ------------------------------------------------------- */
+
+/* Checks an answer for node `node_id` of wf before anything runs (SPEC
+ * §8.1): 0, or ICE_EINVAL with a message when the node is unknown, is not
+ * a `human` node, or its approval_type refuses the value. */
+ICE_EXTERN int ice_workflow_check_answer(const ice_workflow_t *wf,
+                                         const char *node_id,
+                                         const char *value, char *msg,
+                                         size_t msglen);
 
 /* ---- JSON text ---------------------------------------------------------- */
 

@@ -110,6 +110,19 @@ json_t *ice__task_body_outputs(const ice_task_t *t);
  * its body sees of it, and the body runs again. */
 void ice__task_iterate(ice_task_t *t, json_t *output);
 
+/* ---- what an attempt may ask of its run ---------------------------------- */
+
+/* The answer given ahead for this node (ice_run_opts_t.answers, the root
+ * run's for a child run), borrowed, or NULL. */
+json_t *ice__task_answer(const ice_task_t *t);
+/* The run's live metrics (SPEC §8.2): elapsed_seconds, nodes_completed,
+ * nodes_failed, nodes_running, retries, tokens, cost (new object). */
+json_t *ice__task_metrics(ice_task_t *t);
+/* Asks the attempt's run to pause (nothing new starts; running nodes
+ * finish) or to abort (as a cancel; status `aborted`). */
+void ice__task_pause_run(ice_task_t *t);
+void ice__task_abort_run(ice_task_t *t);
+
 /* ---- child runs --------------------------------------------------------- */
 
 /* Depth of the attempt's run: 0 for a run started by the caller. */

@@ -133,6 +133,7 @@ struct ice_run_s {
   int started;
   int finished; /* the top frame is done, or the run stopped */
   int cancelled;
+  int aborted; /* a monitor aborted it: status `aborted` */
   int halted;
   int halt_pending; /* the commit hook failed: stop the run from the drain */
   ice__stop_t stop;
@@ -162,6 +163,7 @@ struct ice_run_s {
   ice_commit_cb commit;
   void *commit_data;
   char *commit_error;
+  json_t *answers; /* node id -> answer given ahead, or NULL */
   /* A restored run: node instance key -> its last committed record. */
   json_t *restore;
   json_t *restore_all; /* every run's records, for child runs */

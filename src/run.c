@@ -111,6 +111,7 @@ static int run_new(ice_engine_t *e, ice_workflow_t *wf,
   r->commit = opts != NULL ? opts->commit : NULL;
   r->commit_data = opts != NULL ? opts->commit_data : NULL;
   r->seq = opts != NULL ? opts->seq : 0;
+  r->answers = opts != NULL ? json_incref(opts->answers) : NULL;
   r->on_finish = run_finish;
   r->release = ice_run_free;
   if (id == NULL && opts != NULL)
@@ -202,6 +203,15 @@ int ice_run_cancel(ice_run_t *r) {
   return 0;
 }
 
+int ice_run_abort(ice_run_t *r) {
+  if (r == NULL || !r->started)
+    return ICE_EINVAL;
+  if (r->finished || r->cancelled)
+    return 0;
+  r->aborted = 1;
+  return ice_run_cancel(r);
+}
+
 int ice_run_pause(ice_run_t *r) {
   if (r == NULL || !r->started)
     return ICE_EINVAL;
@@ -269,6 +279,7 @@ int ice__task_child_run(ice_task_t *t, ice_workflow_t *wf, json_t *inputs,
   opts.commit = p->commit;
   opts.commit_data = p->commit_data;
   opts.restore = p->restore_all;
+  opts.answers = p->answers;
   opts.suspend_after = p->suspend_after_ms < 0 ? -1 : 0;
   rc = run_new(p->engine, wf, &opts, p, id, out, diags);
   free(id);
@@ -297,6 +308,8 @@ static const char *status_of(const ice_run_t *r, json_int_t failed) {
     return "paused";
   if (r->stop == ICE__STOP_SUSPEND)
     return "waiting";
+  if (r->aborted)
+    return "aborted";
   if (r->cancelled)
     return "cancelled";
   if (failed > 0)
@@ -420,6 +433,7 @@ static void really_free(ice_run_t *r) {
   json_decref(r->tallies);
   json_decref(r->restore);
   json_decref(r->restore_all);
+  json_decref(r->answers);
   ice__free(r->id);
   ice__free(r->parent_run_id);
   ice__free(r->commit_error);
@@ -445,4 +459,37 @@ void ice_run_free(ice_run_t *r) {
     return;
   }
   really_free(r);
+}
+
+/* ---- what an attempt may ask of its run ---------------------------------- */
+
+json_t *ice__task_answer(const ice_task_t *t) {
+  return json_object_get(t->run->answers, t->node->id);
+}
+
+json_t *ice__task_metrics(ice_task_t *t) {
+  ice_run_t *r = t->run;
+  const ice__frame_t *f = r->top;
+  json_int_t done = 0, failed = 0, running = 0;
+
+  /* Top-level nodes, as the result counts them (SPEC §11.1). */
+  for (uint32_t k = 0; k < f->n; k++) {
+    uint8_t s = f->slots[k].state;
+    done += s == ICE__ST_COMPLETED;
+    failed += s == ICE__ST_FAILED;
+    running += s == ICE__ST_RUNNING || s == ICE__ST_WAITING;
+  }
+  return json_pack("{s:f,s:I,s:I,s:I,s:I,s:I,s:f}", "elapsed_seconds",
+                   (ice__engine_mono_ms(r->engine) - r->t0_ms) / 1000.0,
+                   "nodes_completed", done, "nodes_failed", failed,
+                   "nodes_running", running, "retries", (json_int_t)r->retries,
+                   "tokens", r->tokens, "cost", r->cost_usd);
+}
+
+void ice__task_pause_run(ice_task_t *t) {
+  ice_run_pause(t->run);
+}
+
+void ice__task_abort_run(ice_task_t *t) {
+  ice_run_abort(t->run);
 }

@@ -6,6 +6,27 @@
 
 int cli_run(int argc, char **argv);
 const char *cli_run_usage(void);
+int cli_resume(int argc, char **argv);
+const char *cli_resume_usage(void);
+/* `ice runs`, `ice show`, `ice events` (store.c). */
+int cli_runs(int argc, char **argv);
+int cli_show(int argc, char **argv);
+int cli_events(int argc, char **argv);
+const char *cli_runs_usage(void);
+const char *cli_show_usage(void);
+const char *cli_events_usage(void);
+
+/* Opens the run store at path (NULL = the default); 0, or 2 after printing
+ * why. */
+int cli_open_store(const char *path, ice_store_t **out);
+/* Closes s (NULL is fine); 0, or 1 after printing why. */
+int cli_close_store(ice_store_t *s);
+/* Prints a result (SPEC §11.1) on stdout as `ice run` does: indented on a
+ * terminal, one line otherwise; only its output with output_only. 0, or -1
+ * after printing why it was not written. */
+int cli_print_result(json_t *res, int output_only);
+/* The exit status of a result: 0 success, 3 paused or waiting, else 1. */
+int cli_result_exit(json_t *res);
 /* Prints "ice: MESSAGE" and a hint; returns 2 (bad usage). */
 int cli_usage_error(const char *fmt, const char *arg);
 void cli_print_diags(const ice_diags_t *d);

@@ -1,6 +1,7 @@
-/* The `ice` command (SPEC §11): run, validate, graph, help, --version. It
- * uses only the public API of <ice.h>; printing, exit codes, signals and
- * the progress line live here, never in the library. */
+/* The `ice` command (SPEC §11): run, resume, runs, show, events, validate,
+ * graph, help, --version. It uses only the public API of <ice.h>;
+ * printing, exit codes, signals and the progress line live here, never in
+ * the library. */
 #include "cli.h"
 
 #include <errno.h>
@@ -15,9 +16,18 @@ static const char *const usage_main =
     "ice " ICE_VERSION_STRING " - a workflow engine for LLM and agent apps\n"
     "\n"
     "usage:\n"
-    "  ice run FILE [--input K=V]... [--inputs JSON|@FILE] [--max-parallel N]\n"
-    "               [--events FILE] [--no-store] [--output-only] [--quiet]\n"
+    "  ice run FILE [--input K=V]... [--inputs JSON|@FILE] [--answer "
+    "NODE=V]...\n"
+    "               [--max-parallel N] [--events FILE] [--store PATH | "
+    "--no-store]\n"
+    "               [--output-only] [--quiet] [--no-interactive]\n"
+    "               [--max-wait SECONDS]\n"
+    "  ice resume RUN [--answer NODE=V]... [--events FILE] [--output-only]\n"
+    "               [--quiet] [--max-wait SECONDS] [--store PATH] [--force]\n"
     "               [--no-interactive]\n"
+    "  ice runs [--limit N] [--store PATH]\n"
+    "  ice show RUN [--store PATH]\n"
+    "  ice events RUN [--store PATH]\n"
     "  ice validate FILE...\n"
     "  ice graph FILE [--format dot|mermaid]\n"
     "  ice --version\n"
@@ -48,6 +58,14 @@ static int cmd_help(int argc, char **argv) {
     text = usage_main;
   else if (strcmp(topic, "run") == 0)
     text = cli_run_usage();
+  else if (strcmp(topic, "resume") == 0)
+    text = cli_resume_usage();
+  else if (strcmp(topic, "runs") == 0)
+    text = cli_runs_usage();
+  else if (strcmp(topic, "show") == 0)
+    text = cli_show_usage();
+  else if (strcmp(topic, "events") == 0)
+    text = cli_events_usage();
   else if (strcmp(topic, "validate") == 0)
     text = usage_validate;
   else if (strcmp(topic, "graph") == 0)
@@ -179,12 +197,14 @@ static int dispatch(int argc, char **argv) {
     return cmd_validate(argc, argv);
   if (strcmp(cmd, "graph") == 0)
     return cmd_graph(argc, argv);
-  if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "runs") == 0 ||
-      strcmp(cmd, "show") == 0 || strcmp(cmd, "events") == 0) {
-    fprintf(stderr,
-            "ice: '%s' needs the run store, which is not supported yet\n", cmd);
-    return 2;
-  }
+  if (strcmp(cmd, "resume") == 0)
+    return cli_resume(argc, argv);
+  if (strcmp(cmd, "runs") == 0)
+    return cli_runs(argc, argv);
+  if (strcmp(cmd, "show") == 0)
+    return cli_show(argc, argv);
+  if (strcmp(cmd, "events") == 0)
+    return cli_events(argc, argv);
   return cli_usage_error("unknown command '%s'", cmd);
 }
 

@@ -1,10 +1,12 @@
-/* `ice run`: options, inputs, the events file, signals and the result.
+/* `ice run` and `ice resume`: options, inputs, answers, the events file,
+ * the run store, signals, the terminal prompt and the result.
  * SIGINT/SIGTERM/SIGHUP cancel the run through the library (processes
  * killed), then the command exits 130. */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,23 +21,49 @@
 static const char *const usage_run =
     "usage: ice run FILE [options]\n"
     "\n"
-    "Validates FILE, runs it and prints the result as JSON on stdout.\n"
+    "Validates FILE, runs it, records it in the run store and prints the\n"
+    "result as JSON on stdout.\n"
     "\n"
     "  --input K=V         a run input; V is JSON when it parses, else a "
     "string\n"
     "  --inputs JSON|@FILE all run inputs as one JSON object\n"
+    "  --answer NODE=V     an answer for a human node, given ahead\n"
     "  --max-parallel N    most top-level nodes running at once\n"
     "  --events FILE       write events as JSON lines (- = stderr)\n"
-    "  --no-store          keep the run in memory (the only mode for now)\n"
+    "  --store PATH        the run store (default $ICE_HOME/runs.db)\n"
+    "  --no-store          keep the run in memory (it cannot be resumed)\n"
+    "  --max-wait SECONDS  wait in-process for a timer due within this "
+    "(60)\n"
     "  --output-only       print only the outputs of the nodes\n"
     "  --quiet             no progress line on stderr\n"
-    "  --no-interactive    never prompt (nothing prompts yet)\n"
+    "  --no-interactive    never prompt for an answer\n"
     "\n"
-    "--store, --answer, --max-wait, --tools: not supported yet (exit 2).\n"
+    "--tools: not supported yet (exit 2).\n"
+    "Exit 3 when the run is paused or waiting for an answer.\n"
     "SIGINT, SIGTERM and SIGHUP cancel the run (exit 130).\n";
+
+static const char *const usage_resume =
+    "usage: ice resume RUN [options]\n"
+    "\n"
+    "Continues a stored run that was interrupted, cancelled, paused or is\n"
+    "waiting, and prints its result as `ice run` does.\n"
+    "\n"
+    "  --answer NODE=V     an answer for a waiting human node\n"
+    "  --events FILE       append events as JSON lines (- = stderr)\n"
+    "  --store PATH        the run store (default $ICE_HOME/runs.db)\n"
+    "  --max-wait SECONDS  wait in-process for a timer due within this "
+    "(60)\n"
+    "  --force             resume even if the workflow file changed\n"
+    "  --output-only       print only the outputs of the nodes\n"
+    "  --quiet             no progress line on stderr\n"
+    "  --no-interactive    never prompt for an answer\n";
 
 const char *cli_run_usage(void) {
   return usage_run;
+}
+
+const char *cli_resume_usage(void) {
+  return usage_resume;
 }
 
 /* --inputs @FILE reads at most this much: inputs are parameters, and a
@@ -43,12 +71,19 @@ const char *cli_run_usage(void) {
 #define INPUTS_MAX ((size_t)64 << 20)
 
 typedef struct {
-  const char *file;
+  int resume;       /* parsing `ice resume`: FILE is the run id */
+  const char *file; /* the workflow FILE, or the RUN */
   json_t *inputs;
+  json_t *answers; /* node id -> answer string */
   int max_parallel;
   const char *events;
   int output_only;
   int quiet;
+  int no_interactive;
+  int no_store;
+  int force;
+  const char *store;
+  double max_wait;
 } run_opts_t;
 
 typedef struct {
@@ -289,6 +324,36 @@ static int set_inputs(json_t *inputs, const char *arg) {
   return 0;
 }
 
+/* --answer NODE=VALUE: split at the first '='; VALUE stays a string (the
+ * node's approval_type reads it). */
+static int add_answer(json_t *answers, const char *kv) {
+  const char *eq = strchr(kv, '=');
+  size_t len = strlen(kv), bad = utf8_bad(kv, len);
+  json_t *v;
+  char *key;
+
+  if (bad < len) {
+    fputs("ice: --answer '", stderr);
+    put_escaped(kv);
+    fprintf(stderr,
+            "' is not valid UTF-8 (byte 0x%02X at offset %zu)\n"
+            "Try 'ice help'.\n",
+            (unsigned char)kv[bad], bad);
+    return 2;
+  }
+  if (eq == NULL || eq == kv)
+    return cli_usage_error("--answer needs NODE=VALUE, got '%s'", kv);
+  v = json_string(eq + 1);
+  key = strndup(kv, (size_t)(eq - kv));
+  if (v == NULL || key == NULL || json_object_set_new(answers, key, v) != 0) {
+    free(key);
+    fprintf(stderr, "ice: --answer: %s\n", strerror(ENOMEM));
+    return 2;
+  }
+  free(key);
+  return 0;
+}
+
 static int parse(int argc, char **argv, run_opts_t *o) {
   json_t *later = json_object(); /* --input wins over --inputs */
   int rc = 0, opts_done = 0;
@@ -302,7 +367,9 @@ static int parse(int argc, char **argv, run_opts_t *o) {
       if (o->file != NULL)
         rc = cli_usage_error("unexpected argument '%s'", a);
       else if (a[0] == '\0')
-        rc = cli_usage_error("%s", "the workflow FILE is an empty string");
+        rc = cli_usage_error(
+            "%s", o->resume ? "the RUN is an empty string"
+                            : "the workflow FILE is an empty string");
       else
         o->file = a;
       continue;
@@ -327,8 +394,20 @@ static int parse(int argc, char **argv, run_opts_t *o) {
     if (!inline_val)                                                           \
       i++;                                                                     \
   } while (0)
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      rc = cli_write_out(cli_run_usage(), 0, "the help") == 0 ? -1 : 1;
+    /* A resumed run keeps its inputs, its limits and its store. */
+    if (o->resume &&
+        (strcmp(a, "--input") == 0 || strcmp(a, "-i") == 0 ||
+         strcmp(a, "--inputs") == 0 || strcmp(a, "--max-parallel") == 0 ||
+         strcmp(a, "--no-store") == 0 || strcmp(a, "--tools") == 0)) {
+      fprintf(stderr, "ice: %s is not an option of 'ice resume'\n", a);
+      rc = cli_usage_error("%s", "a resumed run keeps its inputs and limits");
+    } else if (!o->resume && strcmp(a, "--force") == 0) {
+      rc = cli_usage_error("unknown option '%s'", argv[i]);
+    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      rc = cli_write_out(o->resume ? usage_resume : usage_run, 0, "the help") ==
+                   0
+               ? -1
+               : 1;
     } else if (strcmp(a, "--input") == 0 || strcmp(a, "-i") == 0) {
       if (val == NULL)
         rc = cli_usage_error("%s needs KEY=VALUE", a);
@@ -340,6 +419,12 @@ static int parse(int argc, char **argv, run_opts_t *o) {
         rc = cli_usage_error("%s needs JSON or @FILE", a);
       else
         rc = set_inputs(o->inputs, val);
+      TAKE_VALUE();
+    } else if (strcmp(a, "--answer") == 0) {
+      if (val == NULL)
+        rc = cli_usage_error("%s needs NODE=VALUE", a);
+      else
+        rc = add_answer(o->answers, val);
       TAKE_VALUE();
     } else if (strcmp(a, "--max-parallel") == 0) {
       char *end = NULL;
@@ -356,34 +441,57 @@ static int parse(int argc, char **argv, run_opts_t *o) {
       else
         o->max_parallel = (int)n;
       TAKE_VALUE();
+    } else if (strcmp(a, "--max-wait") == 0) {
+      char *end = NULL;
+      double s = -1;
+      if (val != NULL) {
+        errno = 0;
+        s = strtod(val, &end);
+      }
+      /* isfinite refuses "inf" and "nan"; a year is far beyond any timer
+       * worth waiting for in-process. */
+      if (val == NULL || end == val || *end != '\0' || errno != 0 ||
+          !isfinite(s) || s < 0 || s > 31536000)
+        rc = cli_usage_error(
+            "--max-wait needs a number of seconds from 0 to 31536000, got "
+            "'%s'",
+            val != NULL ? val : "");
+      else
+        o->max_wait = s;
+      TAKE_VALUE();
     } else if (strcmp(a, "--events") == 0) {
       if (val == NULL || val[0] == '\0')
         rc = cli_usage_error("%s needs a FILE (- for stderr)", a);
       else
         o->events = val;
       TAKE_VALUE();
+    } else if (strcmp(a, "--store") == 0) {
+      if (val == NULL || val[0] == '\0')
+        rc = cli_usage_error("%s needs a PATH", a);
+      else
+        o->store = val;
+      TAKE_VALUE();
     } else if (inline_val) {
       /* Every option below is a flag, or refused whatever its value. */
-      if (strcmp(a, "--store") == 0 || strcmp(a, "--answer") == 0 ||
-          strcmp(a, "--max-wait") == 0 || strcmp(a, "--tools") == 0)
+      if (strcmp(a, "--tools") == 0)
         rc = cli_unsupported(a);
       else if (strcmp(a, "--no-store") == 0 ||
                strcmp(a, "--output-only") == 0 || strcmp(a, "--quiet") == 0 ||
-               strcmp(a, "--no-interactive") == 0)
+               strcmp(a, "--no-interactive") == 0 || strcmp(a, "--force") == 0)
         rc = cli_usage_error("%s takes no value", a);
       else
         rc = cli_usage_error("unknown option '%s'", argv[i]);
     } else if (strcmp(a, "--no-store") == 0) {
-      /* The only mode until the store exists. */
+      o->no_store = 1;
     } else if (strcmp(a, "--no-interactive") == 0) {
-      /* Nothing prompts yet (no human nodes): accepted so that scripts
-       * written against the SPEC run. */
+      o->no_interactive = 1;
+    } else if (strcmp(a, "--force") == 0) {
+      o->force = 1;
     } else if (strcmp(a, "--output-only") == 0) {
       o->output_only = 1;
     } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
       o->quiet = 1;
-    } else if (strcmp(a, "--store") == 0 || strcmp(a, "--answer") == 0 ||
-               strcmp(a, "--max-wait") == 0 || strcmp(a, "--tools") == 0) {
+    } else if (strcmp(a, "--tools") == 0) {
       rc = cli_unsupported(a);
     } else {
       rc = cli_usage_error("unknown option '%s'", a);
@@ -391,35 +499,123 @@ static int parse(int argc, char **argv, run_opts_t *o) {
 #undef TAKE_VALUE
   }
   if (rc == 0 && o->file == NULL)
-    rc = cli_usage_error("%s", "run needs a workflow FILE");
+    rc = cli_usage_error("%s", o->resume ? "resume needs a RUN"
+                                         : "run needs a workflow FILE");
+  if (rc == 0 && o->store != NULL && o->no_store)
+    rc = cli_usage_error("%s", "--store and --no-store exclude each other");
   if (rc == 0)
     json_object_update(o->inputs, later);
   json_decref(later);
   return rc;
 }
 
+/* One `ice run` or `ice resume`: the run, and the runs that continue it
+ * after answers typed on the terminal. */
 typedef struct {
+  run_opts_t *o;
+  ice_engine_t *e;
+  ice_workflow_t *wf;
+  ice_store_t *st;  /* NULL = --no-store */
+  const char *path; /* the workflow file, absolute */
+  const char *hash; /* of its content */
+  json_t *inputs;   /* borrowed */
+  const char *events_mode;
+  events_out_t ev;
   ice_run_t *run;
   int signalled;
-  int hup; /* 1 when the SIGHUP handle is started */
+  int finish_failed;
+  int hup; /* 1 when SIGHUP cancels */
   uv_signal_t sigint, sigterm, sighup;
-} sig_ctx_t;
+  int can_prompt;
+  /* node id -> its human.requested event, until human.resolved */
+  json_t *requests;
+  /* Without a store, when the terminal may answer: the commit log and the
+   * run's last event seq, to continue the run from. */
+  json_t *records;
+  unsigned long long last_seq;
+} exec_t;
 
 static void on_signal(uv_signal_t *h, int signum) {
-  sig_ctx_t *s = h->data;
+  exec_t *x = h->data;
 
   (void)signum;
-  s->signalled = 1;
-  ice_run_cancel(s->run);
+  x->signalled = 1;
+  ice_run_cancel(x->run);
 }
 
 static void on_done(ice_run_t *run, void *data) {
-  sig_ctx_t *s = data;
+  exec_t *x = data;
+  char msg[512];
 
-  (void)run;
-  uv_signal_stop(&s->sigint);
-  uv_signal_stop(&s->sigterm);
-  uv_signal_stop(&s->sighup);
+  uv_signal_stop(&x->sigint);
+  uv_signal_stop(&x->sigterm);
+  uv_signal_stop(&x->sighup);
+  /* The end (or stop) of the run, as soon as it is known. */
+  if (x->st != NULL &&
+      ice_store_finish(x->st, ice_run_id(run), ice_run_result(run), msg,
+                       sizeof(msg)) != 0) {
+    fprintf(stderr, "ice: cannot record the end of run %s in the store: %s\n",
+            ice_run_id(run), msg);
+    x->finish_failed = 1;
+  }
+}
+
+static void on_human(json_t *ev, void *data) {
+  exec_t *x = data;
+  const char *type = json_string_value(json_object_get(ev, "type"));
+  const char *node = json_string_value(json_object_get(ev, "node_id"));
+
+  if (type == NULL || node == NULL)
+    return;
+  if (strcmp(type, "human.requested") == 0)
+    json_object_set(x->requests, node, ev);
+  else if (strcmp(type, "human.resolved") == 0)
+    json_object_del(x->requests, node);
+}
+
+/* The library never prints (SPEC §8.2): a monitor's `log` channel is
+ * ours. */
+static void on_alert(json_t *ev, void *data) {
+  const char *node = json_string_value(json_object_get(ev, "node_id"));
+  const char *chan = json_string_value(json_object_get(ev, "channel"));
+  const char *text = json_string_value(json_object_get(ev, "message"));
+  json_t *metric = json_object_get(ev, "metric_expression");
+  char *s = NULL;
+
+  (void)data;
+  if (chan == NULL || strcmp(chan, "log") != 0)
+    return;
+  if (text == NULL && json_is_string(metric))
+    text = json_string_value(metric);
+  if (text == NULL)
+    text = s = ice_json_format(ev, 0);
+  fputs("ice: monitor ", stderr);
+  put_escaped(node != NULL ? node : "?");
+  fputs(": alert: ", stderr);
+  put_escaped(text != NULL ? text : "triggered");
+  fputc('\n', stderr);
+  free(s);
+}
+
+static void on_seq(json_t *ev, void *data) {
+  exec_t *x = data;
+  const char *id = json_string_value(json_object_get(ev, "run_id"));
+
+  if (x->run != NULL && id != NULL && strcmp(id, ice_run_id(x->run)) == 0)
+    x->last_seq =
+        (unsigned long long)json_integer_value(json_object_get(ev, "seq"));
+}
+
+static int mem_commit(const ice_commit_t *c, void *data, char *msg,
+                      size_t msglen) {
+  exec_t *x = data;
+  json_t *rec = ice_commit_to_json(c);
+
+  if (rec == NULL || json_array_append_new(x->records, rec) != 0) {
+    snprintf(msg, msglen, "%s", strerror(ENOMEM));
+    return -1;
+  }
+  return 0;
 }
 
 /* The events file's last bytes and its close can fail too. Returns 0, or
@@ -455,135 +651,680 @@ static int same_file(const char *a, const char *b) {
          sa.st_ino == sb.st_ino;
 }
 
-int cli_run(int argc, char **argv) {
-  run_opts_t o;
-  ice_engine_t *e = NULL;
-  ice_workflow_t *wf = NULL;
-  ice_run_t *run = NULL;
-  ice_diags_t d = {0};
-  ice_run_opts_t ro = ICE_RUN_OPTS_INIT;
-  ice_engine_opts_t eo = ICE_ENGINE_OPTS_INIT;
-  events_out_t ev = {NULL, NULL, 0, 0};
-  cli_progress_t *progress = NULL;
-  sig_ctx_t sig;
+int cli_print_result(json_t *res, int output_only) {
+  const json_t *shown = output_only ? json_object_get(res, "output") : res;
+  /* Outputs share values: one built by an executor can hold the same
+   * object so many times that its text would never end. */
+  int too_big = ice_json_size(shown, MAX_RESULT_TEXT) == SIZE_MAX;
+  char *s;
+  int lost;
+
+  if (too_big) {
+    fprintf(stderr,
+            "ice: the result's JSON text would be over %zu MiB; it is not "
+            "printed\n",
+            MAX_RESULT_TEXT >> 20);
+    return -1;
+  }
+  s = ice_json_format(shown, isatty(STDOUT_FILENO) ? 2 : 0);
+  lost = cli_write_out(s, 1, "the result") != 0;
+  free(s);
+  return lost ? -1 : 0;
+}
+
+int cli_result_exit(json_t *res) {
+  const char *st = json_string_value(json_object_get(res, "status"));
+
+  if (st != NULL && (strcmp(st, "waiting") == 0 || strcmp(st, "paused") == 0))
+    return 3;
+  return json_is_true(json_object_get(res, "success")) ? 0 : 1;
+}
+
+/* The nodes a waiting run waits on: the human nodes that asked and were
+ * not answered (nested ones too), else the top-level nodes marked
+ * waiting. A new reference to an array of ids. */
+static json_t *waiting_nodes(exec_t *x, json_t *res) {
+  json_t *ids = json_array(), *n;
+  const char *k;
+
+  json_object_foreach(x->requests, k, n) {
+    json_array_append_new(ids, json_string(k));
+  }
+  if (json_array_size(ids) > 0)
+    return ids;
+  json_object_foreach(json_object_get(res, "nodes"), k, n) {
+    const char *st = json_string_value(json_object_get(n, "status"));
+    if (st != NULL && strcmp(st, "waiting") == 0)
+      json_array_append_new(ids, json_string(k));
+  }
+  return ids;
+}
+
+/* Tells on stderr how a run stopped as paused or waiting goes on. */
+static void tell_how_to_go_on(exec_t *x, json_t *res) {
+  const char *id = json_string_value(json_object_get(res, "run_id"));
+  const char *st = json_string_value(json_object_get(res, "status"));
+  const char *sp = x->o->store != NULL ? " --store " : "";
+  const char *spath = x->o->store != NULL ? x->o->store : "";
+  json_t *ids, *n;
+  size_t i;
+
+  if (id == NULL || st == NULL)
+    return;
+  if (strcmp(st, "paused") == 0) {
+    if (x->st != NULL)
+      fprintf(stderr, "ice: run %s is paused: ice resume %s%s%s\n", id, id, sp,
+              spath);
+    else
+      fprintf(stderr,
+              "ice: run %s is paused; it was not stored (--no-store), so it "
+              "cannot be resumed\n",
+              id);
+    return;
+  }
+  if (strcmp(st, "waiting") != 0)
+    return;
+  ids = waiting_nodes(x, res);
+  if (json_array_size(ids) == 0 && x->st != NULL)
+    fprintf(stderr, "ice: run %s is waiting: ice resume %s%s%s\n", id, id, sp,
+            spath);
+  json_array_foreach(ids, i, n) {
+    const char *node = json_string_value(n);
+    const char *ask = json_string_value(
+        json_object_get(json_object_get(x->requests, node), "prompt_message"));
+    if (ask != NULL) {
+      fprintf(stderr, "ice: %s asks: ", node);
+      put_escaped(ask);
+      fputc('\n', stderr);
+    }
+    if (x->st != NULL)
+      fprintf(stderr,
+              "ice: run %s is waiting for an answer: ice resume %s --answer "
+              "%s=VALUE%s%s\n",
+              id, id, node, sp, spath);
+    else
+      fprintf(stderr,
+              "ice: run %s is waiting for an answer to %s; it was not stored "
+              "(--no-store): run it again with --answer %s=VALUE\n",
+              id, node, node);
+  }
+  json_decref(ids);
+}
+
+/* Asks on the terminal for the answer of each node in ids, checking each
+ * as --answer is checked. 1 when every node got one, 0 at the end of
+ * input. */
+static int prompt_answers(exec_t *x, json_t *ids) {
+  json_t *n;
+  size_t i;
+  char *line = NULL;
+  size_t cap = 0;
+  int all = 1;
+
+  json_array_foreach(ids, i, n) {
+    const char *node = json_string_value(n);
+    json_t *req = json_object_get(x->requests, node);
+    const char *ask = json_string_value(json_object_get(req, "prompt_message"));
+    const char *type = json_string_value(json_object_get(req, "approval_type"));
+    json_t *choices = json_object_get(req, "choices"), *c;
+    size_t j;
+
+    fprintf(stderr, "ice: %s is waiting for an answer", node);
+    if (ask != NULL) {
+      fputs(": ", stderr);
+      put_escaped(ask);
+    }
+    fputc('\n', stderr);
+    if (type != NULL && strcmp(type, "choice") == 0 && json_is_array(choices)) {
+      fputs("  one of:", stderr);
+      json_array_foreach(choices, j, c) {
+        if (json_is_string(c)) {
+          fputc(' ', stderr);
+          put_escaped(json_string_value(c));
+        }
+      }
+      fputc('\n', stderr);
+    } else if (type != NULL && strcmp(type, "input_required") == 0) {
+      fputs("  a JSON value or text\n", stderr);
+    } else if (type == NULL || strcmp(type, "approve_reject") == 0) {
+      fputs("  approve or reject (approve:COMMENT)\n", stderr);
+    }
+    for (;;) {
+      char msg[512];
+      ssize_t len;
+      json_t *v;
+
+      fprintf(stderr, "%s> ", node);
+      fflush(stderr);
+      len = getline(&line, &cap, stdin);
+      if (len < 0) {
+        fputc('\n', stderr);
+        all = 0;
+        break;
+      }
+      while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = '\0';
+      if (len == 0)
+        continue;
+      if (ice_workflow_check_answer(x->wf, node, line, msg, sizeof(msg)) != 0) {
+        fputs("ice: ", stderr);
+        put_escaped(msg);
+        fputc('\n', stderr);
+        continue;
+      }
+      v = json_string(line);
+      if (v == NULL) {
+        fprintf(stderr, "ice: the answer is not valid UTF-8\n");
+        continue;
+      }
+      json_object_set_new(x->o->answers, node, v);
+      break;
+    }
+    if (!all)
+      break;
+  }
+  free(line);
+  return all;
+}
+
+/* Creates the run (restored from `restore` when given), runs it, and, on
+ * a terminal, asks for the answers a waiting run needs and continues it at
+ * once. Prints the result; returns the exit status. */
+static int execute(exec_t *x, json_t *restore, const char *run_id,
+                   unsigned long long seq) {
+  run_opts_t *o = x->o;
+  json_t *loaded = NULL;
+  char *id = NULL;
+  int rc = 0, first = 1;
+
+  x->sigint.data = x->sigterm.data = x->sighup.data = x;
+  for (;;) {
+    ice_run_opts_t ro = ICE_RUN_OPTS_INIT;
+    ice_diags_t d = {0};
+    cli_progress_t *progress = NULL;
+    char msg[512];
+    json_t *res, *ids;
+    int lost, ask;
+
+    ro.inputs = x->inputs;
+    ro.max_parallel = o->max_parallel;
+    ro.restore = restore;
+    ro.run_id = run_id;
+    ro.seq = seq;
+    ro.suspend_after = o->max_wait;
+    ro.answers = o->answers;
+    if (x->st != NULL) {
+      ro.commit = ice_store_commit;
+      ro.commit_data = x->st;
+    } else if (x->records != NULL) {
+      ro.commit = mem_commit;
+      ro.commit_data = x;
+    }
+    rc = ice_run_new(x->e, x->wf, &ro, &x->run, &d);
+    cli_print_diags(&d);
+    ice_diags_free(&d);
+    if (rc != 0) {
+      rc = 2;
+      break;
+    }
+    if (first && o->events != NULL) {
+      x->ev.name = o->events;
+      x->ev.fp = strcmp(o->events, "-") == 0 ? stderr
+                                             : fopen(o->events, x->events_mode);
+      if (x->ev.fp == NULL) {
+        fprintf(stderr, "ice: cannot write events to %s: %s\n", o->events,
+                strerror(errno));
+        rc = 2;
+        break;
+      }
+      /* stderr was closed: the events would be lost, and nothing can say
+       * so but the exit status. */
+      if (x->ev.fp == stderr && cli_fd_was_closed(STDERR_FILENO))
+        x->ev.failed = 1;
+      /* Line-buffered, so that `tail -f` and a killed run see every event
+       * written so far. */
+      setvbuf(x->ev.fp, NULL, _IOLBF, 0);
+      ice_subscribe(x->e, NULL, write_event, &x->ev, NULL);
+    }
+    first = 0;
+    if (x->st != NULL &&
+        ice_store_begin(x->st, ice_run_id(x->run), ice_workflow_name(x->wf),
+                        x->path, x->hash, x->inputs, msg, sizeof(msg)) != 0) {
+      fprintf(stderr, "ice: cannot record the run in the store: %s\n", msg);
+      rc = 2;
+      break;
+    }
+    /* Events written to stderr would tangle with the progress line. */
+    if (!o->quiet && isatty(STDERR_FILENO) &&
+        (o->events == NULL || strcmp(o->events, "-") != 0))
+      progress = cli_progress_start(x->e, 0);
+    uv_signal_start(&x->sigint, on_signal, SIGINT);
+    uv_signal_start(&x->sigterm, on_signal, SIGTERM);
+    if (x->hup)
+      uv_signal_start(&x->sighup, on_signal, SIGHUP);
+    ice_run_start(x->run, on_done, x);
+    uv_run(ice_engine_loop(x->e), UV_RUN_DEFAULT);
+    cli_progress_stop(x->e, progress);
+
+    res = ice_run_result(x->run);
+    ask = x->can_prompt && !x->signalled && !x->finish_failed &&
+          json_is_string(json_object_get(res, "status")) &&
+          strcmp(json_string_value(json_object_get(res, "status")),
+                 "waiting") == 0;
+    ids = ask ? waiting_nodes(x, res) : NULL;
+    if (ask && json_array_size(ids) > 0 && prompt_answers(x, ids)) {
+      /* Continue at once, as `ice resume` would, from what was
+       * committed. */
+      json_decref(ids);
+      free(id);
+      id = strdup(ice_run_id(x->run));
+      if (id == NULL) {
+        fprintf(stderr, "ice: %s\n", strerror(ENOMEM));
+        rc = 1;
+        break;
+      }
+      ice_run_free(x->run);
+      x->run = NULL;
+      run_id = id;
+      if (x->st != NULL) {
+        json_decref(loaded);
+        loaded = NULL;
+        if (ice_store_load(x->st, id, &loaded, msg, sizeof(msg)) != 0) {
+          fprintf(stderr, "ice: %s\n", msg);
+          rc = 1;
+          break;
+        }
+        restore = json_object_get(loaded, "records");
+        seq = (unsigned long long)json_integer_value(
+            json_object_get(loaded, "last_seq"));
+      } else {
+        restore = x->records;
+        seq = x->last_seq;
+      }
+      continue;
+    }
+    json_decref(ids);
+
+    lost = cli_print_result(res, o->output_only) != 0;
+    if (events_close(&x->ev) != 0)
+      lost = 1;
+    /* A signal says more than a lost result: 130 stays. */
+    if (x->signalled)
+      rc = 130;
+    else if (lost || x->finish_failed)
+      rc = 1;
+    else
+      rc = cli_result_exit(res);
+    if (rc == 3)
+      tell_how_to_go_on(x, res);
+    break;
+  }
+  json_decref(loaded);
+  free(id);
+  return rc;
+}
+
+/* The file's path made absolute (not resolved: the path the user gave,
+ * from the current directory), malloc'd. */
+static char *abs_path(const char *p) {
+  char *cwd, *out;
+  size_t n;
+
+  if (p[0] == '/')
+    return strdup(p);
+  cwd = getcwd(NULL, 0);
+  if (cwd == NULL)
+    return NULL;
+  n = strlen(cwd) + strlen(p) + 2;
+  out = malloc(n);
+  if (out != NULL)
+    snprintf(out, n, "%s/%s", cwd, p);
+  free(cwd);
+  return out;
+}
+
+/* The hash of a regular file's content (ice_store_hash), malloc'd; NULL
+ * with the reason in why. */
+static char *hash_file(const char *path, char *why, size_t whylen) {
+  struct stat st;
+  char *buf = NULL, *h = NULL;
+  size_t n = 0, cap = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+  if (fd < 0) {
+    snprintf(why, whylen, "%s", strerror(errno));
+    return NULL;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(why, whylen, "not a regular file");
+    close(fd);
+    return NULL;
+  }
+  for (;;) {
+    ssize_t r;
+    if (cap - n < 65536) {
+      char *nb = realloc(buf, cap = cap == 0 ? 65536 : cap * 2);
+      if (nb == NULL) {
+        snprintf(why, whylen, "%s", strerror(ENOMEM));
+        goto out;
+      }
+      buf = nb;
+    }
+    r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      snprintf(why, whylen, "%s", strerror(errno));
+      goto out;
+    }
+    if (r == 0)
+      break;
+    n += (size_t)r;
+  }
+  h = ice_store_hash(buf, n);
+  if (h == NULL)
+    snprintf(why, whylen, "%s", strerror(ENOMEM));
+out:
+  free(buf);
+  close(fd);
+  return h;
+}
+
+/* Opens the store of --store, or the default one; 0, or 2 after saying
+ * why. */
+int cli_open_store(const char *path, ice_store_t **out) {
+  char msg[1024];
+
+  if (ice_store_open(out, path, msg, sizeof(msg)) != 0) {
+    *out = NULL;
+    fprintf(stderr, "ice: cannot open the run store: %s\n", msg);
+    return 2;
+  }
+  return 0;
+}
+
+/* Closes the store; 0, or 1 after saying why. */
+int cli_close_store(ice_store_t *s) {
+  char msg[1024];
+
+  if (s == NULL || ice_store_close(s, msg, sizeof(msg)) == 0)
+    return 0;
+  fprintf(stderr, "ice: cannot close the run store: %s\n", msg);
+  return 1;
+}
+
+/* Every --answer, checked against the workflow before anything runs. */
+static int check_answers(ice_workflow_t *wf, json_t *answers) {
+  const char *node;
+  json_t *v;
+
+  json_object_foreach(answers, node, v) {
+    char msg[512];
+    if (ice_workflow_check_answer(wf, node, json_string_value(v), msg,
+                                  sizeof(msg)) != 0) {
+      fputs("ice: --answer ", stderr);
+      put_escaped(node);
+      fputs(": ", stderr);
+      put_escaped(msg);
+      fputc('\n', stderr);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+/* Shared by run and resume once the workflow is loaded: the events file
+ * check, the subscribers, the signals, then execute(). */
+static int run_loaded(exec_t *x, json_t *restore, const char *run_id,
+                      unsigned long long seq) {
+  run_opts_t *o = x->o;
   struct sigaction hup;
-  const char *vc;
   int rc;
 
-  memset(&o, 0, sizeof(o));
-  o.inputs = json_object();
-  rc = parse(argc, argv, &o);
-  if (rc != 0) {
-    json_decref(o.inputs);
-    return rc < 0 ? 0 : rc;
+  if (o->events != NULL && same_file(o->events, o->file)) {
+    /* Opening it for writing would destroy the workflow. */
+    return cli_usage_error("--events %s is the workflow file", o->events);
   }
+  if (x->requests == NULL)
+    x->requests = json_object();
+  x->can_prompt = isatty(STDIN_FILENO) && !o->no_interactive;
+  ice_subscribe(x->e, "human.", on_human, x, NULL);
+  ice_subscribe(x->e, "monitor.alert", on_alert, x, NULL);
+  if (x->st == NULL && x->can_prompt) {
+    x->records = json_array();
+    ice_subscribe(x->e, NULL, on_seq, x, NULL);
+  }
+  if (x->st != NULL)
+    ice_store_attach(x->st, x->e);
+  uv_signal_init(ice_engine_loop(x->e), &x->sigint);
+  uv_signal_init(ice_engine_loop(x->e), &x->sigterm);
+  uv_signal_init(ice_engine_loop(x->e), &x->sighup);
+  /* A closed terminal or SSH session (SIGHUP) cancels like SIGTERM, so no
+   * tool outlives us; under nohup (SIGHUP ignored) the run goes on. */
+  x->hup = sigaction(SIGHUP, NULL, &hup) != 0 || hup.sa_handler != SIG_IGN;
+  rc = execute(x, restore, run_id, seq);
+  uv_close((uv_handle_t *)&x->sigint, NULL);
+  uv_close((uv_handle_t *)&x->sigterm, NULL);
+  uv_close((uv_handle_t *)&x->sighup, NULL);
+  if (x->ev.fp != NULL && x->ev.fp != stderr)
+    fclose(x->ev.fp);
+  x->ev.fp = NULL;
+  ice_run_free(x->run);
+  x->run = NULL;
+  if (x->st != NULL)
+    ice_store_detach(x->st, x->e);
+  json_decref(x->requests);
+  json_decref(x->records);
+  return rc;
+}
+
+static ice_engine_t *new_engine(void) {
+  ice_engine_opts_t eo = ICE_ENGINE_OPTS_INIT;
+  ice_engine_t *e = NULL;
+  const char *vc;
+
   /* Testing aid: ICE_VIRTUAL_CLOCK=1 makes back-off delays instant while
    * events still show them (docs/cli.md). */
   vc = getenv("ICE_VIRTUAL_CLOCK");
   eo.virtual_clock = vc != NULL && strcmp(vc, "1") == 0;
   if (ice_engine_new(&e, NULL, &eo) != 0) {
-    json_decref(o.inputs);
     fprintf(stderr, "ice: cannot create the engine\n");
-    return 2;
+    return NULL;
   }
-  rc = ice_workflow_load(e, o.file, &wf, &d);
-  if (rc == 0) {
-    ro.inputs = o.inputs;
-    ro.max_parallel = o.max_parallel;
-    rc = ice_run_new(e, wf, &ro, &run, &d);
-  }
-  /* Every diagnostic, warnings of a valid file included, before the run. */
-  cli_print_diags(&d);
-  ice_diags_free(&d);
+  return e;
+}
+
+int cli_run(int argc, char **argv) {
+  run_opts_t o;
+  exec_t x;
+  ice_diags_t d = {0};
+  char *path = NULL, *hash = NULL;
+  int rc;
+
+  memset(&o, 0, sizeof(o));
+  memset(&x, 0, sizeof(x));
+  o.inputs = json_object();
+  o.answers = json_object();
+  o.max_wait = 60;
+  rc = parse(argc, argv, &o);
   if (rc != 0) {
+    rc = rc < 0 ? 0 : rc;
+    goto out;
+  }
+  x.o = &o;
+  x.inputs = o.inputs;
+  x.events_mode = "w";
+  if ((x.e = new_engine()) == NULL) {
     rc = 2;
     goto out;
   }
-  if (o.events != NULL && same_file(o.events, o.file)) {
-    /* Opening it for writing would destroy the workflow. */
-    rc = cli_usage_error("--events %s is the workflow file", o.events);
+  rc = ice_workflow_load(x.e, o.file, &x.wf, &d);
+  /* Every diagnostic, warnings of a valid file included, before the run. */
+  cli_print_diags(&d);
+  ice_diags_free(&d);
+  if (rc != 0 || check_answers(x.wf, o.answers) != 0) {
+    rc = 2;
     goto out;
   }
-  if (o.events != NULL) {
-    ev.name = o.events;
-    ev.fp = strcmp(o.events, "-") == 0 ? stderr : fopen(o.events, "w");
-    if (ev.fp == NULL) {
-      fprintf(stderr, "ice: cannot write events to %s: %s\n", o.events,
-              strerror(errno));
+  if (!o.no_store) {
+    char why[256];
+    path = abs_path(o.file);
+    hash = path != NULL ? hash_file(o.file, why, sizeof(why)) : NULL;
+    if (path == NULL || hash == NULL) {
+      fprintf(stderr, "ice: cannot read %s: %s\n", o.file,
+              path == NULL ? strerror(errno) : why);
       rc = 2;
       goto out;
     }
-    /* stderr was closed: the events would be lost, and nothing can say
-     * so but the exit status. */
-    if (ev.fp == stderr && cli_fd_was_closed(STDERR_FILENO))
-      ev.failed = 1;
-    /* Line-buffered, so that `tail -f` and a killed run see every event
-     * written so far. */
-    setvbuf(ev.fp, NULL, _IOLBF, 0);
-    ice_subscribe(e, NULL, write_event, &ev, NULL);
-  }
-  /* Events written to stderr would tangle with the progress line. */
-  if (!o.quiet && isatty(STDERR_FILENO) &&
-      (o.events == NULL || strcmp(o.events, "-") != 0))
-    progress = cli_progress_start(e, 0);
-
-  memset(&sig, 0, sizeof(sig));
-  sig.run = run;
-  uv_signal_init(ice_engine_loop(e), &sig.sigint);
-  uv_signal_init(ice_engine_loop(e), &sig.sigterm);
-  uv_signal_init(ice_engine_loop(e), &sig.sighup);
-  sig.sigint.data = sig.sigterm.data = sig.sighup.data = &sig;
-  uv_signal_start(&sig.sigint, on_signal, SIGINT);
-  uv_signal_start(&sig.sigterm, on_signal, SIGTERM);
-  /* A closed terminal or SSH session (SIGHUP) cancels like SIGTERM, so no
-   * tool outlives us; under nohup (SIGHUP ignored) the run goes on. */
-  if (sigaction(SIGHUP, NULL, &hup) != 0 || hup.sa_handler != SIG_IGN)
-    uv_signal_start(&sig.sighup, on_signal, SIGHUP);
-  ice_run_start(run, on_done, &sig);
-  uv_run(ice_engine_loop(e), UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&sig.sigint, NULL);
-  uv_close((uv_handle_t *)&sig.sigterm, NULL);
-  uv_close((uv_handle_t *)&sig.sighup, NULL);
-  cli_progress_stop(e, progress);
-
-  {
-    json_t *res = ice_run_result(run);
-    const json_t *shown = o.output_only ? json_object_get(res, "output") : res;
-    /* Outputs share values: one built by an executor can hold the same
-     * object so many times that its text would never end. */
-    int too_big = ice_json_size(shown, MAX_RESULT_TEXT) == SIZE_MAX;
-    char *s =
-        too_big ? NULL : ice_json_format(shown, isatty(STDOUT_FILENO) ? 2 : 0);
-    int lost;
-
-    if (too_big) {
-      fprintf(stderr,
-              "ice: the result's JSON text would be over %zu MiB; it is not "
-              "printed\n",
-              MAX_RESULT_TEXT >> 20);
-      lost = 1;
-    } else {
-      lost = cli_write_out(s, 1, "the result") != 0;
+    /* Every run is recorded (SPEC §9): without its store it does not
+     * start. */
+    if (cli_open_store(o.store, &x.st) != 0) {
+      fprintf(stderr, "ice: use --no-store to run without recording the run\n");
+      rc = 2;
+      goto out;
     }
+  }
+  x.path = path;
+  x.hash = hash;
+  rc = run_loaded(&x, NULL, NULL, 0);
+out:
+  if (cli_close_store(x.st) != 0 && rc == 0)
+    rc = 1;
+  ice_workflow_free(x.wf);
+  if (x.e != NULL)
+    ice_engine_free(x.e);
+  free(path);
+  free(hash);
+  json_decref(o.inputs);
+  json_decref(o.answers);
+  return rc;
+}
 
-    free(s);
-    if (events_close(&ev) != 0)
-      lost = 1;
-    /* A signal says more than a lost result: 130 stays. */
-    if (sig.signalled)
-      rc = 130;
-    else if (lost)
+static const char *const finished[] = {"completed", "failed", "aborted", NULL};
+
+int cli_resume(int argc, char **argv) {
+  run_opts_t o;
+  exec_t x;
+  ice_diags_t d = {0};
+  json_t *rec = NULL;
+  char msg[1024], *hash = NULL;
+  const char *status, *path, *stored_hash;
+  int rc;
+
+  memset(&o, 0, sizeof(o));
+  memset(&x, 0, sizeof(x));
+  o.resume = 1;
+  o.inputs = json_object();
+  o.answers = json_object();
+  o.max_wait = 60;
+  rc = parse(argc, argv, &o);
+  if (rc != 0) {
+    rc = rc < 0 ? 0 : rc;
+    goto out;
+  }
+  x.o = &o;
+  x.events_mode = "a";
+  if ((rc = cli_open_store(o.store, &x.st)) != 0)
+    goto out;
+  rc = ice_store_load(x.st, o.file, &rec, msg, sizeof(msg));
+  if (rc == ICE_ENOENT) {
+    fputs("ice: no run '", stderr);
+    put_escaped(o.file);
+    fprintf(stderr, "' in the store %s\n", ice_store_path(x.st));
+    rc = 2;
+    goto out;
+  }
+  if (rc != 0) {
+    fprintf(stderr, "ice: %s\n", msg);
+    rc = 2;
+    goto out;
+  }
+  status = json_string_value(json_object_get(rec, "status"));
+  if (status == NULL)
+    status = "";
+  for (size_t i = 0; finished[i] != NULL; i++) {
+    json_t *res = json_object_get(rec, "result");
+    if (strcmp(status, finished[i]) != 0 || !json_is_object(res))
+      continue;
+    /* Nothing to do: what `ice run` printed, and its exit status. */
+    if (cli_print_result(res, o.output_only) != 0)
       rc = 1;
     else
-      rc = json_is_true(json_object_get(res, "success")) ? 0 : 1;
+      rc = cli_result_exit(res);
+    goto out;
+  }
+  if (strcmp(status, "running") == 0 &&
+      json_is_true(json_object_get(rec, "owner_alive"))) {
+    json_t *pid = json_object_get(rec, "owner_pid");
+    if (json_is_integer(pid))
+      fprintf(stderr, "ice: run %s is still running (process %lld)\n", o.file,
+              (long long)json_integer_value(pid));
+    else
+      fprintf(stderr, "ice: run %s is still running in another process\n",
+              o.file);
+    rc = 2;
+    goto out;
+  }
+  path = json_string_value(json_object_get(rec, "path"));
+  stored_hash = json_string_value(json_object_get(rec, "hash"));
+  if (path == NULL) {
+    fprintf(stderr, "ice: run %s has no workflow file in the store\n", o.file);
+    rc = 2;
+    goto out;
+  }
+  o.file = json_string_value(json_object_get(rec, "run_id"));
+  hash = hash_file(path, msg, sizeof(msg));
+  if (hash == NULL) {
+    fprintf(stderr, "ice: cannot read %s, the workflow of run %s: %s\n", path,
+            o.file, msg);
+    rc = 2;
+    goto out;
+  }
+  if (!o.force && (stored_hash == NULL || strcmp(hash, stored_hash) != 0)) {
+    fprintf(stderr,
+            "ice: %s changed since run %s started; use --force to resume "
+            "anyway\n",
+            path, o.file);
+    rc = 2;
+    goto out;
+  }
+  if ((x.e = new_engine()) == NULL) {
+    rc = 2;
+    goto out;
+  }
+  rc = ice_workflow_load(x.e, path, &x.wf, &d);
+  cli_print_diags(&d);
+  ice_diags_free(&d);
+  if (rc != 0 || check_answers(x.wf, o.answers) != 0) {
+    rc = 2;
+    goto out;
+  }
+  x.path = path;
+  x.hash = hash;
+  x.inputs = json_object_get(rec, "inputs");
+  /* The questions still open, for the prompt and the instructions: asked
+   * by an earlier process. */
+  x.requests = json_object();
+  if (strcmp(status, "waiting") == 0 &&
+      ice_store_events(x.st, o.file, on_human, &x, msg, sizeof(msg)) != 0)
+    json_object_clear(x.requests);
+  /* The file whose run this is: the events check compares against it. */
+  {
+    const char *run_id = o.file;
+    o.file = path;
+    rc = run_loaded(&x, json_object_get(rec, "records"), run_id,
+                    (unsigned long long)json_integer_value(
+                        json_object_get(rec, "last_seq")));
   }
 out:
-  if (ev.fp != NULL && ev.fp != stderr)
-    fclose(ev.fp);
-  ice_run_free(run);
-  ice_workflow_free(wf);
-  if (e != NULL)
-    ice_engine_free(e);
+  if (cli_close_store(x.st) != 0 && rc == 0)
+    rc = 1;
+  ice_workflow_free(x.wf);
+  if (x.e != NULL)
+    ice_engine_free(x.e);
+  free(hash);
+  json_decref(rec);
   json_decref(o.inputs);
+  json_decref(o.answers);
   return rc;
 }

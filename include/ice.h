@@ -511,9 +511,8 @@ ICE_EXTERN char *ice_store_hash(const char *text, size_t len);
  * §8.1): 0, or ICE_EINVAL with a message when the node is unknown, is not
  * a `human` node, or its approval_type refuses the value. */
 ICE_EXTERN int ice_workflow_check_answer(const ice_workflow_t *wf,
-                                         const char *node_id,
-                                         const char *value, char *msg,
-                                         size_t msglen);
+                                         const char *node_id, const char *value,
+                                         char *msg, size_t msglen);
 
 /* ---- JSON text ---------------------------------------------------------- */
 

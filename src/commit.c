@@ -109,10 +109,13 @@ json_t *ice__restored(ice__frame_t *f, uint32_t k) {
 /* ---- records ------------------------------------------------------------ */
 
 json_t *ice_commit_to_json(const ice_commit_t *c) {
-  json_t *o =
-      json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:I}", "run_id", c->run_id, "key",
-                c->key, "node_id", c->node_id, "change", c->change, "attempt",
-                c->attempt, "at_ms", c->at_ms, "seq", (json_int_t)c->seq);
+  /* Times in whole milliseconds: precise enough for due times, and an
+   * integer formats several times faster than a real on a store's hot
+   * path. */
+  json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:I}", "run_id", c->run_id,
+                        "key", c->key, "node_id", c->node_id, "change",
+                        c->change, "attempt", c->attempt, "at_ms",
+                        (json_int_t)c->at_ms, "seq", (json_int_t)c->seq);
 
   if (o == NULL)
     return NULL;
@@ -129,7 +132,8 @@ json_t *ice_commit_to_json(const ice_commit_t *c) {
   if (c->reason != NULL)
     json_object_set_new(o, "reason", json_string(c->reason));
   if (c->wake_at_ms > 0)
-    json_object_set_new(o, "wake_at_ms", json_real(c->wake_at_ms));
+    json_object_set_new(o, "wake_at_ms",
+                        json_integer((json_int_t)c->wake_at_ms));
   return o;
 }
 

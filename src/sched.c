@@ -1121,6 +1121,14 @@ void ice_task_set_background(ice_task_t *t) {
     return;
   ice__task_set_flag(t, &t->background, 1);
   t->frame->background++;
+  /* Background work does not hold a max_parallel place either: with
+   * max_parallel 1, a monitor must not starve the nodes it watches. */
+  if (t->placed) {
+    t->placed = 0;
+    t->frame->running--;
+    if (t->frame->nheap > 0)
+      mark_ready(t->frame);
+  }
   frame_check_background(t->frame);
   if (!t->run->in_drain)
     ice__sched_kick(t->run);

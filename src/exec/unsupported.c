@@ -1,5 +1,5 @@
 /* Node types of the SPEC that this version does not run yet (llm, agent,
- * swarm, code, human, monitor). They are registered so that a workflow
+ * swarm, code). They are registered so that a workflow
  * using them gets a clear validation error naming what is missing, rather
  * than "unknown node type", and so that their names stay reserved. */
 #include "../control.h"
@@ -34,5 +34,3 @@ UNSUPPORTED(llm)
 UNSUPPORTED(agent)
 UNSUPPORTED(swarm)
 UNSUPPORTED(code)
-UNSUPPORTED(human)
-UNSUPPORTED(monitor)

@@ -40,6 +40,10 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/ice-cli-tests.XXXXXX") || exit 2
 mkdir -p "$W/tmp"
 TMPDIR=$W/tmp
 export TMPDIR
+# `ice run` records runs in a store by default: keep the suite's runs in
+# its own ICE_HOME, never the user's.
+ICE_HOME=$W/ice-home
+export ICE_HOME
 # A unique marker for the `sleep` processes of this suite run, so that
 # pgrep finds only ours: e.g. `sleep 30.12345` (a valid duration).
 MARK=$$

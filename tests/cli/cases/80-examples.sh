@@ -147,3 +147,20 @@ ex_run subworkflows/summarize.yaml 0 --input title=notes --input 'text=one two t
   --input preview_words=2 --input style=plain
 expect_json 'r["output"]["summary"] == {"style": "plain", "line": "notes: one two ... (4 words)"}'
 t_end
+
+t_begin "examples: cost-monitor.yaml aborts on its retry budget"
+ex_run cost-monitor.yaml 1 --no-store
+expect_json 'r["status"] == "aborted"' 'r["output"]["budget"]["action_taken"] == "abort"' \
+  'r["nodes"]["unreliable"]["status"] == "cancelled" and r["nodes"]["report"]["status"] == "cancelled"'
+t_end
+
+t_begin "examples: approval.yaml with the answer given ahead publishes"
+ex_run approval.yaml 0 --no-store --input title=Q3 --answer approve=approve:go
+expect_json 'r["output"]["publish"] == {"published": "Q3", "note": "go"}'
+t_end
+
+t_begin "examples: approval.yaml without an answer stops as waiting (exit 3)"
+ex_run approval.yaml 3 --input title=Q3 --no-interactive
+expect_json 'r["status"] == "waiting"' 'r["nodes"]["approve"]["status"] == "waiting"'
+expect_err_has "ice resume"
+t_end

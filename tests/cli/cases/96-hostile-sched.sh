@@ -21,7 +21,8 @@ python3 -c "import json; print(json.dumps({'xs': list(range(550))}))" >"$W/550.j
 python3 -c "import json; print(json.dumps({'xs': list(range(1000))}))" >"$W/1000.json"
 
 t_begin "sched: a 300,000-node echo loop does not delay an unrelated sleep node"
-ice run "$W/starve.yaml" --inputs @"$W/550.json"
+# --no-store: the scheduler's own behaviour, without the store's cost.
+ice run "$W/starve.yaml" --inputs @"$W/550.json" --no-store
 expect_rc 0
 # Before the fix the sleep ended with the loop (seconds under a sanitizer).
 expect_json 'r["nodes"]["nap"]["duration_ms"] < 600' \
@@ -30,7 +31,7 @@ expect_json 'r["nodes"]["nap"]["duration_ms"] < 600' \
 t_end
 
 t_begin "sched: SIGTERM during a long echo loop cancels the run at once (exit 130)"
-"$ICE" run "$W/starve.yaml" --inputs @"$W/1000.json" >"$W/out" 2>"$W/err" </dev/null &
+"$ICE" run "$W/starve.yaml" --inputs @"$W/1000.json" --no-store >"$W/out" 2>"$W/err" </dev/null &
 pid=$!
 BGPIDS="$BGPIDS $pid"
 sleep 0.4
@@ -56,7 +57,7 @@ nodes:
 Y
 
 t_begin "sched: SIGTERM during a 1,000,000-iteration recursive node ends the run"
-"$ICE" run "$W/spin.yaml" >"$W/out" 2>"$W/err" </dev/null &
+"$ICE" run "$W/spin.yaml" --no-store >"$W/out" 2>"$W/err" </dev/null &
 pid=$!
 BGPIDS="$BGPIDS $pid"
 sleep 0.4
@@ -70,7 +71,7 @@ t_end
 
 t_begin "sched: preserve_context history is linear (50,000 iterations)"
 sed 's/max_iterations: 1000000/max_iterations: 50000/' "$W/spin.yaml" >"$W/spin50k.yaml"
-ice run "$W/spin50k.yaml" --output-only
+ice run "$W/spin50k.yaml" --output-only --no-store
 expect_rc 0
 expect_json 'r["r"]["iterations"] == 50000' \
   'len(r["r"]["final_context"]["history"]) == 50000' \

@@ -856,6 +856,10 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
     if (x->st != NULL) {
       ro.commit = ice_store_commit;
       ro.commit_data = x->st;
+      /* use_cache nodes keep their outputs in the same store. */
+      ro.cache_get = ice_store_cache_get;
+      ro.cache_put = ice_store_cache_put;
+      ro.cache_data = x->st;
     } else if (x->records != NULL) {
       ro.commit = mem_commit;
       ro.commit_data = x;

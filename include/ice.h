@@ -392,10 +392,20 @@ typedef struct {
    * --answer`): an object node id -> answer string, borrowed; executors
    * read theirs (a human node). Child runs see their parent's. */
   json_t *answers;
+  /* The memo of `use_cache` nodes (SPEC §2.1), across runs: get returns a
+   * new reference to the output kept under key, no older than max_age_ms
+   * (0 = any age), or NULL; put keeps output (borrowed) under key. The key
+   * hashes the node's definition and its context (its resolved input). A
+   * hit completes the attempt at once; node.completed says cache_hit. The
+   * store provides both (ice_store_cache_get, ice_store_cache_put; data =
+   * the store). Child runs use their parent's. NULL = no cache. */
+  json_t *(*cache_get)(void *data, const char *key, double max_age_ms);
+  int (*cache_put)(void *data, const char *key, json_t *output);
+  void *cache_data;
 } ice_run_opts_t;
 
 #define ICE_RUN_OPTS_INIT                                                      \
-  { NULL, 0, NULL, NULL, NULL, NULL, 0, -1, NULL }
+  { NULL, 0, NULL, NULL, NULL, NULL, 0, -1, NULL, NULL, NULL, NULL }
 
 typedef void (*ice_run_done_cb)(ice_run_t *run, void *data);
 
@@ -502,6 +512,12 @@ ICE_EXTERN int ice_store_runs(ice_store_t *s, size_t limit, json_t **out,
 ICE_EXTERN int ice_store_events(ice_store_t *s, const char *run_id,
                                 ice_event_cb cb, void *data, char *msg,
                                 size_t msglen);
+/* The store's memo of use_cache outputs, for ice_run_opts_t.cache_get and
+ * cache_put (data = the store). */
+ICE_EXTERN json_t *ice_store_cache_get(void *store, const char *key,
+                                       double max_age_ms);
+ICE_EXTERN int ice_store_cache_put(void *store, const char *key,
+                                   json_t *output);
 /* A content hash for ice_store_begin ("fnv1a64:HEX"), malloc'd. */
 ICE_EXTERN char *ice_store_hash(const char *text, size_t len);
 

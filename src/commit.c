@@ -252,7 +252,7 @@ int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
     ICE__EMIT(r, ICE__EV_NODE_COMPLETED, f, k,
               json_pack("{s:i,s:f,s:b}", "attempt", t != NULL ? t->attempt : 0,
                         "duration_ms", ice__ms3(t != NULL ? s->duration_ms : 0),
-                        "cache_hit", 0));
+                        "cache_hit", t != NULL && t->cache_hit));
     r->engine->ev_output = NULL;
     break;
   case ICE__CH_FAILED:

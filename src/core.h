@@ -76,17 +76,19 @@ struct ice_task_s {
   const ice__node_t *node;
   uint32_t local;
   int attempt;
-  int done;       /* this attempt completed */
-  int ok;         /* 1 done, 2 iterated (recursive), 0 failed */
-  int restart;    /* queued to start its next attempt */
-  int in_exec;    /* inside executor start() */
-  int in_backoff; /* waiting for its next attempt */
-  int abandoned;  /* its executor could not be stopped; the node moved on */
-  int waiting;    /* parked by ice_task_wait */
-  int placed;     /* holds one of its frame's max_parallel places */
-  int background; /* does not hold its frame open */
-  int in_pool;    /* holds a slot of node->pool */
-  int pool_wait;  /* queued for a slot of node->pool */
+  int done;        /* this attempt completed */
+  int ok;          /* 1 done, 2 iterated (recursive), 0 failed */
+  int restart;     /* queued to start its next attempt */
+  int in_exec;     /* inside executor start() */
+  int in_backoff;  /* waiting for its next attempt */
+  int abandoned;   /* its executor could not be stopped; the node moved on */
+  int waiting;     /* parked by ice_task_wait */
+  int placed;      /* holds one of its frame's max_parallel places */
+  int cache_hit;   /* its output came from the cache */
+  char *cache_key; /* use_cache: the key its output is kept under */
+  int background;  /* does not hold its frame open */
+  int in_pool;     /* holds a slot of node->pool */
+  int pool_wait;   /* queued for a slot of node->pool */
   ice__cancel_t cancel;
   json_t *output;
   int err_kind;
@@ -164,6 +166,10 @@ struct ice_run_s {
   void *commit_data;
   char *commit_error;
   json_t *answers; /* node id -> answer given ahead, or NULL */
+  /* The memo of use_cache nodes' outputs (ice_run_opts_t.cache_*). */
+  json_t *(*cache_get)(void *data, const char *key, double max_age_ms);
+  int (*cache_put)(void *data, const char *key, json_t *output);
+  void *cache_data;
   /* A restored run: node instance key -> its last committed record. */
   json_t *restore;
   json_t *restore_all; /* every run's records, for child runs */

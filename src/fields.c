@@ -482,7 +482,7 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
   check_retry(v, n);
   check_schema_field(v, n, "input_schema", &n->in_schema);
   check_schema_field(v, n, "output_schema", &n->out_schema);
-  ice__field(v, n, def, "use_cache", ICE_T_BOOL);
+  n->use_cache = json_is_true(ice__field(v, n, def, "use_cache", ICE_T_BOOL));
   if ((x = ice__field(v, n, def, "pool", ICE_T_STRING)) != NULL) {
     const char *p = json_string_value(x);
     n->pool1 = pool_index(v->wf, p);
@@ -500,6 +500,8 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
   if ((x = ice__field(v, n, def, "cache_ttl_seconds", ICE_T_NUMBER)) != NULL &&
       json_number_value(x) < 0)
     ice__verr(v, n, def, "cache_ttl_seconds", "cache_ttl_seconds must be >= 0");
+  else if (x != NULL)
+    n->cache_ttl = json_number_value(x);
   /* Type-specific required fields and types. */
   if (te != NULL) {
     for (const ice_field_t *f = te->ex->fields; f != NULL && f->name != NULL;

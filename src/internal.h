@@ -103,6 +103,9 @@ size_t ice__json_size(const json_t *v, size_t cap);
  * from hanging the run, with a clear error instead. */
 #define ICE__MAX_TEXT_BYTES ((size_t)256 << 20)
 
+/* FNV-1a, 64 bits, continuing from h (0 starts with the offset basis). */
+uint64_t ice__fnv1a64(const void *p, size_t n, uint64_t h);
+
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);
 void *ice__calloc(size_t count, size_t n);

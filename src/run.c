@@ -112,6 +112,11 @@ static int run_new(ice_engine_t *e, ice_workflow_t *wf,
   r->commit_data = opts != NULL ? opts->commit_data : NULL;
   r->seq = opts != NULL ? opts->seq : 0;
   r->answers = opts != NULL ? json_incref(opts->answers) : NULL;
+  if (opts != NULL) {
+    r->cache_get = opts->cache_get;
+    r->cache_put = opts->cache_put;
+    r->cache_data = opts->cache_data;
+  }
   r->on_finish = run_finish;
   r->release = ice_run_free;
   if (id == NULL && opts != NULL)
@@ -280,6 +285,9 @@ int ice__task_child_run(ice_task_t *t, ice_workflow_t *wf, json_t *inputs,
   opts.commit_data = p->commit_data;
   opts.restore = p->restore_all;
   opts.answers = p->answers;
+  opts.cache_get = p->cache_get;
+  opts.cache_put = p->cache_put;
+  opts.cache_data = p->cache_data;
   opts.suspend_after = p->suspend_after_ms < 0 ? -1 : 0;
   rc = run_new(p->engine, wf, &opts, p, id, out, diags);
   free(id);

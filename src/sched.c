@@ -270,7 +270,8 @@ static void task_free(ice_task_t *t) {
   json_decref(t->saved);
   ice__free(t->err_msg);
   ice__free(t->key);
-  t->key = NULL;
+  ice__free(t->cache_key);
+  t->key = t->cache_key = NULL;
   t->output = t->mapped = t->input = t->saved = NULL;
   t->err_msg = NULL;
   if (t->timer_init) {
@@ -606,6 +607,11 @@ static void finish_node(ice__frame_t *f, ice_task_t *t, ice__change_t ch) {
   s->task = NULL;
   s->duration_ms = ice__engine_mono_ms(f->run->engine) - s->t_start_ms;
   task_leaves(f, t);
+  /* A computed output of a use_cache node is kept for later runs (a
+   * failure to keep it loses nothing but time). */
+  if (ch == ICE__CH_COMPLETED && t->cache_key != NULL && !t->cache_hit &&
+      f->run->cache_put != NULL)
+    f->run->cache_put(f->run->cache_data, t->cache_key, t->output);
   ice__commit(f, k, ch, t, NULL);
   task_free(t);
   node_terminal(f, k);
@@ -749,6 +755,49 @@ static void process(ice_task_t *t) {
   }
 }
 
+/* use_cache (SPEC §2.1): the key of this attempt's output, from the
+ * node's definition and its context (what its input is rendered from).
+ * Two FNV-1a hashes with different seeds: 128 bits. */
+static char *cache_key(ice_task_t *t) {
+  json_t *ctx = ice_task_context(t);
+  char *def = ice_json_format(t->node->def, 0);
+  char *in = ctx != NULL ? ice_json_format(ctx, 0) : NULL;
+  char *key = NULL;
+
+  json_decref(ctx);
+  if (def != NULL && in != NULL) {
+    uint64_t a = ice__fnv1a64(def, strlen(def), 0),
+             b = ice__fnv1a64(def, strlen(def), 1);
+    a = ice__fnv1a64(in, strlen(in), a);
+    b = ice__fnv1a64(in, strlen(in), b ^ 0x9e3779b97f4a7c15ull);
+    if (asprintf(&key, "%016llx%016llx", (unsigned long long)a,
+                 (unsigned long long)b) < 0)
+      key = NULL;
+  }
+  ice__free(def);
+  ice__free(in);
+  return key;
+}
+
+/* A cached output for the attempt: completes it (cache_hit) and returns 1.
+ * Otherwise keeps the key for finish_node to store the output under. */
+static int from_cache(ice_task_t *t) {
+  ice_run_t *r = t->run;
+  json_t *out;
+
+  ice__free(t->cache_key);
+  t->cache_key = cache_key(t);
+  if (t->cache_key == NULL)
+    return 0;
+  out = r->cache_get(r->cache_data, t->cache_key,
+                     t->node->cache_ttl > 0 ? t->node->cache_ttl * 1000 : 0);
+  if (out == NULL)
+    return 0;
+  t->cache_hit = 1;
+  ice__task_done_raw(t, out);
+  return 1;
+}
+
 static void start_attempt(ice_task_t *t) {
   ice__frame_t *f = t->frame;
   ice__slot_t *s = &f->slots[t->local];
@@ -775,6 +824,9 @@ static void start_attempt(ice_task_t *t) {
     ice__task_fail_kind(t, ICE__KIND_INPUT_MAPPING, "%s", err.msg);
     return;
   }
+  t->cache_hit = 0;
+  if (t->node->use_cache && t->run->cache_get != NULL && from_cache(t))
+    return;
   t->in_exec = 1;
   t->node->ex->start(t);
   t->in_exec = 0;

@@ -908,15 +908,74 @@ int ice_store_events(ice_store_t *s, const char *run_id, ice_event_cb cb,
 /* ---- hash --------------------------------------------------------------- */
 
 char *ice_store_hash(const char *text, size_t len) {
-  uint64_t h = 0xcbf29ce484222325ULL;
+  uint64_t h = ice__fnv1a64(text, len, 0);
   char *out = ice__malloc(32);
 
   if (out == NULL)
     return NULL;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (unsigned char)text[i];
-    h *= 0x100000001b3ULL;
-  }
   snprintf(out, 32, "fnv1a64:%016llx", (unsigned long long)h);
   return out;
+}
+
+/* ---- the memo of use_cache outputs -------------------------------------- */
+
+static double wall_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+json_t *ice_store_cache_get(void *store, const char *key, double max_age_ms) {
+  ice_store_t *s = store;
+  sqlite3_stmt *st = NULL;
+  json_t *out = NULL;
+
+  if (s == NULL || key == NULL ||
+      sqlite3_prepare_v2(s->db,
+                         "SELECT output, at_ms FROM cache WHERE key = ?1", -1,
+                         &st, NULL) != SQLITE_OK)
+    return NULL;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW &&
+      (max_age_ms <= 0 ||
+       wall_ms() - (double)sqlite3_column_int64(st, 1) <= max_age_ms)) {
+    const char *text = (const char *)sqlite3_column_text(st, 0);
+    /* A row that does not parse (a damaged store) is a miss, not an
+     * error: the node runs again. */
+    out = text != NULL ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+int ice_store_cache_put(void *store, const char *key, json_t *output) {
+  ice_store_t *s = store;
+  sqlite3_stmt *st = NULL;
+  char *text, msg[256];
+  int rc;
+
+  if (s == NULL || key == NULL || output == NULL)
+    return ICE_EINVAL;
+  text = ice_json_format(output, 0);
+  if (text == NULL)
+    return ICE_ENOMEM;
+  /* In the open transaction, flushed with the run's commits. */
+  if (tx_begin(s, msg, sizeof(msg)) != 0 ||
+      sqlite3_prepare_v2(s->db,
+                         "INSERT OR REPLACE INTO cache (key, output, at_ms) "
+                         "VALUES (?1, ?2, ?3)",
+                         -1, &st, NULL) != SQLITE_OK) {
+    ice__free(text);
+    return ICE_EIO;
+  }
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)wall_ms());
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  ice__free(text);
+  if (s->prep == NULL)
+    tx_flush(s, msg, sizeof(msg));
+  return rc == SQLITE_DONE ? 0 : ICE_EIO;
 }

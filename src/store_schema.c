@@ -38,7 +38,13 @@ static const char *const steps[] = {
     " run_id TEXT NOT NULL, seq INTEGER, type TEXT,"
     " body TEXT NOT NULL" /* the event as JSON */
     ");"
-    "CREATE INDEX events_run ON events(run_id, seq);",
+    "CREATE INDEX events_run ON events(run_id, seq);"
+    /* use_cache: outputs by the hash of a node's definition and input. */
+    "CREATE TABLE cache ("
+    " key TEXT PRIMARY KEY,"
+    " output TEXT NOT NULL," /* JSON */
+    " at_ms INTEGER NOT NULL"
+    ");",
     /* 1 -> 2 would be appended here, e.g.
      *   "ALTER TABLE runs ADD COLUMN tools TEXT;"
      *   "CREATE TABLE cache (hash TEXT PRIMARY KEY, output TEXT, at TEXT);"

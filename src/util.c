@@ -222,3 +222,13 @@ void ice__utf8_truncate(char *s) {
       (unsigned char)s[i - 1] >= 0xC0)
     s[i - 1] = '\0';
 }
+
+uint64_t ice__fnv1a64(const void *p, size_t n, uint64_t h) {
+  const unsigned char *b = p;
+
+  if (h == 0)
+    h = UINT64_C(14695981039346656037);
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ b[i]) * UINT64_C(1099511628211);
+  return h;
+}

@@ -94,8 +94,10 @@ typedef struct ice__node_s {
   uint32_t nmaps;
   uint32_t *child_scopes; /* scopes owned by a control-flow node */
   uint32_t nchild;
-  void *xdata;    /* executor-specific compiled config */
-  uint32_t pool1; /* index + 1 of its pool in the workflow's pools; 0 none */
+  void *xdata;      /* executor-specific compiled config */
+  uint32_t pool1;   /* index + 1 of its pool in the workflow's pools; 0 none */
+  int use_cache;    /* memoise its output across runs (SPEC §2.1) */
+  double cache_ttl; /* seconds a cached output stays good; 0 = for ever */
 } ice__node_t;
 
 struct ice_workflow_s {

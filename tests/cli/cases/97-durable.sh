@@ -255,3 +255,34 @@ for mode in "--store $S" "--no-store"; do
   [ "$(grep -c '"run_id"' "$W/out")" = 1 ] || fail "more than one result printed: $(cat "$W/out")"
   t_end
 done
+
+t_begin "durable: use_cache memoises a node across runs by its definition and input"
+wf cache.yaml <<Y
+tools:
+  side: {command: ["sh", "-c", "cat > /dev/null; echo x >> $W/cache-effects; echo '{\"n\": 1}'"]}
+nodes:
+  - {id: a, type: tool, tool_name: side, use_cache: true, tool_args: {k: "{{ inputs.k }}"}}
+  - {id: t, type: tool, tool_name: side, use_cache: true, cache_ttl_seconds: 0.3, dependencies: [a]}
+Y
+rm -f "$W/cache-effects"
+i=0
+for k in 1 1 2; do
+  i=$((i + 1))
+  ice run "$W/cache.yaml" --store "$W/cache.db" --input k=$k --events "$W/ev-cache-$i"
+  expect_rc 0
+done
+# Run 1 computes a and t; run 2 finds both. Run 3 has another input: the
+# context of both differs (it holds the run's inputs), so both run again.
+expect_events "$W/ev-cache-1" '[e["cache_hit"] for e in of(ev, "node.completed")] == [False, False]'
+expect_events "$W/ev-cache-2" '[e["cache_hit"] for e in of(ev, "node.completed")] == [True, True]'
+expect_events "$W/ev-cache-2" 'of(ev, "node.started", "a")[0]["attempt"] == 1'
+expect_events "$W/ev-cache-3" '[e["cache_hit"] for e in of(ev, "node.completed")] == [False, False]'
+[ "$(wc -l <"$W/cache-effects")" -eq 4 ] || fail "side effects: $(wc -l <"$W/cache-effects"), expected 4"
+# Past its ttl, t runs again.
+sleep 0.4
+ice run "$W/cache.yaml" --store "$W/cache.db" --input k=2 --events "$W/ev-cache-4"
+expect_events "$W/ev-cache-4" '[e["cache_hit"] for e in of(ev, "node.completed")] == [True, False]'
+# Without a store there is no memo.
+ice run "$W/cache.yaml" --no-store --input k=1 --events "$W/ev-cache-5"
+expect_events "$W/ev-cache-5" '[e["cache_hit"] for e in of(ev, "node.completed")] == [False, False]'
+t_end

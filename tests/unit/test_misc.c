@@ -147,12 +147,91 @@ static void test_cancel_while_queued_for_a_pool(void **state) {
   assert_int_equal(ice_engine_free(e), 0);
 }
 
+/* A recursive node: a convergence condition that fails to evaluate, a
+ * workflow_ref child that fails, and a cancel while its child runs. */
+static void cancel_later(uv_timer_t *h) {
+  ice_run_cancel(h->data);
+}
+
+static void test_recursive_failures(void **state) {
+  char dir[] = "/tmp/ice-misc-XXXXXX", top[300], child[300];
+  ice_engine_t *e = NULL;
+  ice_workflow_t *wf = NULL;
+  ice_diags_t d = {0};
+  ice_run_t *r = NULL;
+  uv_timer_t timer;
+  json_t *res;
+  FILE *f;
+
+  (void)state;
+  assert_int_equal(ice_engine_new(&e, NULL, NULL), 0);
+  res = th_run_wf(e,
+                  th_wf(e, "nodes:\n"
+                           "  - {id: s, type: tool, tool_name: echo, "
+                           "dependencies: [r]}\n"
+                           "  - {id: r, type: recursive, dependencies: [s], "
+                           "recursive_sources: [s], convergence_condition: "
+                           "'nosuch > 1'}\n"),
+                  NULL, 0, NULL);
+  th_want_node(res, "r", "failed", "expression");
+  json_decref(res);
+
+  assert_non_null(mkdtemp(dir));
+  snprintf(child, sizeof(child), "%s/child.yaml", dir);
+  snprintf(top, sizeof(top), "%s/top.yaml", dir);
+  f = fopen(child, "w");
+  fputs("nodes:\n  - {id: c, type: tool, tool_name: fail}\n"
+        "  - {id: z, type: tool, tool_name: sleep, tool_args: {seconds: "
+        "'{{ inputs.nap }}'}}\n",
+        f);
+  fclose(f);
+  f = fopen(top, "w");
+  fputs("nodes:\n  - {id: s, type: tool, tool_name: echo, dependencies: "
+        "[r]}\n  - {id: r, type: recursive, dependencies: [s], "
+        "recursive_sources: [s], workflow_ref: child.yaml, "
+        "convergence_condition: 'true'}\n",
+        f);
+  fclose(f);
+  assert_int_equal(ice_workflow_load(e, top, &wf, &d), 0);
+  res = th_run_wf(e, wf, th_json("{\"nap\": 0}"), 0, NULL);
+  th_want_node(res, "r", "failed", "subworkflow");
+  assert_non_null(strstr(
+      json_string_value(json_object_get(
+          json_object_get(json_object_get(json_object_get(res, "nodes"), "r"),
+                          "error"),
+          "message")),
+      "workflow_ref: "));
+  json_decref(res);
+  /* Cancelled while its child sleeps. */
+  assert_int_equal(ice_workflow_load(e, top, &wf, &d), 0);
+  {
+    json_t *in = th_json("{\"nap\": 5}");
+    ice_run_opts_t o = ICE_RUN_OPTS_INIT;
+    o.inputs = in;
+    assert_int_equal(ice_run_new(e, wf, &o, &r, NULL), 0);
+    json_decref(in);
+  }
+  ice_workflow_free(wf);
+  uv_timer_init(ice_engine_loop(e), &timer);
+  timer.data = r;
+  uv_timer_start(&timer, cancel_later, 50, 0);
+  assert_int_equal(ice_run_execute(r), 0);
+  th_want_node(ice_run_result(r), "r", "cancelled", NULL);
+  uv_close((uv_handle_t *)&timer, NULL);
+  ice_run_free(r);
+  unlink(child);
+  unlink(top);
+  rmdir(dir);
+  assert_int_equal(ice_engine_free(e), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_strerror),
       cmocka_unit_test(test_store_cache),
       cmocka_unit_test(test_store_arguments_and_default_paths),
       cmocka_unit_test(test_cancel_while_queued_for_a_pool),
+      cmocka_unit_test(test_recursive_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

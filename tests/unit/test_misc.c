@@ -193,7 +193,11 @@ static void test_recursive_failures(void **state) {
         f);
   fclose(f);
   assert_int_equal(ice_workflow_load(e, top, &wf, &d), 0);
-  res = th_run_wf(e, wf, th_json("{\"nap\": 0}"), 0, NULL);
+  {
+    json_t *in = th_json("{\"nap\": 0}");
+    res = th_run_wf(e, wf, in, 0, NULL); /* in is borrowed */
+    json_decref(in);
+  }
   th_want_node(res, "r", "failed", "subworkflow");
   assert_non_null(strstr(
       json_string_value(json_object_get(

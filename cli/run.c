@@ -1041,7 +1041,7 @@ int cli_open_store(const char *path, ice_store_t **out) {
 
   if (ice_store_open(out, path, msg, sizeof(msg)) != 0) {
     *out = NULL;
-    fprintf(stderr, "ice: cannot open the run store: %s\n", msg);
+    fprintf(stderr, "ice: %s\n", msg); /* names the store and why */
     return 2;
   }
   return 0;

@@ -137,12 +137,63 @@ json_t *ice_commit_to_json(const ice_commit_t *c) {
   return o;
 }
 
+/* A recursive node's carried context grows by one `history` entry per
+ * iteration, and its intermediate output holds the carry. Recorded whole,
+ * iteration k would write k entries: a long run's records would grow with
+ * the square of its iterations. So an `iterated` record holds only the
+ * entries added since the node's last record (`history_from`,
+ * `history_tail`), and its output leaves the carry out (the state names
+ * its key, `output_carry_key`); sched.c's replay puts them back together
+ * in order. */
+static void iteration_record(ice__slot_t *s, json_t **out, json_t **state) {
+  json_t *carry = s->carry, *hist = json_object_get(carry, "history");
+  json_t *st, *o, *tail;
+  const char *key, *carry_key = NULL;
+  json_t *v;
+  size_t from, n;
+
+  *out = json_incref(s->output);
+  *state = json_incref(carry);
+  if (!json_is_object(carry) || !json_is_array(hist))
+    return;
+  n = json_array_size(hist);
+  from = s->hist_committed <= n ? s->hist_committed : 0;
+  st = json_copy(carry); /* shallow: the entries are shared */
+  o = json_copy(s->output);
+  tail = json_array();
+  if (st == NULL || o == NULL || tail == NULL) {
+    json_decref(st);
+    json_decref(o);
+    json_decref(tail);
+    return;
+  }
+  for (size_t i = from; i < n; i++)
+    json_array_append(tail, json_array_get(hist, i));
+  json_object_del(st, "history");
+  json_object_set_new(st, "history_from", json_integer((json_int_t)from));
+  json_object_set_new(st, "history_tail", tail);
+  json_object_foreach(o, key, v) {
+    if (v == carry)
+      carry_key = key;
+  }
+  if (carry_key != NULL) {
+    json_object_set_new(st, "output_carry_key", json_string(carry_key));
+    json_object_del(o, carry_key); /* frees carry_key: last */
+  }
+  json_decref(*out);
+  json_decref(*state);
+  *out = o;
+  *state = st;
+  s->hist_committed = n;
+}
+
 /* Hands the change to the run's commit hook. A hook that fails stops the
  * run: work whose record cannot be kept must not go on as if it were. */
 static int call_hook(ice__frame_t *f, uint32_t k, ice__change_t ch,
                      const ice_task_t *t) {
   ice_run_t *r = f->run;
-  const ice__slot_t *s = &f->slots[k];
+  ice__slot_t *s = &f->slots[k];
+  json_t *own_out = NULL, *own_state = NULL;
   ice_commit_t c;
   char msg[256] = "";
   int rc;
@@ -163,8 +214,9 @@ static int call_hook(ice__frame_t *f, uint32_t k, ice__change_t ch,
       c.output = s->output;
       break;
     case ICE__CH_ITERATED:
-      c.output = s->output;
-      c.state = s->carry;
+      iteration_record(s, &own_out, &own_state);
+      c.output = own_out;
+      c.state = own_state;
       break;
     case ICE__CH_WAITING:
       c.state = t->saved;
@@ -187,6 +239,8 @@ static int call_hook(ice__frame_t *f, uint32_t k, ice__change_t ch,
     }
     rc = r->commit(&c, r->commit_data, msg, sizeof(msg));
   }
+  json_decref(own_out);
+  json_decref(own_state);
   ice__free((char *)c.key);
   if (rc != 0 && r->commit_error == NULL) {
     r->commit_error = ice__strdup(msg[0] != '\0' ? msg : "commit hook failed");

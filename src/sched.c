@@ -834,6 +834,63 @@ static void start_attempt(ice_task_t *t) {
     arm(t, (uint64_t)(t->node->timeout * 1000.0), on_timeout, 0);
 }
 
+/* Puts back a recursive node's carried context and intermediate output
+ * from an `iterated` record, which holds only the history entries added
+ * since the node's previous record (commit.c, iteration_record). Records
+ * are replayed in order, so s->carry holds the entries before them. */
+static void replay_iteration(ice__slot_t *s, json_t *rec) {
+  json_t *state = json_object_get(rec, "state");
+  json_t *out = json_object_get(rec, "output");
+  json_t *tail = json_object_get(state, "history_tail");
+  json_t *old = json_object_get(s->carry, "history");
+  json_t *carry, *hist;
+  json_int_t from = json_integer_value(json_object_get(state, "history_from"));
+  const char *key =
+      json_string_value(json_object_get(state, "output_carry_key"));
+
+  if (!json_is_array(tail)) {
+    /* Written whole (a carry without a history). */
+    json_decref(s->output);
+    s->output = json_incref(out);
+    json_decref(s->carry);
+    s->carry = json_incref(state);
+    return;
+  }
+  /* Records come from outside: a gap keeps what there is. */
+  if (from < 0 || (size_t)from > json_array_size(old))
+    from = (json_int_t)json_array_size(old);
+  carry = json_copy(state);
+  out = json_copy(out);
+  /* Usually the old history is held by the old carry alone and the new
+   * one extends it: it grows in place, so a replay of k iterations costs
+   * O(k), not O(k^2). */
+  hist = json_incref(old);
+  json_decref(s->output);
+  json_decref(s->carry);
+  s->output = out;
+  s->carry = carry;
+  if (hist == NULL || hist->refcount != 1 ||
+      (size_t)from != json_array_size(hist)) {
+    json_t *h = json_array();
+    for (size_t i = 0; h != NULL && i < (size_t)from; i++)
+      json_array_append(h, json_array_get(hist, i));
+    json_decref(hist);
+    hist = h;
+  }
+  if (carry == NULL || out == NULL || hist == NULL) {
+    json_decref(hist);
+    return;
+  }
+  json_array_extend(hist, tail);
+  json_object_del(carry, "history_from");
+  json_object_del(carry, "history_tail");
+  json_object_del(carry, "output_carry_key");
+  json_object_set_new(carry, "history", hist);
+  if (key != NULL)
+    json_object_set(out, key, carry);
+  s->hist_committed = json_array_size(hist);
+}
+
 /* A restored run meets a node instance that was committed before: replay
  * what it did instead of running it. Returns 1 when k needs nothing more
  * now. */
@@ -882,10 +939,7 @@ static int replay(ice__frame_t *f, uint32_t k, ice_task_t *t, json_t *rec) {
     return 1;
   }
   case ICE__CH_ITERATED:
-    json_decref(s->output);
-    s->output = json_incref(json_object_get(rec, "output"));
-    json_decref(s->carry);
-    s->carry = json_incref(json_object_get(rec, "state"));
+    replay_iteration(s, rec);
     s->attempts = (uint32_t)attempt;
     task_free(t);
     iterate(f, k, NULL);

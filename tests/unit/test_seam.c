@@ -15,6 +15,7 @@
 static json_t *g_counts; /* instance key -> times the `count` tool ran */
 static int g_answer;     /* `gate` completes when set, else parks */
 static int g_saw_saved;  /* gate attempts that got their saved state back */
+static int g_budget;     /* else `gate` completes this many more times */
 
 /* `count`: records that its node instance ran; outputs {"key": KEY}. */
 static void count_start(ice_task_t *t, json_t *args, void *data) {
@@ -31,10 +32,12 @@ static void count_start(ice_task_t *t, json_t *args, void *data) {
  * when a restored run starts it again); else parks with a saved state
  * and no wake-up of its own. */
 static void gate_start(ice_task_t *t) {
-  if (g_answer) {
+  if (g_answer || g_budget > 0) {
     json_t *saved = ice_task_saved_state(t);
     if (saved != NULL && json_is_true(json_object_get(saved, "asked")))
       g_saw_saved++;
+    if (!g_answer)
+      g_budget--;
     ice_task_done(t, json_pack("{s:b}", "answered", 1));
     return;
   }
@@ -203,6 +206,7 @@ static int setup(void **state) {
   (void)state;
   g_counts = json_object();
   g_answer = 0;
+  g_budget = 0;
   return 0;
 }
 
@@ -345,6 +349,70 @@ static const char *const shapes[] = {
     "    convergence_condition: 'iteration >= 3'\n"
     "  - {id: z, type: tool, tool_name: count, dependencies: [R]}\n",
 };
+
+/* A preserve_context recursive node stopped twice mid-way and restored
+ * each time: it ends as an uninterrupted run does, and every `iterated`
+ * record holds only the history added since the one before (a whole
+ * history each time would grow the records with the square of the
+ * iterations). */
+static void test_restore_recursive_history(void **state) {
+  static const char wf[] =
+      "nodes:\n"
+      "  - {id: step, type: tool, tool_name: count, dependencies: [R]}\n"
+      "  - {id: g, type: gate, dependencies: [step]}\n"
+      "  - id: R\n    type: recursive\n    dependencies: [g]\n"
+      "    recursive_sources: [g]\n    preserve_context: true\n"
+      "    convergence_condition: 'iteration >= 6'\n"
+      "  - {id: z, type: tool, tool_name: count, dependencies: [R]}\n";
+  ice_engine_t *e = mk();
+  log_t log = {json_array(), NULL}, plain_log = {json_array(), NULL};
+  json_t *res = NULL, *plain, *rec, *hist;
+  char *id = NULL;
+  unsigned long long seq = 0;
+  size_t j, iterated = 0;
+
+  (void)state;
+  for (int round = 0; round < 3; round++) {
+    g_answer = round == 2;
+    g_budget = 2;
+    json_decref(res);
+    res = run_logged(e, th_wf(e, wf), &log, round > 0 ? log.records : NULL,
+                     id, round > 0 ? seq + 1 : 0);
+    assert_string_equal(status_of(res), round < 2 ? "waiting" : "completed");
+    if (id == NULL)
+      id = strdup(json_string_value(json_object_get(res, "run_id")));
+    json_array_foreach(log.records, j, rec) {
+      seq = (unsigned long long)json_integer_value(json_object_get(rec, "seq"));
+    }
+  }
+  json_array_foreach(log.records, j, rec) {
+    json_t *st = json_object_get(rec, "state");
+    if (strcmp(json_string_value(json_object_get(rec, "change")),
+               "iterated") != 0)
+      continue;
+    iterated++;
+    assert_int_equal(json_array_size(json_object_get(st, "history_tail")), 1);
+    assert_int_equal(json_integer_value(json_object_get(st, "history_from")),
+                     iterated - 1);
+  }
+  assert_int_equal(iterated, 5);
+  json_object_clear(g_counts);
+  g_answer = 1;
+  plain = run_logged(e, th_wf(e, wf), &plain_log, NULL, NULL, 0);
+  assert_true(json_equal(json_object_get(plain, "output"),
+                         json_object_get(res, "output")));
+  hist = json_object_get(json_object_get(json_object_get(
+                             json_object_get(res, "output"), "R"),
+                             "final_context"),
+                         "history");
+  assert_int_equal(json_array_size(hist), 6);
+  json_decref(plain_log.records);
+  json_decref(plain);
+  json_decref(res);
+  json_decref(log.records);
+  free(id);
+  assert_int_equal(ice_engine_free(e), 0);
+}
 
 static void test_restore_from_commit_log(void **state) {
   (void)state;
@@ -819,6 +887,8 @@ static void test_subscriber_reads_output(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_park_and_complete_later, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_restore_recursive_history, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_restore_from_commit_log, setup,
                                       teardown),

@@ -37,10 +37,10 @@ typedef struct {
   char *err_msg;
   double t_start_ms;
   double duration_ms;
-  ice_task_t *task;  /* while running or waiting */
-  json_t *carry;     /* recursive nodes: the context carried across them */
+  ice_task_t *task;      /* while running or waiting */
+  json_t *carry;         /* recursive nodes: the context carried across them */
   size_t hist_committed; /* entries of carry.history already recorded */
-  json_int_t tokens; /* usage of every attempt, nested nodes included */
+  json_int_t tokens;     /* usage of every attempt, nested nodes included */
   double cost_usd;
 } ice__slot_t;
 

@@ -376,8 +376,8 @@ static void test_restore_recursive_history(void **state) {
     g_answer = round == 2;
     g_budget = 2;
     json_decref(res);
-    res = run_logged(e, th_wf(e, wf), &log, round > 0 ? log.records : NULL,
-                     id, round > 0 ? seq + 1 : 0);
+    res = run_logged(e, th_wf(e, wf), &log, round > 0 ? log.records : NULL, id,
+                     round > 0 ? seq + 1 : 0);
     assert_string_equal(status_of(res), round < 2 ? "waiting" : "completed");
     if (id == NULL)
       id = strdup(json_string_value(json_object_get(res, "run_id")));
@@ -387,8 +387,8 @@ static void test_restore_recursive_history(void **state) {
   }
   json_array_foreach(log.records, j, rec) {
     json_t *st = json_object_get(rec, "state");
-    if (strcmp(json_string_value(json_object_get(rec, "change")),
-               "iterated") != 0)
+    if (strcmp(json_string_value(json_object_get(rec, "change")), "iterated") !=
+        0)
       continue;
     iterated++;
     assert_int_equal(json_array_size(json_object_get(st, "history_tail")), 1);
@@ -401,10 +401,10 @@ static void test_restore_recursive_history(void **state) {
   plain = run_logged(e, th_wf(e, wf), &plain_log, NULL, NULL, 0);
   assert_true(json_equal(json_object_get(plain, "output"),
                          json_object_get(res, "output")));
-  hist = json_object_get(json_object_get(json_object_get(
-                             json_object_get(res, "output"), "R"),
-                             "final_context"),
-                         "history");
+  hist = json_object_get(
+      json_object_get(json_object_get(json_object_get(res, "output"), "R"),
+                      "final_context"),
+      "history");
   assert_int_equal(json_array_size(hist), 6);
   json_decref(plain_log.records);
   json_decref(plain);

@@ -406,6 +406,28 @@ static void test_restore_recursive_history(void **state) {
                       "final_context"),
       "history");
   assert_int_equal(json_array_size(hist), 6);
+  /* Records that do not follow each other, or are not records at all:
+   * the run goes on with what there is. */
+  json_decref(res);
+  json_decref(log.records);
+  log.records = th_json(
+      "[{\"key\": \"R\", \"change\": \"iterated\", \"attempt\": 1,"
+      "  \"state\": {\"history_from\": 99, \"history_tail\": [{}],"
+      "  \"output_carry_key\": \"final_context\"}, \"output\": {}},"
+      " {\"key\": \"R@2\", \"change\": \"iterated\", \"output\": 5,"
+      "  \"state\": {\"history_from\": -3, \"history_tail\": [2]}},"
+      " {\"key\": \"R@3\", \"change\": \"iterated\", \"state\": \"x\"}]");
+  json_object_clear(g_counts);
+  res =
+      run_logged(e, th_wf(e, wf), &(log_t){NULL, NULL}, log.records, "junk", 0);
+  assert_string_equal(status_of(res), "completed");
+  /* Only R's iterations have records: the body and z ran (seven), and R
+   * counted its replayed iterations. */
+  assert_int_equal(json_object_size(g_counts), 7);
+  assert_int_equal(
+      json_integer_value(json_object_get(
+          json_object_get(json_object_get(res, "output"), "R"), "iterations")),
+      6);
   json_decref(plain_log.records);
   json_decref(plain);
   json_decref(res);

@@ -210,6 +210,10 @@ char *ice_json_format(const json_t *v, int indent) {
   size_t depth = 0, cap = 0;
   const char *colon = indent > 0 ? ": " : ":";
 
+  /* Most texts (store records, events) are a few hundred bytes: one
+   * allocation instead of a doubling series from 1. */
+  o.s = ice__malloc(256);
+  o.cap = o.s != NULL ? 256 : 0;
   puts_(&o, "");
   for (;;) {
     /* Emit v (a scalar, or the opening of a container). */

@@ -168,10 +168,22 @@ static void scalar(out_t *o, const json_t *v) {
   char buf[64];
 
   switch (json_typeof(v)) {
-  case JSON_INTEGER:
-    snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    puts_(o, buf);
+  case JSON_INTEGER: {
+    /* Every record and event carries a few integers (seq, times,
+     * attempts): written by hand, not by snprintf's format machinery. */
+    json_int_t i = json_integer_value(v);
+    unsigned long long u =
+        i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+    char *p = buf + sizeof(buf);
+    do {
+      *--p = (char)('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    if (i < 0)
+      *--p = '-';
+    put(o, p, (size_t)(buf + sizeof(buf) - p));
     break;
+  }
   case JSON_REAL:
     ice__format_real(json_real_value(v), buf, sizeof(buf));
     puts_(o, buf);

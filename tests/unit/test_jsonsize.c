@@ -30,6 +30,20 @@ static void test_exact(void **state) {
   expect_exact("[\"\\u00e9\\u4e2d\", \"\\b\\f\\r\"]");
 }
 
+/* Integers are written by hand: every digit and both ends of the range. */
+static void test_integers(void **state) {
+  static const char text[] = "[0,-1,7,-10,1234567890,9223372036854775807,"
+                             "-9223372036854775808]";
+  json_t *v = th_json(text);
+  char *s = ice_json_format(v, 0);
+
+  (void)state;
+  assert_string_equal(s, text);
+  free(s);
+  expect_exact(text);
+  json_decref(v);
+}
+
 static void test_shared_counted_once(void **state) {
   /* Each level holds the previous one twice: 2^60 copies in text, 61
    * containers in memory. */
@@ -96,6 +110,7 @@ static void test_err_set_never_cuts_a_character(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exact),
+      cmocka_unit_test(test_integers),
       cmocka_unit_test(test_shared_counted_once),
       cmocka_unit_test(test_utf8_lossy),
       cmocka_unit_test(test_err_set_never_cuts_a_character),

@@ -348,6 +348,13 @@ static int open_error(ice_store_t *s, int rc, const char *why, char *msg,
     if ((rc & 0xff) == SQLITE_NOTADB) {
       snprintf(buf, sizeof(buf), "the file is not a run store (%s)",
                sqlite3_errmsg(s->db));
+    } else if ((rc & 0xff) == SQLITE_READONLY) {
+      /* Even reading needs to write: the log (-wal, -shm) and the
+       * schema's version check. */
+      snprintf(buf, sizeof(buf),
+               "it is read-only for this user (%s); a store needs write "
+               "access to the file and its directory",
+               sqlite3_errmsg(s->db));
     } else
       describe(s, rc, buf, sizeof(buf));
     why = buf;
@@ -390,6 +397,20 @@ int ice_store_open(ice_store_t **out, const char *path, char *msg,
       free_store(s);
       return rc;
     }
+  }
+  /* SQLite reports a store it could not create in a directory it may not
+   * write as "No such file or directory" (its last try opens read-only).
+   * Say what is wrong instead. */
+  if (access(s->path, F_OK) != 0 && errno == ENOENT &&
+      access(slash != NULL ? (slash == dir ? "/" : dir) : ".", W_OK) != 0) {
+    snprintf(msg, msglen,
+             "cannot open the run store '%s': cannot create it in the "
+             "directory '%s': %s",
+             s->path, slash != NULL ? (slash == dir ? "/" : dir) : ".",
+             strerror(errno));
+    ice__free(dir);
+    free_store(s);
+    return ICE_EIO;
   }
   ice__free(dir);
   /* One store is used from one thread (the loop's): no SQLite mutexes. */

@@ -140,6 +140,39 @@ expect_err_has "--no-store"
 expect_out_empty
 t_end
 
+t_begin "durable: a read-only store directory or file is a clear error, not a crash"
+# Root writes anywhere: the case runs ice as nobody (setpriv) then, from a
+# copy in a directory nobody can reach ($W is private).
+RO=$(mktemp -d /tmp/ice-ro.XXXXXX)
+chmod 755 "$RO"
+cp "$ICE" "$RO/ice"
+cp "$HELLO" "$RO/hello.json"
+mkdir "$RO/ro" "$RO/old"
+"$ICE" run "$HELLO" --store "$RO/old/store.db" >/dev/null 2>&1 || fail "could not make a store"
+chmod 555 "$RO/ro" "$RO/old"
+chmod 444 "$RO/old/store.db"
+as=""
+if [ "$(id -u)" = 0 ]; then
+  as="setpriv --reuid=65534 --regid=65534 --clear-groups"
+fi
+# shellcheck disable=SC2086 # $as is a command prefix
+timeout 20 $as "$RO/ice" run "$RO/hello.json" --store "$RO/ro/store.db" >"$W/out" 2>"$W/err" </dev/null
+RC=$?
+expect_rc 2
+expect_err_has "ice: cannot open the run store '$RO/ro/store.db': cannot create it in the directory '$RO/ro': Permission denied"
+expect_err_has "--no-store"
+expect_out_empty
+[ -e "$RO/ro/store.db" ] && fail "a store was created in a read-only directory"
+# shellcheck disable=SC2086
+timeout 20 $as "$RO/ice" runs --store "$RO/old/store.db" >"$W/out" 2>"$W/err" </dev/null
+RC=$?
+expect_rc 2
+expect_err_has "ice: cannot open the run store '$RO/old/store.db': it is read-only for this user"
+expect_out_empty
+chmod -R u+w "$RO"
+rm -rf "$RO"
+t_end
+
 t_begin "durable: a human node stops the run as waiting: exit 3, how to answer"
 ice run "$D/approval.yaml" --store "$S" --no-interactive
 expect_rc 3

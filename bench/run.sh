@@ -36,3 +36,43 @@ os.unlink(f.name)
 print(f"{'ice run (10,000 chain)':26} end to end {best * 1e3:8.3f} ms "
       f"({best * 1e6 / n:.3f} us/node incl. parse, validate, print)")
 PY
+# The run store's cost (docs/durability.md): engine time per node with the
+# store on against --no-store (the result's metrics.duration_ms), for a
+# 10,000-node chain and a 100,000-item loop, each in a fresh store.
+python3 - "$BUILD/ice" <<'PY'
+import json, os, shutil, subprocess, sys, tempfile
+ice = sys.argv[1]
+tmp = tempfile.mkdtemp()
+chain = [{"id": f"n{i}", "type": "tool", "tool_name": "echo",
+          "tool_args": {"x": i}, **({"dependencies": [f"n{i-1}"]} if i else {})}
+         for i in range(10000)]
+loop = [{"id": "a", "type": "tool", "tool_name": "echo",
+         "tool_args": {"items": list(range(100000))}},
+        {"id": "L", "type": "loop", "dependencies": ["a"],
+         "items_source": "a.items",
+         "body": [{"id": "b", "type": "tool", "tool_name": "echo",
+                   "tool_args": {"i": "{{ item }}"}}]}]
+for name, nodes, n in (("chain", chain, 10000), ("loop", loop, 100000)):
+    wf = os.path.join(tmp, name + ".json")
+    with open(wf, "w") as f:
+        json.dump({"name": name, "nodes": nodes}, f)
+    times = {}
+    for mode in ("--no-store", "--store"):
+        best = 1e9
+        for _ in range(3):
+            db = os.path.join(tmp, "runs.db")
+            for ext in ("", "-wal", "-shm"):
+                if os.path.exists(db + ext):
+                    os.unlink(db + ext)
+            args = [ice, "run", wf, mode] + ([db] if mode == "--store" else [])
+            out = subprocess.run(args, capture_output=True, check=True).stdout
+            best = min(best, json.loads(out)["metrics"]["duration_ms"])
+        times[mode] = best
+    size = sum(os.path.getsize(os.path.join(tmp, "runs.db" + ext))
+               for ext in ("", "-wal")
+               if os.path.exists(os.path.join(tmp, "runs.db" + ext)))
+    print(f"{'store, ' + name:26} engine {times['--store'] * 1e3 / n:7.2f} us/node "
+          f"(no store {times['--no-store'] * 1e3 / n:.2f}), "
+          f"{size / n:.0f} bytes/node")
+shutil.rmtree(tmp)
+PY

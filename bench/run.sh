@@ -76,3 +76,26 @@ for name, nodes, n in (("chain", chain, 10000), ("loop", loop, 100000)):
           f"{size / n:.0f} bytes/node")
 shutil.rmtree(tmp)
 PY
+# `ice resume` start-up on a store holding 1,000 runs (a finished run: it
+# is read back and printed), and `ice runs` listing them. Best of 5.
+python3 - "$BUILD/ice" <<'PY'
+import json, os, shutil, subprocess, sys, tempfile, time
+ice = sys.argv[1]
+tmp = tempfile.mkdtemp()
+db = os.path.join(tmp, "runs.db")
+first = None
+for i in range(1000):
+    out = subprocess.run([ice, "run", "examples/hello.json", "--store", db],
+                         capture_output=True, check=True).stdout
+    first = first or json.loads(out)["run_id"]
+for label, args in (("ice resume (1,000 runs)", ["resume", first]),
+                    ("ice runs (1,000 runs)", ["runs"])):
+    best = 1e9
+    for _ in range(5):
+        t = time.perf_counter()
+        subprocess.run([ice] + args + ["--store", db], stdout=subprocess.DEVNULL,
+                       check=True)
+        best = min(best, time.perf_counter() - t)
+    print(f"{label:26} end to end {best * 1e3:8.3f} ms")
+shutil.rmtree(tmp)
+PY

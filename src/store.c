@@ -398,6 +398,17 @@ int ice_store_open(ice_store_t **out, const char *path, char *msg,
       return rc;
     }
   }
+  /* A device, FIFO or directory is no store ("disk I/O error" else). */
+  {
+    struct stat pst;
+    if (stat(s->path, &pst) == 0 && !S_ISREG(pst.st_mode)) {
+      snprintf(msg, msglen,
+               "cannot open the run store '%s': not a regular file", s->path);
+      ice__free(dir);
+      free_store(s);
+      return ICE_EIO;
+    }
+  }
   /* SQLite reports a store it could not create in a directory it may not
    * write as "No such file or directory" (its last try opens read-only).
    * Say what is wrong instead. */

@@ -576,8 +576,11 @@ static void test_unwritable_places(void **state) {
   assert_int_equal(mkdir(ro, 0500), 0);
   if (access(ro, W_OK) != 0) {
     snprintf(path, sizeof(path), "%s/runs.db", ro);
-    expect_open_error(path, "unable to open database file");
+    expect_open_error(path, "cannot create it in the directory");
   }
+  /* A device or a directory is no store. */
+  expect_open_error("/dev/null", "'/dev/null': not a regular file");
+  expect_open_error(g_dir, "not a regular file");
   /* The default path honours ICE_HOME. */
   {
     ice_store_t *s = NULL;

@@ -368,8 +368,10 @@ int ice_store_open(ice_store_t **out, const char *path, char *msg,
                    size_t msglen) {
   ice_store_t *s;
   char *dir, *slash, why[300];
+  const char *parent;
+  struct stat pst;
   sqlite3_stmt *st = NULL;
-  int rc;
+  int rc = 0;
 
   *out = NULL;
   s = ice__calloc(1, sizeof(*s));
@@ -398,30 +400,28 @@ int ice_store_open(ice_store_t **out, const char *path, char *msg,
       return rc;
     }
   }
-  /* A device, FIFO or directory is no store ("disk I/O error" else). */
-  {
-    struct stat pst;
-    if (stat(s->path, &pst) == 0 && !S_ISREG(pst.st_mode)) {
+  parent = slash == NULL ? "." : slash == dir ? "/" : dir;
+  /* Say what is wrong where SQLite would not: a device, FIFO or directory
+   * ("disk I/O error"), or a store it could not create in a directory the
+   * user may not write ("No such file or directory", from its last try,
+   * read-only). */
+  if (stat(s->path, &pst) == 0) {
+    if (!S_ISREG(pst.st_mode)) {
       snprintf(msg, msglen,
                "cannot open the run store '%s': not a regular file", s->path);
-      ice__free(dir);
-      free_store(s);
-      return ICE_EIO;
+      rc = ICE_EIO;
     }
-  }
-  /* SQLite reports a store it could not create in a directory it may not
-   * write as "No such file or directory" (its last try opens read-only).
-   * Say what is wrong instead. */
-  if (access(s->path, F_OK) != 0 && errno == ENOENT &&
-      access(slash != NULL ? (slash == dir ? "/" : dir) : ".", W_OK) != 0) {
+  } else if (errno == ENOENT && access(parent, W_OK) != 0) {
     snprintf(msg, msglen,
              "cannot open the run store '%s': cannot create it in the "
              "directory '%s': %s",
-             s->path, slash != NULL ? (slash == dir ? "/" : dir) : ".",
-             strerror(errno));
+             s->path, parent, strerror(errno));
+    rc = ICE_EIO;
+  }
+  if (rc != 0) {
     ice__free(dir);
     free_store(s);
-    return ICE_EIO;
+    return rc;
   }
   ice__free(dir);
   /* One store is used from one thread (the loop's): no SQLite mutexes. */

@@ -346,8 +346,11 @@ typedef struct {
    * "skipped", "cancelled". */
   const char *change;
   int attempt;
-  json_t *output;         /* completed, iterated */
-  json_t *state;          /* waiting: the executor's; iterated: carry */
+  json_t *output; /* completed, iterated */
+  /* waiting: the executor's saved state. iterated: the carried context
+   * as a delta (history_from, history_tail, output_carry_key; the output
+   * leaves the carry out), to be replayed in order (docs/durability.md). */
+  json_t *state;
   const char *error_kind; /* failed, retrying */
   const char *error_message;
   const char *reason;     /* skipped */

@@ -171,17 +171,20 @@ static void put_escaped(const char *s) {
   }
 }
 
-/* --input K=V: V is JSON when it parses, else a string. Inputs are JSON,
- * whose strings are UTF-8: other bytes are refused rather than changed
- * behind the user's back. */
-static int add_input(json_t *inputs, const char *kv) {
+/* OPT KEY=VALUE (--input, --answer): split at the first '=' and set
+ * obj[KEY]. VALUE is JSON when `json` is set and it parses, else a string.
+ * Values are JSON, whose strings are UTF-8: other bytes are refused rather
+ * than changed behind the user's back. `what` names KEY in the usage
+ * error. */
+static int add_pair(json_t *obj, const char *opt, const char *what,
+                    const char *kv, int json) {
   const char *eq = strchr(kv, '=');
   size_t len = strlen(kv), bad = utf8_bad(kv, len);
-  json_t *v;
+  json_t *v = NULL;
   char *key;
 
   if (bad < len) {
-    fputs("ice: --input '", stderr);
+    fprintf(stderr, "ice: %s '", opt);
     put_escaped(kv);
     fprintf(stderr,
             "' is not valid UTF-8 (byte 0x%02X at offset %zu)\n"
@@ -189,15 +192,19 @@ static int add_input(json_t *inputs, const char *kv) {
             (unsigned char)kv[bad], bad);
     return 2;
   }
-  if (eq == NULL || eq == kv)
-    return cli_usage_error("--input needs KEY=VALUE, got '%s'", kv);
-  v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+  if (eq == NULL || eq == kv) {
+    char fmt[64];
+    snprintf(fmt, sizeof(fmt), "%s needs %s=VALUE, got '%%s'", opt, what);
+    return cli_usage_error(fmt, kv);
+  }
+  if (json)
+    v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
   if (v == NULL)
     v = json_string(eq + 1);
   key = strndup(kv, (size_t)(eq - kv));
-  if (v == NULL || key == NULL || json_object_set_new(inputs, key, v) != 0) {
+  if (v == NULL || key == NULL || json_object_set_new(obj, key, v) != 0) {
     free(key);
-    fprintf(stderr, "ice: --input: %s\n", strerror(ENOMEM));
+    fprintf(stderr, "ice: %s: %s\n", opt, strerror(ENOMEM));
     return 2;
   }
   free(key);
@@ -324,36 +331,6 @@ static int set_inputs(json_t *inputs, const char *arg) {
   return 0;
 }
 
-/* --answer NODE=VALUE: split at the first '='; VALUE stays a string (the
- * node's approval_type reads it). */
-static int add_answer(json_t *answers, const char *kv) {
-  const char *eq = strchr(kv, '=');
-  size_t len = strlen(kv), bad = utf8_bad(kv, len);
-  json_t *v;
-  char *key;
-
-  if (bad < len) {
-    fputs("ice: --answer '", stderr);
-    put_escaped(kv);
-    fprintf(stderr,
-            "' is not valid UTF-8 (byte 0x%02X at offset %zu)\n"
-            "Try 'ice help'.\n",
-            (unsigned char)kv[bad], bad);
-    return 2;
-  }
-  if (eq == NULL || eq == kv)
-    return cli_usage_error("--answer needs NODE=VALUE, got '%s'", kv);
-  v = json_string(eq + 1);
-  key = strndup(kv, (size_t)(eq - kv));
-  if (v == NULL || key == NULL || json_object_set_new(answers, key, v) != 0) {
-    free(key);
-    fprintf(stderr, "ice: --answer: %s\n", strerror(ENOMEM));
-    return 2;
-  }
-  free(key);
-  return 0;
-}
-
 static int parse(int argc, char **argv, run_opts_t *o) {
   json_t *later = json_object(); /* --input wins over --inputs */
   int rc = 0, opts_done = 0;
@@ -412,7 +389,7 @@ static int parse(int argc, char **argv, run_opts_t *o) {
       if (val == NULL)
         rc = cli_usage_error("%s needs KEY=VALUE", a);
       else
-        rc = add_input(later, val);
+        rc = add_pair(later, "--input", "KEY", val, 1);
       TAKE_VALUE();
     } else if (strcmp(a, "--inputs") == 0) {
       if (val == NULL)
@@ -424,7 +401,7 @@ static int parse(int argc, char **argv, run_opts_t *o) {
       if (val == NULL)
         rc = cli_usage_error("%s needs NODE=VALUE", a);
       else
-        rc = add_answer(o->answers, val);
+        rc = add_pair(o->answers, "--answer", "NODE", val, 0);
       TAKE_VALUE();
     } else if (strcmp(a, "--max-parallel") == 0) {
       char *end = NULL;

@@ -82,6 +82,8 @@ void *ice__task_xstate(const ice_task_t *t);
 /* Keeps the attempt's resolved input (tool args, taken) alive for as long
  * as the attempt, for code that borrowed it. */
 void ice__task_keep_input(ice_task_t *t, json_t *input);
+/* What ice__task_keep_input kept (borrowed), or NULL. */
+json_t *ice__task_input(const ice_task_t *t);
 /* 1 when a subscriber wants events of the type: build fields only then
  * (ice__task_emit with NULL fields still counts the event's seq). */
 int ice__task_wants(const ice_task_t *t, ice__event_t type);

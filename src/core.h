@@ -106,8 +106,11 @@ struct ice_task_s {
   uv_timer_t timer;
   int timer_init;
   int timer_armed;
-  ice_task_t *next_done; /* the run's done queue */
-  ice_task_t *next_pool; /* a pool's wait queue */
+  ice_task_t *next_done;    /* the run's done queue */
+  ice_task_t *next_pool;    /* a pool's wait queue */
+  uint32_t pool1;           /* its pool: the node's, or a call's (call.c) */
+  double retry_after_ms;    /* the callee's delay before a retry, or < 0 */
+  struct ice__call_s *call; /* a call's sub-task (call.h), else NULL */
 };
 
 /* What a run does when nothing more can happen now. */
@@ -272,6 +275,21 @@ int ice__task_idle(const ice_task_t *t);
 void ice__task_set_flag(ice_task_t *t, int *flag, int value);
 /* Resolves input_mappings into t->mapped; fills err on failure. */
 int ice__task_map_inputs(ice_task_t *t, ice__err_t *err);
+
+/* ---- call.c ------------------------------------------------------------- */
+
+/* The drain's step for a call's sub-task: starts it once it holds its
+ * pool slot, or hands its outcome to the callback and frees it. */
+void ice__call_process(ice_task_t *t);
+/* A call's cancel request (timeout or stop of the call). */
+void ice__call_request_cancel(ice_task_t *t);
+
+/* ---- sched.c, for call.c ------------------------------------------------- */
+
+/* Queues t for the drain. */
+void ice__sched_push_done(ice_task_t *t);
+/* Frees a task that no frame holds. */
+void ice__task_free(ice_task_t *t);
 
 /* ---- run.c -------------------------------------------------------------- */
 

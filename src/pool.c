@@ -67,7 +67,7 @@ void ice__pools_close(ice_run_t *r) {
 }
 
 static ice__pool_t *pool_of(const ice_task_t *t) {
-  uint32_t i = t->node->pool1;
+  uint32_t i = t->pool1;
 
   return i > 0 && i <= t->run->npools ? t->run->pools[i - 1] : NULL;
 }

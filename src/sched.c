@@ -291,11 +291,21 @@ static ice_task_t *task_new(ice__frame_t *f, uint32_t k) {
   t->frame = f;
   t->node = node_of(f, k);
   t->local = k;
+  t->pool1 = t->node->pool1;
+  t->retry_after_ms = -1;
   f->run->live_tasks++;
   return t;
 }
 
+void ice__task_free(ice_task_t *t) {
+  task_free(t);
+}
+
 static void push_done(ice_task_t *t);
+
+void ice__sched_push_done(ice_task_t *t) {
+  push_done(t);
+}
 
 /* Gives t's pool slot back; the waiter that gets it starts from the drain
  * (back on the done queue, flagged restart: start_attempt finds its slot
@@ -335,7 +345,9 @@ static int ensure_timer(ice_task_t *t) {
 /* Asks the executor to stop the attempt; one that cannot (no cancel hook)
  * has its attempt abandoned instead. */
 static void request_cancel(ice_task_t *t) {
-  if (t->node->ex->cancel != NULL)
+  if (t->call != NULL)
+    ice__call_request_cancel(t);
+  else if (t->node->ex->cancel != NULL)
     t->node->ex->cancel(t);
   else
     ice__task_abandon(t);
@@ -673,6 +685,10 @@ static void process(ice_task_t *t) {
   const ice__node_t *n = t->node;
   int will_retry;
 
+  if (t->call != NULL) {
+    ice__call_process(t);
+    return;
+  }
   if (t->restart) {
     t->restart = 0;
     if (t->cancel == ICE__CANCEL_STOP || f->stopping) {
@@ -742,6 +758,12 @@ static void process(ice_task_t *t) {
   {
     uint64_t delay = ice__retry_delay_ms(&n->retry, (unsigned)t->attempt,
                                          (uint32_t)random());
+    /* A callee that said how long to wait (an LLM's Retry-After) is
+     * believed, up to the policy's ceiling. */
+    if (t->retry_after_ms >= 0) {
+      double cap = n->retry.max_backoff_seconds * 1000.0;
+      delay = (uint64_t)(t->retry_after_ms < cap ? t->retry_after_ms : cap);
+    }
     r->retries++;
     /* The pool slot is not held during back-off (SPEC §4.2). */
     pool_release(t);
@@ -812,6 +834,7 @@ static void start_attempt(ice_task_t *t) {
   t->done = t->ok = 0;
   t->cancel = ICE__CANCEL_NONE;
   t->wake_at_ms = t->retry_at_ms = 0;
+  t->retry_after_ms = -1;
   json_decref(t->output);
   t->output = NULL;
   ice__free(t->err_msg);
@@ -1186,7 +1209,7 @@ int ice_task_wait(ice_task_t *t, json_t *state, double wake_at_ms) {
   ice__frame_t *f;
   ice_run_t *r;
 
-  if (t == NULL || t->done || t->abandoned || t->waiting) {
+  if (t == NULL || t->done || t->abandoned || t->waiting || t->call != NULL) {
     json_decref(state);
     return ICE_EINVAL;
   }
@@ -1223,7 +1246,7 @@ json_t *ice_task_saved_state(const ice_task_t *t) {
 }
 
 void ice_task_set_background(ice_task_t *t) {
-  if (t == NULL || t->done || t->abandoned || t->background)
+  if (t == NULL || t->done || t->abandoned || t->background || t->call != NULL)
     return;
   ice__task_set_flag(t, &t->background, 1);
   t->frame->background++;

@@ -61,6 +61,9 @@ void ice__task_keep_input(ice_task_t *t, json_t *input) {
   json_decref(t->input);
   t->input = input;
 }
+json_t *ice__task_input(const ice_task_t *t) {
+  return t->input;
+}
 const ice__node_t *ice__task_node(const ice_task_t *t) {
   return t->node;
 }
@@ -344,6 +347,11 @@ int ice__task_idle(const ice_task_t *t) {
 void ice__task_set_flag(ice_task_t *t, int *flag, int value) {
   int was = ice__task_idle(t);
 
+  if (t->call != NULL) {
+    /* A call is its parent's work, not a node the run counts. */
+    *flag = value;
+    return;
+  }
   *flag = value;
   t->run->idle += ice__task_idle(t) - was;
 }

@@ -125,6 +125,16 @@ struct ice_workflow_s {
   /* Copies of node objects (and sub-objects) without their null optional
    * fields (SPEC §1.1: null means absent); the nodes' defs point here. */
   json_t *norm;
+  /* Bundle workflows (SPEC §1.1). The declared `inputs` (inputs.c): the
+   * arrays of names are borrowed from the document, NULL when absent. */
+  int declares_inputs;
+  json_t *inputs_required;
+  json_t *inputs_optional;
+  /* The names the file's expressions and templates read (expr_names.c),
+   * collected while it is built when it declares inputs; else NULL. */
+  json_t *reads;
+  /* `outputs`, compiled (outputs.c); NULL when the file has none. */
+  struct ice__outputs_s *outputs;
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE
@@ -178,6 +188,40 @@ size_t ice__list_len(const char *const *list);
 
 /* Checks the file's `tools` definitions (tooldefs.c). Returns 0. */
 int ice__tool_defs_check(ice__vctx_t *v);
+
+/* The definition of tool or agent `name` as the workflow sees it (defs.c):
+ * its own `tools` / `agents`, then the engine's tool files (SPEC §1.1);
+ * NULL when neither has it. *dir (may be NULL) is the directory that
+ * definition's relative paths start from. Borrowed. */
+json_t *ice__wf_tool_def(const ice_workflow_t *wf, const char *name,
+                         const char **dir);
+json_t *ice__wf_agent_def(const ice_workflow_t *wf, const char *name,
+                          const char **dir);
+
+/* ---- inputs.c, outputs.c: bundle workflows (SPEC §1.1) ------------------ */
+
+/* Checks the top-level `inputs` of root and keeps what it declares. */
+void ice__inputs_compile(ice__vctx_t *v, json_t *root);
+/* The checks of run inputs (an object, borrowed) against what wf
+ * declares: every required one given, and every other one declared or
+ * read by an expression of the file. 0, or ICE_EINPUT with one message
+ * per problem in diags. 0 when wf declares no inputs. */
+int ice__inputs_check(const ice_workflow_t *wf, json_t *inputs,
+                      ice_diags_t *diags);
+/* The members of inputs that wf declares, as a new object; a new
+ * reference to inputs itself when wf declares none. NULL on ENOMEM. */
+json_t *ice__inputs_declared(const ice_workflow_t *wf, json_t *inputs);
+
+typedef struct ice__outputs_s ice__outputs_t;
+/* Checks and compiles the top-level `outputs` of root (wf->outputs). */
+void ice__outputs_compile(ice__vctx_t *v, json_t *root);
+/* Renders wf's outputs against the run's inputs (flattened and as
+ * `inputs`) and its completed top-level nodes (id -> output), both
+ * borrowed. 0 with a new object in *out, or -1 after appending one line
+ * `Output NAME: MESSAGE` per failed output to errors (a JSON array). */
+int ice__outputs_render(const ice_workflow_t *wf, json_t *inputs, json_t *nodes,
+                        json_t **out, json_t *errors);
+void ice__outputs_free(ice__outputs_t *o);
 
 /* ---- fields.c: one node's fields ---------------------------------------- */
 

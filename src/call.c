@@ -99,6 +99,8 @@ void ice__call_process(ice_task_t *t) {
   res.retry_after = t->retry_after_ms >= 0 ? t->retry_after_ms / 1000.0 : -1;
   if (c->cb != NULL)
     c->cb(c->data, &res);
+  if (!c->started && c->ops->drop != NULL)
+    c->ops->drop(c->arg);
   ice__free(c);
   t->call = NULL;
   ice__task_free(t); /* gives a pool slot back */

@@ -29,6 +29,9 @@ typedef void (*ice__call_cb)(void *data, const ice__call_res_t *res);
 typedef struct {
   void (*start)(ice_task_t *sub, void *arg);
   void (*cancel)(ice_task_t *sub, void *arg); /* NULL: abandoned */
+  /* Optional: frees arg when the call ends before start (cancelled while
+   * it waited for a pool slot). */
+  void (*drop)(void *arg);
 } ice__call_ops_t;
 
 /* Starts a call under parent: with pool1 (a pool index + 1 of the run's

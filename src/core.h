@@ -165,6 +165,7 @@ struct ice_run_s {
   uint64_t retries;
   json_int_t tokens;
   double cost_usd;
+  long long llm_calls; /* LLM requests sent (llm.c; the budgets) */
   /* The commit hook (SPEC §9's store writes here) and its first error. */
   ice_commit_cb commit;
   void *commit_data;

@@ -853,6 +853,36 @@ static int is_json_schema(json_t *o) {
   return json_object_size(o) == 0;
 }
 
+json_t *ice__schema_as_json_schema(json_t *schema) {
+  static const char *const json_word[] = {
+      "string",  "string", "integer", "integer", "number", "number", "boolean",
+      "boolean", "object", "object",  "array",   "array",  NULL};
+  json_t *props, *req, *out;
+  const char *key;
+  json_t *word;
+
+  if (!json_is_object(schema) || is_json_schema(schema))
+    return json_incref(schema);
+  props = json_object();
+  req = json_array();
+  out = json_pack("{s:s,s:o,s:o,s:b}", "type", "object", "properties", props,
+                  "required", req, "additionalProperties", 0);
+  if (out == NULL)
+    return NULL;
+  json_object_foreach(schema, key, word) {
+    json_t *p = json_object();
+    for (size_t k = 0; k < ICE__ARRAY_SIZE(simple_types); k++) {
+      if (json_is_string(word) &&
+          strcmp(simple_types[k].word, json_string_value(word)) == 0 &&
+          json_word[k] != NULL)
+        json_object_set_new(p, "type", json_string(json_word[k]));
+    }
+    json_object_set_new(props, key, p);
+    json_array_append_new(req, json_string(key));
+  }
+  return out;
+}
+
 /* A cycle through $ref (possibly via allOf/anyOf/oneOf/not) that never
  * descends into the value would make checking loop forever. Only $ref
  * edges can point back at an existing node, so the loop is named by one. */

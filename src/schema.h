@@ -22,4 +22,10 @@ int ice__schema_check(const ice__schema_t *s, const json_t *value,
 
 void ice__schema_free(ice__schema_t *s);
 
+/* The JSON Schema form of a schema written in either dialect (an LLM's
+ * response_format): JSON Schema as it is, the simple form as an object
+ * schema with every field required and no other. New reference; NULL on
+ * ENOMEM. */
+json_t *ice__schema_as_json_schema(json_t *schema);
+
 #endif

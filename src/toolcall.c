@@ -549,7 +549,7 @@ static void call_cancel(ice_task_t *sub, void *arg) {
   ice__tool_stop(sub, d);
 }
 
-static const ice__call_ops_t call_ops = {call_start, call_cancel};
+static const ice__call_ops_t call_ops = {call_start, call_cancel, NULL};
 
 ice_task_t *ice__tool_call(ice_task_t *parent, const ice__tooldef_t *d,
                            json_t *args, ice__call_cb cb, void *data) {

@@ -30,7 +30,7 @@ static void *refuse(ice_compile_t *c) {
       .compile = refuse,                                                       \
   };
 
-UNSUPPORTED(llm)
+
 UNSUPPORTED(agent)
 UNSUPPORTED(swarm)
 UNSUPPORTED(code)

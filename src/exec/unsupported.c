@@ -31,6 +31,6 @@ static void *refuse(ice_compile_t *c) {
   };
 
 
-UNSUPPORTED(agent)
+
 UNSUPPORTED(swarm)
 UNSUPPORTED(code)

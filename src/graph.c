@@ -414,6 +414,14 @@ static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
         on_cycle = 1;
     }
     if (!on_cycle) {
+      /* With agent_package or workflow_ref and no cycle, R loops on its
+       * own (SPEC §7.4, the iceOS form): no body, and its sources are
+       * ordinary dependencies. */
+      if (json_object_get(R->def, "agent_package") != NULL ||
+          json_object_get(R->def, "workflow_ref") != NULL) {
+        R->rec_pending = 0;
+        continue;
+      }
       if (json_is_array(srcs))
         ice__verr(v, R, R->def, "recursive_sources",
                   "none of the recursive_sources is on a cycle through "

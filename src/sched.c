@@ -670,6 +670,11 @@ static void iterate(ice__frame_t *f, uint32_t k, ice_task_t *t) {
       heap_push(f, b);
     }
   }
+  if (R->nbody == 0) {
+    /* A node that loops on its own (no body) runs again at once. */
+    rs->state = ICE__ST_READY;
+    heap_push(f, k);
+  }
   if (f->nheap > 0)
     mark_ready(f);
 }

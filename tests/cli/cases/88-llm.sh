@@ -1,0 +1,280 @@
+# LLM and agent nodes (SPEC §6.1, §6.2, §7.4) against a real HTTP server
+# on 127.0.0.1 that speaks Chat Completions (tests/support/chat_server.py,
+# started here; its directives in a prompt choose its answer), and offline
+# with the `echo` provider.
+
+SRV=$ROOT/tests/support/chat_server.py
+KEY=sk-ice-test-SECRET-6f1d2c
+mkdir -p "$W/llm" "$W/scripts"
+
+# start_server NAME [ARGS...]: a server of our own; its URL in $URL.
+start_server() {
+  name=$1
+  shift
+  rm -f "$W/llm/port-$name"
+  python3 "$SRV" --port-file "$W/llm/port-$name" --script-dir "$W/scripts" "$@" &
+  BGPIDS="$BGPIDS $!"
+  i=0
+  while [ ! -s "$W/llm/port-$name" ] && [ $i -lt 100 ]; do
+    sleep 0.05
+    i=$((i + 1))
+  done
+  URL=http://127.0.0.1:$(cat "$W/llm/port-$name")/v1
+}
+
+# stats URL: the server's counters into $W/out (for expect_json).
+stats() {
+  python3 -I -S -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1] + "/stats", timeout=5).read().decode())' "${1%/v1}" >"$W/out"
+}
+
+# llm ARGS...: `ice` with the key and the server's URL.
+llm() {
+  OPENAI_API_KEY=$KEY OPENAI_BASE_URL=$URL ice "$@"
+}
+
+start_server main
+
+cat >"$W/llm/basic.yaml" <<'EOF'
+llm:
+  model: gpt-test
+  prices: {"*": {prompt: 1000, completion: 2000}}
+nodes:
+  - id: summarise
+    type: llm
+    prompt: "Summarise {{ topic }} briefly"
+  - id: write
+    type: llm
+    llm_config: {system: "You write.", temperature: 0.2, max_tokens: 64}
+    prompt: "Write about {{ summarise.response }}"
+    dependencies: [summarise]
+  - id: priced
+    type: llm
+    prompt: "[[cost:0.5]] what is it worth"
+EOF
+
+t_begin "llm: outputs, usage per node and in the run's metrics, price table"
+llm run "$W/llm/basic.yaml" --input topic=agents --no-store
+expect_rc 0
+expect_json 'r["output"]["summarise"]["response"] == "echo: Summarise agents briefly"' \
+  'r["output"]["summarise"]["text"] == r["output"]["summarise"]["response"]' \
+  'r["output"]["summarise"]["prompt"] == "Summarise agents briefly"' \
+  'r["output"]["summarise"]["model"] == "gpt-test"' \
+  'r["output"]["summarise"]["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "cost_usd": 0.011}' \
+  'r["output"]["write"]["response"] == "echo: Write about echo: Summarise agents briefly"' \
+  'r["output"]["priced"]["usage"]["cost_usd"] == 0.5' \
+  'r["nodes"]["summarise"]["tokens"] == 7' \
+  'r["metrics"]["tokens"] == sum(o["usage"]["total_tokens"] for o in r["output"].values())' \
+  'abs(r["metrics"]["cost_usd"] - sum(o["usage"]["cost_usd"] for o in r["output"].values())) < 1e-9'
+t_end
+
+t_begin "llm: the request is Chat Completions with the system message, settings and the key"
+stats "$URL"
+expect_json 'any(b["messages"] == [{"role": "system", "content": "You write."}, {"role": "user", "content": "Write about echo: Summarise agents briefly"}] and b["temperature"] == 0.2 and b["max_tokens"] == 64 and b["model"] == "gpt-test" for b in r["bodies"])' \
+  'all(b["temperature"] == 0.7 for b in r["bodies"] if b["messages"][-1]["content"].startswith("Summarise"))' \
+  'all(r["auth"])'
+t_end
+
+cat >"$W/llm/retry.yaml" <<'EOF'
+llm: {model: m}
+nodes:
+  - id: limited
+    type: llm
+    prompt: "[[fail_first:1 status:429 retry_after:0.4]] go"
+    retry_policy: {max_attempts: 2, backoff_seconds: 30}
+  - id: down
+    type: llm
+    prompt: "[[fail_first:2 status:503]] go"
+    retry_policy: {max_attempts: 3, backoff_seconds: 0.05}
+  - id: always500
+    type: llm
+    prompt: "[[status:500]] go"
+  - id: denied
+    type: llm
+    prompt: "[[status:401]] go"
+    retry_policy: {max_attempts: 3, backoff_seconds: 0.01, retry_on: [transient]}
+EOF
+
+t_begin "llm: 429 waits the server's Retry-After (not the 30 s back-off), 5xx is transient, 401 is llm_error"
+t0=$(date +%s%N)
+llm run "$W/llm/retry.yaml" --no-store --events "$W/llm/ev-retry"
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_rc 1
+expect_json 'r["nodes"]["limited"]["status"] == "completed" and r["nodes"]["limited"]["attempts"] == 2' \
+  'r["nodes"]["down"]["status"] == "completed" and r["nodes"]["down"]["attempts"] == 3' \
+  'r["nodes"]["always500"]["error"]["kind"] == "transient" and "HTTP 500" in r["nodes"]["always500"]["error"]["message"]' \
+  'r["nodes"]["denied"]["error"]["kind"] == "llm_error" and r["nodes"]["denied"]["attempts"] == 1 and "HTTP 401" in r["nodes"]["denied"]["error"]["message"]'
+expect_events "$W/llm/ev-retry" \
+  '[e["delay_ms"] for e in of(ev, "node.retrying", "limited")] == [400]'
+[ "$ms" -lt 5000 ] || fail "took $ms ms: the Retry-After delay was not used"
+t_end
+
+cat >"$W/llm/bad.yaml" <<'EOF'
+llm: {model: m}
+nodes:
+  - {id: slow, type: llm, prompt: "[[sleep:5]] go", timeout_seconds: 0.5}
+  - {id: malformed, type: llm, prompt: "[[malformed]] go"}
+  - {id: dropped, type: llm, prompt: "[[drop]] go"}
+  - {id: cut, type: llm, prompt: "[[truncate]] go"}
+EOF
+
+t_begin "llm: a slow answer times out; malformed JSON, a dropped connection and a body cut short fail clearly"
+t0=$(date +%s%N)
+llm run "$W/llm/bad.yaml" --no-store
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_rc 1
+expect_json 'r["nodes"]["slow"]["error"]["kind"] == "timeout"' \
+  'r["nodes"]["malformed"]["error"]["kind"] == "llm_error" and "not JSON" in r["nodes"]["malformed"]["error"]["message"]' \
+  'r["nodes"]["dropped"]["error"]["kind"] == "transient"' \
+  'r["nodes"]["cut"]["error"]["kind"] == "transient"'
+[ "$ms" -lt 4000 ] || fail "took $ms ms: the timeout did not stop the request"
+t_end
+
+cat >"$W/llm/structured.yaml" <<'EOF'
+llm: {model: m}
+nodes:
+  - id: ok
+    type: llm
+    prompt: '[[reply:{"name": "Ann", "age": 31}]]'
+    output_schema: {name: str, age: int}
+  - id: wrong_type
+    type: llm
+    prompt: '[[reply:{"name": "Ann", "age": "old"}]]'
+    output_schema: {name: str, age: int}
+  - id: not_json
+    type: llm
+    prompt: "[[reply:Ann is 31]]"
+    output_schema:
+      type: object
+      properties: {name: {type: string}}
+      required: [name]
+  - id: plain
+    type: llm
+    prompt: "[[reply:just text]]"
+    output_schema: {text: string}
+EOF
+
+t_begin "llm: structured output is requested, parsed, checked and kept as data; refused answers fail output_validation"
+llm run "$W/llm/structured.yaml" --no-store
+expect_rc 1
+expect_json 'r["output"]["ok"]["data"] == {"name": "Ann", "age": 31}' \
+  'r["nodes"]["wrong_type"]["error"]["kind"] == "output_validation" and "$.age" in r["nodes"]["wrong_type"]["error"]["message"]' \
+  'r["nodes"]["not_json"]["error"]["kind"] == "output_validation" and "not JSON" in r["nodes"]["not_json"]["error"]["message"]' \
+  'r["output"]["plain"]["response"] == "just text" and "data" not in r["output"]["plain"]'
+stats "$URL"
+expect_json 'any(b.get("response_format") == {"type": "json_schema", "json_schema": {"name": "ok", "schema": {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"], "additionalProperties": False}}} for b in r["bodies"])' \
+  'not any("response_format" in b for b in r["bodies"] if "just text" in b["messages"][-1]["content"])'
+t_end
+
+t_begin "llm: the echo provider answers offline with the prompt and counts words"
+cat >"$W/llm/echo.yaml" <<'EOF'
+nodes:
+  - {id: e, type: llm, provider: echo, prompt: "one two  three"}
+EOF
+ice run "$W/llm/echo.yaml" --no-store
+expect_rc 0
+expect_json 'r["output"]["e"]["response"] == "one two  three"' \
+  'r["output"]["e"]["usage"]["prompt_tokens"] == 3 and r["output"]["e"]["usage"]["total_tokens"] == 6'
+t_end
+
+t_begin "llm: 200 nodes with an llm pool of 200 are all in flight at once"
+start_server hold --hold-until 200
+python3 -I -S -c 'import json
+nodes = [{"id": "n%d" % i, "type": "llm", "prompt": "[[hold]] %d" % i} for i in range(200)]
+print(json.dumps({"max_parallel": 200, "pools": {"llm": 200}, "llm": {"model": "m"}, "nodes": nodes}))' >"$W/llm/wide.json"
+llm run "$W/llm/wide.json" --no-store
+expect_rc 0
+expect_json 'r["metrics"]["nodes_completed"] == 200'
+stats "$URL"
+expect_json 'r["max_in_flight"] == 200 and r["requests"] == 200'
+t_end
+
+t_begin "llm: the llm pool's default of 16 is never exceeded by a loop of 100"
+start_server pool
+cat >"$W/llm/pool.yaml" <<'EOF'
+llm: {model: m}
+nodes:
+  - id: each
+    type: loop
+    items_source: "{{ items }}"
+    max_concurrency: 100
+    body:
+      - {id: ask, type: llm, prompt: "[[sleep:0.1]] {{ item }}"}
+EOF
+llm run "$W/llm/pool.yaml" --no-store --inputs "{\"items\": $(python3 -c 'print(list(range(100)))')}"
+expect_rc 0
+expect_json 'len(r["output"]["each"]) == 100'
+stats "$URL"
+expect_json 'r["max_in_flight"] == 16 and r["requests"] == 100'
+t_end
+
+t_begin "llm: the API key appears nowhere: result, events, errors, the store"
+cat >"$W/llm/leak.yaml" <<'EOF'
+llm: {model: m}
+nodes:
+  - {id: ok, type: llm, prompt: "hi"}
+  - {id: bad, type: llm, prompt: "[[status:401]] no"}
+  - {id: gone, type: llm, prompt: "x", llm_config: {base_url: "http://127.0.0.1:1/v1"}}
+EOF
+llm run "$W/llm/leak.yaml" --events "$W/llm/ev-leak" --store "$W/llm/leak.db"
+expect_rc 1
+for f in "$W/out" "$W/err" "$W/llm/ev-leak" "$W/llm/leak.db" "$W/llm/leak.db-wal"; do
+  if [ -f "$f" ] && grep -qaF "$KEY" "$f"; then fail "the key is in $f"; fi
+done
+[ -s "$W/llm/leak.db" ] || fail "no store written"
+t_end
+
+t_begin "llm: a missing key names the variable, not a value"
+OPENAI_BASE_URL=$URL OPENAI_API_KEY= ice run "$W/llm/echo.yaml" --no-store
+expect_rc 0
+cat >"$W/llm/nokey.yaml" <<'EOF'
+nodes:
+  - {id: a, type: llm, model: m, prompt: hi, llm_config: {api_key_env: ICE_TEST_NO_SUCH_KEY}}
+EOF
+OPENAI_BASE_URL=$URL ice run "$W/llm/nokey.yaml" --no-store
+expect_rc 1
+expect_json '"ICE_TEST_NO_SUCH_KEY is not set" in r["nodes"]["a"]["error"]["message"]' \
+  'r["nodes"]["a"]["error"]["kind"] == "llm_error"'
+t_end
+
+t_begin "llm: budgets stop further LLM calls with non_retryable"
+cat >"$W/llm/budget.yaml" <<'EOF'
+llm: {provider: echo, max_llm_calls: 2}
+nodes:
+  - {id: a, type: llm, prompt: "one"}
+  - {id: b, type: llm, prompt: "two", dependencies: [a]}
+  - {id: c, type: llm, prompt: "three", dependencies: [b], retry_policy: {max_attempts: 3}}
+EOF
+ice run "$W/llm/budget.yaml" --no-store
+expect_rc 1
+expect_json 'r["nodes"]["b"]["status"] == "completed"' \
+  'r["nodes"]["c"]["error"]["kind"] == "non_retryable" and r["nodes"]["c"]["attempts"] == 1' \
+  '"max_llm_calls (2)" in r["nodes"]["c"]["error"]["message"]'
+cat >"$W/llm/budget2.yaml" <<'EOF'
+llm: {provider: echo, budget: {max_tokens: 5}}
+nodes:
+  - {id: a, type: llm, prompt: "one two three"}
+  - {id: b, type: llm, prompt: "more", dependencies: [a]}
+EOF
+ice run "$W/llm/budget2.yaml" --no-store
+expect_rc 1
+expect_json '"budget: max_tokens (5)" in r["nodes"]["b"]["error"]["message"]'
+t_end
+
+t_begin "llm: bad settings are validation errors at their position"
+cat >"$W/llm/invalid.yaml" <<'EOF'
+llm: {provider: echo, budget: {max_calls: 1}, prices: {m: {input: 1}}}
+nodes:
+  - id: a
+    type: llm
+    prompt: "{{ unclosed"
+    llm_config: {provider: nosuch, temperature: hot}
+EOF
+ice validate "$W/llm/invalid.yaml"
+expect_rc 2
+expect_diag "$W/llm/invalid.yaml" "llm.budget: unknown field 'max_calls'" 1
+expect_diag "$W/llm/invalid.yaml" "unknown field 'input'" 1
+expect_diag "$W/llm/invalid.yaml" "unknown provider 'nosuch'" 6
+expect_diag "$W/llm/invalid.yaml" "temperature must be a number" 6
+expect_diag "$W/llm/invalid.yaml" "prompt" 5
+t_end

@@ -3,6 +3,7 @@
  * engine (with the built-in types) is engine_new.c's; running lives in
  * run.c and sched.c; loading in load.c. */
 #include "engine.h"
+#include "httpc.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ int ice_engine_free(ice_engine_t *e) {
 
   if (e == NULL)
     return 0;
+  ice__httpc_free(e); /* its handles close in the uv_run below */
   /* Freed runs close their handles asynchronously: let those callbacks
    * run before deciding whether anything is still alive. */
   if (e->owns_loop)

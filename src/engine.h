@@ -88,6 +88,7 @@ struct ice_engine_s {
   const ice_workflow_t *subwf_top; /* the outermost workflow being built */
   ice_diags_t *subwf_sink;         /* ...and where its diagnostics go */
   uint64_t subwf_loads;            /* child files read (tests count them) */
+  struct ice__httpc_s *httpc;      /* the LLM HTTP client, made on first use */
 };
 
 /* Finds a node type; NULL when unknown. */

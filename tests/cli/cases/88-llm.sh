@@ -278,3 +278,126 @@ expect_diag "$W/llm/invalid.yaml" "unknown provider 'nosuch'" 6
 expect_diag "$W/llm/invalid.yaml" "temperature must be a number" 6
 expect_diag "$W/llm/invalid.yaml" "prompt" 5
 t_end
+
+# ---- agents (SPEC §6.2) -------------------------------------------------------
+# A scripted server conversation: the k-th request naming a script gets its
+# k-th answer. The directive rides in the agent's prompt (the first user
+# message); later user messages are tool results.
+
+mkdir -p "$W/llm/tools"
+cat >"$W/llm/tools/add.py" <<'EOF'
+import json, sys
+a = json.load(sys.stdin)
+print(json.dumps({"sum": a["a"] + a["b"]}))
+EOF
+cat >"$W/llm/agent.yaml" <<'EOF'
+llm: {model: m}
+tools:
+  add: {command: [python3, tools/add.py]}
+agents:
+  calc:
+    system_prompt: "You add numbers."
+    tools: [add]
+nodes:
+  - id: choose
+    type: agent
+    package: calc
+    prompt: "[[script:choose]] add 1 and 2"
+  - id: forbidden
+    type: agent
+    package: calc
+    prompt: "[[script:forbidden]] delete everything"
+  - id: prose
+    type: agent
+    package: calc
+    prompt: "[[script:prose]] just talk"
+  - id: capped
+    type: agent
+    package: calc
+    max_iterations: 3
+    prompt: "[[script:loop]] forever"
+  - id: inline
+    type: agent
+    tools: [{name: add, description: "adds"}]
+    llm_config: {model: inline-model}
+    agent_config: {system_prompt: "Inline agent."}
+    prompt: "[[script:inline]] go"
+EOF
+cat >"$W/scripts/choose.json" <<'EOF'
+["{\"tool\": \"add\", \"inputs\": {\"a\": 1, \"b\": 2}, \"done\": false, \"message\": \"adding\"}",
+ "```json\n{\"tool\": null, \"done\": true, \"message\": \"the sum is 3\"}\n```"]
+EOF
+cat >"$W/scripts/forbidden.json" <<'EOF'
+["{\"tool\": \"rm_rf\", \"inputs\": {}, \"message\": \"deleting\"}"]
+EOF
+cat >"$W/scripts/prose.json" <<'EOF'
+["I would rather not use a tool."]
+EOF
+cat >"$W/scripts/loop.json" <<'EOF'
+["{\"tool\": \"add\", \"inputs\": {\"a\": 2, \"b\": 2}, \"message\": \"again\"}"]
+EOF
+cat >"$W/scripts/inline.json" <<'EOF'
+["{\"tool\": \"add\", \"inputs\": {\"a\": 5, \"b\": 5}}", "{\"done\": true, \"message\": \"ten\"}"]
+EOF
+
+t_begin "agent: tool choice, a tool run through the tool path, observation, final answer"
+start_server agents
+llm run "$W/llm/agent.yaml" --no-store
+expect_rc 1
+expect_json 'r["output"]["choose"] == {"reasoning": ["adding", "the sum is 3"], "last_tool": "add", "result": {"sum": 3}, "message": "the sum is 3", "response": "the sum is 3", "iterations": 2}'
+t_end
+
+t_begin "agent: a tool outside its list fails non_retryable; prose ends the loop; max_iterations caps it"
+expect_json 'r["nodes"]["forbidden"]["error"]["kind"] == "non_retryable"' \
+  '"rm_rf" in r["nodes"]["forbidden"]["error"]["message"] and "(add)" in r["nodes"]["forbidden"]["error"]["message"]' \
+  'r["output"]["prose"]["message"] == "I would rather not use a tool." and r["output"]["prose"]["iterations"] == 1 and r["output"]["prose"]["last_tool"] is None' \
+  'r["output"]["capped"]["iterations"] == 3 and r["output"]["capped"]["result"] == {"sum": 4} and r["output"]["capped"]["reasoning"] == ["again"] * 3'
+t_end
+
+t_begin "agent: an inline agent (tools objects, llm_config, agent_config)"
+expect_json 'r["output"]["inline"]["result"] == {"sum": 10} and r["output"]["inline"]["response"] == "ten"'
+stats "$URL"
+expect_json 'any(b["model"] == "inline-model" and b["messages"][0]["role"] == "system" and b["messages"][0]["content"].startswith("Inline agent.") and "add" in b["messages"][0]["content"] for b in r["bodies"])' \
+  'any(m["role"] == "user" and m["content"] == "{\"tool_result\":{\"sum\":3}}" for b in r["bodies"] for m in b["messages"])'
+t_end
+
+t_begin "agent: memory is a warning; unknown package and tool are errors"
+cat >"$W/llm/agent-bad.yaml" <<'EOF'
+nodes:
+  - id: a
+    type: agent
+    package: nosuch
+  - id: b
+    type: agent
+    provider: echo
+    tools: [no_such_tool]
+    memory: {backend: redis}
+EOF
+ice validate "$W/llm/agent-bad.yaml"
+expect_rc 2
+expect_diag "$W/llm/agent-bad.yaml" "unknown agent 'nosuch'" 4
+expect_diag "$W/llm/agent-bad.yaml" "unknown tool 'no_such_tool'"
+grep -qE "agent-bad.yaml:9:5: warning: .*memory" "$W/err" || fail "no memory warning: $(cat "$W/err")"
+t_end
+
+t_begin "recursive: agent_package loops on its own until the condition (iceOS form)"
+cat >"$W/llm/rec.yaml" <<'EOF'
+agents:
+  negotiator: {system_prompt: "negotiate", llm_config: {provider: echo}}
+nodes:
+  - {id: seed, type: tool, tool_name: echo, tool_args: {offer: 10}}
+  - id: loop
+    type: recursive
+    agent_package: negotiator
+    recursive_sources: [seed]
+    convergence_condition: "iteration >= 3"
+    max_rounds: 5
+    dependencies: [seed]
+EOF
+ice run "$W/llm/rec.yaml" --no-store --events "$W/llm/ev-rec"
+expect_rc 0
+expect_json 'r["output"]["loop"]["converged"] is True and r["output"]["loop"]["iterations"] == 3' \
+  'r["output"]["loop"]["result"]["iterations"] == 1' \
+  'r["nodes"]["loop"]["tokens"] > 0'
+expect_events "$W/llm/ev-rec" 'len(of(ev, "recursive.iteration", "loop")) == 3'
+t_end

@@ -401,3 +401,25 @@ expect_json 'r["output"]["loop"]["converged"] is True and r["output"]["loop"]["i
   'r["nodes"]["loop"]["tokens"] > 0'
 expect_events "$W/llm/ev-rec" 'len(of(ev, "recursive.iteration", "loop")) == 3'
 t_end
+
+# ---- the LLM examples, offline and against the server ------------------------
+
+t_begin "examples/llm: summarise-write, agent-tools and extract run offline with echo"
+(cd "$ROOT" && for f in examples/llm/*.yaml; do "$ICE" validate "$f" || echo "INVALID $f"; done) >"$W/out" 2>"$W/err"
+grep -q INVALID "$W/out" && fail "$(cat "$W/out" "$W/err")"
+ex_run llm/summarise-write.yaml 0 --input "topic=agent engines" --output-only --no-store
+expect_json 'r["summary"] == "Summarise in three sentences what matters about agent engines."' \
+  'r["article"].startswith("Write one paragraph") and r["tokens"] > 0'
+ex_run llm/agent-tools.yaml 0 --input "text=the quick brown fox" --no-store
+expect_json 'r["output"]["count"]["last_tool"] == "wordcount" and r["output"]["count"]["result"]["words"] == 4'
+ex_run llm/extract.yaml 0 --no-store
+expect_json 'r["output"]["greet"]["greeting"] == "Hello Ann Lee, 31!"'
+t_end
+
+t_begin "examples/llm: the same files against an OpenAI-compatible endpoint"
+start_server examples
+OPENAI_API_KEY=$KEY OPENAI_BASE_URL=$URL ex_run llm/summarise-write.yaml 0 --input topic=x --input provider=openai --output-only --no-store
+expect_json 'r["summary"] == "echo: Summarise in three sentences what matters about x."'
+stats "$URL"
+expect_json 'r["requests"] == 2 and all(b["model"] == "gpt-4o-mini" for b in r["bodies"])'
+t_end

@@ -1224,15 +1224,13 @@ static void test_iceos_model_dump(void **state) {
           "         level: 1, output_selection: []}\n",
           1, NULL);
   ice_workflow_free(wf);
-  /* ...but not on another type; llm is still refused, quietly. */
+  /* ...but not on another type; llm's iceOS fields pass quietly. */
   WANT(e,
        "nodes:\n"
        "  - {id: t, type: tool, tool_name: echo, parallel: true}\n"
-       "  - {id: m, type: llm, provider: openai, level: 0,\n"
-       "     format_specifications: {}}\n",
-       1, "wf.yaml:2:42: error: node 't': unknown field 'parallel'",
-       "wf.yaml:3:13: error: node 'm': node type 'llm' is not supported by "
-       "this version of ice yet");
+       "  - {id: m, type: llm, provider: openai, level: 0, prompt: hi,\n"
+       "     model: m, format_specifications: {}}\n",
+       1, "wf.yaml:2:42: error: node 't': unknown field 'parallel'");
   assert_true(ice__iceos_ignored("llm", "llm_config.timeout"));
   assert_true(ice__iceos_ignored("code", "imports"));
   assert_false(ice__iceos_ignored("tool", "imports"));

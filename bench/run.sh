@@ -99,3 +99,4 @@ for label, args in (("ice resume (1,000 runs)", ["resume", first]),
     print(f"{label:26} end to end {best * 1e3:8.3f} ms")
 shutil.rmtree(tmp)
 PY
+sh bench/llm.sh "$BUILD"

@@ -404,22 +404,96 @@ t_end
 
 # ---- the LLM examples, offline and against the server ------------------------
 
+# ex_llm EXPECTED_EXIT NAME ARGS...: runs examples/NAME from the repository
+# root; with $EX_URL set, against that server with the test key.
+ex_llm() {
+  want=$1 name=$2
+  shift 2
+  (cd "$ROOT" && if [ -n "${EX_URL:-}" ]; then
+    export OPENAI_API_KEY="$KEY" OPENAI_BASE_URL="$EX_URL"
+  fi && timeout 20 "$ICE" run "examples/$name" "$@" >"$W/out" 2>"$W/err" </dev/null)
+  RC=$?
+  expect_rc "$want"
+}
+
 t_begin "examples/llm: summarise-write, agent-tools and extract run offline with echo"
 (cd "$ROOT" && for f in examples/llm/*.yaml; do "$ICE" validate "$f" || echo "INVALID $f"; done) >"$W/out" 2>"$W/err"
 grep -q INVALID "$W/out" && fail "$(cat "$W/out" "$W/err")"
-ex_run llm/summarise-write.yaml 0 --input "topic=agent engines" --output-only --no-store
+ex_llm 0 llm/summarise-write.yaml --input "topic=agent engines" --output-only --no-store
 expect_json 'r["summary"] == "Summarise in three sentences what matters about agent engines."' \
   'r["article"].startswith("Write one paragraph") and r["tokens"] > 0'
-ex_run llm/agent-tools.yaml 0 --input "text=the quick brown fox" --no-store
+ex_llm 0 llm/agent-tools.yaml --input "text=the quick brown fox" --no-store
 expect_json 'r["output"]["count"]["last_tool"] == "wordcount" and r["output"]["count"]["result"]["words"] == 4'
-ex_run llm/extract.yaml 0 --no-store
+ex_llm 0 llm/extract.yaml --no-store
 expect_json 'r["output"]["greet"]["greeting"] == "Hello Ann Lee, 31!"'
 t_end
 
 t_begin "examples/llm: the same files against an OpenAI-compatible endpoint"
 start_server examples
-OPENAI_API_KEY=$KEY OPENAI_BASE_URL=$URL ex_run llm/summarise-write.yaml 0 --input topic=x --input provider=openai --output-only --no-store
+EX_URL=$URL
+ex_llm 0 llm/summarise-write.yaml --input topic=x --input provider=openai --output-only --no-store
+EX_URL=
 expect_json 'r["summary"] == "echo: Summarise in three sentences what matters about x."'
 stats "$URL"
 expect_json 'r["requests"] == 2 and all(b["model"] == "gpt-4o-mini" for b in r["bodies"])'
+t_end
+
+# ---- hostile cases ------------------------------------------------------------
+
+t_begin "llm: SIGTERM with requests in flight cancels the run at once (exit 130)"
+start_server term
+cat >"$W/llm/term.yaml" <<'EOF'
+llm: {model: m}
+nodes:
+  - {id: a, type: llm, prompt: "[[sleep:8]] slow"}
+  - {id: b, type: llm, prompt: "[[sleep:8]] slow"}
+EOF
+t0=$(date +%s%N)
+OPENAI_API_KEY=$KEY OPENAI_BASE_URL=$URL "$ICE" run "$W/llm/term.yaml" --no-store >"$W/out" 2>"$W/err" &
+pid=$!
+sleep 0.5
+kill -TERM $pid
+wait $pid
+RC=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_rc 130
+expect_json 'r["status"] == "cancelled" and r["nodes"]["a"]["status"] == "cancelled"'
+[ "$ms" -lt 3000 ] || fail "took $ms ms"
+t_end
+
+t_begin "agent: a timeout kills the tool process it is running"
+cat >"$W/scripts/sleepy.json" <<EOF
+["{\"tool\": \"nap\", \"inputs\": {}}"]
+EOF
+cat >"$W/llm/agent-timeout.yaml" <<EOF
+llm: {model: m}
+tools:
+  nap: {command: [sleep, "30.$MARK"]}
+nodes:
+  - id: a
+    type: agent
+    tools: [nap]
+    timeout_seconds: 0.5
+    prompt: "[[script:sleepy]] go"
+EOF
+llm run "$W/llm/agent-timeout.yaml" --no-store
+expect_rc 1
+expect_json 'r["nodes"]["a"]["error"]["kind"] == "timeout"'
+sleep 0.2
+if pgrep -f "sleep 30.$MARK" >/dev/null; then fail "the tool's process is still running"; fi
+t_end
+
+t_begin "llm: a bad base_url, a huge prompt and non-UTF-8 answers fail cleanly"
+cat >"$W/llm/odd.yaml" <<'EOF'
+nodes:
+  - {id: badurl, type: llm, model: m, prompt: x, llm_config: {base_url: "not a url"}}
+  - {id: huge, type: llm, model: m, prompt: "{{ big }}"}
+  - {id: latin1, type: llm, model: m, prompt: "[[reply_b64:/w==]] x"}
+EOF
+python3 -I -S -c 'import json; print(json.dumps({"big": "word " * 2000000}))' >"$W/llm/big.json"
+llm run "$W/llm/odd.yaml" --no-store --inputs "@$W/llm/big.json"
+expect_rc 1
+expect_json 'r["nodes"]["badurl"]["status"] == "failed"' \
+  'r["nodes"]["huge"]["status"] == "completed" and r["output"]["huge"]["usage"]["prompt_tokens"] == 2000000' \
+  'r["nodes"]["latin1"]["error"]["kind"] == "llm_error"'
 t_end

@@ -30,6 +30,10 @@ int cli_result_exit(json_t *res);
 /* Prints "ice: MESSAGE" and a hint; returns 2 (bad usage). */
 int cli_usage_error(const char *fmt, const char *arg);
 void cli_print_diags(const ice_diags_t *d);
+/* Adds the tool files of SPEC §1.1 to e: each path of the array files
+ * (--tools, in order), then those of $ICE_TOOLS. Prints every diagnostic;
+ * 0, or 2 when one of them could not be loaded. */
+int cli_add_tool_files(ice_engine_t *e, json_t *files);
 /* Prints "ice: OPT is not supported yet"; returns 2. */
 int cli_unsupported(const char *opt);
 

@@ -90,6 +90,43 @@ void cli_print_diags(const ice_diags_t *d) {
   }
 }
 
+/* Tool files (SPEC §1.1): each --tools FILE in order, then each entry of
+ * $ICE_TOOLS (':'-separated; empty entries are skipped). Every diagnostic
+ * is printed; 0 when all loaded, else 2. */
+int cli_add_tool_files(ice_engine_t *e, json_t *files) {
+  const char *env = getenv("ICE_TOOLS");
+  int bad = 0;
+  size_t i;
+  json_t *f;
+
+  json_array_foreach(files, i, f) {
+    ice_diags_t d = {0};
+    if (ice_engine_add_tool_file(e, json_string_value(f), &d) != 0)
+      bad = 1;
+    cli_print_diags(&d);
+    ice_diags_free(&d);
+  }
+  while (env != NULL && *env != '\0') {
+    const char *end = strchr(env, ':');
+    size_t len = end != NULL ? (size_t)(end - env) : strlen(env);
+    if (len > 0) {
+      ice_diags_t d = {0};
+      char *path = strndup(env, len);
+      if (path == NULL) {
+        fprintf(stderr, "ice: ICE_TOOLS: %s\n", strerror(ENOMEM));
+        return 2;
+      }
+      if (ice_engine_add_tool_file(e, path, &d) != 0)
+        bad = 1;
+      cli_print_diags(&d);
+      ice_diags_free(&d);
+      free(path);
+    }
+    env = end != NULL ? end + 1 : NULL;
+  }
+  return bad ? 2 : 0;
+}
+
 /* Options that the SPEC lists but that need parts not built yet: they are
  * refused rather than ignored, so a script never silently gets less. */
 int cli_unsupported(const char *opt) {

@@ -20,16 +20,16 @@ static const char *const usage_main =
     "NODE=V]...\n"
     "               [--max-parallel N] [--events FILE] [--store PATH | "
     "--no-store]\n"
-    "               [--output-only] [--quiet] [--no-interactive]\n"
-    "               [--max-wait SECONDS]\n"
+    "               [--tools FILE]... [--output-only] [--quiet]\n"
+    "               [--no-interactive] [--max-wait SECONDS]\n"
     "  ice resume RUN [--answer NODE=V]... [--events FILE] [--output-only]\n"
     "               [--quiet] [--max-wait SECONDS] [--store PATH] [--force]\n"
     "               [--no-interactive]\n"
     "  ice runs [--limit N] [--store PATH]\n"
     "  ice show RUN [--store PATH]\n"
     "  ice events RUN [--store PATH]\n"
-    "  ice validate FILE...\n"
-    "  ice graph FILE [--format dot|mermaid]\n"
+    "  ice validate [--tools FILE]... FILE...\n"
+    "  ice graph FILE [--tools FILE]... [--format dot|mermaid]\n"
     "  ice --version\n"
     "  ice help [COMMAND]\n"
     "\n"
@@ -38,17 +38,24 @@ static const char *const usage_main =
     "cancelled by a signal.\n";
 
 static const char *const usage_validate =
-    "usage: ice validate FILE...\n"
+    "usage: ice validate [--tools FILE]... FILE...\n"
     "\n"
     "Checks each workflow file and prints every problem as\n"
-    "FILE:LINE:COL: error: MESSAGE on stderr. Exit 0 when all are valid,\n"
-    "else 2. Prints nothing on stdout. --tools is not supported yet.\n";
+    "FILE:LINE:COL: error: MESSAGE on stderr, and every warning as\n"
+    "FILE:LINE:COL: warning: MESSAGE. Exit 0 when all are valid (warnings\n"
+    "or not), else 2. Prints nothing on stdout.\n"
+    "\n"
+    "  --tools FILE   a tool file (tools and agents the workflows use);\n"
+    "                 repeatable, the first named wins; then the files of\n"
+    "                 $ICE_TOOLS (a ':'-separated list)\n";
 
 static const char *const usage_graph =
-    "usage: ice graph FILE [--format dot|mermaid]\n"
+    "usage: ice graph FILE [--tools FILE]... [--format dot|mermaid]\n"
     "\n"
-    "Prints the workflow's dependency graph (default: dot). --tools is not\n"
-    "supported yet.\n";
+    "Prints the workflow's dependency graph (default: dot).\n"
+    "\n"
+    "  --tools FILE   a tool file the workflow's tools resolve in\n"
+    "                 (repeatable; then the files of $ICE_TOOLS)\n";
 
 static int cmd_help(int argc, char **argv) {
   const char *topic = argc > 2 ? argv[2] : NULL;
@@ -75,49 +82,119 @@ static int cmd_help(int argc, char **argv) {
   return cli_write_out(text, 0, "the help") == 0 ? 0 : 1;
 }
 
+/* --tools FILE and --tools=FILE (SPEC §1.1) at argv[*i]: appends FILE to
+ * tools and returns 1 (advancing *i past a separate value), 0 when
+ * argv[*i] is not --tools, or 2 after a usage error. */
+static int tools_opt(int argc, char **argv, int *i, json_t *tools) {
+  const char *a = argv[*i], *val;
+
+  if (strncmp(a, "--tools=", 8) == 0)
+    val = a + 8;
+  else if (strcmp(a, "--tools") == 0)
+    val = *i + 1 < argc ? argv[++*i] : NULL;
+  else
+    return 0;
+  if (val == NULL || val[0] == '\0')
+    return cli_usage_error("%s needs a FILE", "--tools");
+  if (json_array_append_new(tools, json_string(val)) != 0) {
+    fprintf(stderr, "ice: --tools: %s\n", strerror(ENOMEM));
+    return 2;
+  }
+  return 1;
+}
+
 static int cmd_validate(int argc, char **argv) {
   ice_engine_t *e;
-  int bad = 0, files = 0, opts_done = 0;
+  json_t *tools = json_array(), *files = json_array(), *f;
+  int bad = 0, opts_done = 0, rc = 0;
+  size_t i;
 
   /* Options first, so that a bad one is reported before any file is read
    * and `--help` prints only the help. */
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
+  for (int k = 2; k < argc && rc == 0; k++) {
+    const char *a = argv[k];
     if (opts_done || a[0] != '-' || a[1] == '\0') {
       if (a[0] == '\0')
-        return cli_usage_error("%s", "a FILE is an empty string");
-      files++;
-    } else if (strcmp(a, "--") == 0)
+        rc = cli_usage_error("%s", "a FILE is an empty string");
+      else if (json_array_append_new(files, json_string(a)) != 0)
+        rc = cli_usage_error("%s", "out of memory");
+    } else if (strcmp(a, "--") == 0) {
       opts_done = 1;
-    else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-      return cli_write_out(usage_validate, 0, "the help") == 0 ? 0 : 1;
-    else if (strcmp(a, "--tools") == 0 || strncmp(a, "--tools=", 8) == 0)
-      return cli_unsupported("--tools");
-    else
-      return cli_usage_error("unknown option '%s'", a);
+    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      rc = cli_write_out(usage_validate, 0, "the help") == 0 ? -1 : 1;
+    } else if ((rc = tools_opt(argc, argv, &k, tools)) == 1) {
+      rc = 0;
+    } else if (rc == 0) {
+      rc = cli_usage_error("unknown option '%s'", a);
+    }
   }
-  if (files == 0)
-    return cli_usage_error("%s", "validate needs at least one FILE");
-  if (ice_engine_new(&e, NULL, NULL) != 0) {
-    fprintf(stderr, "ice: cannot create the engine\n");
-    return 2;
+  if (rc == 0 && json_array_size(files) == 0)
+    rc = cli_usage_error("%s", "validate needs at least one FILE");
+  if (rc != 0 || ice_engine_new(&e, NULL, NULL) != 0) {
+    if (rc == 0) {
+      fprintf(stderr, "ice: cannot create the engine\n");
+      rc = 2;
+    }
+    json_decref(tools);
+    json_decref(files);
+    return rc < 0 ? 0 : rc;
   }
-  opts_done = 0;
-  for (int i = 2; i < argc; i++) {
+  /* Tool files first: the workflows resolve names in them. A bad one is
+   * reported, and the workflows are still checked. */
+  if (cli_add_tool_files(e, tools) != 0)
+    bad = 1;
+  json_array_foreach(files, i, f) {
     ice_workflow_t *wf = NULL;
     ice_diags_t d = {0};
-    if (!opts_done && strcmp(argv[i], "--") == 0) {
-      opts_done = 1;
-      continue;
-    }
-    if (ice_workflow_load(e, argv[i], &wf, &d) != 0)
+    if (ice_workflow_load(e, json_string_value(f), &wf, &d) != 0)
       bad = 1;
     cli_print_diags(&d);
     ice_diags_free(&d);
     ice_workflow_free(wf);
   }
   ice_engine_free(e);
+  json_decref(tools);
+  json_decref(files);
   return bad ? 2 : 0;
+}
+
+/* The arguments of `ice graph`: 0, -1 after printing the help, or 2
+ * after a usage error. */
+static int graph_args(int argc, char **argv, const char **file,
+                      const char **format, json_t *tools) {
+  int opts_done = 0, rc;
+
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (opts_done || a[0] != '-' || a[1] == '\0') {
+      if (*file != NULL)
+        return cli_usage_error("unexpected argument '%s'", a);
+      if (a[0] == '\0')
+        return cli_usage_error("%s", "the workflow FILE is an empty string");
+      *file = a;
+    } else if (strcmp(a, "--") == 0) {
+      opts_done = 1;
+    } else if (strcmp(a, "--format") == 0) {
+      if (i + 1 >= argc)
+        return cli_usage_error("%s needs dot or mermaid", a);
+      *format = argv[++i];
+    } else if (strncmp(a, "--format=", 9) == 0) {
+      *format = a + 9;
+    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      return cli_write_out(usage_graph, 0, "the help") == 0 ? -1 : 1;
+    } else if ((rc = tools_opt(argc, argv, &i, tools)) != 0) {
+      if (rc != 1)
+        return rc;
+    } else {
+      return cli_usage_error("unknown option '%s'", a);
+    }
+  }
+  if (*file == NULL)
+    return cli_usage_error("%s", "graph needs a FILE");
+  if (strcmp(*format, "dot") != 0 && strcmp(*format, "mermaid") != 0)
+    return cli_usage_error("unknown graph format '%s' (use dot or mermaid)",
+                           *format);
+  return 0;
 }
 
 static int cmd_graph(int argc, char **argv) {
@@ -126,41 +203,25 @@ static int cmd_graph(int argc, char **argv) {
   ice_workflow_t *wf = NULL;
   ice_diags_t d = {0};
   char *out = NULL;
-  int rc, opts_done = 0;
+  int rc;
+  json_t *tools = json_array();
 
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    if (opts_done || a[0] != '-' || a[1] == '\0') {
-      if (file != NULL)
-        return cli_usage_error("unexpected argument '%s'", a);
-      if (a[0] == '\0')
-        return cli_usage_error("%s", "the workflow FILE is an empty string");
-      file = a;
-    } else if (strcmp(a, "--") == 0) {
-      opts_done = 1;
-    } else if (strcmp(a, "--format") == 0) {
-      if (i + 1 >= argc)
-        return cli_usage_error("%s needs dot or mermaid", a);
-      format = argv[++i];
-    } else if (strncmp(a, "--format=", 9) == 0) {
-      format = a + 9;
-    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      return cli_write_out(usage_graph, 0, "the help") == 0 ? 0 : 1;
-    } else if (strcmp(a, "--tools") == 0 || strncmp(a, "--tools=", 8) == 0) {
-      return cli_unsupported("--tools");
-    } else {
-      return cli_usage_error("unknown option '%s'", a);
-    }
+  rc = graph_args(argc, argv, &file, &format, tools);
+  if (rc != 0) {
+    json_decref(tools);
+    return rc < 0 ? 0 : rc;
   }
-  if (file == NULL)
-    return cli_usage_error("%s", "graph needs a FILE");
-  if (strcmp(format, "dot") != 0 && strcmp(format, "mermaid") != 0)
-    return cli_usage_error("unknown graph format '%s' (use dot or mermaid)",
-                           format);
   if (ice_engine_new(&e, NULL, NULL) != 0) {
     fprintf(stderr, "ice: cannot create the engine\n");
+    json_decref(tools);
     return 2;
   }
+  if (cli_add_tool_files(e, tools) != 0) {
+    json_decref(tools);
+    ice_engine_free(e);
+    return 2;
+  }
+  json_decref(tools);
   rc = ice_workflow_load(e, file, &wf, &d);
   /* Warnings of a valid file too, before the graph. */
   cli_print_diags(&d);

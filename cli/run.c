@@ -34,11 +34,16 @@ static const char *const usage_run =
     "  --no-store          keep the run in memory (it cannot be resumed)\n"
     "  --max-wait SECONDS  wait in-process for a timer due within this "
     "(60)\n"
-    "  --output-only       print only the outputs of the nodes\n"
-    "  --quiet             no progress line on stderr\n"
+    "  --tools FILE        a tool file: tools and agents the workflow uses\n"
+    "                      (repeatable, the first named wins; then the\n"
+    "                      files of $ICE_TOOLS, a ':'-separated list)\n"
+    "  --output-only       print only the run's output (its `outputs`,\n"
+    "                      or the outputs of the nodes)\n"
+    "  --quiet             no progress line on stderr (warnings stay)\n"
     "  --no-interactive    never prompt for an answer\n"
     "\n"
-    "--tools: not supported yet (exit 2).\n"
+    "Exit 2, before anything runs, for an invalid workflow or tool file and\n"
+    "for inputs the workflow refuses (input_schema, declared inputs).\n"
     "Exit 3 when the run is paused or waiting for an answer.\n"
     "SIGINT, SIGTERM and SIGHUP cancel the run (exit 130).\n";
 
@@ -54,9 +59,12 @@ static const char *const usage_resume =
     "  --max-wait SECONDS  wait in-process for a timer due within this "
     "(60)\n"
     "  --force             resume even if the workflow file changed\n"
-    "  --output-only       print only the outputs of the nodes\n"
-    "  --quiet             no progress line on stderr\n"
-    "  --no-interactive    never prompt for an answer\n";
+    "  --output-only       print only the run's output\n"
+    "  --quiet             no progress line on stderr (warnings stay)\n"
+    "  --no-interactive    never prompt for an answer\n"
+    "\n"
+    "The run keeps its inputs and the tool files it started with (as they\n"
+    "were then, from the store); --tools and $ICE_TOOLS are not read.\n";
 
 const char *cli_run_usage(void) {
   return usage_run;
@@ -75,6 +83,7 @@ typedef struct {
   const char *file; /* the workflow FILE, or the RUN */
   json_t *inputs;
   json_t *answers; /* node id -> answer string */
+  json_t *tools;   /* --tools FILE, in order */
   int max_parallel;
   const char *events;
   int output_only;
@@ -448,13 +457,17 @@ static int parse(int argc, char **argv, run_opts_t *o) {
       else
         o->store = val;
       TAKE_VALUE();
+    } else if (strcmp(a, "--tools") == 0) {
+      if (val == NULL || val[0] == '\0')
+        rc = cli_usage_error("%s needs a FILE", a);
+      else if (json_array_append_new(o->tools, json_string(val)) != 0)
+        rc = cli_usage_error("%s: out of memory", a);
+      TAKE_VALUE();
     } else if (inline_val) {
-      /* Every option below is a flag, or refused whatever its value. */
-      if (strcmp(a, "--tools") == 0)
-        rc = cli_unsupported(a);
-      else if (strcmp(a, "--no-store") == 0 ||
-               strcmp(a, "--output-only") == 0 || strcmp(a, "--quiet") == 0 ||
-               strcmp(a, "--no-interactive") == 0 || strcmp(a, "--force") == 0)
+      /* Every option below is a flag. */
+      if (strcmp(a, "--no-store") == 0 || strcmp(a, "--output-only") == 0 ||
+          strcmp(a, "--quiet") == 0 || strcmp(a, "--no-interactive") == 0 ||
+          strcmp(a, "--force") == 0)
         rc = cli_usage_error("%s takes no value", a);
       else
         rc = cli_usage_error("unknown option '%s'", argv[i]);
@@ -468,8 +481,6 @@ static int parse(int argc, char **argv, run_opts_t *o) {
       o->output_only = 1;
     } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
       o->quiet = 1;
-    } else if (strcmp(a, "--tools") == 0) {
-      rc = cli_unsupported(a);
     } else {
       rc = cli_usage_error("unknown option '%s'", a);
     }
@@ -495,6 +506,7 @@ typedef struct {
   ice_store_t *st;  /* NULL = --no-store */
   const char *path; /* the workflow file, absolute */
   const char *hash; /* of its content */
+  json_t *tools;    /* the tool files to record with the run, or NULL */
   json_t *inputs;   /* borrowed */
   const char *events_mode;
   events_out_t ev;
@@ -869,8 +881,9 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
     }
     first = 0;
     if (x->st != NULL &&
-        ice_store_begin(x->st, ice_run_id(x->run), ice_workflow_name(x->wf),
-                        x->path, x->hash, x->inputs, msg, sizeof(msg)) != 0) {
+        ice_store_begin_tools(x->st, ice_run_id(x->run),
+                              ice_workflow_name(x->wf), x->path, x->hash,
+                              x->inputs, x->tools, msg, sizeof(msg)) != 0) {
       fprintf(stderr, "ice: cannot record the run in the store: %s\n", msg);
       rc = 2;
       break;
@@ -1126,6 +1139,7 @@ int cli_run(int argc, char **argv) {
   memset(&x, 0, sizeof(x));
   o.inputs = json_object();
   o.answers = json_object();
+  o.tools = json_array();
   o.max_wait = 60;
   rc = parse(argc, argv, &o);
   if (rc != 0) {
@@ -1138,6 +1152,23 @@ int cli_run(int argc, char **argv) {
   if ((x.e = new_engine()) == NULL) {
     rc = 2;
     goto out;
+  }
+  /* Tool files before the workflow, whose names resolve in them; the run
+   * records them (path and content) so that `ice resume` uses the same
+   * definitions. */
+  if (cli_add_tool_files(x.e, o.tools) != 0) {
+    rc = 2;
+    goto out;
+  }
+  x.tools = ice_engine_tool_files(x.e);
+  if (x.tools == NULL) {
+    fprintf(stderr, "ice: %s\n", strerror(ENOMEM));
+    rc = 2;
+    goto out;
+  }
+  if (json_array_size(x.tools) == 0) {
+    json_decref(x.tools);
+    x.tools = NULL;
   }
   rc = ice_workflow_load(x.e, o.file, &x.wf, &d);
   /* Every diagnostic, warnings of a valid file included, before the run. */
@@ -1176,9 +1207,39 @@ out:
     ice_engine_free(x.e);
   free(path);
   free(hash);
+  json_decref(x.tools);
   json_decref(o.inputs);
   json_decref(o.answers);
+  json_decref(o.tools);
   return rc;
+}
+
+/* Loads the tool files a stored run started with (ice_store_load's
+ * "tools"), from their recorded content: a file changed or deleted since
+ * does not change the run. 0, or 2 after printing why. */
+static int add_recorded_tools(ice_engine_t *e, json_t *tools,
+                              const char *run_id) {
+  size_t i;
+  json_t *t;
+  int bad = 0;
+
+  json_array_foreach(tools, i, t) {
+    const char *path = json_string_value(json_object_get(t, "path"));
+    json_t *content = json_object_get(t, "content");
+    ice_diags_t d = {0};
+    if (path == NULL || !json_is_string(content) ||
+        ice_engine_add_tool_text(e, path, json_string_value(content),
+                                 json_string_length(content), &d) != 0)
+      bad = 1;
+    cli_print_diags(&d);
+    ice_diags_free(&d);
+  }
+  if (bad)
+    fprintf(stderr,
+            "ice: cannot load the tool files run %s started with, as the "
+            "store recorded them\n",
+            run_id);
+  return bad ? 2 : 0;
 }
 
 static const char *const finished[] = {"completed", "failed", "aborted", NULL};
@@ -1197,6 +1258,7 @@ int cli_resume(int argc, char **argv) {
   o.resume = 1;
   o.inputs = json_object();
   o.answers = json_object();
+  o.tools = json_array();
   o.max_wait = 60;
   rc = parse(argc, argv, &o);
   if (rc != 0) {
@@ -1273,6 +1335,10 @@ int cli_resume(int argc, char **argv) {
     rc = 2;
     goto out;
   }
+  /* The tool files it started with; the row keeps them (x.tools NULL). */
+  if ((rc = add_recorded_tools(x.e, json_object_get(rec, "tools"), o.file)) !=
+      0)
+    goto out;
   rc = ice_workflow_load(x.e, path, &x.wf, &d);
   cli_print_diags(&d);
   ice_diags_free(&d);
@@ -1307,5 +1373,6 @@ out:
   json_decref(rec);
   json_decref(o.inputs);
   json_decref(o.answers);
+  json_decref(o.tools);
   return rc;
 }

@@ -303,6 +303,32 @@ ICE_EXTERN void *ice_task_compiled(const ice_task_t *t);
 /* The node instance's key: stable across a restore (see ice_commit_t). */
 ICE_EXTERN const char *ice_task_key(ice_task_t *t);
 
+/* ---- Tool files (SPEC §1.1) --------------------------------------------- */
+
+/* Loads a tool file (.json, .yaml, .yml: top-level `tools` and `agents`,
+ * in the forms of a workflow's own) into the engine, checks it as a
+ * workflow's `tools` are checked, and keeps it. Every workflow loaded
+ * afterwards by this engine, sub-workflows included, resolves a tool or
+ * agent name in its own definitions first, then in the tool files in the
+ * order they were added, then among registered and built-in tools.
+ * Relative paths inside a tool file start at its directory, where its
+ * process tools run by default. Problems go to diags as `FILE:LINE:COL:
+ * error: MESSAGE`; returns ICE_EWORKFLOW when there is any (an iceOS
+ * plugin manifest is refused so), ICE_ENOENT / ICE_EIO when the file
+ * cannot be read. Add tool files before loading the workflows. */
+ICE_EXTERN int ice_engine_add_tool_file(ice_engine_t *e, const char *path,
+                                        ice_diags_t *diags);
+/* The same from text in memory: `path` names it in messages, picks the
+ * syntax by its suffix and gives the directory of its relative paths. */
+ICE_EXTERN int ice_engine_add_tool_text(ice_engine_t *e, const char *path,
+                                        const char *text, size_t len,
+                                        ice_diags_t *diags);
+/* The tool files added, in order, as a new reference to an array of
+ * {"path": absolute path, "content": text}: what a store records so that a
+ * resumed run uses the definitions it started with (give each back to
+ * ice_engine_add_tool_text). NULL on ENOMEM. */
+ICE_EXTERN json_t *ice_engine_tool_files(const ice_engine_t *e);
+
 /* ---- Workflows ---------------------------------------------------------- */
 
 /* Loads and validates a workflow file (.json, .yaml, .yml). Every problem
@@ -497,13 +523,22 @@ ICE_EXTERN int ice_store_begin(ice_store_t *s, const char *run_id,
                                const char *workflow, const char *path,
                                const char *hash, json_t *inputs, char *msg,
                                size_t msglen);
+/* ice_store_begin that also keeps the run's tool files (an array as
+ * ice_engine_tool_files returns, borrowed), so that a resumed run uses
+ * the definitions it started with, whatever became of the files. NULL
+ * keeps what the run's row has (a resumed run). */
+ICE_EXTERN int ice_store_begin_tools(ice_store_t *s, const char *run_id,
+                                     const char *workflow, const char *path,
+                                     const char *hash, json_t *inputs,
+                                     json_t *tools, char *msg, size_t msglen);
 /* Records a run's end or stop: its result (borrowed; status and times). */
 ICE_EXTERN int ice_store_finish(ice_store_t *s, const char *run_id,
                                 json_t *result, char *msg, size_t msglen);
 /* What the store knows of a run (new reference in *out): {"run_id",
  * "workflow", "path", "hash", "inputs", "status", "started", "finished",
- * "result" (or null), "owner_alive" (bool), "last_seq", "records": [the
- * commit records of the run and its child runs, in commit order]}.
+ * "result" (or null), "owner_alive" (bool), "last_seq", "tools" (its tool
+ * files, ice_store_begin_tools, or null), "records": [the commit records
+ * of the run and its child runs, in commit order]}.
  * ICE_ENOENT when there is no such run. */
 ICE_EXTERN int ice_store_load(ice_store_t *s, const char *run_id, json_t **out,
                               char *msg, size_t msglen);

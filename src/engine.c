@@ -47,6 +47,7 @@ int ice_engine_free(ice_engine_t *e) {
   }
   if (e->refs != NULL)
     e->refs->clear(e); /* the files of the last validation */
+  ice__toolfiles_free(e);
   for (size_t i = 0; i < e->ntools; i++)
     ice__free((char *)e->tools[i].tool.name);
   ice__free(e->tools);

@@ -89,6 +89,9 @@ struct ice_engine_s {
   ice_diags_t *subwf_sink;         /* ...and where its diagnostics go */
   uint64_t subwf_loads;            /* child files read (tests count them) */
   struct ice__httpc_s *httpc;      /* the LLM HTTP client, made on first use */
+  /* Tool files (SPEC §1.1, toolfile.c), the first added first. */
+  struct ice__toolfile_s *toolfiles;
+  size_t ntoolfiles;
 };
 
 /* Finds a node type; NULL when unknown. */
@@ -98,6 +101,15 @@ const ice__type_entry_t *ice__engine_type(const ice_engine_t *e,
 const ice_tool_t *ice__engine_tool(const ice_engine_t *e, const char *name);
 /* The built-in tools of SPEC §5.3 (tools/builtin.c), looked up last. */
 const ice_tool_t *ice__builtin_tools(size_t *n);
+
+/* Tool files (toolfile.c). The definition of `name` in the `section`
+ * ("tools" or "agents") of the first tool file that has one, with its
+ * file's directory in *dir (may be NULL); NULL when none has it.
+ * Borrowed. And freeing them all, with the engine. */
+typedef struct ice__toolfile_s ice__toolfile_t;
+json_t *ice__toolfile_def(const ice_engine_t *e, const char *section,
+                          const char *name, const char **dir);
+void ice__toolfiles_free(ice_engine_t *e);
 
 /* Milliseconds since the epoch on the engine's clock (real time plus any
  * virtual delays). */

@@ -37,4 +37,18 @@ void ice__expr_free(ice__expr_t *e);
  * and, if, ...): a name that an expression cannot use as a path. */
 int ice__expr_is_keyword(const char *s, size_t len);
 
+/* ---- expr_names.c: the names an expression reads (SPEC §1.1) ---- */
+
+/* Adds to `set` (an object used as a set of keys) each top-level name e
+ * reads; for `inputs.K` and `inputs["K"]` the key K instead, and "inputs"
+ * when e reads the inputs object any other way. 0, or -1 on ENOMEM. */
+int ice__expr_reads(const ice__expr_t *e, json_t *set);
+/* Installs `set` (NULL: none) as the collector of this thread: from now
+ * on every expression parsed adds what it reads to it (ice__expr_reads).
+ * Returns the collector it replaces, to be put back. */
+json_t *ice__expr_collect(json_t *set);
+/* What ice__expr_parse calls on each expression it made: 0, or -1 on
+ * ENOMEM. */
+int ice__expr_collected(const ice__expr_t *e);
+
 #endif

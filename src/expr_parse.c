@@ -1123,6 +1123,11 @@ int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
     ice__expr_free(e);
     return -1;
   }
+  /* A workflow being built learns which names its expressions read. */
+  if (ice__expr_collected(e) != 0) {
+    ice__expr_free(e);
+    return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
+  }
   *out = e;
   return 0;
 }

@@ -156,10 +156,12 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
 /* ---- top-level keys ----------------------------------------------------- */
 
 static const char *const top_keys[] = {
-    "nodes",        "name",        "version",  "schema_version", "blueprint_id",
-    "id",           "description", "metadata", "failure_policy", "max_parallel",
-    "input_schema", "tools",       "agents",   "workflows",      "llm",
-    "pools",        NULL};
+    "nodes",          "name",         "version",      "schema_version",
+    "blueprint_id",   "id",           "description",  "metadata",
+    "failure_policy", "max_parallel", "input_schema", "tools",
+    "agents",         "workflows",    "llm",          "pools",
+    "inputs",         "outputs",      NULL,
+};
 
 static int parse_policy(const char *s, ice__policy_t *out) {
   static const struct {
@@ -273,6 +275,9 @@ static void check_top(ice__vctx_t *v, json_t *root) {
     if (ice__schema_compile(x, &wf->input_schema, &err) != 0)
       ice__verr(v, NULL, root, "input_schema", "input_schema: %s", err.msg);
   }
+  /* Bundle workflows (SPEC §1.1): declared inputs, rendered outputs. */
+  ice__inputs_compile(v, root);
+  ice__outputs_compile(v, root);
   wf->tools = ice__field(v, NULL, root, "tools", ICE_T_OBJECT);
   check_pools(v, ice__field(v, NULL, root, "pools", ICE_T_OBJECT));
   ice__field(v, NULL, root, "agents", ICE_T_OBJECT);
@@ -483,7 +488,19 @@ static int finish(ice_engine_t *e, const char *name, json_t *doc,
     return ICE_ENOMEM;
   }
   v = (ice__vctx_t){wf, diags, 0};
-  rc = build(&v, doc);
+  /* A file that declares its inputs accepts an undeclared one only when
+   * one of its expressions reads it: collect the names they read. The
+   * files it references collect their own. */
+  if (json_is_object(doc) && json_object_get(doc, "inputs") != NULL &&
+      (wf->reads = json_object()) == NULL) {
+    ice_workflow_free(wf);
+    return ICE_ENOMEM;
+  }
+  {
+    json_t *outer = ice__expr_collect(wf->reads);
+    rc = build(&v, doc);
+    ice__expr_collect(outer);
+  }
   if (rc == 0 && (v.errors > 0 || nsoft > 0))
     rc = ICE_EWORKFLOW;
   if (rc != 0) {

@@ -60,10 +60,15 @@ static const char *restored_id(json_t *all) {
 
 static int check_inputs(ice_workflow_t *wf, json_t *inputs,
                         ice_diags_t *diags) {
+  int bad;
+
   if (inputs != NULL && !json_is_object(inputs)) {
     ice__diags_add(diags, wf->file, 0, 0, "run inputs must be a JSON object");
     return ICE_EINPUT;
   }
+  /* Declared inputs (SPEC §1.1) and input_schema both apply; every
+   * problem is reported. */
+  bad = ice__inputs_check(wf, inputs, diags);
   if (wf->input_schema != NULL) {
     ice__err_t err;
     json_t *in = inputs != NULL ? json_incref(inputs) : json_object();
@@ -77,7 +82,7 @@ static int check_inputs(ice_workflow_t *wf, json_t *inputs,
       return ICE_EINPUT;
     }
   }
-  return 0;
+  return bad;
 }
 
 static int run_new(ice_engine_t *e, ice_workflow_t *wf,
@@ -328,6 +333,7 @@ static const char *status_of(const ice_run_t *r, json_int_t failed) {
 static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
   json_t *nodes = json_object(), *errors = json_array(), *res;
+  json_t *output = NULL; /* the rendered outputs, when there are */
   json_int_t completed = 0, failed = 0, skipped = 0, cancelled = 0;
   const char *status;
 
@@ -378,14 +384,21 @@ static json_t *build_result(ice_run_t *r) {
   if (r->commit_error != NULL)
     json_array_append_new(errors, json_sprintf("Commit: %s", r->commit_error));
   status = status_of(r, failed);
+  /* A bundle workflow's `outputs` (SPEC §1.1) are the output of a run that
+   * would otherwise succeed; one that fails to render fails the run. */
+  if (r->wf->outputs != NULL && strcmp(status, "completed") == 0 &&
+      ice__outputs_render(r->wf, r->inputs, r->output, &output, errors) != 0)
+    status = "failed";
   res = json_pack(
       "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:f}}",
       "run_id", r->id, "workflow", r->wf->name, "status", status, "success",
-      strcmp(status, "completed") == 0, "output", r->output, "nodes", nodes,
-      "errors", errors, "metrics", "duration_ms", ice__ms3(r->duration_ms),
-      "nodes_completed", completed, "nodes_failed", failed, "nodes_skipped",
-      skipped, "nodes_cancelled", cancelled, "retries", (json_int_t)r->retries,
-      "tokens", r->tokens, "cost_usd", r->cost_usd);
+      strcmp(status, "completed") == 0, "output",
+      output != NULL ? output : r->output, "nodes", nodes, "errors", errors,
+      "metrics", "duration_ms", ice__ms3(r->duration_ms), "nodes_completed",
+      completed, "nodes_failed", failed, "nodes_skipped", skipped,
+      "nodes_cancelled", cancelled, "retries", (json_int_t)r->retries, "tokens",
+      r->tokens, "cost_usd", r->cost_usd);
+  json_decref(output);
   return res;
 }
 
@@ -487,11 +500,12 @@ json_t *ice__task_metrics(ice_task_t *t) {
     failed += s == ICE__ST_FAILED;
     running += s == ICE__ST_RUNNING || s == ICE__ST_WAITING;
   }
-  return json_pack("{s:f,s:I,s:I,s:I,s:I,s:I,s:f}", "elapsed_seconds",
+  return json_pack("{s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "elapsed_seconds",
                    (ice__engine_mono_ms(r->engine) - r->t0_ms) / 1000.0,
                    "nodes_completed", done, "nodes_failed", failed,
                    "nodes_running", running, "retries", (json_int_t)r->retries,
-                   "tokens", r->tokens, "cost", r->cost_usd);
+                   "tokens", r->tokens, "cost", r->cost_usd, "llm_calls",
+                   (json_int_t)r->llm_calls);
 }
 
 void ice__task_pause_run(ice_task_t *t) {

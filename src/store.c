@@ -649,8 +649,16 @@ static int write_now(ice_store_t *s, sqlite3_stmt *st, const char *run_id,
 int ice_store_begin(ice_store_t *s, const char *run_id, const char *workflow,
                     const char *path, const char *hash, json_t *inputs,
                     char *msg, size_t msglen) {
+  return ice_store_begin_tools(s, run_id, workflow, path, hash, inputs, NULL,
+                               msg, msglen);
+}
+
+int ice_store_begin_tools(ice_store_t *s, const char *run_id,
+                          const char *workflow, const char *path,
+                          const char *hash, json_t *inputs, json_t *tools,
+                          char *msg, size_t msglen) {
   sqlite3_stmt *st = NULL;
-  char started[40], *in;
+  char started[40], *in, *tl = NULL;
   int rc;
 
   if (s == NULL || run_id == NULL)
@@ -658,25 +666,33 @@ int ice_store_begin(ice_store_t *s, const char *run_id, const char *workflow,
   in = inputs != NULL ? ice_json_format(inputs, 0) : ice__strdup("{}");
   if (in == NULL)
     return ICE_ENOMEM;
+  if (tools != NULL && (tl = ice_json_format(tools, 0)) == NULL) {
+    ice__free(in);
+    return ICE_ENOMEM;
+  }
   if (tx_begin(s, msg, msglen) != 0) {
     ice__free(in);
+    ice__free(tl);
     tx_fail(s, run_id, msg);
     return ICE_EIO;
   }
-  /* A resumed run keeps its row (and started, and its place in the list);
-   * it is running again, owned by this process. */
+  /* A resumed run keeps its row (and started, and its place in the list,
+   * and its tool files unless new ones are given); it is running again,
+   * owned by this process. */
   rc = sqlite3_prepare_v2(
       s->db,
       "INSERT INTO runs(run_id, workflow, path, hash, inputs, status, "
-      "started, finished, result, owner_pid, owner_start) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, 'running', ?6, NULL, NULL, ?7, ?8) "
+      "started, finished, result, owner_pid, owner_start, tools) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, 'running', ?6, NULL, NULL, ?7, ?8, ?9) "
       "ON CONFLICT(run_id) DO UPDATE SET workflow = excluded.workflow, "
       "path = excluded.path, hash = excluded.hash, inputs = excluded.inputs, "
       "status = 'running', finished = NULL, owner_pid = excluded.owner_pid, "
-      "owner_start = excluded.owner_start",
+      "owner_start = excluded.owner_start, "
+      "tools = coalesce(excluded.tools, runs.tools)",
       -1, &st, NULL);
   if (rc != SQLITE_OK) {
     ice__free(in);
+    ice__free(tl);
     write_error(s, rc, msg, msglen);
     tx_fail(s, run_id, msg);
     return ICE_EIO;
@@ -690,8 +706,11 @@ int ice_store_begin(ice_store_t *s, const char *run_id, const char *workflow,
   sqlite3_bind_text(st, 6, started, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, (sqlite3_int64)getpid());
   sqlite3_bind_int64(st, 8, s->self_start);
+  if (tl != NULL)
+    sqlite3_bind_text(st, 9, tl, -1, SQLITE_STATIC);
   rc = write_now(s, st, run_id, msg, msglen);
   ice__free(in);
+  ice__free(tl);
   /* A new start: what failed before concerned an earlier attempt. */
   if (rc == 0)
     json_object_del(s->failed, run_id);
@@ -800,7 +819,8 @@ int ice_store_load(ice_store_t *s, const char *run_id, json_t **out, char *msg,
       "SELECT workflow, path, hash, inputs, status, started, finished, "
       "result, owner_pid, owner_start, "
       "max(coalesce((SELECT max(seq) FROM events WHERE run_id = ?1), 0), "
-      "coalesce((SELECT max(seq) FROM records WHERE run_id = ?1), 0)) "
+      "coalesce((SELECT max(seq) FROM records WHERE run_id = ?1), 0)), "
+      "tools "
       "FROM runs WHERE run_id = ?1",
       -1, &st, NULL);
   if (rc != SQLITE_OK)
@@ -837,6 +857,7 @@ int ice_store_load(ice_store_t *s, const char *run_id, json_t **out, char *msg,
     json_object_set_new(o, "owner_alive", json_boolean(alive));
     json_object_set_new(o, "last_seq",
                         json_integer(sqlite3_column_int64(st, 10)));
+    json_object_set_new(o, "tools", json_col(st, 11));
   }
   sqlite3_finalize(st);
   st = NULL;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 /* The schema this build writes (PRAGMA user_version). */
-#define ICE__STORE_SCHEMA 1
+#define ICE__STORE_SCHEMA 2
 
 /* Brings db (opened, busy timeout set) to ICE__STORE_SCHEMA inside one
  * BEGIN IMMEDIATE transaction, so two processes opening a new store at

@@ -45,11 +45,13 @@ static const char *const steps[] = {
     " output TEXT NOT NULL," /* JSON */
     " at_ms INTEGER NOT NULL"
     ");",
-    /* 1 -> 2 would be appended here, e.g.
-     *   "ALTER TABLE runs ADD COLUMN tools TEXT;"
-     *   "CREATE TABLE cache (hash TEXT PRIMARY KEY, output TEXT, at TEXT);"
-     * with ICE__STORE_SCHEMA raised to 2; a version 1 store then runs
-     * only that step when a newer ice opens it. */
+    /* 1 -> 2: the tool files a run started with (SPEC §1.1), as JSON
+     * [{"path", "content"}], so that a resumed run uses the same
+     * definitions even when a file changed or is gone. NULL: none, or a
+     * run recorded by an older ice. */
+    "ALTER TABLE runs ADD COLUMN tools TEXT;",
+    /* 2 -> 3 is appended here, with ICE__STORE_SCHEMA raised to 3; an
+     * older store then runs only the steps it lacks when opened. */
 };
 
 _Static_assert(sizeof(steps) / sizeof(steps[0]) == ICE__STORE_SCHEMA,

@@ -31,6 +31,8 @@ void ice_workflow_free(ice_workflow_t *wf) {
     return;
   free_nodes(wf);
   ice__schema_free(wf->input_schema);
+  ice__outputs_free(wf->outputs);
+  json_decref(wf->reads);
   ice__free(wf->pool_names);
   ice__free(wf->pool_sizes);
   json_decref(wf->ids);

@@ -193,10 +193,17 @@ static void rec_start(ice_task_t *t) {
   st->extras = json_pack("{s:I,s:O}", "iteration", k, c->context_key, ctx);
   ice_task_set_data(t, st);
   if (c->sub != NULL) {
-    json_t *in = ice_task_context(t);
-    json_object_set_new(in, "iteration", json_integer(k));
+    json_t *ctx_in = ice_task_context(t), *in;
+    json_object_set_new(ctx_in, "iteration", json_integer(k));
     json_decref(inputs);
-    int rc = ice__subwf_start(c->sub, t, in, child_done, st, &st->child);
+    /* A child that declares its inputs (SPEC §1.1) gets only those. */
+    in = ice__inputs_declared(ice__subwf_workflow(c->sub), ctx_in);
+    json_decref(ctx_in);
+    int rc = in == NULL
+                 ? -1
+                 : ice__subwf_start(c->sub, t, in, child_done, st, &st->child);
+    if (in == NULL)
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     json_decref(in);
     if (rc != 0) {
       ice_task_set_data(t, NULL);

@@ -74,6 +74,19 @@ int ice__subwf_start(const ice__subwf_t *s, ice_task_t *parent, json_t *inputs,
                         ICE__MAX_SUBWORKFLOW_DEPTH);
     return -1;
   }
+  /* Inputs the child's declared `inputs` refuse fail the node as
+   * input_validation (SPEC §1.1), naming every problem. */
+  if (ice__inputs_check(ice__subwf_workflow(s), inputs, &d) != 0) {
+    char msg[1024];
+    size_t len = (size_t)snprintf(
+        msg, sizeof(msg), "child workflow %s: ", ice__subwf_workflow(s)->file);
+    for (size_t i = 0; i < d.count && len < sizeof(msg); i++)
+      len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s",
+                              i > 0 ? "; " : "", d.items[i].message);
+    ice__task_fail_kind(parent, ICE__KIND_INPUT_VALIDATION, "%s", msg);
+    ice_diags_free(&d);
+    return -1;
+  }
   rc = ice__task_child_run(parent, ice__subwf_workflow(s), inputs, &child, &d);
   if (rc != 0) {
     ice__task_fail_kind(parent, ICE__KIND_SUBWORKFLOW, "%s",

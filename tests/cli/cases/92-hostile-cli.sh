@@ -167,15 +167,24 @@ ice help run
 grep -qF -- "--no-interactive" "$W/out" || fail "help run lacks --no-interactive"
 t_end
 
-t_begin "hostile-cli: --tools (run, validate, graph) is parsed: 'not supported yet', exit 2"
-for args in "run $HELLO --tools t.yaml" "validate --tools t.yaml $HELLO" \
-            "graph $HELLO --tools t.yaml" "graph $HELLO --tools=t.yaml"; do
+t_begin "hostile-cli: --tools (run, validate, graph) with a missing file: exit 2 naming it"
+for args in "run $HELLO --tools $W/no-such-tools.yaml" \
+            "validate --tools $W/no-such-tools.yaml $HELLO" \
+            "graph $HELLO --tools $W/no-such-tools.yaml" \
+            "graph $HELLO --tools=$W/no-such-tools.yaml"; do
   # shellcheck disable=SC2086 # word splitting of $args is intended
   ice $args
   [ "$RC" = 2 ] || fail "ice $args: exit $RC, expected 2"
-  grep -q "is not supported yet" "$W/err" || fail "ice $args: stderr: $(cat "$W/err")"
+  grep -qF "$W/no-such-tools.yaml: error: cannot read the tool file: No such file or directory" "$W/err" ||
+    fail "ice $args: stderr: $(cat "$W/err")"
   [ -s "$W/out" ] && fail "ice $args printed: $(head -c 200 "$W/out")"
 done
+ice run "$HELLO" --tools
+expect_rc 2
+expect_err_has "--tools needs a FILE"
+ice run "$HELLO" --tools=
+expect_rc 2
+expect_err_has "--tools needs a FILE"
 t_end
 
 t_begin "hostile-cli: --name=VALUE is the same as --name VALUE"

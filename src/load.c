@@ -5,6 +5,7 @@
  * problem is reported (diag.c); none stops the others. */
 #include "engine.h"
 #include "graph.h"
+#include "llm.h"
 #include "readfile.h"
 
 #include <errno.h>
@@ -281,7 +282,7 @@ static void check_top(ice__vctx_t *v, json_t *root) {
   wf->tools = ice__field(v, NULL, root, "tools", ICE_T_OBJECT);
   check_pools(v, ice__field(v, NULL, root, "pools", ICE_T_OBJECT));
   ice__field(v, NULL, root, "agents", ICE_T_OBJECT);
-  ice__field(v, NULL, root, "llm", ICE_T_OBJECT);
+  ice__llm_defaults_check(v, ice__field(v, NULL, root, "llm", ICE_T_OBJECT));
   if ((x = ice__field(v, NULL, root, "workflows", ICE_T_OBJECT)) != NULL) {
     const char *wk;
     json_t *wv;

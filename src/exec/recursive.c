@@ -3,6 +3,7 @@
  * one step: count the iteration, optionally run `workflow_ref` on the
  * context, test the convergence condition, and either complete or hand
  * an intermediate output back for another iteration. */
+#include "../agent.h"
 #include "flow.h"
 #include "subworkflow.h"
 
@@ -13,7 +14,8 @@ typedef struct {
   long max_iterations;
   int preserve;
   const char *context_key;
-  ice__subwf_t *sub; /* workflow_ref, or NULL */
+  ice__subwf_t *sub;    /* workflow_ref, or NULL */
+  ice__agent_t *agent;  /* agent_package, or NULL */
 } rec_conf_t;
 
 static const ice_field_t fields[] = {
@@ -23,6 +25,10 @@ static const ice_field_t fields[] = {
     {"preserve_context", ICE_T_BOOL, 0, 0},
     {"context_key", ICE_T_STRING, 0, 0},
     {"workflow_ref", ICE_T_STRING, 0, 0},
+    {"agent_package", ICE_T_STRING, 0, 0},
+    /* iceOS bundles write max_rounds on recursive nodes: the same as
+     * max_iterations when that is absent. */
+    {"max_rounds", ICE_T_INT, 0, 0},
     {NULL, 0, 0, 0},
 };
 
@@ -32,6 +38,7 @@ static void conf_free(void *p, void *data) {
 
   ice__expr_free(c->cond);
   ice__subwf_free(c->sub);
+  ice__agent_free(c->agent);
   ice__free(c);
 }
 
@@ -47,7 +54,12 @@ static void *compile(ice_compile_t *cc) {
   }
   n->xdata = c;
   c->cond = ice__field_expr(v, n, "convergence_condition");
-  c->max_iterations = ice__field_int(v, n, "max_iterations", 50, 1);
+  c->max_iterations = ice__field_int(
+      v, n, "max_iterations",
+      json_object_get(n->def, "max_iterations") == NULL
+          ? ice__field_int(v, n, "max_rounds", 50, 1)
+          : 50,
+      1);
   c->preserve = !json_is_false(json_object_get(n->def, "preserve_context"));
   c->context_key = json_string_value(json_object_get(n->def, "context_key"));
   if (c->context_key == NULL)
@@ -56,6 +68,15 @@ static void *compile(ice_compile_t *cc) {
   if (ref != NULL)
     if (ice__subwf_compile(v, n, ref, &c->sub) != 0)
       ice_compile_error(cc, NULL, "out of memory");
+  {
+    const char *pkg =
+        json_string_value(json_object_get(n->def, "agent_package"));
+    if (pkg != NULL && ref != NULL)
+      ice_compile_error(cc, "agent_package",
+                        "set either agent_package or workflow_ref, not both");
+    else if (pkg != NULL)
+      c->agent = ice__agent_compile(v, n, pkg, NULL, n->def, "agent_package");
+  }
   return c;
 }
 
@@ -64,6 +85,7 @@ typedef struct {
   ice_task_t *task;
   json_t *extras;
   ice__subwf_run_t *child;
+  ice__agentrun_t *agent;
 } rec_state_t;
 
 static json_t *lookup(void *data, const char *name, size_t len) {
@@ -101,18 +123,44 @@ static void decide(rec_state_t *st) {
                  ice__task_wants(t, ICE__EV_RECURSIVE_ITERATION)
                      ? json_pack("{s:I,s:b}", "iteration", k, "converged", met)
                      : NULL);
+  json_t *result = json_object_get(st->extras, "result");
   if (met || k >= c->max_iterations) {
     json_t *fin = c->preserve ? json_incref(ctx) : json_object();
-    ice__task_done_flow(
-        t, json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
-                     met ? "condition_met" : "max_iterations_reached",
-                     "iterations", k, "final_context", fin));
+    json_t *out = json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
+                            met ? "condition_met" : "max_iterations_reached",
+                            "iterations", k, "final_context", fin);
+    if (out != NULL && result != NULL)
+      json_object_set(out, "result", result);
+    ice__task_done_flow(t, out);
   } else {
     json_t *out = json_pack("{s:b,s:I}", "converged", 0, "iteration", k);
     json_object_set(out, c->context_key, ctx);
+    /* The next iteration of a self-looping node hands it on (§7.4). */
+    if (out != NULL && result != NULL)
+      json_object_set(out, "result", result);
     ice__task_iterate(t, out);
   }
   state_free(st);
+}
+
+static void agent_done(void *data, const ice__call_res_t *res) {
+  rec_state_t *st = data;
+  ice_task_t *t = st->task;
+
+  st->agent = NULL;
+  if (ice__task_stopping(t) || !res->ok) {
+    ice_task_set_data(t, NULL);
+    state_free(st);
+    if (res->retry_after >= 0)
+      ice__task_retry_after(t, res->retry_after);
+    if (ice__task_stopping(t))
+      ice__task_fail_kind(t, ICE__KIND_CANCELLED, "recursive cancelled");
+    else
+      ice__task_fail_kind(t, res->kind, "agent_package: %s", res->msg);
+    return;
+  }
+  json_object_set(st->extras, "result", res->output);
+  decide(st);
 }
 
 static void child_done(void *data, int ok, json_t *output, int kind,
@@ -192,6 +240,55 @@ static void rec_start(ice_task_t *t) {
   st->task = t;
   st->extras = json_pack("{s:I,s:O}", "iteration", k, c->context_key, ctx);
   ice_task_set_data(t, st);
+  if (c->agent != NULL || (c->sub != NULL && n->nbody == 0)) {
+    /* The iceOS form (§7.4): the node loops on its own. Each iteration
+     * runs a fresh agent, or the workflow, on the node's context plus
+     * iteration, the previous result and the carried context. */
+    json_t *in = ice_task_context(t);
+    json_t *prev = json_object_get(ice__task_prev_output(t), "result");
+    json_decref(inputs);
+    if (in != NULL) {
+      json_object_set_new(in, "iteration", json_integer(k));
+      if (prev != NULL)
+        json_object_set(in, "result", prev);
+      if (c->preserve)
+        json_object_set(in, c->context_key, ctx);
+    }
+    if (c->agent != NULL) {
+      char *text = in != NULL ? ice_json_format(in, 0) : NULL;
+      ice__err_t err;
+      json_decref(in);
+      if (text == NULL) {
+        ice_task_set_data(t, NULL);
+        state_free(st);
+        ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+        return;
+      }
+      if (ice__agent_run(t, c->agent, text, 10, agent_done, st, &st->agent,
+                         &err) != 0) {
+        ice_task_set_data(t, NULL);
+        state_free(st);
+        ice__task_fail_kind(t, err.kind, "agent_package: %s", err.msg);
+      }
+      ice__free(text);
+      return;
+    }
+    json_t *decl = in != NULL
+                       ? ice__inputs_declared(ice__subwf_workflow(c->sub), in)
+                       : NULL;
+    json_decref(in);
+    int rc = decl == NULL ? -1
+                          : ice__subwf_start(c->sub, t, decl, child_done, st,
+                                             &st->child);
+    if (decl == NULL)
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    json_decref(decl);
+    if (rc != 0) {
+      ice_task_set_data(t, NULL);
+      state_free(st);
+    }
+    return;
+  }
   if (c->sub != NULL) {
     json_t *ctx_in = ice_task_context(t), *in;
     json_object_set_new(ctx_in, "iteration", json_integer(k));
@@ -220,6 +317,8 @@ static void rec_cancel(ice_task_t *t) {
 
   if (st != NULL && st->child != NULL)
     ice__subwf_cancel(st->child);
+  if (st != NULL && st->agent != NULL)
+    ice__agent_cancel(st->agent);
 }
 
 const ice_executor_t ice__exec_recursive = {

@@ -497,3 +497,31 @@ expect_json 'r["nodes"]["badurl"]["status"] == "failed"' \
   'r["nodes"]["huge"]["status"] == "completed" and r["output"]["huge"]["usage"]["prompt_tokens"] == 2000000' \
   'r["nodes"]["latin1"]["error"]["kind"] == "llm_error"'
 t_end
+
+# ---- a bundle-style workflow: inputs, outputs, a tool file, an inline agent ----
+
+t_begin "bundle example: inputs, a --tools file, an inline agent and outputs, end to end"
+ex_llm 0 bundle/workflows/ask.yaml --tools examples/bundle/tools.yaml --input query=agents --no-store
+expect_json 'r["output"] == {"question": "agents", "found": 1, "note": "Agents", "response": {"text": "", "steps": 2}}' \
+  'r["nodes"]["agent"]["tokens"] > 0'
+(cd "$ROOT" && ICE_TOOLS=examples/bundle/tools.yaml timeout 20 "$ICE" run examples/bundle/workflows/ask.yaml --input query=retries --no-store --output-only >"$W/out" 2>"$W/err")
+RC=$?
+expect_rc 0
+expect_json 'r["note"] == "Retries"'
+t_end
+
+t_begin "bundle example: a missing required input and an undeclared input exit 2 before anything runs"
+ex_llm 2 bundle/workflows/ask.yaml --tools examples/bundle/tools.yaml --no-store --events "$W/llm/ev-none"
+expect_err_has "query"
+[ -s "$W/llm/ev-none" ] && fail "events were written: $(head -c 300 "$W/llm/ev-none")"
+ex_llm 2 bundle/workflows/ask.yaml --tools examples/bundle/tools.yaml --input query=x --input qurey=y --no-store
+expect_err_has "qurey"
+t_end
+
+t_begin "bundle example: against an OpenAI-compatible endpoint, the agent's answer reaches outputs"
+start_server bundle
+EX_URL=$URL
+ex_llm 0 bundle/workflows/ask.yaml --tools examples/bundle/tools.yaml --input query=agents --input provider=openai --output-only --no-store
+EX_URL=
+expect_json 'r["response"]["text"].startswith("echo: {\"tool\": \"lookup_tool\"") and r["response"]["steps"] == 1'
+t_end

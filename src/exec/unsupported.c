@@ -32,5 +32,4 @@ static void *refuse(ice_compile_t *c) {
 
 
 
-UNSUPPORTED(swarm)
 UNSUPPORTED(code)

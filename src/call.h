@@ -66,6 +66,13 @@ typedef struct ice__tooldef_s ice__tooldef_t;
 ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
                                      json_t *obj, const char *key,
                                      const char *name);
+/* A process tool from a definition object (`command`, `env`, `cwd`,
+ * `sandbox`) whose relative paths start from dir: a code node's
+ * interpreter. NULL when the definition is unusable or on ENOMEM
+ * (reported at node n). */
+ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
+                                       const char *name, json_t *def,
+                                       const char *dir);
 void ice__tooldef_free(ice__tooldef_t *d);
 const char *ice__tooldef_name(const ice__tooldef_t *d);
 

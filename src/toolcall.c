@@ -69,32 +69,15 @@ static void unknown_tool(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
   ice__free(names);
 }
 
-ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
-                                     json_t *obj, const char *key,
-                                     const char *name) {
-  const char *dir = v->wf->dir;
-  json_t *def = ice__wf_tool_def(v->wf, name, &dir);
-  json_t *cmd;
-  ice__tooldef_t *d = ice__calloc(1, sizeof(*d));
+/* Fills d's process-tool fields from a definition (command, env, cwd,
+ * sandbox); dir is where its relative paths start. 0, or -1 when the
+ * definition was unusable (already reported) or on ENOMEM (*nomem set). */
+static int from_def(ice__tooldef_t *d, json_t *def, const char *dir,
+                    int *nomem) {
+  json_t *cmd = json_object_get(def, "command");
 
-  if (d == NULL || (d->name = ice__strdup(name)) == NULL) {
-    ice__free(d);
-    ice__verr(v, n, obj, key, "out of memory");
-    return NULL;
-  }
-  if (def == NULL) {
-    d->ctool = ice__engine_tool(v->wf->engine, name);
-    if (d->ctool != NULL)
-      return d;
-    unknown_tool(v, n, obj, key, name);
-    ice__tooldef_free(d);
-    return NULL;
-  }
-  cmd = json_object_get(def, "command");
-  if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
-    ice__tooldef_free(d); /* the definition itself was reported */
-    return NULL;
-  }
+  if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+    return -1; /* the definition itself was reported */
   d->argv = ice__calloc(json_array_size(cmd) + 1, sizeof(char *));
   if (d->argv == NULL)
     goto nomem;
@@ -120,10 +103,48 @@ ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
   d->max_output = json_is_integer(mo) && json_integer_value(mo) > 0
                       ? (size_t)json_integer_value(mo)
                       : DEFAULT_MAX_OUTPUT;
-  return d;
+  return 0;
 nomem:
+  *nomem = 1;
+  return -1;
+}
+
+ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
+                                       const char *name, json_t *def,
+                                       const char *dir) {
+  ice__tooldef_t *d = ice__calloc(1, sizeof(*d));
+  int nomem = 0;
+
+  if (d == NULL || (d->name = ice__strdup(name)) == NULL ||
+      from_def(d, def, dir, &nomem) != 0) {
+    ice__tooldef_free(d);
+    if (d == NULL || nomem)
+      ice__verr(v, n, n != NULL ? n->def : NULL, NULL, "out of memory");
+    return NULL;
+  }
+  return d;
+}
+
+ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
+                                     json_t *obj, const char *key,
+                                     const char *name) {
+  const char *dir = v->wf->dir;
+  json_t *def = ice__wf_tool_def(v->wf, name, &dir);
+  ice__tooldef_t *d;
+
+  if (def != NULL)
+    return ice__tooldef_from_json(v, n, name, def, dir);
+  d = ice__calloc(1, sizeof(*d));
+  if (d == NULL || (d->name = ice__strdup(name)) == NULL) {
+    ice__free(d);
+    ice__verr(v, n, obj, key, "out of memory");
+    return NULL;
+  }
+  d->ctool = ice__engine_tool(v->wf->engine, name);
+  if (d->ctool != NULL)
+    return d;
+  unknown_tool(v, n, obj, key, name);
   ice__tooldef_free(d);
-  ice__verr(v, n, obj, key, "out of memory");
   return NULL;
 }
 

@@ -57,18 +57,6 @@ expect_rc 2
 expect_err_has "input_mappings.x: source 'a' is not a dependency of this node"
 t_end
 
-t_begin "node types of the SPEC not built yet are refused by name, not as unknown"
-wf later.yaml <<'EOF'
-nodes:
-  - {id: a, type: llm, model: m, prompt: hi}
-  - {id: b, type: code, language: python, code: "output = 1"}
-EOF
-ice validate "$W/later.yaml"
-expect_rc 2
-expect_err_has "node 'b': node type 'code' is not supported by this version of ice yet"
-grep -q "node 'a'" "$W/err" && fail "the llm node is built now: $(cat "$W/err")"
-t_end
-
 t_begin "workflow node: its input_schema checks the inputs handed to the child"
 mkdir -p "$W/pin"
 cat > "$W/pin/child.yaml" <<'EOF'

@@ -575,7 +575,7 @@ static int has_suffix(const char *s, const char *suf) {
 
 int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
                       ice_diags_t *diags) {
-  char *buf = NULL, why[256];
+  char *buf = NULL;
   size_t len = 0;
   int rc;
 
@@ -583,13 +583,9 @@ int ice_workflow_load(ice_engine_t *e, const char *path, ice_workflow_t **out,
   if (e == NULL || path == NULL)
     return ICE_EINVAL;
   /* Bounded and non-blocking: /dev/zero or a FIFO must not hang. */
-  rc = ice__file_read(path, 0, &buf, &len, why, sizeof(why));
-  if (rc != 0) {
-    char msg[320];
-    snprintf(msg, sizeof(msg), "cannot read the workflow: %s", why);
-    ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0, msg);
+  rc = ice__file_read_diag(path, "workflow", &buf, &len, diags);
+  if (rc != 0)
     return rc;
-  }
   {
     /* Sub-workflows check this stack to refuse a file that includes
      * itself. */

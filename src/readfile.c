@@ -1,6 +1,7 @@
 /* Whole-file reads with a size cap, for workflow files (readfile.h). */
 #include "readfile.h"
 
+#include "diag.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -131,4 +132,16 @@ int ice__file_read(const char *path, int regular_only, char **out, size_t *len,
   if (rc != 0)
     return rc;
   return ice__file_slurp(fd, &st, out, len, msg, msglen);
+}
+
+int ice__file_read_diag(const char *path, const char *what, char **out,
+                        size_t *len, ice_diags_t *diags) {
+  char why[256], msg[320];
+  int rc = ice__file_read(path, 0, out, len, why, sizeof(why));
+
+  if (rc != 0) {
+    snprintf(msg, sizeof(msg), "cannot read the %s: %s", what, why);
+    ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0, msg);
+  }
+  return rc;
 }

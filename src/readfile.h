@@ -4,6 +4,7 @@
 #ifndef ICE_READFILE_H
 #define ICE_READFILE_H
 
+#include <ice.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -28,5 +29,11 @@ int ice__file_slurp(int fd, const struct stat *st, char **out, size_t *len,
 /* Both of the above. */
 int ice__file_read(const char *path, int regular_only, char **out, size_t *len,
                    char *msg, size_t msglen);
+
+/* ice__file_read for a file the user named (a workflow, a tool file): a
+ * failure is also reported in diags as `PATH: error: cannot read the
+ * WHAT: REASON`. */
+int ice__file_read_diag(const char *path, const char *what, char **out,
+                        size_t *len, ice_diags_t *diags);
 
 #endif

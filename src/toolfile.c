@@ -189,20 +189,16 @@ int ice_engine_add_tool_text(ice_engine_t *e, const char *path,
 
 int ice_engine_add_tool_file(ice_engine_t *e, const char *path,
                              ice_diags_t *diags) {
-  char *buf = NULL, why[256];
+  char *buf = NULL;
   size_t len = 0;
   int rc;
 
   if (e == NULL || path == NULL)
     return ICE_EINVAL;
   /* Bounded and non-blocking, as workflow files are read. */
-  rc = ice__file_read(path, 0, &buf, &len, why, sizeof(why));
-  if (rc != 0) {
-    char msg[320];
-    snprintf(msg, sizeof(msg), "cannot read the tool file: %s", why);
-    ice__diags_add_sev(diags, ICE_DIAG_ERROR, path, 0, 0, msg);
+  rc = ice__file_read_diag(path, "tool file", &buf, &len, diags);
+  if (rc != 0)
     return rc;
-  }
   rc = ice_engine_add_tool_text(e, path, buf, len, diags);
   ice__free(buf);
   return rc;

@@ -1,0 +1,1 @@
+"""iceOS's ice_orchestrator.execution, on the ice engine."""

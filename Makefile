@@ -80,8 +80,18 @@ format-check:
 
 # The whole gate: lint, formatting, the unit + CLI tests under ASan/UBSan, and the
 # coverage build (which runs the tests once more, instrumented).
-test: lint format-check test-asan coverage
+test: lint format-check test-asan coverage test-python
 	@echo "make test: all checks passed"
+
+# The Python binding (python/, docs/python.md): its pytest suite against
+# $(BUILD)/libice.so. Debian's pytest (python3-pytest) is installed for
+# /usr/bin/python3, which a pyenv `python3` first on PATH does not see.
+PYTEST_PYTHON ?= /usr/bin/python3
+.PHONY: test-python
+test-python: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target ice_shared
+	ICE_LIBRARY=$(abspath $(BUILD))/libice.so PYTHONPATH=$(CURDIR)/python \
+	  $(PYTEST_PYTHON) -m pytest -q -p no:cacheprovider python/tests
 
 bench: build
 	sh bench/run.sh $(BUILD)
@@ -94,6 +104,7 @@ fuzz: deps
 
 install: build
 	cmake --install $(BUILD)
+	sh python/install.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(COV_BUILD) build-fuzz

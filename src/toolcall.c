@@ -8,6 +8,7 @@
 #include "call.h"
 #include "engine.h" /* registered tools */
 #include "proc.h"
+#include "wasm.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -27,6 +28,8 @@ struct ice__tooldef_s {
   json_t *env;             /* borrowed: the definition's env object */
   char *cwd;               /* owned */
   size_t max_output;
+  ice__wasm_mod_t *wasm; /* a WASM tool: loaded once, at validation */
+  uint64_t fuel;
 };
 
 void ice__tooldef_free(ice__tooldef_t *d) {
@@ -37,6 +40,7 @@ void ice__tooldef_free(ice__tooldef_t *d) {
   ice__free(d->argv);
   ice__free(d->cwd);
   ice__free(d->name);
+  ice__wasm_free(d->wasm);
   ice__free(d);
 }
 
@@ -72,6 +76,39 @@ static void unknown_tool(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
 /* Fills d's process-tool fields from a definition (command, env, cwd,
  * sandbox); dir is where its relative paths start. 0, or -1 when the
  * definition was unusable (already reported) or on ENOMEM (*nomem set). */
+/* A WASM tool's module, loaded and checked now (SPEC §5.1: validation
+ * loads every module a node names). 0, or -1 reported at def's `wasm`. */
+static int wasm_def(ice__vctx_t *v, const ice__node_t *n, ice__tooldef_t *d,
+                    json_t *def, const char *dir) {
+  const char *path = json_string_value(json_object_get(def, "wasm"));
+  json_t *pages = json_object_get(def, "memory_pages");
+  json_t *fuel = json_object_get(def, "fuel");
+  char *full = NULL, msg[512];
+
+  if (path == NULL)
+    return -1; /* reported with the definition */
+  if (path[0] == '/' ? (full = ice__strdup(path)) == NULL
+                     : asprintf(&full, "%s/%s", dir, path) < 0) {
+    ice__verr(v, n, def, "wasm", "out of memory");
+    return -1;
+  }
+  if (ice__wasm_load(full, json_string_value(json_object_get(def, "export")),
+                     json_is_integer(pages)
+                         ? (uint32_t)json_integer_value(pages)
+                         : ICE__WASM_DEFAULT_PAGES,
+                     &d->wasm, msg, sizeof(msg)) != 0) {
+    ice__verr(v, n, def, "wasm", "WASM tool '%s': %s: %s", d->name, path, msg);
+    free(full);
+    return -1;
+  }
+  free(full);
+  d->fuel = json_is_integer(fuel) && json_integer_value(fuel) > 0
+                ? (uint64_t)json_integer_value(fuel)
+                : ICE__WASM_DEFAULT_FUEL;
+  d->max_output = DEFAULT_MAX_OUTPUT;
+  return 0;
+}
+
 static int from_def(ice__tooldef_t *d, json_t *def, const char *dir,
                     int *nomem) {
   json_t *cmd = json_object_get(def, "command");
@@ -115,8 +152,14 @@ ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
   ice__tooldef_t *d = ice__calloc(1, sizeof(*d));
   int nomem = 0;
 
-  if (d == NULL || (d->name = ice__strdup(name)) == NULL ||
-      from_def(d, def, dir, &nomem) != 0) {
+  if (d != NULL && (d->name = ice__strdup(name)) != NULL &&
+      json_object_get(def, "wasm") != NULL) {
+    if (wasm_def(v, n, d, def, dir) == 0)
+      return d;
+    ice__tooldef_free(d);
+    return NULL;
+  }
+  if (d == NULL || d->name == NULL || from_def(d, def, dir, &nomem) != 0) {
     ice__tooldef_free(d);
     if (d == NULL || nomem)
       ice__verr(v, n, n != NULL ? n->def : NULL, NULL, "out of memory");
@@ -529,6 +572,125 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   ice__task_set_xstate(t, p);
 }
 
+/* ---- WASM tools -------------------------------------------------------------
+ */
+
+/* The most of a call's env.ice_log output kept (the rest is dropped, and
+ * one line says so): a module's log costs it one instruction per call. */
+#define WASM_LOG_MAX (1024 * 1024)
+
+/* One call on the thread pool: a long module never stalls the loop. Its
+ * log lines are kept as length-prefixed records and become node.log
+ * events when it ends, on the loop thread. */
+typedef struct {
+  uv_work_t work;
+  ice_task_t *task;
+  const ice__tooldef_t *def;
+  char *args;
+  size_t args_len;
+  ice__wasm_flag_t stop;
+  int kind;
+  char *out;
+  size_t out_len;
+  char *log;
+  size_t log_len, log_cap;
+  int log_cut;
+  char msg[512];
+} wcall_t;
+
+static void wasm_log(void *data, const char *line, size_t len) {
+  wcall_t *w = data;
+  size_t need = w->log_len + sizeof(size_t) + len;
+
+  if (need > WASM_LOG_MAX) {
+    w->log_cut = 1;
+    return;
+  }
+  if (need > w->log_cap) {
+    size_t cap = w->log_cap != 0 ? w->log_cap : 4096;
+    char *b;
+    while (cap < need)
+      cap *= 2;
+    if ((b = ice__realloc(w->log, cap)) == NULL) {
+      w->log_cut = 1;
+      return;
+    }
+    w->log = b;
+    w->log_cap = cap;
+  }
+  memcpy(w->log + w->log_len, &len, sizeof(size_t));
+  memcpy(w->log + w->log_len + sizeof(size_t), line, len);
+  w->log_len = need;
+}
+
+static void wasm_work(uv_work_t *req) {
+  wcall_t *w = req->data;
+
+  w->kind =
+      ice__wasm_call(w->def->wasm, w->args, w->args_len, w->def->fuel, wasm_log,
+                     w, &w->stop, &w->out, &w->out_len, w->msg, sizeof(w->msg));
+}
+
+static void wasm_done(uv_work_t *req, int status) {
+  wcall_t *w = req->data;
+  ice_task_t *t = w->task;
+
+  (void)status;
+  ice__task_set_xstate(t, NULL);
+  for (size_t at = 0; at < w->log_len;) {
+    size_t len;
+    memcpy(&len, w->log + at, sizeof(size_t));
+    ice_task_log(t, "wasm", w->log + at + sizeof(size_t), len);
+    at += sizeof(size_t) + len;
+  }
+  if (w->log_cut)
+    ice_task_log(t, "wasm", "(log cut: over 1 MiB)", 21);
+  if (ice__task_stopping(t)) {
+    ice__task_fail_kind(t, ICE__KIND_CANCELLED, "WASM call stopped");
+  } else if (w->kind != 0) {
+    ice__task_fail_kind(t, w->kind, "%s", w->msg);
+  } else if (w->out_len > w->def->max_output) {
+    ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT,
+                        "output: the module returned more than %zu bytes",
+                        w->def->max_output);
+  } else {
+    json_error_t jerr;
+    json_t *o = parse_output(w->out != NULL ? w->out : "", w->out_len, &jerr);
+    if (o == NULL)
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                          "tool output is not JSON (%s at line %d)", jerr.text,
+                          jerr.line);
+    else
+      ice_task_done(t, o);
+  }
+  free(w->out);
+  ice__free(w->args);
+  ice__free(w->log);
+  ice__free(w);
+}
+
+static void start_wasm(ice_task_t *t, const ice__tooldef_t *d, json_t *args) {
+  wcall_t *w = ice__calloc(1, sizeof(*w));
+
+  if (w == NULL || (w->args = ice_json_format(args, 0)) == NULL) {
+    ice__free(w);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
+  w->task = t;
+  w->def = d;
+  w->args_len = strlen(w->args);
+  atomic_init(&w->stop, 0);
+  w->work.data = w;
+  if (uv_queue_work(ice_task_loop(t), &w->work, wasm_work, wasm_done) != 0) {
+    ice__free(w->args);
+    ice__free(w);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "cannot queue the WASM call");
+    return;
+  }
+  ice__task_set_xstate(t, w);
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 void ice__tool_run(ice_task_t *t, const ice__tooldef_t *d, json_t *args) {
@@ -536,6 +698,8 @@ void ice__tool_run(ice_task_t *t, const ice__tooldef_t *d, json_t *args) {
   ice__task_keep_input(t, args);
   if (d->ctool != NULL)
     d->ctool->start(t, args, d->ctool->data);
+  else if (d->wasm != NULL)
+    start_wasm(t, d, args);
   else
     start_process(t, d, args);
 }
@@ -548,7 +712,11 @@ void ice__tool_stop(ice_task_t *t, const ice__tooldef_t *d) {
       ice__task_abandon(t);
     return;
   }
-  if (ice__task_xstate(t) != NULL)
+  if (ice__task_xstate(t) == NULL)
+    return;
+  if (d->wasm != NULL)
+    atomic_store(&((wcall_t *)ice__task_xstate(t))->stop, 1);
+  else
     ice__proc_kill(((ptask_t *)ice__task_xstate(t))->proc);
 }
 

@@ -30,8 +30,27 @@ static int check_def(ice__vctx_t *v, json_t *tools, const char *name,
           ice__hint(h, sizeof(h), k, keys, sizeof(keys) / sizeof(keys[0]) - 1));
   }
   if (json_object_get(def, "wasm") != NULL) {
-    ice__verr(v, NULL, def, "wasm",
-              "tools.%s: WASM tools are not supported by this build yet", name);
+    /* A WASM tool (SPEC §5.1); the module itself is loaded and checked
+     * where a node names the tool (toolcall.c). */
+    if (!json_is_string(json_object_get(def, "wasm")))
+      ice__verr(v, NULL, def, "wasm", "tools.%s.wasm must be a path string",
+                name);
+    if (json_object_get(def, "command") != NULL)
+      ice__verr(v, NULL, def, "command",
+                "tools.%s: set either command or wasm, not both", name);
+    if ((x = json_object_get(def, "export")) != NULL && !json_is_string(x))
+      ice__verr(v, NULL, def, "export", "tools.%s.export must be a string",
+                name);
+    if ((x = json_object_get(def, "fuel")) != NULL &&
+        (!json_is_integer(x) || json_integer_value(x) < 1))
+      ice__verr(v, NULL, def, "fuel", "tools.%s.fuel must be an integer >= 1",
+                name);
+    if ((x = json_object_get(def, "memory_pages")) != NULL &&
+        (!json_is_integer(x) || json_integer_value(x) < 1 ||
+         json_integer_value(x) > 65536))
+      ice__verr(v, NULL, def, "memory_pages",
+                "tools.%s.memory_pages must be an integer from 1 to 65536",
+                name);
     return 0;
   }
   x = json_object_get(def, "command");

@@ -47,10 +47,10 @@ typedef struct {
 } code_conf_t;
 
 static const ice_field_t code_fields[] = {
-    {"language", ICE_T_STRING, 1, 0},      {"code", ICE_T_STRING, 0, 0},
-    {"module", ICE_T_STRING, 0, 0},        {"export", ICE_T_STRING, 0, 0},
-    {"sandbox", ICE_T_OBJECT, 0, 0},       {"fuel", ICE_T_INT, 0, 0},
-    {"memory_pages", ICE_T_INT, 0, 0},     {NULL, 0, 0, 0},
+    {"language", ICE_T_STRING, 1, 0},  {"code", ICE_T_STRING, 0, 0},
+    {"module", ICE_T_STRING, 0, 0},    {"export", ICE_T_STRING, 0, 0},
+    {"sandbox", ICE_T_OBJECT, 0, 0},   {"fuel", ICE_T_INT, 0, 0},
+    {"memory_pages", ICE_T_INT, 0, 0}, {NULL, 0, 0, 0},
 };
 
 static void conf_free(void *p, void *data) {
@@ -65,6 +65,36 @@ static void conf_free(void *p, void *data) {
   ice__free(c);
 }
 
+/* language wasm: the module runs as a WASM tool (SPEC §5.1) whose args
+ * are the node's context. */
+static void *compile_wasm(ice_compile_t *cc, code_conf_t *c) {
+  ice__node_t *n = cc->node;
+  json_t *module = json_object_get(n->def, "module");
+
+  if (module == NULL)
+    module = json_object_get(n->def, "code"); /* the SPEC's "code" | "module" */
+  if (!json_is_string(module)) {
+    ice_compile_error(cc, NULL,
+                      "missing required field 'module' (the .wasm or .wat "
+                      "file)");
+    return c;
+  }
+  c->proc_def = json_pack("{s:O}", "wasm", module);
+  if (c->proc_def == NULL) {
+    ice_compile_error(cc, NULL, "out of memory");
+    return c;
+  }
+  for (const char *const *k =
+           (const char *const[]){"export", "fuel", "memory_pages", NULL};
+       *k != NULL; k++) {
+    json_t *x = json_object_get(n->def, *k);
+    if (x != NULL)
+      json_object_set(c->proc_def, *k, x);
+  }
+  c->def = ice__tooldef_from_json(cc->v, n, n->id, c->proc_def, cc->v->wf->dir);
+  return c;
+}
+
 static void *compile(ice_compile_t *cc) {
   ice__vctx_t *v = cc->v;
   ice__node_t *n = cc->node;
@@ -76,16 +106,10 @@ static void *compile(ice_compile_t *cc) {
   if (lang == NULL)
     return NULL; /* reported by the field checks */
   python = strcmp(lang, "python") == 0;
-  if (!python && strcmp(lang, "javascript") != 0) {
-    if (strcmp(lang, "wasm") == 0)
-      ice_compile_error(cc, "language",
-                        "wasm code nodes are not supported by this build "
-                        "yet");
-    else
-      ice_compile_error(cc, "language",
-                        "language '%s' is not one of python, javascript, "
-                        "wasm",
-                        lang);
+  if (!python && strcmp(lang, "javascript") != 0 && strcmp(lang, "wasm") != 0) {
+    ice_compile_error(cc, "language",
+                      "language '%s' is not one of python, javascript, wasm",
+                      lang);
     return NULL;
   }
   c = ice__calloc(1, sizeof(*c));
@@ -93,6 +117,8 @@ static void *compile(ice_compile_t *cc) {
     ice_compile_error(cc, NULL, "out of memory");
     return NULL;
   }
+  if (strcmp(lang, "wasm") == 0)
+    return compile_wasm(cc, c);
   c->code = json_object_get(n->def, "code");
   if (!json_is_string(c->code)) {
     ice_compile_error(cc, NULL, "missing required field 'code'");
@@ -135,14 +161,14 @@ static void code_start(ice_task_t *t) {
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     return;
   }
-  if (n->in_schema != NULL &&
-      ice__schema_check(n->in_schema, ctx, &err) != 0) {
+  if (n->in_schema != NULL && ice__schema_check(n->in_schema, ctx, &err) != 0) {
     json_decref(ctx);
     ice__task_fail_kind(t, ICE__KIND_INPUT_VALIDATION, "%s", err.msg);
     return;
   }
-  args = json_pack("{s:O,s:o,s:s}", "code", c->code, "ctx", ctx, "name",
-                   c->name);
+  args = c->code == NULL ? ctx
+                         : json_pack("{s:O,s:o,s:s}", "code", c->code, "ctx",
+                                     ctx, "name", c->name);
   if (args == NULL) {
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     return;

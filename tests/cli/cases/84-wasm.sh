@@ -1,0 +1,90 @@
+# WASM tools and wasm code nodes (SPEC §5.1, §7.6) through `ice`, on the
+# .wat fixtures of tests/wasm/ (and one .wasm built from them by wat2wasm).
+
+WD=$W/wasm
+mkdir -p "$WD"
+cp "$ROOT"/tests/wasm/*.wat "$WD/"
+wat2wasm "$WD/echo.wat" -o "$WD/echo.wasm" || fail "wat2wasm failed"
+cat >"$WD/forbidden.wat" <<'EOF'
+(module
+  (import "env" "open" (func (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "ice_alloc") (param i32) (result i32) (i32.const 0))
+  (func (export "run") (param i32 i32) (result i64) (i64.const 0)))
+EOF
+cat >"$WD/w.yaml" <<'EOF'
+tools:
+  wecho: {wasm: echo.wasm}
+  wtext: {wasm: echo.wat}
+  wlog: {wasm: log.wat}
+  grow: {wasm: grow.wat}
+  spin: {wasm: misc.wat, export: spin, fuel: 1000000}
+  spinlong: {wasm: misc.wat, export: spin, fuel: 100000000000}
+  div0: {wasm: misc.wat, export: div0}
+  unreachable: {wasm: misc.wat, export: unreachable}
+  notjson: {wasm: misc.wat, export: not_json}
+  oob: {wasm: misc.wat, export: oob_output}
+max_parallel: 10
+nodes:
+  - {id: echo, type: tool, tool_name: wecho, tool_args: {x: 1, s: "héllo"}}
+  - {id: text, type: tool, tool_name: wtext, tool_args: {n: [1, 2]}}
+  - {id: log, type: tool, tool_name: wlog, tool_args: {y: 2}}
+  - {id: grow, type: tool, tool_name: grow}
+  - {id: fuel, type: tool, tool_name: spin}
+  - {id: div0, type: tool, tool_name: div0}
+  - {id: unreachable, type: tool, tool_name: unreachable}
+  - {id: notjson, type: tool, tool_name: notjson}
+  - {id: oob, type: tool, tool_name: oob}
+  - {id: long, type: tool, tool_name: spinlong, timeout_seconds: 1}
+  - {id: nap, type: tool, tool_name: sleep, tool_args: {seconds: 0.2}}
+  - {id: code, type: code, language: wasm, module: echo.wat, dependencies: [echo]}
+EOF
+
+t_begin "wasm: the JSON ABI from .wasm and .wat, env.ice_log, memory cap, fuel, traps"
+t0=$(date +%s%N)
+ice run "$WD/w.yaml" --no-store --events "$WD/ev"
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_rc 1
+expect_json 'r["output"]["echo"] == {"x": 1, "s": "héllo"} and r["output"]["text"] == {"n": [1, 2]}' \
+  'r["output"]["grow"] == {"a": 1, "b": -1}' \
+  'r["nodes"]["fuel"]["error"]["kind"] == "resource_limit" and "fuel" in r["nodes"]["fuel"]["error"]["message"]' \
+  'r["nodes"]["div0"]["error"] == {"kind": "tool_error", "message": "integer divide by zero"}' \
+  'r["nodes"]["unreachable"]["error"]["kind"] == "tool_error" and "unreachable" in r["nodes"]["unreachable"]["error"]["message"]' \
+  'r["nodes"]["notjson"]["error"]["kind"] == "tool_error" and "not JSON" in r["nodes"]["notjson"]["error"]["message"]' \
+  'r["nodes"]["oob"]["error"]["kind"] == "tool_error"' \
+  'r["nodes"]["long"]["error"]["kind"] == "timeout"' \
+  'r["output"]["code"]["echo"] == {"x": 1, "s": "héllo"}'
+expect_events "$WD/ev" \
+  '[e["line"] for e in of(ev, "node.log", "log")] == ["hello from wasm", "{\"y\":2}"]' \
+  '[e["stream"] for e in of(ev, "node.log", "log")] == ["wasm", "wasm"]'
+t_end
+
+t_begin "wasm: a spinning module runs off the loop: a sleep beside it is on time"
+expect_json 'abs(r["nodes"]["nap"]["duration_ms"] - 200) < 100'
+[ "$ms" -lt 4000 ] || fail "took $ms ms: the timeout did not stop the module"
+t_end
+
+t_begin "wasm: forbidden imports, missing files and bad fields are validation errors"
+cat >"$WD/bad.yaml" <<'EOF'
+tools:
+  evil: {wasm: forbidden.wat}
+  gone: {wasm: nosuch.wasm}
+  noexport: {wasm: echo.wat, export: nope}
+  both: {wasm: echo.wat, command: [true]}
+  fuelbad: {wasm: echo.wat, fuel: 0, memory_pages: 70000}
+nodes:
+  - {id: a, type: tool, tool_name: evil}
+  - {id: b, type: tool, tool_name: gone}
+  - {id: c, type: tool, tool_name: noexport}
+  - {id: d, type: code, language: wasm}
+EOF
+ice validate "$WD/bad.yaml"
+expect_rc 2
+expect_diag "$WD/bad.yaml" "import 'env.open' is not allowed (only env.ice_log)" 2
+expect_diag "$WD/bad.yaml" "nosuch.wasm" 3
+expect_diag "$WD/bad.yaml" "nope" 4
+expect_diag "$WD/bad.yaml" "set either command or wasm, not both" 5
+expect_diag "$WD/bad.yaml" "fuel must be an integer >= 1" 6
+expect_diag "$WD/bad.yaml" "memory_pages must be an integer from 1 to 65536" 6
+expect_diag "$WD/bad.yaml" "missing required field 'module'" 11
+t_end

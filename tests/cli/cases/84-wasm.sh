@@ -88,3 +88,12 @@ expect_diag "$WD/bad.yaml" "fuel must be an integer >= 1" 6
 expect_diag "$WD/bad.yaml" "memory_pages must be an integer from 1 to 65536" 6
 expect_diag "$WD/bad.yaml" "missing required field 'module'" 11
 t_end
+
+t_begin "examples: wasm-tool.yaml (a .wat tool and a wasm code node)"
+(cd "$ROOT" && timeout 20 "$ICE" run examples/wasm-tool.yaml --input "text=hello wasm" --no-store --events "$WD/ev-ex" >"$W/out" 2>"$W/err")
+RC=$?
+expect_rc 0
+expect_json 'r["output"]["loud"] == {"TEXT": "HELLO WASM"}' \
+  'r["output"]["as_code"]["LOUD"] == {"TEXT": "HELLO WASM"}'
+expect_events "$WD/ev-ex" '[e["line"] for e in of(ev, "node.log", "loud")] == ["shouting"]'
+t_end

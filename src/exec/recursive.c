@@ -14,8 +14,8 @@ typedef struct {
   long max_iterations;
   int preserve;
   const char *context_key;
-  ice__subwf_t *sub;    /* workflow_ref, or NULL */
-  ice__agent_t *agent;  /* agent_package, or NULL */
+  ice__subwf_t *sub;   /* workflow_ref, or NULL */
+  ice__agent_t *agent; /* agent_package, or NULL */
 } rec_conf_t;
 
 static const ice_field_t fields[] = {
@@ -54,12 +54,12 @@ static void *compile(ice_compile_t *cc) {
   }
   n->xdata = c;
   c->cond = ice__field_expr(v, n, "convergence_condition");
-  c->max_iterations = ice__field_int(
-      v, n, "max_iterations",
-      json_object_get(n->def, "max_iterations") == NULL
-          ? ice__field_int(v, n, "max_rounds", 50, 1)
-          : 50,
-      1);
+  c->max_iterations =
+      ice__field_int(v, n, "max_iterations",
+                     json_object_get(n->def, "max_iterations") == NULL
+                         ? ice__field_int(v, n, "max_rounds", 50, 1)
+                         : 50,
+                     1);
   c->preserve = !json_is_false(json_object_get(n->def, "preserve_context"));
   c->context_key = json_string_value(json_object_get(n->def, "context_key"));
   if (c->context_key == NULL)

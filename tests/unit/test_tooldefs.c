@@ -44,7 +44,7 @@ static void test_every_definition_problem(void **state) {
       diags_of(e, "tools:\n"
                   "  a: 5\n"
                   "  b: {command: [x], colour: red}\n"
-                  "  c: {wasm: f.wasm}\n"
+                  "  c: {wasm: f.wasm, command: [x], fuel: 0}\n"
                   "  d: {env: {}}\n"
                   "  f: {command: []}\n"
                   "  g: {command: [ok, '']}\n"
@@ -56,7 +56,8 @@ static void test_every_definition_problem(void **state) {
                   "nodes: [{id: n, type: tool, tool_name: echo}]\n");
   want(all, "t.yaml:2:3: error: tools.a must be an object");
   want(all, "t.yaml:3:21: error: tools.b: unknown field 'colour'");
-  want(all, "t.yaml:4:7: error: tools.c: WASM tools are not supported");
+  want(all, "error: tools.c: set either command or wasm, not both");
+  want(all, "error: tools.c.fuel must be an integer >= 1");
   want(all, "t.yaml:5:6: error: tools.d: missing required field 'command'");
   want(all, "t.yaml:6:7: error: tools.f.command must be a non-empty array");
   want(all, "t.yaml:7:7: error: tools.g.command[1] must be a non-empty string");

@@ -85,5 +85,9 @@ void ice__tool_stop(ice_task_t *t, const ice__tooldef_t *d);
  * borrowed. NULL on ENOMEM. */
 ice_task_t *ice__tool_call(ice_task_t *parent, const ice__tooldef_t *d,
                            json_t *args, ice__call_cb cb, void *data);
+/* Parses a process tool's stdout: bytes that are not UTF-8 and integers
+ * past 64 bits are accepted. NULL with jerr when it is not JSON. (Also
+ * fuzz/fuzz_toolout.c's entry.) */
+json_t *ice__tool_output_parse(const char *s, size_t n, json_error_t *jerr);
 
 #endif

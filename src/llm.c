@@ -467,11 +467,44 @@ static char *quote_error(const char *body, size_t len) {
   return out;
 }
 
+int ice__llm_parse_answer(const char *body, size_t len, ice__llm_answer_t *a,
+                          char *msg, size_t msglen) {
+  json_t *choice, *content, *usage, *c;
+  json_error_t jerr;
+
+  memset(a, 0, sizeof(*a));
+  a->doc = json_loadb(body, len, 0, &jerr);
+  choice = json_array_get(json_object_get(a->doc, "choices"), 0);
+  content = json_object_get(json_object_get(choice, "message"), "content");
+  usage = json_object_get(a->doc, "usage");
+  if (a->doc == NULL) {
+    snprintf(msg, msglen, "LLM response is not JSON (%s at line %d)", jerr.text,
+             jerr.line);
+    return -1;
+  }
+  if (!json_is_string(content)) {
+    snprintf(msg, msglen,
+             "LLM response has no choices[0].message.content string");
+    json_decref(a->doc);
+    a->doc = NULL;
+    return -1;
+  }
+  a->text = json_string_value(content);
+  a->model = json_string_value(json_object_get(a->doc, "model"));
+  a->in = json_integer_value(json_object_get(usage, "prompt_tokens"));
+  a->out = json_integer_value(json_object_get(usage, "completion_tokens"));
+  c = json_object_get(usage, "cost");
+  a->cost = json_is_number(c) && json_number_value(c) >= 0
+                ? json_number_value(c)
+                : -1;
+  return 0;
+}
+
 static void on_http(void *data, const ice__hresp_t *r) {
   req_t *q = data;
   ice_task_t *t = q->sub;
-  json_t *j, *choice, *content, *usage;
-  json_error_t jerr;
+  ice__llm_answer_t a;
+  char msg[256];
 
   q->http = NULL;
   if (r->err != NULL) {
@@ -498,32 +531,14 @@ static void on_http(void *data, const ice__hresp_t *r) {
     req_free(q);
     return;
   }
-  j = json_loadb(r->body, r->len, 0, &jerr);
-  choice = json_array_get(json_object_get(j, "choices"), 0);
-  content = json_object_get(json_object_get(choice, "message"), "content");
-  usage = json_object_get(j, "usage");
-  if (j == NULL) {
-    ice__task_fail_kind(t, ICE__KIND_LLM_ERROR,
-                        "LLM response is not JSON (%s at line %d)", jerr.text,
-                        jerr.line);
-  } else if (!json_is_string(content)) {
-    ice__task_fail_kind(t, ICE__KIND_LLM_ERROR,
-                        "LLM response has no choices[0].message.content "
-                        "string");
+  if (ice__llm_parse_answer(r->body, r->len, &a, msg, sizeof(msg)) != 0) {
+    ice__task_fail_kind(t, ICE__KIND_LLM_ERROR, "%s", msg);
   } else {
-    json_int_t in = json_integer_value(json_object_get(usage, "prompt_tokens"));
-    json_int_t out =
-        json_integer_value(json_object_get(usage, "completion_tokens"));
-    const char *model = json_string_value(json_object_get(j, "model"));
-    json_t *c = json_object_get(usage, "cost");
-    double cost =
-        json_is_number(c) && json_number_value(c) >= 0
-            ? json_number_value(c)
-            : price(t->run, model != NULL ? model : q->cfg.model, in, out);
-    answer(q, json_string_value(content), model != NULL ? model : q->cfg.model,
-           in < 0 ? 0 : in, out < 0 ? 0 : out, cost);
+    const char *model = a.model != NULL ? a.model : q->cfg.model;
+    double cost = a.cost >= 0 ? a.cost : price(t->run, model, a.in, a.out);
+    answer(q, a.text, model, a.in < 0 ? 0 : a.in, a.out < 0 ? 0 : a.out, cost);
   }
-  json_decref(j);
+  json_decref(a.doc);
   req_free(q);
 }
 

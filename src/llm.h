@@ -53,4 +53,19 @@ ice_task_t *ice__llm_call(ice_task_t *parent, const ice__llmcfg_t *cfg,
                           json_t *messages, json_t *response_format,
                           ice__call_cb cb, void *data);
 
+/* A Chat Completions answer (a 2xx body of the `openai` provider). */
+typedef struct {
+  json_t *doc;        /* owned: the parsed body; holds the strings below */
+  const char *text;   /* choices[0].message.content */
+  const char *model;  /* NULL: the body names none */
+  json_int_t in, out; /* usage.prompt_tokens, completion_tokens, as sent */
+  double cost;        /* usage.cost, or -1 when absent or negative */
+} ice__llm_answer_t;
+
+/* Parses an answer's body: pure, no task or run (fuzz/fuzz_llm.c). 0, or
+ * -1 with a->doc NULL and the reason in msg: the body is not JSON, or has
+ * no choices[0].message.content string. */
+int ice__llm_parse_answer(const char *body, size_t len, ice__llm_answer_t *a,
+                          char *msg, size_t msglen);
+
 #endif

@@ -410,7 +410,7 @@ static char *big_ints_as_reals(const char *s, size_t n, size_t *out_len) {
 
 /* Parses the tool's stdout. Bytes that are not UTF-8 and integers past 64
  * bits are valid output, not errors: see the two helpers above. */
-static json_t *parse_output(const char *s, size_t n, json_error_t *jerr) {
+json_t *ice__tool_output_parse(const char *s, size_t n, json_error_t *jerr) {
   const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
   char *clean = NULL, *reals;
   size_t clen;
@@ -456,7 +456,7 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
         prefix, res);
   } else {
     json_error_t jerr;
-    json_t *out = parse_output(res->out, res->out_len, &jerr);
+    json_t *out = ice__tool_output_parse(res->out, res->out_len, &jerr);
     if (out == NULL && strspn(res->out, " \t\r\n") == res->out_len)
       ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
                           "tool output is not JSON (nothing on stdout)");
@@ -655,7 +655,8 @@ static void wasm_done(uv_work_t *req, int status) {
                         w->def->max_output);
   } else {
     json_error_t jerr;
-    json_t *o = parse_output(w->out != NULL ? w->out : "", w->out_len, &jerr);
+    json_t *o =
+        ice__tool_output_parse(w->out != NULL ? w->out : "", w->out_len, &jerr);
     if (o == NULL)
       ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
                           "tool output is not JSON (%s at line %d)", jerr.text,

@@ -39,15 +39,20 @@ static const char *tool_name(json_t *e) {
   return json_string_value(e);
 }
 
+/* The agent's tools: list is owner's `tools`; a package's (pkg set) is
+ * reported here when it is not a list, a node's by the field checks. */
 static int compile_tools(ice__vctx_t *v, const ice__node_t *n, ice__agent_t *a,
-                         json_t *list) {
+                         json_t *owner, const char *pkg) {
+  json_t *list = json_object_get(owner, "tools");
   size_t i, len = 0;
   json_t *e;
 
-  if (list == NULL)
+  if (list == NULL || json_is_null(list))
     return 0;
   if (!json_is_array(list)) {
-    ice__verr(v, n, list, NULL, "tools must be a list of tool names");
+    if (pkg != NULL)
+      ice__verr_value(v, n, owner, "tools",
+                      "agent '%s': tools must be a list of tool names", pkg);
     return -1;
   }
   a->tools = ice__calloc(json_array_size(list) + 1, sizeof(*a->tools));
@@ -122,9 +127,8 @@ ice__agent_t *ice__agent_compile(ice__vctx_t *v, const ice__node_t *n,
   if (s != NULL && (a->system = ice__strdup(s)) == NULL)
     goto fail;
   tools = json_object_get(node, "tools");
-  if (tools == NULL || json_is_null(tools))
-    tools = json_object_get(pkg, "tools");
-  if (compile_tools(v, n, a, tools) != 0)
+  if (compile_tools(v, n, a, tools == NULL || json_is_null(tools) ? pkg : node,
+                    tools == NULL || json_is_null(tools) ? package : NULL) != 0)
     goto fail;
   if (a->tool_list == NULL && (a->tool_list = ice__strdup("")) == NULL)
     goto fail;

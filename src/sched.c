@@ -278,8 +278,15 @@ static void task_free(ice_task_t *t) {
     uv_close((uv_handle_t *)&t->timer, task_closed);
     return;
   }
-  t->run->live_tasks--;
-  ice__free(t);
+  {
+    ice_run_t *r = t->run;
+    ice__free(t);
+    r->live_tasks--;
+    /* The last task of a run whose free was deferred (an abandoned call
+     * that ended late) releases it, as task_closed does. */
+    if (r->free_requested && r->live_tasks == 0)
+      r->release(r);
+  }
 }
 
 static ice_task_t *task_new(ice__frame_t *f, uint32_t k) {

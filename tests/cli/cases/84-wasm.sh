@@ -110,3 +110,19 @@ expect_json 'all(r["nodes"]["w%d" % i]["error"]["kind"] == "resource_limit" for 
 expect_events "$WD/ev8" 'len(of(ev, "node.started")) == 9' \
   'max(e["seq"] for e in of(ev, "node.started")) < min(e["seq"] for e in of(ev, "node.failed"))'
 t_end
+
+t_begin "wasm: output over 1 MiB is resource_limit; an empty output is not JSON"
+cat >"$WD/big.yaml" <<'EOF'
+tools:
+  wecho: {wasm: echo.wat}
+  empty: {wasm: misc.wat, export: empty_output}
+nodes:
+  - {id: big, type: tool, tool_name: wecho, tool_args: {s: "{{ s }}"}}
+  - {id: empty, type: tool, tool_name: empty}
+EOF
+python3 -I -S -c 'import json; print(json.dumps({"s": "x" * 1500000}))' >"$WD/big.json"
+ice run "$WD/big.yaml" --no-store --inputs "@$WD/big.json"
+expect_rc 1
+expect_json 'r["nodes"]["big"]["error"]["kind"] == "resource_limit" and "output" in r["nodes"]["big"]["error"]["message"]' \
+  'r["nodes"]["empty"]["error"]["kind"] == "tool_error"'
+t_end

@@ -174,3 +174,46 @@ expect_rc 1
 expect_json 'r["nodes"]["ok"]["status"] == "completed"' \
   'r["nodes"]["bad"]["error"]["kind"] == "input_validation" and "$.prompt" in r["nodes"]["bad"]["error"]["message"]'
 t_end
+
+t_begin "recursive: workflow_ref without a cycle loops on its own; the child's declared inputs, its failure, an agent's failure"
+mkdir -p "$E/rec"
+cat >"$E/rec/child.yaml" <<'EOF'
+inputs: {required: [iteration], optional: [seed, result]}
+nodes:
+  - {id: c, type: tool, tool_name: echo, tool_args: {k: "{{ iteration }}", prev: "{{ inputs.result.c.k if exists(inputs.result) else 0 }}"}}
+EOF
+cat >"$E/rec/failing.yaml" <<'EOF'
+nodes:
+  - {id: c, type: tool, tool_name: fail, tool_args: {message: "child broke"}}
+EOF
+cat >"$E/rec/parent.yaml" <<'EOF'
+agents:
+  keyless: {llm_config: {provider: openai, model: m, api_key_env: ICE_TEST_NO_KEY_HERE}}
+nodes:
+  - {id: seed, type: tool, tool_name: echo, tool_args: {v: 1}}
+  - id: loop
+    type: recursive
+    workflow_ref: child.yaml
+    recursive_sources: [seed]
+    convergence_condition: "result.c.k >= 3"
+    dependencies: [seed]
+  - id: broken
+    type: recursive
+    workflow_ref: failing.yaml
+    recursive_sources: [seed]
+    convergence_condition: "false"
+    dependencies: [seed]
+  - id: agentfails
+    type: recursive
+    agent_package: keyless
+    recursive_sources: [seed]
+    convergence_condition: "false"
+    dependencies: [seed]
+EOF
+ice run "$E/rec/parent.yaml" --no-store
+expect_rc 1
+expect_json 'r["output"]["loop"]["converged"] is True and r["output"]["loop"]["iterations"] == 3' \
+  'r["output"]["loop"]["result"]["c"] == {"k": 3, "prev": 2}' \
+  'r["nodes"]["broken"]["error"]["kind"] == "subworkflow"' \
+  'r["nodes"]["agentfails"]["error"]["kind"] == "llm_error" and "ICE_TEST_NO_KEY_HERE is not set" in r["nodes"]["agentfails"]["error"]["message"]'
+t_end

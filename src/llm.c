@@ -67,21 +67,18 @@ static int known_provider(const char *p) {
   return strcmp(p, "openai") == 0 || strcmp(p, "echo") == 0;
 }
 
-/* Checks one object of settings: types, a literal provider. */
+/* Checks one object of settings: types, a literal provider. Other keys
+ * are the caller's (the node's fields, the file's `llm` object). */
 static void check_settings(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
-                           const char *where, int strict_keys) {
+                           const char *where) {
   const char *k;
   json_t *x;
 
   if (!json_is_object(obj))
     return;
   json_object_foreach(obj, k, x) {
-    int known = ice__in_list(k, cfg_keys);
-    if (!known) {
-      if (strict_keys && !ice__in_list(k, ignored_keys) && !ice__is_x_key(k))
-        ice__verr(v, n, obj, k, "%s: unknown field '%s'", where, k);
+    if (!ice__in_list(k, cfg_keys))
       continue;
-    }
     if (json_is_null(x) ||
         (json_is_string(x) && strstr(json_string_value(x), "{{") != NULL))
       continue; /* absent, or decided per attempt */
@@ -112,8 +109,8 @@ ice__llmspec_t *ice__llmspec_compile(ice__vctx_t *v, const ice__node_t *n,
 
   if (s == NULL)
     goto nomem;
-  check_settings(v, n, node_cfg, "llm_config", 0);
-  check_settings(v, n, pkg, "llm_config", 0);
+  check_settings(v, n, node_cfg, "llm_config");
+  check_settings(v, n, pkg, "llm_config");
   s->layers[0] = layer_of(file);
   s->layers[1] = layer_of(pkg);
   s->layers[2] = layer_of(node);
@@ -253,7 +250,7 @@ void ice__llm_defaults_check(ice__vctx_t *v, json_t *llm) {
 
   if (!json_is_object(llm))
     return;
-  check_settings(v, NULL, llm, "llm", 0);
+  check_settings(v, NULL, llm, "llm");
   json_object_foreach(llm, k, x) {
     if (ice__in_list(k, cfg_keys) || ice__in_list(k, ignored_keys) ||
         ice__is_x_key(k))

@@ -126,3 +126,35 @@ expect_rc 1
 expect_json 'r["nodes"]["big"]["error"]["kind"] == "resource_limit" and "output" in r["nodes"]["big"]["error"]["message"]' \
   'r["nodes"]["empty"]["error"]["kind"] == "tool_error"'
 t_end
+
+t_begin "wasm: env.ice_log lines of any size; over 1 MiB of log in a call is cut"
+cat >"$WD/biglog.wat" <<'EOF'
+(module
+  (import "env" "ice_log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (func (export "ice_alloc") (param $size i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $size)))
+    (drop (memory.grow (i32.add (i32.shr_u (local.get $size) (i32.const 16))
+                                (i32.const 1))))
+    (local.get $p))
+  (func (export "run") (param $ptr i32) (param $len i32) (result i64)
+    (call $log (local.get $ptr) (local.get $len))
+    (i64.const 0x0000001000000002))
+  (data (i32.const 16) "{}"))
+EOF
+cat >"$WD/logs.yaml" <<'EOF'
+tools:
+  wlog: {wasm: biglog.wat}
+nodes:
+  - {id: mid, type: tool, tool_name: wlog, tool_args: {s: "{{ mid }}"}}
+  - {id: huge, type: tool, tool_name: wlog, tool_args: {s: "{{ huge }}"}}
+EOF
+python3 -I -S -c 'import json; print(json.dumps({"mid": "m" * 10000, "huge": "h" * 1200000}))' >"$WD/logs.json"
+ice run "$WD/logs.yaml" --no-store --inputs "@$WD/logs.json" --events "$WD/ev-logs"
+expect_rc 0
+expect_events "$WD/ev-logs" 'any(len(e["line"]) > 10000 for e in of(ev, "node.log", "mid"))' \
+  'any("log cut" in e["line"] for e in of(ev, "node.log", "huge"))'
+t_end

@@ -217,3 +217,36 @@ expect_json 'r["output"]["loop"]["converged"] is True and r["output"]["loop"]["i
   'r["nodes"]["broken"]["error"]["kind"] == "subworkflow"' \
   'r["nodes"]["agentfails"]["error"]["kind"] == "llm_error" and "ICE_TEST_NO_KEY_HERE is not set" in r["nodes"]["agentfails"]["error"]["message"]'
 t_end
+
+t_begin "llm: a template error in llm_config is a validation error; base_url forms"
+cat >"$E/cfgtmpl.yaml" <<'EOF'
+nodes:
+  - {id: a, type: llm, provider: echo, prompt: hi, llm_config: {model: "{{ oops"}}
+EOF
+ice validate "$E/cfgtmpl.yaml"
+expect_rc 2
+expect_diag "$E/cfgtmpl.yaml" "unterminated" 2
+start_server slash
+cat >"$E/urls.yaml" <<EOF
+llm: {model: m}
+nodes:
+  - {id: slash, type: llm, prompt: hi, llm_config: {base_url: "$URL//"}}
+  - {id: ftp, type: llm, prompt: hi, llm_config: {base_url: "ftp://127.0.0.1/v1"}}
+EOF
+llm run "$E/urls.yaml" --no-store
+expect_rc 1
+expect_json 'r["output"]["slash"]["response"] == "echo: hi"' \
+  'r["nodes"]["ftp"]["status"] == "failed"'
+t_end
+
+t_begin "agent: a step without inputs calls the tool with {}"
+printf '%s\n' '["{\"tool\": \"echo\"}", "{\"done\": true, \"message\": \"ok\"}"]' >"$W/scripts/noinputs.json"
+cat >"$E/noinputs.yaml" <<'EOF'
+llm: {model: m}
+nodes:
+  - {id: a, type: agent, tools: [echo], prompt: "[[script:noinputs]] go"}
+EOF
+llm run "$E/noinputs.yaml" --no-store
+expect_rc 0
+expect_json 'r["output"]["a"]["result"] == {} and r["output"]["a"]["last_tool"] == "echo"'
+t_end

@@ -250,3 +250,67 @@ llm run "$E/noinputs.yaml" --no-store
 expect_rc 0
 expect_json 'r["output"]["a"]["result"] == {} and r["output"]["a"]["last_tool"] == "echo"'
 t_end
+
+t_begin "swarm: members' answers that break the protocol, and bad member fields"
+cat >"$E/swarm-proto.yaml" <<'EOF'
+nodes:
+  - id: noplan
+    type: swarm
+    coordination_strategy: hierarchical
+    task: t
+    agents:
+      - {role: lead, tool: echo, config_overrides: {subtasks: "not a list"}}
+      - {role: w, tool: echo}
+  - id: norole
+    type: swarm
+    coordination_strategy: hierarchical
+    task: t
+    agents:
+      - {role: lead, tool: echo, config_overrides: {subtasks: [{task: x}]}}
+      - {role: w, tool: echo}
+  - id: noproposal
+    type: swarm
+    coordination_strategy: hierarchical
+    task: t
+    agents:
+      - {role: lead, tool: echo, config_overrides: {subtasks: []}}
+      - {role: w, tool: echo}
+EOF
+ice run "$E/swarm-proto.yaml" --no-store
+expect_rc 1
+expect_json '"without a \"subtasks\" list" in r["nodes"]["noplan"]["error"]["message"]' \
+  '"subtasks[0] without a \"role\"" in r["nodes"]["norole"]["error"]["message"]' \
+  '"without a \"proposal\"" in r["nodes"]["noproposal"]["error"]["message"]'
+cat >"$E/swarm-bad.yaml" <<'EOF'
+nodes:
+  - id: s
+    type: swarm
+    task: "{{ oops"
+    agents:
+      - {role: "", tool: echo}
+      - {role: b, tool: 5}
+      - {role: c, agent: 5}
+      - {role: d, tool: echo, config_overrides: {x: "{{ oops"}}
+EOF
+ice validate "$E/swarm-bad.yaml"
+expect_rc 2
+expect_err_has "role must be a non-empty string"
+expect_err_has "tool must be a tool name"
+expect_err_has "agents[2]"
+expect_err_has "unterminated"
+t_end
+
+t_begin "code and agent: input_schema and prompt errors fail the node"
+cat >"$E/schemas.yaml" <<'EOF'
+nodes:
+  - {id: c, type: code, language: python, code: "output = 1", input_schema: {type: object, required: [zz]}}
+  - {id: a, type: agent, provider: echo, prompt: "{{ nosuch.field }}"}
+  - {id: w, type: code, language: wasm, module: tools/echo.wat, export: run, fuel: 1000, memory_pages: 2}
+EOF
+mkdir -p "$E/tools" && cp "$ROOT/tests/wasm/echo.wat" "$E/tools/"
+ice run "$E/schemas.yaml" --no-store
+expect_rc 1
+expect_json 'r["nodes"]["c"]["error"]["kind"] == "input_validation"' \
+  'r["nodes"]["a"]["error"]["kind"] == "expression" and "prompt:" in r["nodes"]["a"]["error"]["message"]' \
+  'r["nodes"]["w"]["status"] == "completed"'
+t_end

@@ -80,7 +80,7 @@ format-check:
 
 # The whole gate: lint, formatting, the unit + CLI tests under ASan/UBSan, and the
 # coverage build (which runs the tests once more, instrumented).
-test: lint format-check test-asan coverage test-python
+test: lint format-check test-asan coverage test-python fuzz-short
 	@echo "make test: all checks passed"
 
 # The Python binding (python/, docs/python.md): its pytest suite against
@@ -96,11 +96,19 @@ test-python: deps $(BUILD)/build.ninja
 bench: build
 	sh bench/run.sh $(BUILD)
 
-# libFuzzer targets for the loaders and the expression language (clang).
-# Not part of `make test`: it runs for FUZZ_SECONDS per target.
+# libFuzzer targets (fuzz/fuzz_*.c, clang; docs/reliability.md): the
+# loaders, expressions, templates, schemas, tool output, LLM answers and
+# damaged stores. `make fuzz` runs each for FUZZ_SECONDS (default 60);
+# `make fuzz-short`, part of `make test`, for 10 s. Both first replay the
+# crashes fixed so far (fuzz/regressions/TARGET/).
+.PHONY: fuzz-short
 fuzz: deps
 	@dpkg-query -W clang >/dev/null 2>&1 || apt-get install -y -qq clang >/dev/null
-	LSAN_OPTIONS=$(LSAN_SUPP):fast_unwind_on_malloc=0 sh fuzz/run.sh
+	sh fuzz/run.sh
+
+fuzz-short: deps
+	@dpkg-query -W clang >/dev/null 2>&1 || apt-get install -y -qq clang >/dev/null
+	FUZZ_SECONDS=10 sh fuzz/run.sh
 
 install: build
 	cmake --install $(BUILD)

@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential cmake ninja-build pkg-config
 libuv1-dev libjansson-dev libfyaml-dev libsqlite3-dev libcurl4-openssl-dev
 libseccomp-dev libcap-dev wabt libcmocka-dev gcovr cppcheck clang-format
-python3 python3-pytest procps nodejs"
+python3 python3-pytest procps nodejs libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do

@@ -525,6 +525,105 @@ static char *translate_pattern(const char *p) {
   return out;
 }
 
+/* glibc's regcomp builds a tree in which a repetition is copies of what it
+ * repeats (X+ is X X*, X{n,m} m copies of X, nested for each level), on
+ * recursion as deep as the groups: x{1,32767} took 8 GB and 18 s,
+ * x++++++++++++++++++++++++ 4 GB, and 20,000 nested groups overflowed the
+ * stack (found by fuzz/fuzz_schema). So a pattern is measured first: the
+ * nodes its expansion would have (memory grows up to the square of that:
+ * x{1,500}, about 1,000 nodes, takes 2 MB) and its depth of groups. */
+#define PATTERN_MAX_NODES 1024
+#define PATTERN_MAX_DEPTH 32
+
+static int pattern_too_big(const char *p) {
+  double total[PATTERN_MAX_DEPTH + 1], last[PATTERN_MAX_DEPTH + 1];
+  int d = 0;
+
+  total[0] = last[0] = 0;
+  for (size_t i = 0; p[i] != '\0'; i++) {
+    double k = 1; /* the size of the atom at i */
+    int atom = 1; /* 0: p[i] repeats the atom before it */
+    unsigned long lo, hi;
+    char *end;
+
+    switch (p[i]) {
+    case '(':
+      if (++d > PATTERN_MAX_DEPTH)
+        return 1;
+      total[d] = last[d] = 0;
+      continue;
+    case ')':
+      if (d > 0)
+        k = total[d--] + 1;
+      break;
+    case '|':
+      total[d] += 1;
+      last[d] = 0;
+      atom = 0;
+      break;
+    case '*':
+    case '?':
+      total[d] += 1;
+      last[d] += 1;
+      atom = 0;
+      break;
+    case '+':
+      total[d] += last[d] + 1;
+      last[d] = 2 * last[d] + 1;
+      atom = 0;
+      break;
+    case '{': /* {n}, {n,}, {n,m}; anything else is a literal '{' */
+      if (p[i + 1] < '0' || p[i + 1] > '9')
+        break;
+      lo = strtoul(p + i + 1, &end, 10);
+      hi = lo;
+      if (*end == ',') {
+        end++;
+        hi = *end >= '0' && *end <= '9' ? strtoul(end, &end, 10) : lo + 1;
+      }
+      if (*end != '}')
+        break;
+      k = hi > lo ? (double)hi : (double)lo;
+      total[d] += last[d] * (k > 1 ? k - 1 : 0) + k;
+      last[d] = last[d] * k + k;
+      atom = 0;
+      i = (size_t)(end - p);
+      break;
+    case '\\':
+      if (p[i + 1] != '\0')
+        i++;
+      break;
+    case '[': /* one atom, up to its ']' ([:alpha:] and friends inside) */
+      i++;
+      if (p[i] == '^')
+        i++;
+      if (p[i] == ']')
+        i++;
+      while (p[i] != '\0' && p[i] != ']') {
+        if (p[i] == '[' &&
+            (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+          const char *close = strchr(p + i + 2, p[i + 1]);
+          if (close != NULL && close[1] == ']')
+            i = (size_t)(close + 1 - p);
+        }
+        i++;
+      }
+      if (p[i] == '\0')
+        i--;
+      break;
+    default:
+      break;
+    }
+    if (atom) {
+      total[d] += k;
+      last[d] = k;
+    }
+    if (total[d] > PATTERN_MAX_NODES || last[d] > PATTERN_MAX_NODES)
+      return 1;
+  }
+  return 0;
+}
+
 static int compile_pattern(cctx_t *c, node_t *n, json_t *pat, const path_t *w) {
   char *ere;
   int rc;
@@ -537,6 +636,13 @@ static int compile_pattern(cctx_t *c, node_t *n, json_t *pat, const path_t *w) {
   if (n->pattern == NULL || ere == NULL) {
     ice__free(ere);
     return cerr(c, NULL, "out of memory");
+  }
+  if (pattern_too_big(ere)) {
+    ice__free(ere);
+    return cerr(c, w,
+                "invalid 'pattern' '%s': too large once its repetitions are "
+                "expanded (over %d nodes or %d nested groups)",
+                n->pattern, PATTERN_MAX_NODES, PATTERN_MAX_DEPTH);
   }
   rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
   ice__free(ere);

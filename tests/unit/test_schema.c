@@ -454,6 +454,54 @@ static void test_pattern(void **state) {
           NULL);
 }
 
+/* Patterns that glibc's regcomp would expand past any reasonable memory,
+ * or parse on a recursion deep enough to overflow the stack, are refused
+ * before it sees them (found by fuzz/fuzz_schema; the inputs are in
+ * fuzz/regressions/schema). Real patterns still compile. */
+static void test_pattern_too_big(void **state) {
+  char deep[200], text[300];
+
+  (void)state;
+  compile_fails("{\"type\": \"string\", \"pattern\": \"^x{1,32767}$\"}",
+                "invalid 'pattern' '^x{1,32767}$': too large once its "
+                "repetitions are expanded (over 1024 nodes or 32 nested "
+                "groups)");
+  compile_fails("{\"type\": \"string\", \"pattern\": \"x++++++++++\"}",
+                "invalid 'pattern' 'x++++++++++': too large once its "
+                "repetitions are expanded (over 1024 nodes or 32 nested "
+                "groups)");
+  compile_fails("{\"type\": \"string\", \"pattern\": \"((a{1,40}){1,40})\"}",
+                "invalid 'pattern' '((a{1,40}){1,40})': too large once its "
+                "repetitions are expanded (over 1024 nodes or 32 nested "
+                "groups)");
+  memset(deep, '(', 33);
+  deep[33] = 'x';
+  memset(deep + 34, ')', 33);
+  deep[67] = '\0';
+  snprintf(text, sizeof(text), "{\"type\": \"string\", \"pattern\": \"%s\"}",
+           deep);
+  {
+    json_t *js = th_json(text);
+    ice__schema_t *s = NULL;
+    ice__err_t err = {0};
+    assert_int_equal(ice__schema_compile(js, &s, &err), -1);
+    assert_non_null(strstr(err.msg, "32 nested groups"));
+    json_decref(js);
+  }
+  deep[66] = '\0'; /* deep + 1: 32 deep, accepted */
+  snprintf(text, sizeof(text), "{\"type\": \"string\", \"pattern\": \"^%s$\"}",
+           deep + 1);
+  sexpect(text, "\"x\"", NULL);
+  sexpect("{\"type\": \"string\", \"pattern\": \"^[a-z0-9._%+-]{1,64}@"
+          "[a-z0-9.-]{1,255}\\\\.[a-z]{2,}$\"}",
+          "\"ada@example.org\"", NULL);
+  sexpect("{\"type\": \"string\", \"pattern\": \"^x{1,500}$\"}", "\"xxx\"",
+          NULL);
+  sexpect(
+      "{\"type\": \"string\", \"pattern\": \"^[]{]{2,}[[:digit:]{]+\\\\{$\"}",
+      "\"{{1{\"", NULL);
+}
+
 static void test_all_any_one_not(void **state) {
   ice__schema_t *s;
 
@@ -1127,6 +1175,7 @@ int main(void) {
       cmocka_unit_test(test_string_lengths),
       cmocka_unit_test(test_array_object_counts),
       cmocka_unit_test(test_pattern),
+      cmocka_unit_test(test_pattern_too_big),
       cmocka_unit_test(test_all_any_one_not),
       cmocka_unit_test(test_ref),
       cmocka_unit_test(test_ref_errors),

@@ -275,6 +275,10 @@ int main(int argc, char **argv) {
   /* A reader that went away (`ice help | head -1`) is a write error that
    * we report, not a silent death. */
   signal(SIGPIPE, SIG_IGN);
+  /* A file-size limit (ulimit -f) reached by the store must be an error
+   * the store reports ("the run store is full"), not a death by SIGXFSZ.
+   * Tools get the default back (proc.c resets every signal). */
+  signal(SIGXFSZ, SIG_IGN);
   /* libuv's thread pool runs WASM calls (and blocking HTTP): with its
    * default of 4 threads, a fifth module would wait for one of the first
    * four to end. libuv reads this once, at its first use; a value the user

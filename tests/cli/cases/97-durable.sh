@@ -319,3 +319,19 @@ expect_events "$W/ev-cache-4" '[e["cache_hit"] for e in of(ev, "node.completed")
 ice run "$W/cache.yaml" --no-store --input k=1 --events "$W/ev-cache-5"
 expect_events "$W/ev-cache-5" '[e["cache_hit"] for e in of(ev, "node.completed")] == [False, False]'
 t_end
+
+t_begin "durable: a file-size limit reached by the store is a clear error (no SIGXFSZ death); the run resumes once there is room"
+python3 -I -S -c 'import json
+print(json.dumps({"nodes": [{"id": "n%d" % i, "type": "tool", "tool_name": "echo", "tool_args": {"x": "y" * 200}, **({"dependencies": ["n%d" % (i - 1)]} if i else {})} for i in range(3000)]}))' >"$W/fsz.json"
+rm -f "$W/fsz.db"*
+(ulimit -f 200; timeout 20 "$ICE" run "$W/fsz.json" --store "$W/fsz.db" >/dev/null 2>"$W/err" </dev/null)
+RC=$?
+expect_rc 1
+expect_err_has "the run store is full"
+ice runs --store "$W/fsz.db"
+fid=$(head -1 "$W/out" | cut -d' ' -f1)
+[ -n "$fid" ] || fail "no run recorded"
+ice resume "$fid" --store "$W/fsz.db" --output-only
+expect_rc 0
+expect_json 'len(r) == 3000 and r["n2999"] == {"x": "y" * 200}'
+t_end

@@ -1,8 +1,9 @@
 /* Child processes on the libuv loop (see proc.h). A proc owns five handles
  * (an exit watcher, three pipes, a drain timer); it calls on_exit and frees
  * itself only once every one of them has closed, so nothing outlives it and
- * the loop can be closed right after. The sandbox wraps this from outside by
- * choosing argv/env/cwd; nothing here knows about limits or tools.
+ * the loop can be closed right after. The sandbox (sandbox.c) hooks in at
+ * three points: it creates the child (clone into namespaces), it runs in
+ * the child before exec, and it judges the exit (which limit was hit).
  *
  * We fork and exec ourselves instead of using uv_spawn: libuv has no hook
  * that runs in the child before exec, and the child must ask for a
@@ -17,7 +18,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -79,6 +82,9 @@ struct ice__proc_s {
   char tail[TAIL_CAP + 1];
   size_t tail_len;
   ice__proc_result_t res;
+  ice__sandbox_t *sb; /* or NULL; freed with the proc */
+  int status_fd;      /* the sandbox init's status pipe, or -1 */
+  char limit[256];    /* res.limit points here */
 };
 
 /* A write to a pipe whose reader is gone raises SIGPIPE, whose default
@@ -100,12 +106,10 @@ static void ignore_sigpipe(void) {
 
 /* ---- spawning ----------------------------------------------------------- */
 
-/* What the child tells the parent through the report pipe when a step
- * before exec (or exec itself) failed. Smaller than PIPE_BUF: atomic. */
-typedef struct {
-  int step; /* ICE__PROC_STEP_* */
-  int err;  /* errno */
-} report_t;
+/* What the child tells the parent through the report pipe: a step before
+ * exec (or exec itself) failed, or the sandbox runs without something.
+ * Smaller than PIPE_BUF: atomic. */
+typedef ice__sandbox_report_t report_t;
 
 /* Everything the child needs, prepared before fork: between fork and exec
  * the child may only make async-signal-safe calls (another thread of the
@@ -118,6 +122,8 @@ typedef struct {
   const char **sh_argv;      /* {"/bin/sh", <path>, argv[1..], NULL} */
   int fd_in, fd_out, fd_err; /* child ends, all > 2 */
   int report;                /* write end of the report pipe */
+  const ice__sandbox_t *sb;  /* or NULL */
+  int status;                /* sandbox: the init's end of the status pipe */
 } child_t;
 
 /* Moves fd above 0-2, keeping O_CLOEXEC. An engine started with a
@@ -163,6 +169,8 @@ static _Noreturn void child_fail(const child_t *c, int step, int err) {
   report_t r;
   ssize_t n;
 
+  memset(&r, 0, sizeof(r));
+  r.kind = ICE__SBX_REPORT_FAIL;
   r.step = step;
   r.err = err;
   do
@@ -220,9 +228,17 @@ static int child_exec(const child_t *c) {
         buf[dlen++] = '/';
       memcpy(buf + dlen, file, flen + 1);
       switch (child_execve(c, buf)) {
-      case EACCES:
-        eacces = 1; /* keep looking; report it if nothing else runs */
+      case EACCES: {
+        struct stat st;
+
+        /* A directory of PATH the tool's user cannot search (a sandboxed
+         * tool may run as nobody) hides nothing it could run: go on as for
+         * a missing file. A file it may not execute is reported if nothing
+         * else runs. */
+        if (stat(buf, &st) == 0)
+          eacces = 1;
         break;
+      }
       case ENOENT:
       case ENOTDIR:
       case ESTALE:
@@ -242,12 +258,35 @@ static int child_exec(const child_t *c) {
   return eacces ? EACCES : ENOENT;
 }
 
+/* The tool's own steps, last before exec: its pipes onto 0-2, then the
+ * sandbox's drop (user, cwd, limits, capabilities, seccomp) or a plain
+ * chdir. Runs in the forked child, or, with a sandbox's init, in a child
+ * of that init sharing its memory until exec (so: system calls only). */
+static int tool_main(void *arg) {
+  const child_t *c = arg;
+  sigset_t none;
+
+  /* The sources are all > 2 (above_stdio), so no dup2 clobbers another;
+   * dup2 clears O_CLOEXEC on the copies, the originals close at exec. */
+  if (dup2(c->fd_in, STDIN_FILENO) < 0 || dup2(c->fd_out, STDOUT_FILENO) < 0 ||
+      dup2(c->fd_err, STDERR_FILENO) < 0)
+    child_fail(c, ICE__PROC_STEP_SETUP, errno);
+  if (c->sb != NULL) {
+    if (ice__sandbox_child_drop(c->sb, c->cwd, c->report) != 0)
+      _exit(127);
+  } else if (c->cwd != NULL && chdir(c->cwd) != 0) {
+    child_fail(c, ICE__PROC_STEP_CWD, errno);
+  }
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  child_fail(c, ICE__PROC_STEP_EXEC, child_exec(c));
+}
+
 /* The child, from fork to exec. Every signal is blocked on entry (the
  * parent blocked them around fork, so no handler of the engine runs here,
  * libuv's included, which would write into the engine's signal pipe). */
 static _Noreturn void child_main(const child_t *c) {
   struct sigaction sa;
-  sigset_t none;
 
   /* A new session: the child leads its own process group, which we kill
    * as a whole, and a terminal's Ctrl-C reaches only the engine. */
@@ -258,9 +297,16 @@ static _Noreturn void child_main(const child_t *c) {
    * fires when the *thread* that forked exits: the loop thread spawns. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
     child_fail(c, ICE__PROC_STEP_SETUP, errno);
-  /* The engine died between fork and prctl: nobody will reap or read us. */
-  if (getppid() != c->ppid)
-    _exit(127);
+  /* The engine died between fork and prctl: nobody will reap or read us.
+   * In a new pid namespace getppid() is 0 (the parent is outside it): the
+   * engine is then gone when no one reads the report pipe any more. */
+  {
+    pid_t pp = getppid();
+    struct pollfd pf = {c->report, POLLOUT, 0};
+
+    if (pp != 0 ? pp != c->ppid : poll(&pf, 1, 0) < 0 || (pf.revents & POLLERR))
+      _exit(127);
+  }
 #endif
   /* Default dispositions (the engine ignores SIGPIPE; a tool must not). */
   memset(&sa, 0, sizeof(sa));
@@ -282,30 +328,43 @@ static _Noreturn void child_main(const child_t *c) {
       syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
     }
   }
-  /* The sources are all > 2 (above_stdio), so no dup2 clobbers another;
-   * dup2 clears O_CLOEXEC on the copies, the originals close at exec. */
-  if (dup2(c->fd_in, STDIN_FILENO) < 0 || dup2(c->fd_out, STDOUT_FILENO) < 0 ||
-      dup2(c->fd_err, STDERR_FILENO) < 0)
-    child_fail(c, ICE__PROC_STEP_SETUP, errno);
-  if (c->cwd != NULL && chdir(c->cwd) != 0)
-    child_fail(c, ICE__PROC_STEP_CWD, errno);
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  child_fail(c, ICE__PROC_STEP_EXEC, child_exec(c));
+  /* The sandbox: namespaces are made (clone), now the mounts and maps. As
+   * the init of a pid namespace, this process then forks the tool and
+   * only waits; the tool goes on below. */
+  if (c->sb != NULL) {
+    pid_t t;
+
+    if (ice__sandbox_child_setup(c->sb, c->report) != 0)
+      _exit(127);
+    if (ice__sandbox_has_init(c->sb)) {
+      /* We stay as the namespace's init; the tool is a child that shares
+       * our memory until it execs (vfork-like: no second copy of the
+       * engine's page tables). */
+      t = ice__sandbox_spawn_tool(c->sb, tool_main, (void *)c);
+      if (t < 0)
+        child_fail(c, ICE__PROC_STEP_SETUP, errno);
+      ice__sandbox_init_wait(c->sb, t, c->status);
+    }
+  }
+  tool_main((void *)c);
+  _exit(127); /* not reached */
 }
 
-/* Forks and execs. fds: the pipes of stdin, stdout, stderr ([0] read
- * end). Returns the pid, or a negative errno with *step set when the child
- * reported a failure before exec (it has been reaped then). */
-static int spawn(const ice__proc_opts_t *o, int fds[3][2], int *step) {
+/* Forks (or clones into the sandbox sb) and execs. fds: the pipes of
+ * stdin, stdout, stderr ([0] read end). Returns the pid, or a negative
+ * errno with *step set when the child reported a failure before exec (it
+ * has been reaped then). With an init (a pid namespace), *status_fd is the
+ * read end of the pipe through which it reports the tool's status. */
+static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
+                 int *status_fd, int *step) {
   child_t c;
-  int report[2];
+  int report[2], status[2] = {-1, -1};
   size_t argc = 0;
   sigset_t all, old;
-  report_t r;
+  report_t r, failed;
   ssize_t n;
   pid_t pid;
-  int err;
+  int err, got = 0;
 
   while (o->argv[argc] != NULL)
     argc++;
@@ -320,6 +379,13 @@ static int spawn(const ice__proc_opts_t *o, int fds[3][2], int *step) {
     ice__free(c.sh_argv);
     return err;
   }
+  if (sb != NULL && ice__sandbox_has_init(sb) &&
+      (err = make_pipe(status)) != 0) {
+    close(report[0]);
+    close(report[1]);
+    ice__free(c.sh_argv);
+    return err;
+  }
   c.ppid = getpid();
   c.argv = o->argv;
   c.envp = o->env != NULL ? o->env : (const char *const *)environ;
@@ -328,31 +394,69 @@ static int spawn(const ice__proc_opts_t *o, int fds[3][2], int *step) {
   c.fd_out = fds[1][1];
   c.fd_err = fds[2][1];
   c.report = report[1];
+  c.sb = sb;
+  c.status = status[1];
 
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid = fork();
+  pid = sb != NULL ? ice__sandbox_fork(sb) : fork();
   if (pid == 0)
     child_main(&c); /* never returns */
   err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(report[1]);
+  if (status[1] >= 0)
+    close(status[1]);
   ice__free(c.sh_argv);
+  /* The kernel may have refused the pid namespace after all: no init. */
+  if (status[0] >= 0 && (pid < 0 || !ice__sandbox_has_init(sb))) {
+    close(status[0]);
+    status[0] = -1;
+  }
   if (pid < 0) {
     close(report[0]);
+    if (sb != NULL && ice__sandbox_message(sb)[0] != '\0') {
+      *step = ICE__PROC_STEP_SANDBOX;
+      if (o->errbuf != NULL)
+        snprintf(o->errbuf, o->errlen, "%s", ice__sandbox_message(sb));
+    }
     return -err;
   }
-  /* EOF (0 bytes) means exec succeeded: the report end closed on exec. */
-  do
+  if (sb != NULL && o->degraded != NULL)
+    *o->degraded = ice__sandbox_missing(sb);
+  /* Records until EOF (0 bytes): exec succeeded once every copy of the
+   * report end is closed (on exec, and by a sandbox's init after it forked
+   * the tool). DEGRADED records only add to what is missing; the first
+   * FAIL record is the error. */
+  for (;;) {
     n = read(report[0], &r, sizeof(r));
-  while (n < 0 && errno == EINTR);
-  close(report[0]);
-  if (n != (ssize_t)sizeof(r))
-    return pid;
-  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n != (ssize_t)sizeof(r))
+      break;
+    if (r.kind == ICE__SBX_REPORT_DEGRADED && o->degraded != NULL)
+      *o->degraded |= r.mech;
+    else if (r.kind == ICE__SBX_REPORT_FAIL && !got) {
+      failed = r;
+      got = 1;
+    }
   }
-  *step = r.step;
-  return r.err > 0 ? -r.err : -EIO;
+  close(report[0]);
+  if (!got) {
+    /* Read once the init is reaped, when it has written or is gone. */
+    if (status[0] >= 0)
+      fcntl(status[0], F_SETFL, O_NONBLOCK);
+    *status_fd = status[0];
+    return pid;
+  }
+  if (status[0] >= 0)
+    close(status[0]);
+  while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) {
+  }
+  *step = failed.step;
+  if (failed.step == ICE__PROC_STEP_SANDBOX && o->errbuf != NULL)
+    ice__sandbox_describe(sb, &failed, o->errbuf, o->errlen);
+  return failed.err > 0 ? -failed.err : -EIO;
 }
 
 static int pidfd_open_(int pid) {
@@ -384,6 +488,8 @@ static void finish(ice__proc_t *p) {
   }
   /* uv_poll never closes its fd; it is safe to close now it has. */
   close_fd(&p->pidfd);
+  close_fd(&p->status_fd);
+  ice__sandbox_free(p->sb);
   ice__free(p->stdin_buf);
   ice__free(p->out_buf);
   ice__free(p->line);
@@ -646,6 +752,33 @@ static void on_exited(ice__proc_t *p) {
   maybe_done(p);
 }
 
+/* The child was a sandbox's init: the tool's own status comes through the
+ * status pipe (the init exits 0 whatever the tool did; a killed init wrote
+ * nothing). Then which limit, if any, the tool hit. The rusage is the
+ * init's, which reaped the tool and everything it left: CPU time and peak
+ * RSS of the whole tree. */
+static void sandbox_exit(ice__proc_t *p) {
+  ice__sandbox_status_t st;
+  int nprocs = -1;
+  ssize_t n;
+
+  if (p->status_fd >= 0) {
+    do
+      n = read(p->status_fd, &st, sizeof(st));
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(st)) {
+      nprocs = st.nprocs;
+      p->res.term_signal = WIFSIGNALED(st.status) ? WTERMSIG(st.status) : 0;
+      p->res.exit_status = WIFEXITED(st.status) ? WEXITSTATUS(st.status) : 0;
+    }
+  }
+  if (!p->res.killed &&
+      ice__sandbox_verdict(p->sb, p->res.exit_status, p->res.term_signal,
+                           p->res.cpu_seconds, p->res.max_rss_kb, nprocs,
+                           p->limit, sizeof(p->limit)))
+    p->res.limit = p->limit;
+}
+
 /* Reaps the child if it has exited. The group is killed first, while the
  * unreaped child still holds its pid (and so the group id): the kill can
  * only hit the grandchildren it left behind, never a recycled pid. */
@@ -688,6 +821,8 @@ static void try_reap(ice__proc_t *p) {
       (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
       ((double)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   p->res.max_rss_kb = ru.ru_maxrss; /* KiB on Linux */
+  if (p->sb != NULL)
+    sandbox_exit(p);
   on_exited(p);
 }
 
@@ -783,9 +918,27 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   if (p == NULL)
     return UV_ENOMEM;
   p->pidfd = -1;
+  p->status_fd = -1;
+  if (opts->degraded != NULL)
+    *opts->degraded = 0;
+  if (opts->sandbox != NULL) {
+    char msg[512];
+
+    r = ice__sandbox_prepare(opts->sandbox, opts->tmpdir, opts->cwd, &p->sb,
+                             msg, sizeof(msg));
+    if (r != 0) {
+      if (opts->failed_step != NULL)
+        *opts->failed_step = ICE__PROC_STEP_SANDBOX;
+      if (opts->errbuf != NULL)
+        snprintf(opts->errbuf, opts->errlen, "%s", msg);
+      ice__free(p);
+      return r;
+    }
+  }
   if (opts->stdin_len > 0) {
     p->stdin_buf = ice__malloc(opts->stdin_len);
     if (p->stdin_buf == NULL) {
+      ice__sandbox_free(p->sb);
       ice__free(p);
       return UV_ENOMEM;
     }
@@ -799,7 +952,7 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   for (int i = 0; i < 3 && r == 0; i++)
     r = make_pipe(fds[i]);
   if (r == 0)
-    r = spawn(opts, fds, &step);
+    r = spawn(opts, fds, p->sb, &p->status_fd, &step);
   /* The child's ends are the child's now (or nobody's). */
   close_fd(&fds[0][0]);
   close_fd(&fds[1][1]);
@@ -812,6 +965,7 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     }
     if (opts->failed_step != NULL)
       *opts->failed_step = step;
+    ice__sandbox_free(p->sb);
     ice__free(p->stdin_buf);
     ice__free(p);
     return r; /* libuv errors are negative errnos on Unix */

@@ -1,18 +1,21 @@
 /* Child processes on the libuv loop: spawn with explicit argv/env/cwd, write
  * one buffer to stdin then close it, collect stdout up to a cap, split
  * stderr into lines, and kill the whole process group on request. The
- * sandbox (limits, namespaces, seccomp) is layered on top of this in its
- * own file; this file knows nothing about tools or JSON.
+ * sandbox (limits, namespaces, seccomp; sandbox.h) is applied in the child
+ * when opts.sandbox is given; this file knows nothing about tools or JSON.
  *
  * The child gets PR_SET_PDEATHSIG = SIGKILL: it dies when the thread that
  * called ice__proc_start exits, so call it from the loop's thread (which is
- * where every callback runs anyway). Its own children are not covered. */
+ * where every callback runs anyway). In a sandbox with a pid namespace its
+ * own children die with it too. */
 #ifndef ICE_PROC_H
 #define ICE_PROC_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "sandbox.h"
 
 typedef struct ice__proc_s ice__proc_t;
 
@@ -31,14 +34,19 @@ typedef struct {
   size_t stderr_tail_len;
   double cpu_seconds; /* user+sys CPU time of the child (0 if unknown) */
   int64_t max_rss_kb; /* peak RSS of the child in KiB (0 if unknown) */
+  /* The sandbox limit the child hit, as a message that names it
+   * ("memory: ..."; SPEC §5.2), or NULL. Never set when killed. */
+  const char *limit;
 } ice__proc_result_t;
 
 /* Which step failed when ice__proc_start returns an error. */
 enum {
-  ICE__PROC_STEP_NONE,  /* no child was created (bad args, no memory...) */
-  ICE__PROC_STEP_SETUP, /* in the child, before chdir (setsid, dup2...) */
-  ICE__PROC_STEP_CWD,   /* chdir(cwd) */
-  ICE__PROC_STEP_EXEC   /* finding or executing argv[0] */
+  ICE__PROC_STEP_NONE,   /* no child was created (bad args, no memory...) */
+  ICE__PROC_STEP_SETUP,  /* in the child, before chdir (setsid, dup2...) */
+  ICE__PROC_STEP_CWD,    /* chdir(cwd) */
+  ICE__PROC_STEP_EXEC,   /* finding or executing argv[0] */
+  ICE__PROC_STEP_SANDBOX /* preparing or applying the sandbox: the
+                            message is in opts.errbuf */
 };
 
 typedef struct {
@@ -61,6 +69,16 @@ typedef struct {
   void *data;
   /* Out, may be NULL: set to an ICE__PROC_STEP_* when start fails. */
   int *failed_step;
+  /* The sandbox (SPEC §5.2), or NULL for none. Borrowed: it must outlive
+   * the proc. tmpdir is the child's private TMPDIR, writable inside. */
+  const ice__sandbox_conf_t *sandbox;
+  const char *tmpdir;
+  /* Out, may be NULL: the mechanisms (ICE__SBX_*) the sandbox runs
+   * without (the kernel refused them and sandbox.strict is false). */
+  unsigned *degraded;
+  /* Out, may be NULL: why start failed at ICE__PROC_STEP_SANDBOX. */
+  char *errbuf;
+  size_t errlen;
 } ice__proc_opts_t;
 
 /* Starts the child in its own session and process group. Returns 0 and

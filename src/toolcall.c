@@ -3,8 +3,7 @@
  * resolved once, at validation: the workflow's `tools`, the tool files,
  * tools registered in C, then built-ins. A process tool gets its args as
  * one JSON line on stdin and answers one JSON value on stdout; the process
- * mechanics are in proc.c. The sandbox limits of §5.2 beyond the output
- * cap are not applied yet (see docs/design.md). */
+ * mechanics are in proc.c, the sandbox of §5.2 in sandbox.c. */
 #include "call.h"
 #include "engine.h" /* registered tools */
 #include "proc.h"
@@ -28,7 +27,8 @@ struct ice__tooldef_s {
   json_t *env;             /* borrowed: the definition's env object */
   char *cwd;               /* owned */
   size_t max_output;
-  ice__wasm_mod_t *wasm; /* a WASM tool: loaded once, at validation */
+  ice__sandbox_conf_t sandbox; /* process tool: SPEC §5.2, owned */
+  ice__wasm_mod_t *wasm;       /* a WASM tool: loaded once, at validation */
   uint64_t fuel;
 };
 
@@ -39,6 +39,7 @@ void ice__tooldef_free(ice__tooldef_t *d) {
     ice__free(*a);
   ice__free(d->argv);
   ice__free(d->cwd);
+  ice__sandbox_conf_free(&d->sandbox);
   ice__free(d->name);
   ice__wasm_free(d->wasm);
   ice__free(d);
@@ -109,8 +110,11 @@ static int wasm_def(ice__vctx_t *v, const ice__node_t *n, ice__tooldef_t *d,
   return 0;
 }
 
-static int from_def(ice__tooldef_t *d, json_t *def, const char *dir,
-                    int *nomem) {
+/* A `sandbox` object that does not parse was reported by the tool
+ * definition checks (tooldefs.c); a code node's is reported by
+ * ice__tooldef_from_json: its message is then in sberr. */
+static int from_def(ice__tooldef_t *d, json_t *def, const char *dir, int *nomem,
+                    char *sberr, size_t sberrlen) {
   json_t *cmd = json_object_get(def, "command");
 
   if (!json_is_array(cmd) || json_array_size(cmd) == 0)
@@ -135,22 +139,26 @@ static int from_def(ice__tooldef_t *d, json_t *def, const char *dir,
     if (d->cwd == NULL)
       goto nomem;
   }
-  json_t *mo =
-      json_object_get(json_object_get(def, "sandbox"), "max_output_bytes");
-  d->max_output = json_is_integer(mo) && json_integer_value(mo) > 0
-                      ? (size_t)json_integer_value(mo)
-                      : DEFAULT_MAX_OUTPUT;
+  ice__sandbox_conf_init(&d->sandbox);
+  if (ice__sandbox_conf_parse(&d->sandbox, json_object_get(def, "sandbox"), dir,
+                              sberr, sberrlen) != 0) {
+    if (strcmp(sberr, "out of memory") == 0)
+      goto nomem;
+    return -1;
+  }
+  d->max_output = d->sandbox.max_output_bytes;
   return 0;
 nomem:
   *nomem = 1;
   return -1;
 }
 
-ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
-                                       const char *name, json_t *def,
-                                       const char *dir) {
+static ice__tooldef_t *tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
+                                         const char *name, json_t *def,
+                                         const char *dir, int report) {
   ice__tooldef_t *d = ice__calloc(1, sizeof(*d));
   int nomem = 0;
+  char sberr[256] = "";
 
   if (d != NULL && (d->name = ice__strdup(name)) != NULL &&
       json_object_get(def, "wasm") != NULL) {
@@ -159,13 +167,22 @@ ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
     ice__tooldef_free(d);
     return NULL;
   }
-  if (d == NULL || d->name == NULL || from_def(d, def, dir, &nomem) != 0) {
+  if (d == NULL || d->name == NULL ||
+      from_def(d, def, dir, &nomem, sberr, sizeof(sberr)) != 0) {
     ice__tooldef_free(d);
     if (d == NULL || nomem)
       ice__verr(v, n, n != NULL ? n->def : NULL, NULL, "out of memory");
+    else if (report && sberr[0] != '\0')
+      ice__verr(v, n, n != NULL ? n->def : NULL, "sandbox", "%s", sberr);
     return NULL;
   }
   return d;
+}
+
+ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
+                                       const char *name, json_t *def,
+                                       const char *dir) {
+  return tooldef_from_json(v, n, name, def, dir, 1);
 }
 
 ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
@@ -176,7 +193,7 @@ ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
   ice__tooldef_t *d;
 
   if (def != NULL)
-    return ice__tooldef_from_json(v, n, name, def, dir);
+    return tooldef_from_json(v, n, name, def, dir, 0);
   d = ice__calloc(1, sizeof(*d));
   if (d == NULL || (d->name = ice__strdup(name)) == NULL) {
     ice__free(d);
@@ -445,6 +462,8 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
                         "output: the tool wrote more than %zu bytes to "
                         "stdout",
                         p->max_output);
+  } else if (res->limit != NULL) {
+    ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT, "%s", res->limit);
   } else if (res->term_signal != 0) {
     snprintf(prefix, sizeof(prefix), "killed by signal %d", res->term_signal);
     fail_with_tail(t, ICE__KIND_TOOL_ERROR, prefix, res);
@@ -508,6 +527,8 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   char *line;
   const char *base = getenv("TMPDIR");
   int rc, step;
+  unsigned degraded = 0;
+  char sbmsg[512] = "";
 
   p = ice__calloc(1, sizeof(*p));
   if (p == NULL) {
@@ -562,13 +583,28 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   o.on_exit = on_exit_cb;
   o.data = p;
   o.failed_step = &step;
+  o.sandbox = &c->sandbox;
+  o.tmpdir = p->tmpdir;
+  o.degraded = &degraded;
+  o.errbuf = sbmsg;
+  o.errlen = sizeof(sbmsg);
   rc = ice__proc_start(ice_task_loop(t), &o, &p->proc);
   ice__free(buf);
   if (rc != 0) {
     ptask_free(p);
-    start_failed(t, c, rc, step);
+    if (step == ICE__PROC_STEP_SANDBOX)
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "%s", sbmsg);
+    else
+      start_failed(t, c, rc, step);
     return;
   }
+  /* strict: false, and the kernel refused something (SPEC §5.2). */
+  if (degraded != 0)
+    ice__task_emit(
+        t, ICE__EV_SANDBOX_DEGRADED,
+        ice__task_wants(t, ICE__EV_SANDBOX_DEGRADED)
+            ? json_pack("{s:o}", "missing", ice__sandbox_missing_json(degraded))
+            : NULL);
   ice__task_set_xstate(t, p);
 }
 

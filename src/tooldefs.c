@@ -1,6 +1,7 @@
 /* The file's `tools` definitions (SPEC §5.1): process tools' command,
  * env, cwd and sandbox, checked at validation whether or not a node uses
  * them. Running them is exec/tool.c's. */
+#include "sandbox.h"
 #include "workflow.h"
 
 #include <string.h>
@@ -92,15 +93,26 @@ static int check_def(ice__vctx_t *v, json_t *tools, const char *name,
   if ((x = json_object_get(def, "cwd")) != NULL && !json_is_string(x))
     ice__verr(v, NULL, def, "cwd", "tools.%s.cwd must be a string", name);
   if ((x = json_object_get(def, "sandbox")) != NULL) {
-    json_t *mo;
-    if (!json_is_object(x))
+    if (!json_is_object(x)) {
       ice__verr(v, NULL, def, "sandbox", "tools.%s.sandbox must be an object",
                 name);
-    else if ((mo = json_object_get(x, "max_output_bytes")) != NULL &&
-             (!json_is_integer(mo) || json_integer_value(mo) < 1))
-      ice__verr(v, NULL, x, "max_output_bytes",
-                "tools.%s.sandbox.max_output_bytes must be an integer >= 1",
-                name);
+    } else {
+      const char *sk;
+      json_t *sv;
+      json_object_foreach(x, sk, sv) {
+        char m[128], h[96];
+        const char *bad = ice__sandbox_check_field(sk, sv, m, sizeof(m));
+        size_t nf = 0;
+        while (ice__sandbox_fields[nf] != NULL)
+          nf++;
+        if (bad != NULL && strcmp(bad, "unknown field") == 0)
+          ice__verr(v, NULL, x, sk, "tools.%s.sandbox: unknown field '%s'%s",
+                    name, sk,
+                    ice__hint(h, sizeof(h), sk, ice__sandbox_fields, nf));
+        else if (bad != NULL)
+          ice__verr(v, NULL, x, sk, "tools.%s.sandbox.%s %s", name, sk, bad);
+      }
+    }
   }
   return 0;
 }

@@ -55,8 +55,8 @@ SIDE=$W/side
 FLAG=$W/resumed
 cat >"$W/chain.json" <<J
 {"name": "chain",
- "tools": {"step": {"command": ["sh", "-c", "read -r a || true; echo \"\$a\" >> $SIDE; echo {}"]},
-           "slow": {"command": ["sh", "-c", "read -r a || true; echo \"\$a\" >> $SIDE; [ -e $FLAG ] || sleep 35.$MARK; echo {}"]}},
+ "tools": {"step": {"command": ["sh", "-c", "read -r a || true; echo \"\$a\" >> $SIDE; echo {}"], "sandbox": {"writable": ["$W"]}},
+           "slow": {"command": ["sh", "-c", "read -r a || true; echo \"\$a\" >> $SIDE; [ -e $FLAG ] || sleep 35.$MARK; echo {}"], "sandbox": {"writable": ["$W"]}}},
  "nodes": [{"id": "s1", "type": "tool", "tool_name": "step", "tool_args": {"n": "s1"}},
            {"id": "s2", "type": "tool", "tool_name": "step", "tool_args": {"n": "s2"}, "dependencies": ["s1"]},
            {"id": "s3", "type": "tool", "tool_name": "step", "tool_args": {"n": "s3"}, "dependencies": ["s2"]},
@@ -292,7 +292,7 @@ done
 t_begin "durable: use_cache memoises a node across runs by its definition and input"
 wf cache.yaml <<Y
 tools:
-  side: {command: ["sh", "-c", "cat > /dev/null; echo x >> $W/cache-effects; echo '{\"n\": 1}'"]}
+  side: {command: ["sh", "-c", "cat > /dev/null; echo x >> $W/cache-effects; echo '{\"n\": 1}'"], sandbox: {writable: ["$W"]}}
 nodes:
   - {id: a, type: tool, tool_name: side, use_cache: true, tool_args: {k: "{{ inputs.k }}"}}
   - {id: t, type: tool, tool_name: side, use_cache: true, cache_ttl_seconds: 0.3, dependencies: [a]}

@@ -43,6 +43,13 @@ rm -f "$W/crash-effects"
 "$ICE" run "$W/crash.json" --store "$DB" --inputs @"$W/crash-in.json" --quiet >"$W/out" 2>"$W/err" </dev/null &
 pid=$!
 BGPIDS="$BGPIDS $pid"
+# The first kill comes once the run is in the store: on a loaded machine
+# (or under ASan) start-up can take longer than the shortest kill delay.
+i=0
+while [ -z "$("$ICE" runs --store "$DB" --limit 1 2>/dev/null)" ] && [ $i -lt 400 ]; do
+  sleep 0.025
+  i=$((i + 1))
+done
 kills=0
 cmd=run
 for n in $(seq 1 20); do

@@ -1,33 +1,30 @@
-/* The process sandbox (SPEC §5.2; see sandbox.h and docs/security.md).
- * The parent prepares, the child applies. Prepared here: the clone flags
- * (namespaces), the uid maps, the cgroup (where one can be made), a mount
- * plan (a list of system calls on fixed paths), the rlimits and a seccomp
- * program compiled by libseccomp into BPF once per process. Applied in
- * the child with raw system calls only, because the engine may have other
- * threads (one of them may hold the malloc lock at fork).
+/* The process sandbox (SPEC §5.2; see sandbox.h and docs/security.md),
+ * the parent's side: the configuration, then, per child, everything that
+ * allocates or looks at the file system, prepared before fork: the clone
+ * flags (namespaces), the uid maps, the cgroup where one can be made, a
+ * mount plan (a list of system calls on fixed paths), the rlimits and a
+ * seccomp program compiled by libseccomp into BPF once per process; and
+ * after the child, the verdict. The child's side, which only acts on what
+ * is prepared here, is sandbox_child.c.
  *
  * Who runs what: the engine clones the child C into new namespaces. With a
- * pid namespace, C is its init: it sets up the mounts, forks the tool T,
+ * pid namespace, C is its init: it sets up the mounts, starts the tool T,
  * reaps every process of the namespace until T ends, tells the engine T's
  * status through a pipe, and exits, which kills whatever T left behind.
  * T drops to the tool's user (nobody when the engine is root) in a user
  * namespace of its own (so RLIMIT_NPROC counts its processes only), then
  * limits, capabilities, no_new_privs and seccomp, and execs. Without a pid
- * namespace C is T. proc.c owns fork, pipes and exec; this file owns the
- * rest. */
-#include "sandbox.h"
+ * namespace C is T. proc.c owns fork, pipes and exec. */
+#include "sandbox_impl.h"
 
 #include "internal.h"
 #include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <linux/capability.h>
-#include <linux/close_range.h>
+#include <linux/capability.h> /* CAP_LAST_CAP */
 #include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -38,19 +35,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h> /* ST_RDONLY */
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* The user and group a tool runs as when the engine is root: root's own
- * files (owner-readable, like /etc/shadow) must not be the tool's. */
-#define NOBODY 65534
 
 #define MIB (INT64_C(1) << 20)
 
@@ -292,67 +283,44 @@ static unsigned refused_by_env(void) {
  * namespaces (the child's file system view is final once it runs), and
  * calls that reach around other checks (open_by_handle_at, userfaultfd).
  * Names the running libseccomp does not know are skipped. */
-static const char *const deny_eperm[] = {"ptrace",
-                                         "process_vm_readv",
-                                         "process_vm_writev",
-                                         "pidfd_getfd",
-                                         "kcmp",
-                                         "kexec_load",
-                                         "kexec_file_load",
-                                         "reboot",
-                                         "init_module",
-                                         "finit_module",
-                                         "delete_module",
-                                         "bpf",
-                                         "perf_event_open",
-                                         "keyctl",
-                                         "add_key",
-                                         "request_key",
-                                         "mount",
-                                         "umount2",
-                                         "pivot_root",
-                                         "chroot",
-                                         "move_mount",
-                                         "open_tree",
-                                         "fsopen",
-                                         "fsconfig",
-                                         "fsmount",
-                                         "fspick",
-                                         "mount_setattr",
-                                         "unshare",
-                                         "setns",
-                                         "swapon",
-                                         "swapoff",
-                                         "acct",
-                                         "quotactl",
-                                         "quotactl_fd",
-                                         "lookup_dcookie",
-                                         "syslog",
-                                         "open_by_handle_at",
-                                         "userfaultfd",
-                                         "iopl",
-                                         "ioperm",
-                                         "uselib",
-                                         "vhangup",
-                                         "settimeofday",
-                                         "clock_settime",
-                                         "clock_adjtime",
-                                         "adjtimex",
-                                         "fanotify_init",
-                                         "nfsservctl",
-                                         "_sysctl",
-                                         "sysfs"};
+static const char deny_eperm[] =
+    "ptrace process_vm_readv process_vm_writev pidfd_getfd kcmp "
+    "kexec_load kexec_file_load reboot init_module finit_module "
+    "delete_module bpf perf_event_open keyctl add_key request_key "
+    "mount umount2 pivot_root chroot move_mount open_tree fsopen fsconfig "
+    "fsmount fspick mount_setattr unshare setns swapon swapoff acct "
+    "quotactl quotactl_fd lookup_dcookie syslog open_by_handle_at "
+    "userfaultfd iopl ioperm uselib vhangup settimeofday clock_settime "
+    "clock_adjtime adjtimex fanotify_init nfsservctl _sysctl sysfs";
 
 /* Denied with ENOSYS, so that a library falls back to the older call:
  * clone3's flags are behind a pointer the filter cannot read (glibc then
  * uses clone, whose flags it can), and io_uring runs operations (socket,
  * openat) that the filter never sees. */
-static const char *const deny_enosys[] = {
-    "clone3", "io_uring_setup", "io_uring_enter", "io_uring_register"};
+static const char deny_enosys[] =
+    "clone3 io_uring_setup io_uring_enter io_uring_register";
 
 static const uint64_t ns_flags[] = {
     CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
     CLONE_NEWIPC, CLONE_NEWUTS,  CLONE_NEWCGROUP, 0x00000080 /* TIME */};
+
+/* A rule returning err for each system call named in the space-separated
+ * list. 0 or a negative errno. */
+static int deny_all(scmp_filter_ctx ctx, const char *names, int err) {
+  for (const char *p = names; *p != '\0';) {
+    size_t n = strcspn(p, " ");
+    char name[32];
+    int nr, r;
+
+    snprintf(name, sizeof(name), "%.*s", (int)n, p);
+    p += n + (p[n] == ' ');
+    nr = seccomp_syscall_resolve_name(name);
+    if (nr != __NR_SCMP_ERROR &&
+        (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), nr, 0)) != 0)
+      return r;
+  }
+  return 0;
+}
 
 /* Compiles the filter and exports it as BPF (through a memfd: libseccomp
  * 2.5 writes only to a descriptor). 0 or a negative errno. */
@@ -364,18 +332,9 @@ static int build_filter(int network, struct sock_fprog *out) {
 
   if (ctx == NULL)
     return -ENOMEM;
-  for (size_t i = 0; i < ICE__ARRAY_SIZE(deny_eperm); i++) {
-    int nr = seccomp_syscall_resolve_name(deny_eperm[i]);
-    if (nr != __NR_SCMP_ERROR &&
-        (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0)) != 0)
-      goto out;
-  }
-  for (size_t i = 0; i < ICE__ARRAY_SIZE(deny_enosys); i++) {
-    int nr = seccomp_syscall_resolve_name(deny_enosys[i]);
-    if (nr != __NR_SCMP_ERROR &&
-        (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0)) != 0)
-      goto out;
-  }
+  if ((r = deny_all(ctx, deny_eperm, EPERM)) != 0 ||
+      (r = deny_all(ctx, deny_enosys, ENOSYS)) != 0)
+    goto out;
   /* clone with any namespace flag: one rule per flag ("any bit set"). */
   for (size_t i = 0; i < ICE__ARRAY_SIZE(ns_flags); i++) {
     r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
@@ -456,8 +415,11 @@ typedef struct {
 static idmap_t idmaps[8];
 static size_t nidmaps;
 
+/* Writes s to an existing kernel file (/proc, cgroupfs). O_CREAT changes
+ * nothing there, and lets the tests point ICE_CGROUP at a plain
+ * directory. */
 static int write_file(const char *path, const char *s) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   ssize_t n;
   int e;
 
@@ -502,7 +464,7 @@ static int make_idmap(uid_t uid, gid_t gid) {
   if (r == 0 && read(go[0], &c, 1) != 1)
     r = -EPERM; /* the helper could not unshare */
   if (r == 0) {
-    snprintf(map, sizeof(map), "%u %d 1", (unsigned)uid, NOBODY);
+    snprintf(map, sizeof(map), "%u %d 1", (unsigned)uid, ICE__SBX_NOBODY);
     snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
     r = write_file(path, map);
   }
@@ -511,7 +473,7 @@ static int make_idmap(uid_t uid, gid_t gid) {
     r = write_file(path, "deny");
   }
   if (r == 0) {
-    snprintf(map, sizeof(map), "%u %d 1", (unsigned)gid, NOBODY);
+    snprintf(map, sizeof(map), "%u %d 1", (unsigned)gid, ICE__SBX_NOBODY);
     snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
     r = write_file(path, map);
   }
@@ -589,6 +551,12 @@ static int has_word(const char *list, const char *w) {
   return 0;
 }
 
+void ice__sandbox_cgroup_reprobe(void) {
+  pthread_mutex_lock(&cache_lock);
+  cg_probed = 0;
+  pthread_mutex_unlock(&cache_lock);
+}
+
 static void probe_cgroup(void) {
   const char *env = getenv("ICE_CGROUP");
   char buf[PATH_MAX + 64], path[PATH_MAX + 64];
@@ -617,30 +585,6 @@ static void probe_cgroup(void) {
 
 /* ---- the prepared sandbox ----------------------------------------------- */
 
-/* The mount plan: system calls on fixed paths, run by the child in order.
- * Built by the parent (which may allocate and look at the file system);
- * the child only acts. */
-enum {
-  OP_PRIVATE, /* nothing propagates back to the host */
-  OP_RO_ALL,  /* every mount read-only, recursively */
-  OP_CLONE,   /* a detached copy of path's tree: id-mapped and/or writable */
-  OP_TMPFS,   /* an empty tmpfs over a directory the tool cannot search */
-  OP_MKDIR,   /* a mount point inside such a tmpfs */
-  OP_MKFILE,  /* the same, for a file */
-  OP_ATTACH,  /* the copy made by OP_CLONE `slot`, attached at path */
-  OP_RO,      /* path's mount read-only (the tmpfs, once it is filled) */
-  OP_PROC     /* /proc of the new pid namespace, else the host's made
-                 writable again (the tool writes its own uid_map there) */
-};
-
-typedef struct {
-  int kind;
-  const char *path; /* points into the sandbox's paths */
-  int slot;         /* OP_CLONE, OP_ATTACH */
-  int rw;           /* OP_CLONE: clear read-only */
-  int idmap_fd;     /* OP_CLONE: -1, or the user namespace to map through */
-} op_t;
-
 /* A path the tool is given: cwd, the workflow's directory, TMPDIR and the
  * writable paths. */
 typedef struct {
@@ -650,52 +594,6 @@ typedef struct {
   int clone; /* it gets an OP_CLONE/OP_ATTACH pair */
   struct stat st;
 } decl_t;
-
-struct ice__sandbox_s {
-  const ice__sandbox_conf_t *c;
-  int root;         /* the engine is root: the tool runs as nobody */
-  unsigned refuse;  /* ICE_SANDBOX_REFUSE */
-  unsigned missing; /* refused so far (before the child runs) */
-  long flags;       /* namespaces of C */
-  uid_t uid;        /* the tool's ids, outside any namespace */
-  gid_t gid;
-  char c_uid_map[32]; /* C's maps, when it has a user namespace */
-  char c_gid_map[32];
-  char t_uid_map[32]; /* T's own user namespace */
-  char t_gid_map[32];
-  op_t *ops;
-  size_t nops;
-  int nslots;
-  int *slot_fds; /* the child's tree descriptors (its own copy) */
-  char **strs;   /* strings the plan points into */
-  size_t nstrs;
-  struct {
-    int res;
-    struct rlimit lim;
-  } rl[6];
-  int nrl;
-  int nproc_rl; /* index of RLIMIT_NPROC in rl, -1 when not set */
-  int data_rl;  /* index of RLIMIT_DATA, -1 when the cgroup limits memory */
-  const struct sock_fprog *prog;
-  int last_cap;
-  char *cwd;        /* the real path of cwd, or NULL */
-  char *engine_cwd; /* the engine's working directory, or NULL */
-  char *cg;         /* this child's cgroup, or NULL */
-  int cg_procs_fd;  /* its cgroup.procs, opened by the engine */
-  char msg[512];    /* the reason of a failure in ice__sandbox_fork */
-  char *stack;      /* the tool's stack until exec (with an init) */
-};
-
-/* The tool runs on it from its clone to its exec: our own frames, the PATH
- * search's buffer, a sanitizer's redzones. */
-#define TOOL_STACK (256 * 1024)
-
-/* The state of a child between its sandbox calls (it lives in the
- * child's copy of memory; the parent never writes it). */
-static struct {
-  int proc_ok;   /* /proc is the pid namespace's own */
-  int cg_joined; /* in the cgroup: no RLIMIT_DATA needed */
-} child_state;
 
 static char *keep_str(ice__sandbox_t *s, char *p) {
   char **n;
@@ -723,11 +621,11 @@ static int add_op(ice__sandbox_t *s, int kind, const char *path, int slot,
   return 0;
 }
 
-/* Can uid/gid NOBODY search directory st? ACLs are not considered. */
+/* Can nobody search directory st? ACLs are not considered. */
 static int searchable(const struct stat *st) {
-  if (st->st_uid == NOBODY)
+  if (st->st_uid == ICE__SBX_NOBODY)
     return (st->st_mode & S_IXUSR) != 0;
-  if (st->st_gid == NOBODY)
+  if (st->st_gid == ICE__SBX_NOBODY)
     return (st->st_mode & S_IXGRP) != 0;
   return (st->st_mode & S_IXOTH) != 0;
 }
@@ -1023,7 +921,7 @@ static void make_cgroup(ice__sandbox_t *s) {
       goto fail;
   }
   snprintf(path, sizeof(path), "%s/cgroup.procs", s->cg);
-  s->cg_procs_fd = open(path, O_WRONLY | O_CLOEXEC);
+  s->cg_procs_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (s->cg_procs_fd >= 0)
     return;
 fail:
@@ -1060,8 +958,8 @@ int ice__sandbox_prepare(const ice__sandbox_conf_t *c, const char *tmpdir,
   s->data_rl = -1;
   s->root = geteuid() == 0;
   s->refuse = refused_by_env();
-  s->uid = s->root ? NOBODY : geteuid();
-  s->gid = s->root ? NOBODY : getegid();
+  s->uid = s->root ? ICE__SBX_NOBODY : geteuid();
+  s->gid = s->root ? ICE__SBX_NOBODY : getegid();
   s->last_cap = last_cap();
 
   /* The namespaces of C. Root needs no user namespace to make the others
@@ -1116,7 +1014,7 @@ int ice__sandbox_prepare(const ice__sandbox_conf_t *c, const char *tmpdir,
       (r = plan_mounts(s, tmpdir, cwd, err, errlen)) != 0)
     goto fail;
   if ((s->flags & CLONE_NEWPID) &&
-      (s->stack = ice__malloc(TOOL_STACK)) == NULL) {
+      (s->stack = ice__malloc(ICE__SBX_TOOL_STACK)) == NULL) {
     snprintf(err, errlen, "out of memory");
     r = -ENOMEM;
     goto fail;
@@ -1252,371 +1150,6 @@ int ice__sandbox_fork(ice__sandbox_t *s) {
       s->nops = 0; /* no mount namespace: no plan */
     }
   }
-}
-
-/* ---- the child's side: async-signal-safe from here ---------------------- */
-
-static size_t str_len(const char *s) {
-  size_t n = 0;
-
-  while (s[n] != '\0')
-    n++;
-  return n;
-}
-
-static int put_file(const char *path, const char *s) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  ssize_t n;
-
-  if (fd < 0)
-    return -1;
-  n = write(fd, s, str_len(s));
-  close(fd);
-  return n == (ssize_t)str_len(s) ? 0 : -1;
-}
-
-static void report(int fd, int kind, int what, int arg, int err,
-                   unsigned mech) {
-  ice__sandbox_report_t r;
-  ssize_t n;
-
-  memset(&r, 0, sizeof(r));
-  r.kind = kind;
-  r.step = ICE__PROC_STEP_SANDBOX;
-  r.what = what;
-  r.arg = arg;
-  r.err = err;
-  r.mech = mech;
-  do
-    n = write(fd, &r, sizeof(r));
-  while (n < 0 && errno == EINTR);
-}
-
-/* A mechanism refused in the child: fail when strict, else say so and go
- * on. Returns -1 to fail. */
-static int refused(const ice__sandbox_t *s, int fd, int what, int arg, int err,
-                   unsigned mech) {
-  report(fd, s->c->strict ? ICE__SBX_REPORT_FAIL : ICE__SBX_REPORT_DEGRADED,
-         what, arg, err, mech);
-  return s->c->strict ? -1 : 0;
-}
-
-static int fail(int fd, int what, int arg, int err) {
-  report(fd, ICE__SBX_REPORT_FAIL, what, arg, err, 0);
-  return -1;
-}
-
-static int setattr(int dfd, const char *path, unsigned flags,
-                   struct mount_attr *a) {
-  return (int)syscall(SYS_mount_setattr, dfd, path, flags, a, sizeof(*a));
-}
-
-static int run_op(const ice__sandbox_t *s, size_t i, int fd) {
-  const op_t *o = &s->ops[i];
-  struct mount_attr a;
-  int t;
-
-  memset(&a, 0, sizeof(a));
-  switch (o->kind) {
-  case OP_PRIVATE:
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    return 0;
-  case OP_RO_ALL:
-    a.attr_set = MOUNT_ATTR_RDONLY;
-    if (setattr(AT_FDCWD, "/", AT_RECURSIVE, &a) != 0)
-      return refused(s, fd, ICE__SBX_WHAT_MOUNT, (int)i, errno,
-                     ICE__SBX_READONLY);
-    return 0;
-  case OP_CLONE:
-    t = (int)syscall(SYS_open_tree, AT_FDCWD, o->path,
-                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-    if (t < 0)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    s->slot_fds[o->slot] = t;
-    if (o->rw)
-      a.attr_clr = MOUNT_ATTR_RDONLY;
-    if (o->idmap_fd >= 0) {
-      a.attr_set = MOUNT_ATTR_IDMAP;
-      a.userns_fd = (uint64_t)o->idmap_fd;
-      if (setattr(t, "", AT_EMPTY_PATH, &a) == 0)
-        return 0;
-      if (refused(s, fd, ICE__SBX_WHAT_MOUNT, (int)i, errno, ICE__SBX_IDMAP))
-        return -1;
-      a.attr_set = 0;
-      a.userns_fd = 0;
-    }
-    if (a.attr_clr != 0 && setattr(t, "", AT_EMPTY_PATH, &a) != 0)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    return 0;
-  case OP_TMPFS:
-    if (mount("tmpfs", o->path, "tmpfs", MS_NOSUID | MS_NODEV,
-              "mode=0755,size=1m") != 0)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    return 0;
-  case OP_MKDIR:
-    if (mkdir(o->path, 0755) != 0 && errno != EEXIST)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    return 0;
-  case OP_MKFILE:
-    t = open(o->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (t < 0)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    close(t);
-    return 0;
-  case OP_ATTACH:
-    if (syscall(SYS_move_mount, s->slot_fds[o->slot], "", AT_FDCWD, o->path,
-                MOVE_MOUNT_F_EMPTY_PATH) != 0)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    close(s->slot_fds[o->slot]);
-    return 0;
-  case OP_RO:
-    a.attr_set = MOUNT_ATTR_RDONLY;
-    if (setattr(AT_FDCWD, o->path, 0, &a) != 0)
-      return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    return 0;
-  case OP_PROC:
-    /* Refused where /proc is partly covered (containers mask parts of
-     * it): the host's /proc then stays, which shows more processes but
-     * gives no access to them (other user namespace, no capabilities). */
-    child_state.proc_ok = (s->flags & CLONE_NEWPID) &&
-                          mount("proc", "/proc", "proc",
-                                MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0;
-    /* The host's /proc, read-only since OP_RO_ALL: the tool must write
-     * its user namespace's maps into it. */
-    if (!child_state.proc_ok && o->rw) {
-      a.attr_clr = MOUNT_ATTR_RDONLY;
-      if (setattr(AT_FDCWD, "/proc", 0, &a) != 0)
-        return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
-    }
-    return 0;
-  }
-  return 0;
-}
-
-static int write_maps(const char *uid_map, const char *gid_map) {
-  if (put_file("/proc/self/uid_map", uid_map) != 0)
-    return -1;
-  /* setgroups must be denied before an unprivileged gid_map; a nested
-   * namespace inherits "deny" and may refuse the write. */
-  if (put_file("/proc/self/setgroups", "deny") != 0 && errno != EPERM)
-    return -1;
-  return put_file("/proc/self/gid_map", gid_map);
-}
-
-int ice__sandbox_child_setup(const ice__sandbox_t *s, int fd) {
-  mode_t old;
-
-  child_state.proc_ok = 0;
-  child_state.cg_joined = 0;
-  if (s->missing != 0)
-    report(fd, ICE__SBX_REPORT_DEGRADED, 0, 0, 0, s->missing);
-  if ((s->flags & CLONE_NEWUSER) && write_maps(s->c_uid_map, s->c_gid_map))
-    return fail(fd, ICE__SBX_WHAT_MAPS, 0, errno);
-  /* The cgroup: memory and processes of everything below. Without it,
-   * RLIMIT_DATA (in ice__sandbox_child_drop). */
-  if (s->cg_procs_fd >= 0 && write(s->cg_procs_fd, "0", 1) == 1)
-    child_state.cg_joined = 1;
-  old = umask(022); /* mount points nobody can search through */
-  for (size_t i = 0; i < s->nops; i++) {
-    if (run_op(s, i, fd) != 0)
-      return -1;
-  }
-  umask(old);
-  /* Our working directory is still the engine's in the old mounts: take
-   * it again through the new ones, so that a relative cwd resolves there
-   * (the tool's user may only pass through an id-mapped copy). */
-  if (s->nops > 0 && s->engine_cwd != NULL && chdir(s->engine_cwd) != 0) {
-    /* Gone meanwhile: the tool's own chdir says so. */
-  }
-  return 0;
-}
-
-/* The bounding set limits what an exec could ever grant. Dropping it
- * needs CAP_SETPCAP: where we have none (unprivileged, no user namespace)
- * there is nothing to drop from, and no_new_privs stops setuid and file
- * capabilities anyway. */
-static void drop_bounding_set(const ice__sandbox_t *s) {
-  for (int cap = 0; cap <= s->last_cap; cap++) {
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
-      break;
-  }
-}
-
-int ice__sandbox_child_drop(const ice__sandbox_t *s, const char *cwd, int fd) {
-  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2];
-  int userns =
-      !(s->refuse & ICE__SBX_USER) && (s->root || (s->flags & CLONE_NEWUSER));
-
-  if (s->root) {
-    drop_bounding_set(s); /* while we have CAP_SETPCAP */
-    if (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 ||
-        setresuid(s->uid, s->uid, s->uid) != 0)
-      return fail(fd, ICE__SBX_WHAT_USER, 0, errno);
-    /* A changed uid makes us undumpable, which hides /proc/self/uid_map
-     * from us; exec recomputes it anyway. */
-    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-  }
-  /* A user namespace of the tool's own: RLIMIT_NPROC counts per user and
-   * namespace, so there it counts the tool's processes only. */
-  if (userns && unshare(CLONE_NEWUSER) != 0) {
-    if (refused(s, fd, ICE__SBX_WHAT_USERNS, 0, errno, ICE__SBX_USER))
-      return -1;
-    userns = 0;
-  } else if (userns && write_maps(s->t_uid_map, s->t_gid_map) != 0) {
-    return fail(fd, ICE__SBX_WHAT_MAPS, 1, errno);
-  }
-  /* Descriptors the embedding program left inheritable must not reach
-   * the tool (close_range, Linux 5.11; the report pipe works until exec). */
-  syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC);
-  if (s->cwd != NULL)
-    cwd = s->cwd; /* through the mounts made for the tool */
-  if (cwd != NULL && chdir(cwd) != 0) {
-    ice__sandbox_report_t r;
-
-    memset(&r, 0, sizeof(r));
-    r.kind = ICE__SBX_REPORT_FAIL;
-    r.step = ICE__PROC_STEP_CWD;
-    r.err = errno;
-    while (write(fd, &r, sizeof(r)) < 0 && errno == EINTR) {
-    }
-    return -1;
-  }
-  for (int i = 0; i < s->nrl; i++) {
-    if ((i == s->data_rl && child_state.cg_joined) ||
-        (i == s->nproc_rl && !userns))
-      continue;
-    if (setrlimit(s->rl[i].res, &s->rl[i].lim) != 0)
-      return fail(fd, ICE__SBX_WHAT_RLIMIT, s->rl[i].res, errno);
-  }
-  /* Every capability: the bounding set again (a new user namespace
-   * starts with a full one), the ambient set, then permitted, effective
-   * and inheritable. */
-  drop_bounding_set(s);
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  memset(data, 0, sizeof(data));
-  if (syscall(SYS_capset, &hdr, data) != 0)
-    return fail(fd, ICE__SBX_WHAT_CAPS, -1, errno);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return fail(fd, ICE__SBX_WHAT_NNP, 0, errno);
-  if (s->prog != NULL &&
-      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, s->prog, 0, 0) != 0 &&
-      refused(s, fd, ICE__SBX_WHAT_SECCOMP, 0, errno, ICE__SBX_SECCOMP))
-    return -1;
-  return 0;
-}
-
-/* Calls fn(name, data) for each entry of directory dfd whose name is a
- * number (a pid or tid in /proc); closes dfd. The count of such entries. */
-static int each_number(int dfd, void (*fn)(const char *, void *), void *data) {
-  char buf[4096];
-  long got;
-  int n = 0;
-
-  while ((got = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
-    for (long off = 0; off < got;) {
-      unsigned short reclen;
-      const char *name = buf + off + 19; /* after ino, off, reclen, type */
-
-      memcpy(&reclen, buf + off + 16, sizeof(reclen));
-      off += reclen;
-      if (name[0] >= '0' && name[0] <= '9') {
-        n++;
-        if (fn != NULL)
-          fn(name, data);
-      }
-    }
-  }
-  close(dfd);
-  return n;
-}
-
-/* Adds the tasks of /proc/<name> to *data (the init, pid 1, is not
- * counted). */
-static void add_tasks(const char *name, void *data) {
-  int *n = data;
-  char path[64] = "/proc/";
-  size_t j = 6;
-  int tfd;
-
-  if (name[0] == '1' && name[1] == '\0')
-    return;
-  for (size_t k = 0; name[k] != '\0' && j < sizeof(path) - 8; k++)
-    path[j++] = name[k];
-  memcpy(path + j, "/task", 6);
-  tfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  /* Gone meanwhile, or a zombie without tasks: still one process. */
-  *n += tfd < 0 ? 1 : each_number(tfd, NULL, NULL);
-}
-
-/* Tasks (threads included, as RLIMIT_NPROC and pids.max count them) in
- * the pid namespace, without the init itself; -1 unknown. */
-static int count_tasks(void) {
-  int dfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int n = 0;
-
-  if (dfd < 0)
-    return -1;
-  each_number(dfd, add_tasks, &n);
-  return n;
-}
-
-int ice__sandbox_spawn_tool(const ice__sandbox_t *s, int (*fn)(void *),
-                            void *arg) {
-  /* glibc's clone() wrapper: not fork(), whose atfork handlers could wait
-   * forever for a lock another thread of the engine held when we were
-   * forked. CLONE_VFORK: we go on only once the tool has exec'd or died,
-   * so the memory it borrows is never used by two at once. */
-  return clone(fn, s->stack + TOOL_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
-               arg);
-}
-
-_Noreturn void ice__sandbox_init_wait(const ice__sandbox_t *s, int tool,
-                                      int status_fd) {
-  ice__sandbox_status_t st;
-  int status = 0;
-  ssize_t n;
-
-  (void)s;
-  /* Keep only the status pipe: not the pipes of the tool (the engine's
-   * write end of its stdin included: the tool would never see EOF), not the
-   * report pipe (its EOF says the tool exec'd), not the engine's 0-2. */
-  if (status_fd > 0 &&
-      syscall(SYS_close_range, 0u, (unsigned)status_fd - 1, 0u) != 0) {
-    for (int fd = 0; fd < status_fd; fd++)
-      close(fd);
-  }
-  if (syscall(SYS_close_range, (unsigned)status_fd + 1, ~0u, 0u) != 0) {
-    for (int fd = status_fd + 1; fd < 65536; fd++)
-      close(fd);
-  }
-  /* Reap everything (orphans come to us) until the tool itself ends. */
-  for (;;) {
-    int w;
-    pid_t r = wait4(-1, &w, __WALL, NULL);
-
-    if (r == tool) {
-      status = w;
-      break;
-    }
-    if (r < 0 && errno != EINTR) {
-      status = 127 << 8; /* cannot happen: the tool is our child */
-      break;
-    }
-  }
-  st.status = status;
-  st.nprocs = -1;
-  /* How crowded the namespace was when the tool failed: the tool itself
-   * plus what it left. Only asked for a failure (the processes rule). */
-  if (child_state.proc_ok && status != 0) {
-    int left = count_tasks();
-    st.nprocs = left < 0 ? -1 : left + 1;
-  }
-  do
-    n = write(status_fd, &st, sizeof(st));
-  while (n < 0 && errno == EINTR);
-  _exit(0); /* and the kernel kills the rest of the namespace */
 }
 
 /* ---- after the child ---------------------------------------------------- */

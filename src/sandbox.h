@@ -105,6 +105,10 @@ int ice__sandbox_verdict(ice__sandbox_t *s, int64_t exit_status,
                          int term_signal, double cpu_seconds,
                          int64_t max_rss_kb, int nprocs, char *msg, size_t len);
 
+/* Tests only: the next ice__sandbox_prepare looks for a cgroup base again
+ * ($ICE_CGROUP, or the engine's own cgroup; it is cached otherwise). */
+void ice__sandbox_cgroup_reprobe(void);
+
 /* Removes the cgroup (killing what is left in it) and frees. NULL-safe. */
 void ice__sandbox_free(ice__sandbox_t *s);
 

@@ -12,13 +12,14 @@ w = sys.argv[1]
 eff = w + "/crash-effects"
 tool = {"command": ["sh", "-c",
         "read -r line; echo \"$ID\" >> " + eff + "; echo \"{\\\"id\\\": \\\"$ID\\\"}\""],
-        "env": {"ID": None}}
+        "env": {"ID": None}, "sandbox": {"writable": [w]}}
 nodes = []
 # Each node passes its own id to the tool through args; the shell reads it
 # from the environment set per node below (one tool per node id).
 tools = {}
 def add(nid, deps):
-    tools["t_" + nid] = {"command": tool["command"], "env": {"ID": nid}}
+    tools["t_" + nid] = {"command": tool["command"], "env": {"ID": nid},
+                         "sandbox": tool["sandbox"]}
     nodes.append({"id": nid, "type": "tool", "tool_name": "t_" + nid,
                   "dependencies": deps})
 for i in range(300):
@@ -28,7 +29,7 @@ for i in range(300):
     add("f%d" % i, ["root"])
 tools["t_body"] = {"command": ["sh", "-c",
     "read -r line; id=body-$(echo \"$line\" | tr -dc 0-9); echo \"$id\" >> " + eff +
-    "; echo \"{\\\"id\\\": \\\"$id\\\"}\""]}
+    "; echo \"{\\\"id\\\": \\\"$id\\\"}\""], "sandbox": tool["sandbox"]}
 nodes.append({"id": "L", "type": "loop", "items_source": "xs", "max_concurrency": 4,
               "body": [{"id": "b", "type": "tool", "tool_name": "t_body",
                         "tool_args": {"i": "{{ item }}"}}]})

@@ -1,0 +1,796 @@
+/* Tests of the process sandbox (sandbox.c through proc.c) with real
+ * children: the configuration and its checks, what a tool sees inside
+ * (user, capabilities, no_new_privs, seccomp, namespaces, the read-only
+ * view), each limit named by the verdict, kill of the whole namespace,
+ * strict and degraded runs through the ICE_SANDBOX_REFUSE hook, a cgroup
+ * base given by ICE_CGROUP (a plain directory here: the bookkeeping, not
+ * the kernel's enforcement), and, as root, the same from an engine that
+ * runs as nobody. Every test checks that on_exit fired once, that the loop
+ * closes cleanly and that no descriptor leaked. */
+#include "helpers.h"
+
+#include "proc.h"
+#include "sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char work[] = "/tmp/ice-sbx-unit-XXXXXX"; /* cwd and TMPDIR live here */
+static char tmpdir[sizeof(work) + 8];
+
+typedef struct {
+  int exit_calls;
+  ice__proc_result_t res;
+  char out[8192];
+  char err[8192];
+  size_t err_len;
+  char limit[256];
+} run_t;
+
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] != '.')
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
+static void on_line(void *data, const char *line, size_t len) {
+  run_t *r = data;
+
+  if (r->err_len + len + 2 < sizeof(r->err)) {
+    memcpy(r->err + r->err_len, line, len);
+    r->err_len += len;
+    r->err[r->err_len++] = '\n';
+    r->err[r->err_len] = '\0';
+  }
+}
+
+static void on_exit_cb(void *data, const ice__proc_result_t *res) {
+  run_t *r = data;
+
+  r->exit_calls++;
+  r->res = *res;
+  snprintf(r->out, sizeof(r->out), "%s", res->out);
+  snprintf(r->limit, sizeof(r->limit), "%s",
+           res->limit != NULL ? res->limit : "");
+  r->res.out = NULL;
+  r->res.stderr_tail = NULL;
+  r->res.limit = NULL;
+}
+
+/* A configuration with the defaults, parsed from YAML-free JSON text. */
+static void conf(ice__sandbox_conf_t *c, const char *json) {
+  json_t *o = json != NULL ? th_json(json) : NULL;
+  char err[256];
+
+  ice__sandbox_conf_init(c);
+  assert_int_equal(ice__sandbox_conf_parse(c, o, work, err, sizeof(err)), 0);
+  json_decref(o);
+}
+
+/* Runs sh -c script in the sandbox c on a fresh loop, to the end. Returns
+ * what ice__proc_start returned; *degraded and msg are filled. */
+static int run_sh(const ice__sandbox_conf_t *c, const char *script, run_t *r,
+                  unsigned *degraded, char *msg, size_t msglen) {
+  const char *argv[] = {"sh", "-c", script, NULL};
+  char tmp_var[sizeof(tmpdir) + 8];
+  const char *env[] = {tmp_var, "PATH=/usr/local/bin:/usr/bin:/bin", NULL};
+  ice__proc_opts_t o;
+  uv_loop_t loop;
+  ice__proc_t *p = NULL;
+  int rc, step = -1;
+
+  snprintf(tmp_var, sizeof(tmp_var), "TMPDIR=%s", tmpdir);
+  memset(r, 0, sizeof(*r));
+  memset(&o, 0, sizeof(o));
+  o.argv = argv;
+  o.env = env;
+  o.cwd = work;
+  o.on_stderr_line = on_line;
+  o.on_exit = on_exit_cb;
+  o.data = r;
+  o.sandbox = c;
+  o.tmpdir = tmpdir;
+  o.degraded = degraded;
+  o.errbuf = msg;
+  o.errlen = msglen;
+  o.failed_step = &step;
+  o.max_output_bytes = 1 << 20;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  rc = ice__proc_start(&loop, &o, &p);
+  if (rc == 0) {
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(r->exit_calls, 1);
+  } else {
+    assert_null(p);
+    assert_int_equal(step, ICE__PROC_STEP_SANDBOX);
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+  return rc;
+}
+
+/* Runs script and expects it to start. */
+static void run_ok(const ice__sandbox_conf_t *c, const char *script, run_t *r) {
+  char msg[512] = "";
+  unsigned deg = 0;
+  int fds = count_fds();
+
+  assert_int_equal(run_sh(c, script, r, &deg, msg, sizeof(msg)), 0);
+  assert_int_equal(deg, 0);
+  assert_int_equal(count_fds(), fds);
+}
+
+/* Is a process whose command line is `sleep ARG` still running? Polls for
+ * up to 2 s: the kernel finishes a SIGKILL asynchronously. */
+static int sleep_running(const char *arg) {
+  char want[64];
+  size_t wlen = (size_t)snprintf(want, sizeof(want), "sleep%c%s", '\0', arg);
+
+  for (int i = 0; i < 200; i++) {
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int found = 0;
+
+    assert_non_null(d);
+    while (!found && (de = readdir(d)) != NULL) {
+      char path[300], buf[128];
+      FILE *f;
+      size_t n;
+
+      if (de->d_name[0] < '0' || de->d_name[0] > '9')
+        continue;
+      snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+      if ((f = fopen(path, "r")) == NULL)
+        continue;
+      n = fread(buf, 1, sizeof(buf), f);
+      fclose(f);
+      found = n > wlen && memcmp(buf, want, wlen + 1) == 0;
+    }
+    closedir(d);
+    if (!found)
+      return 0;
+    usleep(10000);
+  }
+  return 1;
+}
+
+static int setup(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+
+  (void)state;
+  assert_non_null(mkdtemp(work));
+  chmod(work, 0755);
+  snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", work);
+  assert_int_equal(mkdir(tmpdir, 0777), 0);
+  chmod(tmpdir, 01777);
+  unsetenv("ICE_SANDBOX_REFUSE");
+  /* Warm up: the seccomp programs and id-map namespaces are made once and
+   * kept, which would look like leaked descriptors to the first test. */
+  conf(&c, NULL);
+  assert_int_equal(run_sh(&c, "true", &r, NULL, NULL, 0), 0);
+  ice__sandbox_conf_free(&c);
+  conf(&c, "{\"network\": true}");
+  assert_int_equal(run_sh(&c, "true", &r, NULL, NULL, 0), 0);
+  ice__sandbox_conf_free(&c);
+  return 0;
+}
+
+static int teardown(void **state) {
+  char cmd[128];
+
+  (void)state;
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static void test_conf_defaults(void **state) {
+  ice__sandbox_conf_t c;
+
+  (void)state;
+  conf(&c, NULL);
+  assert_int_equal(c.memory_mb, 512);
+  assert_int_equal(c.cpu_seconds, 10);
+  assert_int_equal(c.max_processes, 64);
+  assert_int_equal(c.max_open_files, 256);
+  assert_int_equal(c.max_file_bytes, 64 << 20);
+  assert_int_equal(c.max_output_bytes, 1 << 20);
+  assert_int_equal(c.network, 0);
+  assert_int_equal(c.fs_full, 0);
+  assert_int_equal(c.strict, 1);
+  assert_null(c.writable);
+  assert_string_equal(c.dir, work);
+  ice__sandbox_conf_free(&c);
+}
+
+static void test_conf_fields(void **state) {
+  ice__sandbox_conf_t c;
+  char want[256];
+
+  (void)state;
+  conf(&c,
+       "{\"memory_mb\": 64, \"cpu_seconds\": 1.2, \"max_processes\": 3,"
+       " \"max_open_files\": 10, \"max_output_bytes\": 5,"
+       " \"max_file_bytes\": 7, \"network\": true, \"filesystem\": \"full\","
+       " \"writable\": [\"out\", \"/abs/x\"], \"strict\": false}");
+  assert_int_equal(c.memory_mb, 64);
+  assert_int_equal(c.cpu_seconds, 2); /* whole seconds, rounded up */
+  assert_int_equal(c.max_processes, 3);
+  assert_int_equal(c.max_open_files, 10);
+  assert_int_equal(c.max_output_bytes, 5);
+  assert_int_equal(c.max_file_bytes, 7);
+  assert_int_equal(c.network, 1);
+  assert_int_equal(c.fs_full, 1);
+  assert_int_equal(c.strict, 0);
+  snprintf(want, sizeof(want), "%s/out", work);
+  assert_string_equal(c.writable[0], want);
+  assert_string_equal(c.writable[1], "/abs/x");
+  assert_null(c.writable[2]);
+  ice__sandbox_conf_free(&c);
+}
+
+static void test_check_fields(void **state) {
+  static const struct {
+    const char *key, *json, *msg;
+  } bad[] = {
+      {"memory_mb", "0", "must be an integer >= 1"},
+      {"memory_mb", "1e3", "must be an integer >= 1"},
+      {"memory_mb", "9000000000000000", "must be an integer <= 4398046511104"},
+      {"max_processes", "\"8\"", "must be an integer >= 1"},
+      {"cpu_seconds", "0", "must be a number of seconds > 0"},
+      {"cpu_seconds", "true", "must be a number of seconds > 0"},
+      {"network", "1", "must be true or false"},
+      {"strict", "null", "must be true or false"},
+      {"filesystem", "\"rw\"", "must be \"read-only\" or \"full\""},
+      {"writable", "\"x\"", "must be a list of paths"},
+      {"writable", "[\"a\", \"\"]", "[1] must be a non-empty path"},
+      {"colour", "1", "unknown field"},
+  };
+  char buf[128], err[256];
+  ice__sandbox_conf_t c;
+  json_t *o;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    json_t *v = th_json(bad[i].json);
+    const char *m = ice__sandbox_check_field(bad[i].key, v, buf, sizeof(buf));
+
+    assert_non_null(m);
+    assert_string_equal(m, bad[i].msg);
+    json_decref(v);
+  }
+  o = th_json("3");
+  assert_null(ice__sandbox_check_field("cpu_seconds", o, buf, sizeof(buf)));
+  json_decref(o);
+  /* parse says which field, and keeps nothing half-read. */
+  o = th_json("{\"network\": false, \"max_open_files\": -1}");
+  ice__sandbox_conf_init(&c);
+  assert_int_equal(ice__sandbox_conf_parse(&c, o, work, err, sizeof(err)), -1);
+  assert_string_equal(err, "sandbox.max_open_files: must be an integer >= 1");
+  ice__sandbox_conf_free(&c);
+  json_decref(o);
+  o = th_json("[]");
+  ice__sandbox_conf_init(&c);
+  assert_int_equal(ice__sandbox_conf_parse(&c, o, work, err, sizeof(err)), -1);
+  assert_string_equal(err, "sandbox must be an object");
+  ice__sandbox_conf_free(&c);
+  json_decref(o);
+  for (const char *const *f = ice__sandbox_fields; *f != NULL; f++) {
+    o = th_json("null");
+    assert_string_not_equal(ice__sandbox_check_field(*f, o, buf, sizeof(buf)),
+                            "unknown field");
+    json_decref(o);
+  }
+}
+
+static void test_missing_names(void **state) {
+  json_t *a = ice__sandbox_missing_json(ICE__SBX_NET | ICE__SBX_SECCOMP);
+
+  (void)state;
+  th_assert_json(a, "[\"network namespace\",\"seccomp filter\"]");
+  json_decref(a);
+  a = ice__sandbox_missing_json(0);
+  th_assert_json(a, "[]");
+  json_decref(a);
+}
+
+/* ---- inside ------------------------------------------------------------- */
+
+/* The tool's user, no capabilities, no_new_privs, a seccomp filter, pid 2
+ * under the namespace's init, no network but lo, its TMPDIR writable and
+ * everything else read-only. */
+static void test_inside(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+  char want[128];
+
+  (void)state;
+  conf(&c, NULL);
+  run_ok(&c,
+         "id -u; echo $$; grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|"
+         "Seccomp):' /proc/self/status | tr -d '\\t'; grep -c : "
+         "/proc/net/dev; : > \"$TMPDIR/ok\" && echo tmp-ok; (echo > ./nope) "
+         "2>/dev/null || echo ro; (echo > /tmp/ice-sbx-nope) 2>/dev/null "
+         "|| echo tmp-ro",
+         &r);
+  assert_int_equal(r.res.exit_status, 0);
+  snprintf(want, sizeof(want), "%d\n", geteuid() == 0 ? 65534 : (int)geteuid());
+  assert_memory_equal(r.out, want, strlen(want));
+  assert_non_null(strstr(r.out, "\n2\n"));
+  assert_non_null(strstr(r.out, "CapEff:0000000000000000\n"));
+  assert_non_null(strstr(r.out, "CapBnd:0000000000000000\n"));
+  assert_non_null(strstr(r.out, "CapAmb:0000000000000000\n"));
+  assert_non_null(strstr(r.out, "NoNewPrivs:1\n"));
+  assert_non_null(strstr(r.out, "Seccomp:2\n"));
+  assert_non_null(strstr(r.out, "\n1\ntmp-ok\nro\ntmp-ro\n"));
+  ice__sandbox_conf_free(&c);
+}
+
+/* The host's network, when asked for, and then no socket filter. */
+static void test_network_true(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+
+  (void)state;
+  conf(&c, "{\"network\": true}");
+  run_ok(&c,
+         "grep -c : /proc/net/dev; python3 -c 'import socket; "
+         "socket.socket(); print(\"socket-ok\")'",
+         &r);
+  assert_int_equal(r.res.exit_status, 0);
+  assert_non_null(strstr(r.out, "socket-ok"));
+  ice__sandbox_conf_free(&c);
+  conf(&c, NULL);
+  run_ok(&c, "python3 -c 'import socket; socket.socket(socket.AF_UNIX)'", &r);
+  assert_int_equal(r.res.exit_status, 1);
+  assert_non_null(strstr(r.err, "Permission denied"));
+  ice__sandbox_conf_free(&c);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+static void test_cpu_limit(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+
+  (void)state;
+  conf(&c, "{\"cpu_seconds\": 1}");
+  run_ok(&c, "while :; do :; done", &r);
+  assert_int_equal(r.res.term_signal, SIGXCPU);
+  assert_string_equal(r.limit, "cpu: the tool used up its 1 s of CPU time "
+                               "(cpu_seconds)");
+  /* rusage samples by ticks; the limit counts exact run time. */
+  assert_true(r.res.cpu_seconds >= 0.8);
+  ice__sandbox_conf_free(&c);
+}
+
+static void test_memory_limit(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+
+  (void)state;
+  conf(&c, "{\"memory_mb\": 96}");
+  run_ok(&c,
+         "exec python3 -c 'a = []\nwhile True: a.append(b\"x\" * (1 << 20))'",
+         &r);
+  assert_int_equal(r.res.exit_status, 1);
+  assert_non_null(strstr(r.err, "MemoryError"));
+  assert_true(strncmp(r.limit, "memory: the tool failed after using ", 36) ==
+              0);
+  assert_non_null(strstr(r.limit, "of its 96 MiB (memory_mb)"));
+  ice__sandbox_conf_free(&c);
+  /* The same tool failing for another reason, small: not memory. */
+  conf(&c, "{\"memory_mb\": 96}");
+  run_ok(&c, "exit 3", &r);
+  assert_int_equal(r.res.exit_status, 3);
+  assert_string_equal(r.limit, "");
+  ice__sandbox_conf_free(&c);
+}
+
+static void test_processes_limit(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+  char script[128];
+
+  (void)state;
+  conf(&c, "{\"max_processes\": 8}");
+  snprintf(script, sizeof(script), "while :; do sleep 97.%d & done",
+           (int)getpid());
+  run_ok(&c, script, &r);
+  assert_int_not_equal(r.res.exit_status, 0);
+  assert_string_equal(r.limit, "processes: the tool failed at its limit of 8 "
+                               "processes (max_processes)");
+  snprintf(script, sizeof(script), "97.%d", (int)getpid());
+  assert_false(sleep_running(script));
+  ice__sandbox_conf_free(&c);
+}
+
+static void test_file_size_limit(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+
+  (void)state;
+  conf(&c, "{\"max_file_bytes\": 100000}");
+  run_ok(&c, "exec head -c 200000 /dev/zero > \"$TMPDIR/big\"", &r);
+  assert_int_equal(r.res.term_signal, SIGXFSZ);
+  assert_string_equal(r.limit,
+                      "file size: the tool wrote past its limit of 100000 "
+                      "bytes (max_file_bytes)");
+  ice__sandbox_conf_free(&c);
+  conf(&c, "{\"max_open_files\": 5}");
+  run_ok(&c, "ulimit -n; ulimit -c", &r);
+  assert_string_equal(r.out, "5\n0\n");
+  ice__sandbox_conf_free(&c);
+}
+
+/* The verdict's rules on their own (SPEC §5.2), with made-up ends. */
+static void test_verdict_rules(void **state) {
+  ice__sandbox_conf_t c;
+  ice__sandbox_t *s;
+  char err[256], m[256];
+
+  (void)state;
+  conf(&c, "{\"memory_mb\": 100000, \"cpu_seconds\": 2, "
+           "\"max_processes\": 5}");
+  assert_int_equal(ice__sandbox_prepare(&c, tmpdir, work, &s, err, sizeof(err)),
+                   0);
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGXCPU, 0.1, 0, -1, m, 256), 1);
+  assert_true(strncmp(m, "cpu: ", 5) == 0);
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGKILL, 2.0, 0, -1, m, 256), 1);
+  assert_true(strncmp(m, "cpu: ", 5) == 0);
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGKILL, 1.9, 0, -1, m, 256), 0);
+  /* 75 % of 100000 MiB, failing: memory; succeeding: nothing. */
+  assert_int_equal(
+      ice__sandbox_verdict(s, 1, 0, 0, 75000LL * 1024, -1, m, sizeof(m)), 1);
+  assert_string_equal(m, "memory: the tool failed after using 75000 MiB of "
+                         "its 100000 MiB (memory_mb)");
+  assert_int_equal(
+      ice__sandbox_verdict(s, 0, 0, 0, 99000LL * 1024, -1, m, sizeof(m)), 0);
+  assert_int_equal(
+      ice__sandbox_verdict(s, 1, 0, 0, 74000LL * 1024, -1, m, sizeof(m)), 0);
+  /* Processes: at the limit and failing. */
+  assert_int_equal(ice__sandbox_verdict(s, 2, 0, 0, 0, 5, m, sizeof(m)), 1);
+  assert_true(strncmp(m, "processes: ", 11) == 0);
+  assert_int_equal(ice__sandbox_verdict(s, 2, 0, 0, 0, 4, m, sizeof(m)), 0);
+  assert_int_equal(ice__sandbox_verdict(s, 0, 0, 0, 0, 9, m, sizeof(m)), 0);
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGXFSZ, 0, 0, -1, m, 256), 1);
+  assert_true(strncmp(m, "file size: ", 11) == 0);
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGSEGV, 0, 0, -1, m, 256), 0);
+  ice__sandbox_free(s);
+  ice__sandbox_conf_free(&c);
+}
+
+/* ---- ending ------------------------------------------------------------- */
+
+static void on_exit_kill(void *data, const ice__proc_result_t *res) {
+  on_exit_cb(data, res);
+}
+
+static void kill_later(uv_timer_t *t) {
+  ice__proc_kill(t->data);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+/* A kill takes the namespace down: the init, the tool, and what it left,
+ * setsid or not. */
+static void test_kill_takes_namespace(void **state) {
+  ice__sandbox_conf_t c;
+  char script[160], mark[32];
+  const char *argv[] = {"sh", "-c", script, NULL};
+  ice__proc_opts_t o;
+  uv_loop_t loop;
+  uv_timer_t timer;
+  ice__proc_t *p;
+  run_t r;
+  int fds = count_fds();
+
+  (void)state;
+  snprintf(mark, sizeof(mark), "98.%d", (int)getpid());
+  snprintf(script, sizeof(script), "setsid sleep %s & sleep %s & exec sleep %s",
+           mark, mark, mark);
+  conf(&c, NULL);
+  memset(&r, 0, sizeof(r));
+  memset(&o, 0, sizeof(o));
+  o.argv = argv;
+  o.cwd = work;
+  o.on_exit = on_exit_kill;
+  o.data = &r;
+  o.sandbox = &c;
+  o.tmpdir = tmpdir;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(ice__proc_start(&loop, &o, &p), 0);
+  uv_timer_init(&loop, &timer);
+  timer.data = p;
+  uv_timer_start(&timer, kill_later, 300, 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(r.exit_calls, 1);
+  assert_int_equal(r.res.killed, 1);
+  assert_string_equal(r.limit, ""); /* the engine's kill is no limit */
+  assert_false(sleep_running(mark));
+  assert_int_equal(count_fds(), fds);
+  ice__sandbox_conf_free(&c);
+}
+
+/* ---- strict, degraded, failures to start -------------------------------- */
+
+static void test_strict_and_degraded(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+  char msg[512] = "";
+  unsigned deg = 0;
+  int fds = count_fds();
+
+  (void)state;
+  setenv("ICE_SANDBOX_REFUSE", "net", 1);
+  conf(&c, NULL);
+  assert_int_equal(run_sh(&c, "true", &r, &deg, msg, sizeof(msg)), -EPERM);
+  assert_string_equal(msg,
+                      "sandbox: missing network namespace (refused by "
+                      "ICE_SANDBOX_REFUSE); sandbox.strict is true, so the "
+                      "tool does not run without it");
+  ice__sandbox_conf_free(&c);
+  conf(&c, "{\"strict\": false}");
+  assert_int_equal(
+      run_sh(&c, "grep -c : /proc/net/dev", &r, &deg, msg, sizeof(msg)), 0);
+  assert_int_equal(deg, ICE__SBX_NET);
+  assert_int_not_equal(r.out[0], '1'); /* the host's interfaces */
+  ice__sandbox_conf_free(&c);
+  /* Without seccomp and with no pid namespace, the rest still holds. */
+  setenv("ICE_SANDBOX_REFUSE", "seccomp,pid", 1);
+  conf(&c, "{\"strict\": false}");
+  assert_int_equal(run_sh(&c,
+                          "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status "
+                          "| tr -d '\\t'; grep -c : /proc/net/dev",
+                          &r, &deg, msg, sizeof(msg)),
+                   0);
+  assert_int_equal(deg, ICE__SBX_SECCOMP | ICE__SBX_PID);
+  assert_string_equal(r.out, "NoNewPrivs:1\nSeccomp:0\n1\n");
+  ice__sandbox_conf_free(&c);
+  unsetenv("ICE_SANDBOX_REFUSE");
+  assert_int_equal(count_fds(), fds);
+}
+
+static void test_writable_paths(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+  char msg[512] = "", want[512], dir[128], path[160];
+  unsigned deg = 0;
+  FILE *f;
+
+  (void)state;
+  conf(&c, "{\"writable\": [\"no-such-dir\"]}");
+  assert_int_equal(run_sh(&c, "true", &r, &deg, msg, sizeof(msg)), -ENOENT);
+  snprintf(want, sizeof(want),
+           "sandbox: writable path '%s/no-such-dir': No such file or "
+           "directory",
+           work);
+  assert_string_equal(msg, want);
+  ice__sandbox_conf_free(&c);
+  /* A writable directory and a writable file; their siblings stay
+   * read-only. */
+  snprintf(dir, sizeof(dir), "%s/w", work);
+  assert_int_equal(mkdir(dir, 0777), 0);
+  chmod(dir, 0777);
+  snprintf(path, sizeof(path), "%s/file", work);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fclose(f);
+  chmod(path, 0666);
+  conf(&c, "{\"writable\": [\"w\", \"file\"]}");
+  run_ok(&c,
+         "echo a > w/a && echo b > file && echo ok; (echo c > other) "
+         "2>/dev/null || echo other-ro",
+         &r);
+  assert_string_equal(r.out, "ok\nother-ro\n");
+  ice__sandbox_conf_free(&c);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  assert_int_equal(fgetc(f), 'b');
+  fclose(f);
+}
+
+/* ---- a cgroup base (ICE_CGROUP) ----------------------------------------- */
+
+/* The one ice-* directory made under base, into buf. */
+static void cgroup_dir(const char *base, char *buf, size_t len) {
+  DIR *d = opendir(base);
+  struct dirent *e;
+  int n = 0;
+
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "ice-", 4) == 0) {
+      snprintf(buf, len, "%s/%s", base, e->d_name);
+      n++;
+    }
+  }
+  closedir(d);
+  assert_int_equal(n, 1);
+}
+
+static void put(const char *dir, const char *file, const char *text) {
+  char path[512];
+  FILE *f;
+
+  snprintf(path, sizeof(path), "%s/%s", dir, file);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void get(const char *dir, const char *file, char *buf, size_t len) {
+  char path[512];
+  FILE *f;
+  size_t n;
+
+  snprintf(path, sizeof(path), "%s/%s", dir, file);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  n = fread(buf, 1, len - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+}
+
+/* A plain directory stands for a delegated cgroup: the limits are written,
+ * the child joins (writes "0" to cgroup.procs), RLIMIT_DATA is then left
+ * to the cgroup, and the verdict reads memory.events and pids.events. */
+static void test_cgroup_base(void **state) {
+  ice__sandbox_conf_t c;
+  ice__sandbox_t *s;
+  char base[128], cg[512], buf[64], err[256], m[256], cmd[600];
+  run_t r;
+
+  (void)state;
+  snprintf(base, sizeof(base), "%s/cg", work);
+  assert_int_equal(mkdir(base, 0755), 0);
+  put(base, "cgroup.subtree_control", "cpu memory pids\n");
+  setenv("ICE_CGROUP", base, 1);
+  ice__sandbox_cgroup_reprobe();
+
+  conf(&c, "{\"memory_mb\": 64, \"max_processes\": 9}");
+  assert_int_equal(ice__sandbox_prepare(&c, tmpdir, work, &s, err, sizeof(err)),
+                   0);
+  cgroup_dir(base, cg, sizeof(cg));
+  get(cg, "memory.max", buf, sizeof(buf));
+  assert_string_equal(buf, "67108864");
+  get(cg, "pids.max", buf, sizeof(buf));
+  assert_string_equal(buf, "9");
+  get(cg, "memory.swap.max", buf, sizeof(buf));
+  assert_string_equal(buf, "0");
+  assert_int_equal(ice__sandbox_verdict(s, 1, 0, 0, 0, -1, m, sizeof(m)), 0);
+  put(cg, "pids.events", "max 2\n");
+  assert_int_equal(ice__sandbox_verdict(s, 1, 0, 0, 0, -1, m, sizeof(m)), 1);
+  assert_true(strncmp(m, "processes: ", 11) == 0);
+  put(cg, "memory.peak", "60000000\n");
+  assert_int_equal(ice__sandbox_verdict(s, 1, 0, 0, 0, -1, m, sizeof(m)), 1);
+  assert_string_equal(m, "memory: the tool failed after using 57 MiB of its "
+                         "64 MiB (memory_mb)");
+  put(cg, "memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGKILL, 0, 0, -1, m, 256), 1);
+  assert_string_equal(m, "memory: the tool was killed at its memory limit of "
+                         "64 MiB (memory_mb)");
+  ice__sandbox_free(s);
+  get(cg, "cgroup.kill", buf, sizeof(buf)); /* what is left is killed */
+  assert_string_equal(buf, "1");
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cg);
+  assert_int_equal(system(cmd), 0);
+
+  /* A child joins it, and memory is then the cgroup's, not RLIMIT_DATA. */
+  run_ok(&c,
+         "grep -E '^Max data size' /proc/self/limits | awk '{print $4, $5}'",
+         &r);
+  assert_string_equal(r.out, "unlimited unlimited\n");
+  cgroup_dir(base, cg, sizeof(cg));
+  get(cg, "cgroup.procs", buf, sizeof(buf));
+  assert_string_equal(buf, "0");
+  ice__sandbox_conf_free(&c);
+
+  unsetenv("ICE_CGROUP");
+  ice__sandbox_cgroup_reprobe();
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+  assert_int_equal(system(cmd), 0);
+  /* And without it, RLIMIT_DATA again. */
+  conf(&c, "{\"memory_mb\": 64}");
+  run_ok(&c,
+         "grep -E '^Max data size' /proc/self/limits | awk '{print $4, $5}'",
+         &r);
+  assert_string_equal(r.out, "67108864 67108864\n");
+  ice__sandbox_conf_free(&c);
+}
+
+/* ---- an unprivileged engine --------------------------------------------- */
+
+/* As root: a child of the test becomes nobody and runs a sandboxed tool,
+ * which must get the same view: its own user (mapped to itself), no
+ * capabilities, seccomp, its pid namespace, read-only but TMPDIR, and the
+ * fork limit. */
+static void test_unprivileged_engine(void **state) {
+  pid_t pid;
+  int status;
+
+  (void)state;
+  if (geteuid() != 0) {
+    skip();
+    return;
+  }
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    ice__sandbox_conf_t c;
+    run_t r;
+    char script[200];
+    int ok;
+
+    if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0)
+      _exit(10);
+    conf(&c, NULL);
+    run_ok(&c,
+           "id -u; echo $$; grep -E '^(CapEff|Seccomp):' /proc/self/status | "
+           "tr -d '\\t'; : > \"$TMPDIR/x\" && echo tmp-ok; (echo > ./nope) "
+           "2>/dev/null || echo ro",
+           &r);
+    ok = strcmp(r.out, "65534\n2\nCapEff:0000000000000000\nSeccomp:2\ntmp-ok\n"
+                       "ro\n") == 0;
+    if (!ok) {
+      fprintf(stderr, "as nobody, got: %s / %s\n", r.out, r.err);
+      _exit(11);
+    }
+    ice__sandbox_conf_free(&c);
+    conf(&c, "{\"max_processes\": 6}");
+    snprintf(script, sizeof(script), "while :; do sleep 96.%d & done",
+             (int)getpid());
+    run_ok(&c, script, &r);
+    if (strncmp(r.limit, "processes: ", 11) != 0) {
+      fprintf(stderr, "as nobody, fork bomb: %s\n", r.limit);
+      _exit(12);
+    }
+    ice__sandbox_conf_free(&c);
+    _exit(0);
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_conf_defaults),
+      cmocka_unit_test(test_conf_fields),
+      cmocka_unit_test(test_check_fields),
+      cmocka_unit_test(test_missing_names),
+      cmocka_unit_test(test_inside),
+      cmocka_unit_test(test_network_true),
+      cmocka_unit_test(test_cpu_limit),
+      cmocka_unit_test(test_memory_limit),
+      cmocka_unit_test(test_processes_limit),
+      cmocka_unit_test(test_file_size_limit),
+      cmocka_unit_test(test_verdict_rules),
+      cmocka_unit_test(test_kill_takes_namespace),
+      cmocka_unit_test(test_strict_and_degraded),
+      cmocka_unit_test(test_writable_paths),
+      cmocka_unit_test(test_cgroup_base),
+      cmocka_unit_test(test_unprivileged_engine),
+  };
+
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -85,6 +85,16 @@ struct ice__proc_s {
   ice__sandbox_t *sb; /* or NULL; freed with the proc */
   int status_fd;      /* the sandbox init's status pipe, or -1 */
   char limit[256];    /* res.limit points here */
+  /* async_start: the report pipe is read on the loop, until EOF. */
+  uv_poll_t report;
+  int report_fd;     /* -1 when there is none (or it was closed) */
+  int report_init;   /* `report` was initialised (it must be closed) */
+  int report_eof;    /* every record is in */
+  int report_failed; /* a FAIL record came: `failed` */
+  ice__sandbox_report_t failed;
+  unsigned degraded;
+  void (*on_degraded)(void *data, unsigned mask);
+  char spawn_msg[512]; /* res.spawn_msg points here */
 };
 
 /* A write to a pipe whose reader is gone raises SIGPIPE, whose default
@@ -339,8 +349,10 @@ static _Noreturn void child_main(const child_t *c) {
     if (ice__sandbox_has_init(c->sb)) {
       /* We stay as the namespace's init; the tool is a child that shares
        * our memory until it execs (vfork-like: no second copy of the
-       * engine's page tables). */
-      t = ice__sandbox_spawn_tool(c->sb, tool_main, (void *)c);
+       * engine's page tables), on this stack of ours. */
+      char stack[ICE__SBX_TOOL_STACK] __attribute__((aligned(16)));
+
+      t = ice__sandbox_spawn_tool(tool_main, (void *)c, stack);
       if (t < 0)
         child_fail(c, ICE__PROC_STEP_SETUP, errno);
       ice__sandbox_init_wait(c->sb, t, c->status);
@@ -350,19 +362,46 @@ static _Noreturn void child_main(const child_t *c) {
   _exit(127); /* not reached */
 }
 
+/* Reads report records from fd until EOF (returns 1) or, on a
+ * non-blocking fd, until none is ready (returns 0). DEGRADED records add to
+ * *degraded; the first FAIL record goes to *failed (*got set). */
+static int read_reports(int fd, unsigned *degraded, report_t *failed,
+                        int *got) {
+  report_t r;
+  ssize_t n;
+
+  for (;;) {
+    n = read(fd, &r, sizeof(r));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN)
+      return 0;
+    if (n != (ssize_t)sizeof(r))
+      return 1; /* EOF (or an error: nothing more will come) */
+    if (r.kind == ICE__SBX_REPORT_DEGRADED)
+      *degraded |= r.mech;
+    else if (r.kind == ICE__SBX_REPORT_FAIL && !*got) {
+      *failed = r;
+      *got = 1;
+    }
+  }
+}
+
 /* Forks (or clones into the sandbox sb) and execs. fds: the pipes of
  * stdin, stdout, stderr ([0] read end). Returns the pid, or a negative
  * errno with *step set when the child reported a failure before exec (it
- * has been reaped then). With an init (a pid namespace), *status_fd is the
- * read end of the pipe through which it reports the tool's status. */
+ * has been reaped then). With report_fd (async start), it does not wait
+ * for the exec: *report_fd is the report pipe's non-blocking read end, for
+ * the loop to read. With an init (a pid namespace), *status_fd is the read
+ * end of the pipe through which it reports the tool's status. */
 static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
-                 int *status_fd, int *step) {
+                 int *status_fd, int *report_fd, unsigned *degraded,
+                 int *step) {
   child_t c;
   int report[2], status[2] = {-1, -1};
   size_t argc = 0;
   sigset_t all, old;
-  report_t r, failed;
-  ssize_t n;
+  ice__sandbox_report_t failed;
   pid_t pid;
   int err, got = 0;
 
@@ -422,30 +461,24 @@ static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
     }
     return -err;
   }
-  if (sb != NULL && o->degraded != NULL)
-    *o->degraded = ice__sandbox_missing(sb);
+  if (sb != NULL)
+    *degraded = ice__sandbox_missing(sb);
+  /* Read once the init is reaped, when it has written or is gone. */
+  if (status[0] >= 0)
+    fcntl(status[0], F_SETFL, O_NONBLOCK);
+  if (report_fd != NULL) {
+    fcntl(report[0], F_SETFL, O_NONBLOCK);
+    *report_fd = report[0];
+    *status_fd = status[0];
+    return pid;
+  }
   /* Records until EOF (0 bytes): exec succeeded once every copy of the
-   * report end is closed (on exec, and by a sandbox's init after it forked
+   * report end is closed (on exec, and by a sandbox's init after it started
    * the tool). DEGRADED records only add to what is missing; the first
    * FAIL record is the error. */
-  for (;;) {
-    n = read(report[0], &r, sizeof(r));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n != (ssize_t)sizeof(r))
-      break;
-    if (r.kind == ICE__SBX_REPORT_DEGRADED && o->degraded != NULL)
-      *o->degraded |= r.mech;
-    else if (r.kind == ICE__SBX_REPORT_FAIL && !got) {
-      failed = r;
-      got = 1;
-    }
-  }
+  read_reports(report[0], degraded, &failed, &got);
   close(report[0]);
   if (!got) {
-    /* Read once the init is reaped, when it has written or is gone. */
-    if (status[0] >= 0)
-      fcntl(status[0], F_SETFL, O_NONBLOCK);
     *status_fd = status[0];
     return pid;
   }
@@ -489,6 +522,7 @@ static void finish(ice__proc_t *p) {
   /* uv_poll never closes its fd; it is safe to close now it has. */
   close_fd(&p->pidfd);
   close_fd(&p->status_fd);
+  close_fd(&p->report_fd); /* after its poll handle closed, as the pidfd */
   ice__sandbox_free(p->sb);
   ice__free(p->stdin_buf);
   ice__free(p->out_buf);
@@ -736,12 +770,35 @@ static void on_drain_timeout(uv_timer_t *t) {
   close_handle((uv_handle_t *)&p->drain);
 }
 
+/* Reads what the report pipe holds (async start). At EOF: the exec
+ * happened or the child is gone; stop watching, and say what the sandbox
+ * runs without (once, and only when the tool did start). */
+static void drain_report(ice__proc_t *p) {
+  if (p->report_eof || p->report_fd < 0)
+    return;
+  if (!read_reports(p->report_fd, &p->degraded, &p->failed, &p->report_failed))
+    return;
+  p->report_eof = 1;
+  if (p->report_init)
+    close_handle((uv_handle_t *)&p->report);
+  if (p->degraded != 0 && !p->report_failed && p->on_degraded != NULL)
+    p->on_degraded(p->data, p->degraded);
+}
+
+static void on_report(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  drain_report(h->data);
+}
+
 static void on_exited(ice__proc_t *p) {
   p->exited = 1;
   uv_timer_stop(&p->drain); /* the reap poll, without a pidfd */
   /* Nobody is left to read stdin; this cancels a pending write. */
   close_handle((uv_handle_t *)&p->in);
   close_handle((uv_handle_t *)&p->watch);
+  if (p->report_init) /* drained at the reap; a stray writer cannot hold us */
+    close_handle((uv_handle_t *)&p->report);
   if (!uv_is_closing((uv_handle_t *)&p->out) ||
       !uv_is_closing((uv_handle_t *)&p->err)) {
     /* The loop's cached time is that of the turn's start, and callbacks
@@ -821,8 +878,19 @@ static void try_reap(ice__proc_t *p) {
       (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
       ((double)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   p->res.max_rss_kb = ru.ru_maxrss; /* KiB on Linux */
-  if (p->sb != NULL)
+  /* Every writer of the report pipe is gone now: what it holds is all. */
+  drain_report(p);
+  if (p->report_failed) {
+    /* It never ran (async start): say which step failed, as start would. */
+    p->res.spawn_error = p->failed.err > 0 ? -p->failed.err : -EIO;
+    p->res.failed_step = p->failed.step;
+    if (p->failed.step == ICE__PROC_STEP_SANDBOX && p->sb != NULL)
+      ice__sandbox_describe(p->sb, &p->failed, p->spawn_msg,
+                            sizeof(p->spawn_msg));
+    p->res.spawn_msg = p->spawn_msg;
+  } else if (p->sb != NULL) {
     sandbox_exit(p);
+  }
   on_exited(p);
 }
 
@@ -859,6 +927,8 @@ static void open_pipe(uv_loop_t *loop, uv_pipe_t *h, ice__proc_t *p, int *fd) {
  * through uv_close; the proc then frees itself from the last close
  * callback (on_exit is not called when spawned == 0). */
 static void close_all(ice__proc_t *p) {
+  if (p->report_init)
+    close_handle((uv_handle_t *)&p->report);
   if (p->watch_init)
     close_handle((uv_handle_t *)&p->watch);
   else
@@ -919,6 +989,7 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     return UV_ENOMEM;
   p->pidfd = -1;
   p->status_fd = -1;
+  p->report_fd = -1;
   if (opts->degraded != NULL)
     *opts->degraded = 0;
   if (opts->sandbox != NULL) {
@@ -948,11 +1019,13 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   p->on_stderr_line = opts->on_stderr_line;
   p->on_exit = opts->on_exit;
   p->data = opts->data;
+  p->on_degraded = opts->on_degraded;
 
   for (int i = 0; i < 3 && r == 0; i++)
     r = make_pipe(fds[i]);
   if (r == 0)
-    r = spawn(opts, fds, p->sb, &p->status_fd, &step);
+    r = spawn(opts, fds, p->sb, &p->status_fd,
+              opts->async_start ? &p->report_fd : NULL, &p->degraded, &step);
   /* The child's ends are the child's now (or nobody's). */
   close_fd(&fds[0][0]);
   close_fd(&fds[1][1]);
@@ -972,6 +1045,8 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   }
   p->pid = r;
   p->spawned = 1;
+  if (opts->degraded != NULL)
+    *opts->degraded = p->degraded;
   open_pipe(loop, &p->in, p, &fds[0][1]);
   open_pipe(loop, &p->out, p, &fds[1][0]);
   open_pipe(loop, &p->err, p, &fds[2][0]);
@@ -979,6 +1054,15 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   p->drain.data = p;
   p->write_req.data = p;
   p->open_handles = 5;
+  /* Async start: the exec is confirmed on the loop (or the failure comes
+   * with the exit); without a poll handle, everything is read at the
+   * exit. */
+  if (p->report_fd >= 0 && uv_poll_init(loop, &p->report, p->report_fd) == 0) {
+    p->report_init = 1;
+    p->report.data = p;
+    p->open_handles++;
+    uv_poll_start(&p->report, UV_READABLE, on_report);
+  }
 
   /* Reading cannot fail on freshly opened pipes; if it did, the pipe would
    * just never deliver and the drain timer would close it after exit. */

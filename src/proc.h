@@ -37,6 +37,10 @@ typedef struct {
   /* The sandbox limit the child hit, as a message that names it
    * ("memory: ..."; SPEC §5.2), or NULL. Never set when killed. */
   const char *limit;
+  /* async_start only: when spawn_error is set, the step that failed
+   * (ICE__PROC_STEP_*) and, for ICE__PROC_STEP_SANDBOX, why. */
+  int failed_step;
+  const char *spawn_msg;
 } ice__proc_result_t;
 
 /* Which step failed when ice__proc_start returns an error. */
@@ -74,8 +78,16 @@ typedef struct {
   const ice__sandbox_conf_t *sandbox;
   const char *tmpdir;
   /* Out, may be NULL: the mechanisms (ICE__SBX_*) the sandbox runs
-   * without (the kernel refused them and sandbox.strict is false). */
+   * without (the kernel refused them and sandbox.strict is false): all of
+   * them, or with async_start those known when start returns. */
   unsigned *degraded;
+  /* 1: do not wait for the exec in ice__proc_start (with namespaces, the
+   * child's set-up takes milliseconds the loop need not block for). A
+   * failure before exec then comes to on_exit as spawn_error, with
+   * failed_step and spawn_msg; on_degraded (may be NULL) gets what the
+   * sandbox runs without, once the exec happened, if anything. */
+  int async_start;
+  void (*on_degraded)(void *data, unsigned mask);
   /* Out, may be NULL: why start failed at ICE__PROC_STEP_SANDBOX. */
   char *errbuf;
   size_t errlen;

@@ -74,6 +74,10 @@ void ice__sandbox_conf_free(ice__sandbox_conf_t *c) {
   for (char **w = c->writable; w != NULL && *w != NULL; w++)
     ice__free(*w);
   ice__free(c->writable);
+  for (char **r = c->readable; r != NULL && *r != NULL; r++)
+    ice__free(*r);
+  ice__free(c->readable);
+  c->readable = NULL;
   ice__free(c->dir);
   c->writable = NULL;
   c->dir = NULL;
@@ -586,10 +590,13 @@ static void probe_cgroup(void) {
 /* ---- the prepared sandbox ----------------------------------------------- */
 
 /* A path the tool is given: cwd, the workflow's directory, TMPDIR and the
- * writable paths. */
+ * writable paths, which it gets with their owner's rights (id-mapped, as
+ * root); and the directories of files its command names (`readable`),
+ * which are only kept visible, with their own owners and modes. */
 typedef struct {
   char *path; /* absolute, real */
   int rw;
+  int map; /* as root: id-mapped, so that the tool has its owner's rights */
   int is_dir;
   int clone; /* it gets an OP_CLONE/OP_ATTACH pair */
   struct stat st;
@@ -658,7 +665,7 @@ static int str_by_len(const void *x, const void *y) {
  * which is an error (the child's chdir reports a missing cwd in its own
  * words). */
 static int declare(ice__sandbox_t *s, decl_t *d, size_t *n, const char *path,
-                   int rw, char *err, size_t errlen) {
+                   int rw, int map, char *err, size_t errlen) {
   char *real = realpath(path, NULL);
   int e;
 
@@ -672,6 +679,7 @@ static int declare(ice__sandbox_t *s, decl_t *d, size_t *n, const char *path,
   for (size_t i = 0; i < *n; i++) {
     if (strcmp(d[i].path, real) == 0) {
       d[i].rw |= rw;
+      d[i].map |= map;
       free(real);
       return 0;
     }
@@ -685,6 +693,7 @@ static int declare(ice__sandbox_t *s, decl_t *d, size_t *n, const char *path,
   if ((d[*n].path = keep_str(s, real)) == NULL)
     return -ENOMEM;
   d[*n].rw = rw;
+  d[*n].map = map;
   d[*n].is_dir = S_ISDIR(d[*n].st.st_mode);
   (*n)++;
   return 0;
@@ -720,7 +729,7 @@ static int plan_skeleton(ice__sandbox_t *s, decl_t *d, size_t nd, size_t i,
     *sl = '\0';
     /* Inside another declared (id-mapped) path: the tool owns it there. */
     for (size_t j = 0; j < nd && !covered; j++)
-      covered = j != i && d[j].clone && is_under(p, d[j].path);
+      covered = j != i && d[j].clone && d[j].map && is_under(p, d[j].path);
     for (size_t k = 0; !covered && k < *nskel && root_at == NULL; k++) {
       if (strcmp(skel[k], p) == 0)
         root_at = skel[k];
@@ -768,7 +777,7 @@ static int plan_skeleton(ice__sandbox_t *s, decl_t *d, size_t nd, size_t i,
 static int plan_mounts(ice__sandbox_t *s, const char *tmpdir, const char *cwd,
                        char *err, size_t errlen) {
   const ice__sandbox_conf_t *c = s->c;
-  size_t nw = 0, nd = 0, nskel = 0, nmk = 0, depth = 0;
+  size_t nw = 0, nr = 0, nd = 0, nskel = 0, nmk = 0, depth = 0;
   decl_t *d;
   const char **skel = NULL;
   mkpt_t *mk = NULL;
@@ -776,19 +785,28 @@ static int plan_mounts(ice__sandbox_t *s, const char *tmpdir, const char *cwd,
 
   while (c->writable != NULL && c->writable[nw] != NULL)
     nw++;
-  d = ice__calloc(nw + 3, sizeof(decl_t));
+  while (c->readable != NULL && c->readable[nr] != NULL)
+    nr++;
+  d = ice__calloc(nw + nr + 3, sizeof(decl_t));
   if (d == NULL)
     return -ENOMEM;
-  if ((r = declare(s, d, &nd, tmpdir, 1, err, errlen)) != 0)
+  if ((r = declare(s, d, &nd, tmpdir, 1, 1, err, errlen)) != 0)
     goto out;
   for (size_t i = 0; i < nw; i++) {
-    if ((r = declare(s, d, &nd, c->writable[i], 1, err, errlen)) != 0)
+    if ((r = declare(s, d, &nd, c->writable[i], 1, 1, err, errlen)) != 0)
       goto out;
   }
-  if (cwd != NULL && (r = declare(s, d, &nd, cwd, 0, err, errlen)) != 0)
+  if (cwd != NULL && (r = declare(s, d, &nd, cwd, 0, 1, err, errlen)) != 0)
     goto out;
-  if (c->dir != NULL && (r = declare(s, d, &nd, c->dir, 0, err, errlen)) != 0)
+  if (c->dir != NULL &&
+      (r = declare(s, d, &nd, c->dir, 0, 1, err, errlen)) != 0)
     goto out;
+  for (size_t i = 0; i < nr; i++) {
+    /* Never id-mapped: a command may name any file (`cat /etc/shadow`),
+     * and mapping its directory would make root's files the tool's. */
+    if ((r = declare(s, d, &nd, c->readable[i], 0, 0, err, errlen)) != 0)
+      goto out;
+  }
   if (cwd != NULL)
     s->cwd = realpath(cwd, NULL); /* chdir through the new mounts */
   s->engine_cwd = getcwd(NULL, 0);
@@ -809,14 +827,24 @@ static int plan_mounts(ice__sandbox_t *s, const char *tmpdir, const char *cwd,
     /* A path on a read-only file system stays read-only. */
     if (d[i].rw && statfs(d[i].path, &sf) == 0 && (sf.f_flags & ST_RDONLY))
       d[i].rw = 0;
-    if (s->root && !(s->refuse & ICE__SBX_IDMAP)) {
+    if (s->root && d[i].map && !(s->refuse & ICE__SBX_IDMAP)) {
       idmap = get_idmap(d[i].st.st_uid, d[i].st.st_gid);
       if (idmap < 0)
         s->missing |= ICE__SBX_IDMAP;
-    } else if (s->root) {
+    } else if (s->root && d[i].map) {
       s->missing |= ICE__SBX_IDMAP;
     }
     d[i].clone = idmap >= 0 || (d[i].rw && ro);
+    /* As root, a path kept only visible gets a plain copy of its own, to
+     * be attached inside a tmpfs that hides its parent (plan_skeleton);
+     * not when it lies in an id-mapped path, which shows it already. */
+    if (s->root && !d[i].map && !d[i].clone) {
+      int inside = 0;
+
+      for (size_t j = 0; j < i && !inside; j++)
+        inside = d[j].map && d[j].clone && is_under(d[i].path, d[j].path);
+      d[i].clone = !inside;
+    }
     if (d[i].clone &&
         (r = add_op(s, OP_CLONE, d[i].path, slot++, d[i].rw && ro, idmap)) != 0)
       goto out;
@@ -1013,12 +1041,6 @@ int ice__sandbox_prepare(const ice__sandbox_conf_t *c, const char *tmpdir,
   if ((s->flags & CLONE_NEWNS) &&
       (r = plan_mounts(s, tmpdir, cwd, err, errlen)) != 0)
     goto fail;
-  if ((s->flags & CLONE_NEWPID) &&
-      (s->stack = ice__malloc(ICE__SBX_TOOL_STACK)) == NULL) {
-    snprintf(err, errlen, "out of memory");
-    r = -ENOMEM;
-    goto fail;
-  }
 
   make_cgroup(s);
   add_rl(s, RLIMIT_CORE, 0, 0);
@@ -1296,6 +1318,5 @@ void ice__sandbox_free(ice__sandbox_t *s) {
   ice__free(s->strs);
   ice__free(s->ops);
   ice__free(s->slot_fds);
-  ice__free(s->stack);
   ice__free(s);
 }

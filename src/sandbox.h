@@ -53,6 +53,11 @@ typedef struct {
   int strict;              /* 1: a refused mechanism fails the node */
   char *dir;               /* the workflow's directory, owned */
   char **writable;         /* absolute paths, NULL-terminated, owned */
+  /* Directories of the tool's own files (a script named in its command,
+   * `../tools/x.py`), kept visible read-only like the workflow's
+   * directory even under a directory the tool's user cannot search.
+   * Absolute, NULL-terminated, owned; NULL for none. */
+  char **readable;
 } ice__sandbox_conf_t;
 
 /* The defaults. Never fails; ice__sandbox_conf_free is still needed after
@@ -185,11 +190,16 @@ int ice__sandbox_child_setup(const ice__sandbox_t *s, int report);
 int ice__sandbox_child_drop(const ice__sandbox_t *s, const char *cwd,
                             int report);
 
+/* The tool's stack from its clone to its exec: our own frames, the PATH
+ * search's buffer, a sanitizer's redzones. */
+#define ICE__SBX_TOOL_STACK (64 * 1024)
+
 /* In the init: starts the tool as fn(arg) in a child that shares the
- * init's memory until it execs (the init waits until then), on a stack
- * prepared by ice__sandbox_prepare. The tool's pid, or -1 with errno. */
-int ice__sandbox_spawn_tool(const ice__sandbox_t *s, int (*fn)(void *),
-                            void *arg);
+ * init's memory until it execs (the init waits until then), on `stack`
+ * (ICE__SBX_TOOL_STACK bytes). Give it a buffer on the init's own stack:
+ * a sanitizer knows that stack, and the init's frame outlives the tool's
+ * use of it. The tool's pid, or -1 with errno. */
+int ice__sandbox_spawn_tool(int (*fn)(void *), void *arg, char *stack);
 
 /* The init's life after forking the tool (pid `tool`): reap every process
  * of the namespace until the tool has ended, count what is left, write an

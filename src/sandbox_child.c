@@ -345,13 +345,13 @@ static int count_tasks(void) {
   return n;
 }
 
-int ice__sandbox_spawn_tool(const ice__sandbox_t *s, int (*fn)(void *),
-                            void *arg) {
+int ice__sandbox_spawn_tool(int (*fn)(void *), void *arg, char *stack) {
   /* glibc's clone() wrapper: not fork(), whose atfork handlers could wait
    * forever for a lock another thread of the engine held when we were
    * forked. CLONE_VFORK: we go on only once the tool has exec'd or died,
-   * so the memory it borrows is never used by two at once. */
-  return clone(fn, s->stack + ICE__SBX_TOOL_STACK,
+   * so the memory it borrows (this stack included) is never used by two
+   * at once. */
+  return clone(fn, stack + ICE__SBX_TOOL_STACK,
                CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
 }
 

@@ -70,11 +70,6 @@ struct ice__sandbox_s {
   char *cg;         /* this child's cgroup, or NULL */
   int cg_procs_fd;  /* its cgroup.procs, opened by the engine */
   char msg[512];    /* the reason of a failure in ice__sandbox_fork */
-  char *stack;      /* the tool's stack until exec (with an init) */
 };
-
-/* The tool runs on it from its clone to its exec: our own frames, the PATH
- * search's buffer, a sanitizer's redzones. */
-#define ICE__SBX_TOOL_STACK (256 * 1024)
 
 #endif

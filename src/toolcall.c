@@ -213,6 +213,7 @@ ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
 typedef struct {
   ice_task_t *task;
   ice__proc_t *proc;
+  const ice__tooldef_t *def;
   char *tmpdir;
   char **envp;
   size_t max_output;
@@ -280,6 +281,17 @@ fail:
     ice__free(out[i]);
   ice__free(out);
   return NULL;
+}
+
+/* strict: false, and the kernel refused something (SPEC §5.2). */
+static void on_degraded(void *data, unsigned mask) {
+  ptask_t *p = data;
+
+  ice__task_emit(
+      p->task, ICE__EV_SANDBOX_DEGRADED,
+      ice__task_wants(p->task, ICE__EV_SANDBOX_DEGRADED)
+          ? json_pack("{s:o}", "missing", ice__sandbox_missing_json(mask))
+          : NULL);
 }
 
 static void on_stderr(void *data, const char *line, size_t len) {
@@ -449,6 +461,37 @@ json_t *ice__tool_output_parse(const char *s, size_t n, json_error_t *jerr) {
   return out;
 }
 
+/* A child that did not get as far as running the command: say which step
+ * failed, so that a bad cwd is not blamed on the command. */
+static void start_failed(ice_task_t *t, const ice__tooldef_t *c, int rc,
+                         int step) {
+  const char *cmd = c->argv[0];
+  int err = -rc;
+
+  if (step == ICE__PROC_STEP_CWD) {
+    char here[4096];
+
+    /* A relative cwd (the workflow was given by a relative path) is named
+     * absolutely: the user did not write it that way. */
+    if (c->cwd[0] != '/' && getcwd(here, sizeof(here)) != NULL)
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                          "cannot start '%s': cwd '%s/%s': %s", cmd, here,
+                          strncmp(c->cwd, "./", 2) == 0 ? c->cwd + 2 : c->cwd,
+                          strerror(err));
+    else
+      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                          "cannot start '%s': cwd '%s': %s", cmd, c->cwd,
+                          strerror(err));
+  } else if (step == ICE__PROC_STEP_EXEC && err == ENOENT &&
+             strchr(cmd, '/') == NULL) {
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
+                        "cannot start '%s': command not found in PATH", cmd);
+  } else {
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "cannot start '%s': %s", cmd,
+                        strerror(err));
+  }
+}
+
 static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   ptask_t *p = data;
   ice_task_t *t = p->task;
@@ -457,6 +500,11 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   ice__task_set_xstate(t, NULL);
   if (ice__task_stopping(t)) {
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "tool process killed");
+  } else if (res->spawn_error != 0 &&
+             res->failed_step == ICE__PROC_STEP_SANDBOX) {
+    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "%s", res->spawn_msg);
+  } else if (res->spawn_error != 0) {
+    start_failed(t, p->def, res->spawn_error, res->failed_step);
   } else if (res->output_exceeded) {
     ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT,
                         "output: the tool wrote more than %zu bytes to "
@@ -489,37 +537,6 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   ptask_free(p);
 }
 
-/* A child that did not get as far as running the command: say which step
- * failed, so that a bad cwd is not blamed on the command. */
-static void start_failed(ice_task_t *t, const ice__tooldef_t *c, int rc,
-                         int step) {
-  const char *cmd = c->argv[0];
-  int err = -rc;
-
-  if (step == ICE__PROC_STEP_CWD) {
-    char here[4096];
-
-    /* A relative cwd (the workflow was given by a relative path) is named
-     * absolutely: the user did not write it that way. */
-    if (c->cwd[0] != '/' && getcwd(here, sizeof(here)) != NULL)
-      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
-                          "cannot start '%s': cwd '%s/%s': %s", cmd, here,
-                          strncmp(c->cwd, "./", 2) == 0 ? c->cwd + 2 : c->cwd,
-                          strerror(err));
-    else
-      ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
-                          "cannot start '%s': cwd '%s': %s", cmd, c->cwd,
-                          strerror(err));
-  } else if (step == ICE__PROC_STEP_EXEC && err == ENOENT &&
-             strchr(cmd, '/') == NULL) {
-    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
-                        "cannot start '%s': command not found in PATH", cmd);
-  } else {
-    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "cannot start '%s': %s", cmd,
-                        strerror(err));
-  }
-}
-
 static void start_process(ice_task_t *t, const ice__tooldef_t *c,
                           json_t *args) {
   ice__proc_opts_t o;
@@ -527,7 +544,6 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   char *line;
   const char *base = getenv("TMPDIR");
   int rc, step;
-  unsigned degraded = 0;
   char sbmsg[512] = "";
 
   p = ice__calloc(1, sizeof(*p));
@@ -536,6 +552,7 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
     return;
   }
   p->task = t;
+  p->def = c;
   p->max_output = c->max_output;
   if (asprintf(&p->tmpdir, "%s/ice-tool-XXXXXX",
                base != NULL && base[0] != '\0' ? base : "/tmp") < 0) {
@@ -585,9 +602,10 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   o.failed_step = &step;
   o.sandbox = &c->sandbox;
   o.tmpdir = p->tmpdir;
-  o.degraded = &degraded;
   o.errbuf = sbmsg;
   o.errlen = sizeof(sbmsg);
+  o.async_start = 1;
+  o.on_degraded = on_degraded;
   rc = ice__proc_start(ice_task_loop(t), &o, &p->proc);
   ice__free(buf);
   if (rc != 0) {
@@ -598,13 +616,6 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
       start_failed(t, c, rc, step);
     return;
   }
-  /* strict: false, and the kernel refused something (SPEC §5.2). */
-  if (degraded != 0)
-    ice__task_emit(
-        t, ICE__EV_SANDBOX_DEGRADED,
-        ice__task_wants(t, ICE__EV_SANDBOX_DEGRADED)
-            ? json_pack("{s:o}", "missing", ice__sandbox_missing_json(degraded))
-            : NULL);
   ice__task_set_xstate(t, p);
 }
 

@@ -25,6 +25,7 @@
 
 static char work[] = "/tmp/ice-sbx-unit-XXXXXX"; /* cwd and TMPDIR live here */
 static char tmpdir[sizeof(work) + 8];
+static const char *run_cwd; /* the tool's cwd when not `work` */
 
 typedef struct {
   int exit_calls;
@@ -100,7 +101,7 @@ static int run_sh(const ice__sandbox_conf_t *c, const char *script, run_t *r,
   memset(&o, 0, sizeof(o));
   o.argv = argv;
   o.env = env;
-  o.cwd = work;
+  o.cwd = run_cwd != NULL ? run_cwd : work;
   o.on_stderr_line = on_line;
   o.on_exit = on_exit_cb;
   o.data = r;
@@ -607,6 +608,59 @@ static void test_writable_paths(void **state) {
   fclose(f);
 }
 
+/* As root: the directory of a file the command names (`readable`, under a
+ * directory nobody may search) is visible, but with its real owners and
+ * modes: no id-mapping, so a root-only file there stays root's, while the
+ * cwd is id-mapped (its root-only file is the tool's). */
+static void test_readable_not_mapped(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+  char hidden[160], tools[200], path[260], cwd[200], script[600];
+  FILE *f;
+
+  (void)state;
+  if (geteuid() != 0) {
+    skip();
+    return;
+  }
+  snprintf(hidden, sizeof(hidden), "%s/private", work);
+  snprintf(tools, sizeof(tools), "%s/tools", hidden);
+  snprintf(cwd, sizeof(cwd), "%s/wf", hidden);
+  assert_int_equal(mkdir(hidden, 0700), 0);
+  assert_int_equal(mkdir(tools, 0755), 0);
+  assert_int_equal(mkdir(cwd, 0755), 0);
+  snprintf(path, sizeof(path), "%s/tool.sh", tools);
+  assert_non_null(f = fopen(path, "w"));
+  fputs("echo tool-ran\n", f);
+  fclose(f);
+  chmod(path, 0644);
+  snprintf(path, sizeof(path), "%s/secret", tools);
+  assert_non_null(f = fopen(path, "w"));
+  fputs("s3cret\n", f);
+  fclose(f);
+  chmod(path, 0600);
+  snprintf(path, sizeof(path), "%s/mine", cwd);
+  assert_non_null(f = fopen(path, "w"));
+  fputs("m1ne\n", f);
+  fclose(f);
+  chmod(path, 0600);
+
+  conf(&c, NULL);
+  free(c.dir); /* the workflow's directory is wf, beside tools */
+  c.dir = strdup(cwd);
+  c.readable = calloc(2, sizeof(char *));
+  assert_non_null(c.readable);
+  c.readable[0] = strdup(tools);
+  snprintf(script, sizeof(script),
+           "sh ../tools/tool.sh; cat ../tools/secret 2>/dev/null || echo "
+           "secret-hidden; cat mine; ls .. | tr '\\n' ' '");
+  run_cwd = cwd;
+  run_ok(&c, script, &r);
+  run_cwd = NULL;
+  assert_string_equal(r.out, "tool-ran\nsecret-hidden\nm1ne\ntools wf ");
+  ice__sandbox_conf_free(&c);
+}
+
 /* ---- a cgroup base (ICE_CGROUP) ----------------------------------------- */
 
 /* The one ice-* directory made under base, into buf. */
@@ -788,6 +842,7 @@ int main(void) {
       cmocka_unit_test(test_kill_takes_namespace),
       cmocka_unit_test(test_strict_and_degraded),
       cmocka_unit_test(test_writable_paths),
+      cmocka_unit_test(test_readable_not_mapped),
       cmocka_unit_test(test_cgroup_base),
       cmocka_unit_test(test_unprivileged_engine),
   };

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -72,6 +73,51 @@ static void unknown_tool(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
   }
   ice__verr(v, n, obj, key, "unknown tool '%s'%s", name, h);
   ice__free(names);
+}
+
+/* The directories of the files the command names (`python3
+ * ../tools/wc.py`: ../tools), resolved from its cwd, for the sandbox to
+ * keep visible (sandbox.h, readable). A bare program name is found on
+ * PATH, which the tool can search anyway. 0, or -1 on ENOMEM. */
+static int command_dirs(ice__tooldef_t *d) {
+  size_t n = 0, k = 0;
+  char **out;
+
+  while (d->argv[n] != NULL)
+    n++;
+  out = ice__calloc(n + 1, sizeof(char *));
+  if (out == NULL)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    const char *a = d->argv[i];
+    char *path = NULL, *real, *slash;
+    struct stat st;
+
+    if (strchr(a, '/') == NULL)
+      continue;
+    if (a[0] == '/' ? (path = ice__strdup(a)) == NULL
+                    : asprintf(&path, "%s/%s", d->cwd, a) < 0)
+      continue;
+    real = realpath(path, NULL);
+    free(path);
+    if (real == NULL || stat(real, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (slash = strrchr(real, '/')) == NULL) {
+      free(real);
+      continue;
+    }
+    *slash = '\0';
+    out[k] = ice__strdup(real[0] != '\0' ? real : "/");
+    free(real);
+    if (out[k] == NULL) {
+      for (size_t j = 0; j < k; j++)
+        ice__free(out[j]);
+      ice__free(out);
+      return -1;
+    }
+    k++;
+  }
+  d->sandbox.readable = out;
+  return 0;
 }
 
 /* Fills d's process-tool fields from a definition (command, env, cwd,
@@ -147,6 +193,8 @@ static int from_def(ice__tooldef_t *d, json_t *def, const char *dir, int *nomem,
     return -1;
   }
   d->max_output = d->sandbox.max_output_bytes;
+  if (command_dirs(d) != 0)
+    goto nomem;
   return 0;
 nomem:
   *nomem = 1;

@@ -4,14 +4,17 @@
 # once in the result, a node whose completion was committed never ran
 # again (side effects are counted in a file; at-least-once allows a rerun
 # only of what was running, uncommitted, at a kill), the outputs equal an
-# uninterrupted run's, and the store passes PRAGMA integrity_check.
+# uninterrupted run's, and the store passes PRAGMA integrity_check. A
+# tool whose input never came (the engine was killed after starting it,
+# before it wrote stdin) does nothing: the sandbox's namespace goes down
+# a little after the engine, and an EOF is not an input.
 
 python3 - "$W" <<'PY'
 import json, sys
 w = sys.argv[1]
 eff = w + "/crash-effects"
 tool = {"command": ["sh", "-c",
-        "read -r line; echo \"$ID\" >> " + eff + "; echo \"{\\\"id\\\": \\\"$ID\\\"}\""],
+        "read -r line || exit 1; echo \"$ID\" >> " + eff + "; echo \"{\\\"id\\\": \\\"$ID\\\"}\""],
         "env": {"ID": None}, "sandbox": {"writable": [w]}}
 nodes = []
 # Each node passes its own id to the tool through args; the shell reads it
@@ -28,7 +31,7 @@ add("root", [])
 for i in range(300):
     add("f%d" % i, ["root"])
 tools["t_body"] = {"command": ["sh", "-c",
-    "read -r line; id=body-$(echo \"$line\" | tr -dc 0-9); echo \"$id\" >> " + eff +
+    "read -r line || exit 1; id=body-$(echo \"$line\" | tr -dc 0-9); echo \"$id\" >> " + eff +
     "; echo \"{\\\"id\\\": \\\"$id\\\"}\""], "sandbox": tool["sandbox"]}
 nodes.append({"id": "L", "type": "loop", "items_source": "xs", "max_concurrency": 4,
               "body": [{"id": "b", "type": "tool", "tool_name": "t_body",

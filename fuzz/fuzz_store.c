@@ -212,7 +212,7 @@ static void read_run(ice_store_t *s, const char *id, int with_restore) {
 static void read_store(int with_restore) {
   ice_store_t *s;
   json_t *runs = NULL, *x;
-  char msg[512];
+  char msg[512] = "";
   size_t i;
 
   if (ice_store_open(&s, g_path, msg, sizeof(msg)) != 0) {

@@ -47,8 +47,9 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # LeakSanitizer: libfyaml has no frame pointers, so with the fast unwinder
 # (8 times the executions of the slow one) a leak inside it shows only its
 # module: fuzz/lsan.supp suppresses leaks allocated inside libfyaml while
-# fuzzing. The corpus is then replayed with the slow unwinder and
-# tests/lsan.supp, which names the one known libfyaml leak exactly.
+# fuzzing. What the run added to the corpus is then replayed with the slow
+# unwinder and tests/lsan.supp, which names the one known libfyaml leak
+# exactly (the regressions are replayed so too).
 FAST="suppressions=$(pwd)/fuzz/lsan.supp"
 SLOW="suppressions=$SUPP:fast_unwind_on_malloc=0"
 failed=""
@@ -67,10 +68,12 @@ for t; do
     fi
   fi
   [ -f "fuzz/corpus/$t.dict" ] && opts="$opts -dict=fuzz/corpus/$t.dict"
+  touch "$OUT/log/$t.start"
   # shellcheck disable=SC2086
   if LSAN_OPTIONS=$FAST "$bin" $opts -max_total_time="$SECS" -max_len=65536 \
     -print_final_stats=1 ${FUZZ_ARGS:-} "fuzz/corpus/$t" >>"$log" 2>&1 &&
-    LSAN_OPTIONS=$SLOW "$bin" $opts -runs=0 "fuzz/corpus/$t" >>"$log" 2>&1
+    LSAN_OPTIONS=$SLOW find "fuzz/corpus/$t" -type f \
+      -newer "$OUT/log/$t.start" -exec "$bin" $opts {} + >>"$log" 2>&1
   then
     status=ok
   else

@@ -624,7 +624,7 @@ static int add_op(ice__sandbox_t *s, int kind, const char *path, int slot,
   if (n == NULL)
     return -ENOMEM;
   s->ops = n;
-  s->ops[s->nops++] = (op_t){kind, path, slot, rw, idmap_fd};
+  s->ops[s->nops++] = (op_t){kind, path, slot, rw, idmap_fd, NULL};
   return 0;
 }
 
@@ -889,6 +889,24 @@ static int plan_mounts(ice__sandbox_t *s, const char *tmpdir, const char *cwd,
   }
   if ((r = add_op(s, OP_PROC, "/proc", 0, ro, -1)) != 0)
     goto out;
+  /* /dev/shm read-only would break POSIX semaphores; the host's writable
+   * would let tools of different runs meet there. Its size: memory_mb, at
+   * most 64 MiB (it is memory the limits do not count without a cgroup). */
+  {
+    struct stat st;
+    char opt[64];
+
+    if (ro && stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)) {
+      snprintf(opt, sizeof(opt), "mode=1777,size=%lldm",
+               (long long)(c->memory_mb < 64 ? c->memory_mb : 64));
+      if ((r = add_op(s, OP_SHM, "/dev/shm", 0, 0, -1)) != 0)
+        goto out;
+      if ((s->ops[s->nops - 1].data = keep_str(s, ice__strdup(opt))) == NULL) {
+        r = -ENOMEM;
+        goto out;
+      }
+    }
+  }
   s->slot_fds = ice__calloc((size_t)s->nslots + 1, sizeof(int));
   if (s->slot_fds == NULL)
     r = -ENOMEM;

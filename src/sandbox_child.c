@@ -30,6 +30,7 @@
 static struct {
   int proc_ok;   /* /proc is the pid namespace's own */
   int cg_joined; /* in the cgroup: no RLIMIT_DATA needed */
+  int ro_done;   /* OP_RO_ALL made the host read-only */
 } child_state;
 
 /* ---- the child's side: async-signal-safe from here ---------------------- */
@@ -105,6 +106,7 @@ static int run_op(const ice__sandbox_t *s, size_t i, int fd) {
     if (setattr(AT_FDCWD, "/", AT_RECURSIVE, &a) != 0)
       return refused(s, fd, ICE__SBX_WHAT_MOUNT, (int)i, errno,
                      ICE__SBX_READONLY);
+    child_state.ro_done = 1;
     return 0;
   case OP_CLONE:
     t = (int)syscall(SYS_open_tree, AT_FDCWD, o->path,
@@ -112,7 +114,8 @@ static int run_op(const ice__sandbox_t *s, size_t i, int fd) {
     if (t < 0)
       return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
     s->slot_fds[o->slot] = t;
-    if (o->rw)
+    /* Writable again, unless nothing was made read-only (refused). */
+    if (o->rw && child_state.ro_done)
       a.attr_clr = MOUNT_ATTR_RDONLY;
     if (o->idmap_fd >= 0) {
       a.attr_set = MOUNT_ATTR_IDMAP;
@@ -150,8 +153,17 @@ static int run_op(const ice__sandbox_t *s, size_t i, int fd) {
     return 0;
   case OP_RO:
     a.attr_set = MOUNT_ATTR_RDONLY;
-    if (setattr(AT_FDCWD, o->path, 0, &a) != 0)
+    if (setattr(AT_FDCWD, o->path, 0, &a) != 0 &&
+        mount(NULL, o->path, NULL,
+              MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+              NULL) != 0)
       return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);
+    return 0;
+  case OP_SHM:
+    /* POSIX shared memory and semaphores (Python's multiprocessing) need
+     * a writable /dev/shm: a small one of the tool's own, not the host's.
+     * Without it they fail, the rest works: not an error. */
+    (void)mount("tmpfs", o->path, "tmpfs", MS_NOSUID | MS_NODEV, o->data);
     return 0;
   case OP_PROC:
     /* Refused where /proc is partly covered (containers mask parts of
@@ -162,7 +174,7 @@ static int run_op(const ice__sandbox_t *s, size_t i, int fd) {
                                 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0;
     /* The host's /proc, read-only since OP_RO_ALL: the tool must write
      * its user namespace's maps into it. */
-    if (!child_state.proc_ok && o->rw) {
+    if (!child_state.proc_ok && o->rw && child_state.ro_done) {
       a.attr_clr = MOUNT_ATTR_RDONLY;
       if (setattr(AT_FDCWD, "/proc", 0, &a) != 0)
         return fail(fd, ICE__SBX_WHAT_MOUNT, (int)i, errno);

@@ -26,6 +26,7 @@ enum {
   OP_MKFILE,  /* the same, for a file */
   OP_ATTACH,  /* the copy made by OP_CLONE `slot`, attached at path */
   OP_RO,      /* path's mount read-only (the tmpfs, once it is filled) */
+  OP_SHM,     /* a tmpfs of the tool's own on /dev/shm (data: options) */
   OP_PROC     /* /proc of the new pid namespace, else the host's made
                  writable again (the tool writes its own uid_map there) */
 };
@@ -36,6 +37,7 @@ typedef struct {
   int slot;         /* OP_CLONE, OP_ATTACH */
   int rw;           /* OP_CLONE: clear read-only */
   int idmap_fd;     /* OP_CLONE: -1, or the user namespace to map through */
+  const char *data; /* OP_SHM: the tmpfs options */
 } op_t;
 
 struct ice__sandbox_s {

@@ -181,10 +181,12 @@ wait_proc() {
 # wait_bounded PID: waits for a background job for at most 20 s, sets $RC.
 wait_bounded() {
   i=0
+  # $2: the bound in seconds (default 20).
+  lim=$((${2:-20} * 10))
   while kill -0 "$1" 2>/dev/null; do
     i=$((i + 1))
-    if [ $i -ge 200 ]; then
-      fail "process $1 did not exit within 20 s"
+    if [ $i -ge "$lim" ]; then
+      fail "process $1 did not exit within ${2:-20} s"
       kill -9 "$1" 2>/dev/null
       break
     fi

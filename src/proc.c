@@ -355,7 +355,8 @@ static _Noreturn void child_main(const child_t *c) {
       t = ice__sandbox_spawn_tool(tool_main, (void *)c, stack);
       if (t < 0)
         child_fail(c, ICE__PROC_STEP_SETUP, errno);
-      ice__sandbox_init_wait(c->sb, t, c->status);
+      ice__sandbox_init_reap(c->sb, t, c->status);
+      _exit(0); /* and the kernel kills the rest of the namespace */
     }
   }
   tool_main((void *)c);

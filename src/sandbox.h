@@ -171,7 +171,7 @@ const char *ice__sandbox_message(const ice__sandbox_t *s);
 /* The flags for clone(2) (namespaces, without the exit signal). */
 long ice__sandbox_clone_flags(const ice__sandbox_t *s);
 /* 1 when the child is the init of a new pid namespace: it then forks the
- * tool and waits (ice__sandbox_init_wait). */
+ * tool and waits (ice__sandbox_init_reap). */
 int ice__sandbox_has_init(const ice__sandbox_t *s);
 /* The mechanisms already known to be missing when the child starts. */
 unsigned ice__sandbox_missing(const ice__sandbox_t *s);
@@ -201,11 +201,11 @@ int ice__sandbox_child_drop(const ice__sandbox_t *s, const char *cwd,
  * use of it. The tool's pid, or -1 with errno. */
 int ice__sandbox_spawn_tool(int (*fn)(void *), void *arg, char *stack);
 
-/* The init's life after forking the tool (pid `tool`): reap every process
- * of the namespace until the tool has ended, count what is left, write an
- * ice__sandbox_status_t to status_fd and exit (which ends every process of
- * the namespace). Async-signal-safe. */
-_Noreturn void ice__sandbox_init_wait(const ice__sandbox_t *s, int tool,
-                                      int status_fd);
+/* The init's life after starting the tool (pid `tool`): keep only
+ * status_fd, reap every process of the namespace until the tool has ended,
+ * count what is left, and write an ice__sandbox_status_t to status_fd.
+ * The init then exits, which ends every process of the namespace.
+ * Async-signal-safe. */
+void ice__sandbox_init_reap(const ice__sandbox_t *s, int tool, int status_fd);
 
 #endif

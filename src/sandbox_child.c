@@ -369,8 +369,7 @@ int ice__sandbox_spawn_tool(int (*fn)(void *), void *arg, char *stack) {
                CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
 }
 
-_Noreturn void ice__sandbox_init_wait(const ice__sandbox_t *s, int tool,
-                                      int status_fd) {
+void ice__sandbox_init_reap(const ice__sandbox_t *s, int tool, int status_fd) {
   ice__sandbox_status_t st;
   int status = 0;
   ssize_t n;
@@ -413,5 +412,4 @@ _Noreturn void ice__sandbox_init_wait(const ice__sandbox_t *s, int tool,
   do
     n = write(status_fd, &st, sizeof(st));
   while (n < 0 && errno == EINTR);
-  _exit(0); /* and the kernel kills the rest of the namespace */
 }

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -589,6 +592,17 @@ static void test_strict_and_degraded(void **state) {
   assert_int_equal(deg, ICE__SBX_SECCOMP | ICE__SBX_PID);
   assert_string_equal(r.out, "NoNewPrivs:1\nSeccomp:0\n1\n");
   ice__sandbox_conf_free(&c);
+  /* Without the read-only view (and, as root, the id-mapping): a relaxed
+   * tool can write where its user may. */
+  setenv("ICE_SANDBOX_REFUSE", "readonly,idmap", 1);
+  conf(&c, "{\"strict\": false}");
+  assert_int_equal(run_sh(&c, "echo x > ./rw-ok && echo wrote", &r, &deg, msg,
+                          sizeof(msg)),
+                   0);
+  assert_int_equal(deg,
+                   ICE__SBX_READONLY | (geteuid() == 0 ? ICE__SBX_IDMAP : 0));
+  assert_string_equal(r.out, geteuid() == 0 ? "" : "wrote\n");
+  ice__sandbox_conf_free(&c);
   unsetenv("ICE_SANDBOX_REFUSE");
   assert_int_equal(count_fds(), fds);
 }
@@ -795,6 +809,110 @@ static void test_cgroup_base(void **state) {
   ice__sandbox_conf_free(&c);
 }
 
+/* ---- the child's steps, in a process of the test ------------------------ */
+
+/* The sandbox's child side runs between fork and exec, where gcov records
+ * nothing. Here a child of the test runs the same steps on itself: a mount
+ * namespace, ice__sandbox_child_setup (the mount plan), then
+ * ice__sandbox_child_drop (nobody, a user namespace, limits, no
+ * capabilities, no_new_privs, seccomp), checks what it became, and ends
+ * with exit(): the build directory is one of its writable paths, so a
+ * coverage build can write its counters. As root only (the plan's
+ * id-mapped mounts need it). */
+static void test_child_steps_in_process(void **state) {
+  ice__sandbox_status_t st;
+  char hidden[200], shown[260], secret[260];
+  int status, sp[2];
+  pid_t pid;
+
+  (void)state;
+  if (geteuid() != 0) {
+    skip();
+    return;
+  }
+  /* A directory nobody may not search, holding one to keep visible: the
+   * plan covers it with a tmpfs holding just the mount point. */
+  snprintf(hidden, sizeof(hidden), "%s/inproc-hidden", work);
+  snprintf(shown, sizeof(shown), "%s/shown", hidden);
+  assert_int_equal(mkdir(hidden, 0700), 0);
+  assert_int_equal(mkdir(shown, 0755), 0);
+  snprintf(secret, sizeof(secret), "%s/secret", hidden);
+  assert_int_equal(close(open(secret, O_CREAT | O_WRONLY, 0644)), 0);
+  assert_int_equal(pipe(sp), 0);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    ice__sandbox_conf_t c;
+    ice__sandbox_t *s;
+    char err[512], build[512], *slash, json[1200], path[600];
+    int fds[2];
+    FILE *f;
+
+    snprintf(build, sizeof(build), "%s", ICE_BINARY);
+    if ((slash = strrchr(build, '/')) != NULL)
+      *slash = '\0';
+    snprintf(json, sizeof(json),
+             "{\"writable\": [\"%s\", \"%s\"], \"max_open_files\": 200, "
+             "\"memory_mb\": 4398046511104}",
+             build, tmpdir);
+    conf(&c, json);
+    c.readable = calloc(2, sizeof(char *));
+    if (c.readable == NULL || (c.readable[0] = strdup(shown)) == NULL)
+      _exit(29);
+    close(sp[0]);
+    /* cwd and the workflow's directory: TMPDIR, so that `work` is just a
+     * directory on the way. */
+    free(c.dir);
+    c.dir = strdup(tmpdir);
+    if (ice__sandbox_prepare(&c, tmpdir, tmpdir, &s, err, sizeof(err)) != 0 ||
+        pipe(fds) != 0 || unshare(CLONE_NEWNS) != 0)
+      _exit(30);
+    if (ice__sandbox_child_setup(s, fds[1]) != 0)
+      _exit(31);
+    if (ice__sandbox_child_drop(s, work, fds[1]) != 0)
+      _exit(32);
+    if (getuid() != 65534 || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+      _exit(33);
+    snprintf(path, sizeof(path), "%s/ice-sbx-ro-%d", work, (int)getpid());
+    if ((f = fopen(path, "w")) != NULL || errno != EROFS)
+      _exit(34);
+    snprintf(path, sizeof(path), "%s/inproc-%d", tmpdir, (int)getpid());
+    if ((f = fopen(path, "w")) == NULL)
+      _exit(35);
+    fclose(f);
+    unlink(path);
+    if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0 || errno != EPERM)
+      _exit(36);
+    snprintf(path, sizeof(path), "%s/secret", hidden);
+    if (access(shown, R_OK | X_OK) != 0 || access(path, F_OK) == 0)
+      _exit(37); /* shown through the tmpfs, the rest of hidden is not */
+    /* The init's part: reap a "tool" that fails, report its status. */
+    {
+      pid_t t = fork();
+
+      if (t == 0)
+        _exit(3);
+      if (t < 0)
+        _exit(38);
+      ice__sandbox_init_reap(s, t, sp[1]);
+    }
+#ifdef __SANITIZE_ADDRESS__
+    _exit(0); /* LeakSanitizer's exit check needs ptrace, refused now */
+#else
+    exit(0); /* not _exit: a coverage build writes its counters now */
+#endif
+  }
+  close(sp[1]);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(read(sp[0], &st, sizeof(st)), sizeof(st));
+  close(sp[0]);
+  assert_true(WIFEXITED(st.status));
+  assert_int_equal(WEXITSTATUS(st.status), 3);
+  assert_true(st.nprocs >= 1); /* the tool, and the host's (no pid ns) */
+}
+
 /* ---- a kernel that refuses ---------------------------------------------- */
 
 /* In a child of the test, a seccomp filter plays a kernel (or a container
@@ -953,6 +1071,7 @@ int main(void) {
       cmocka_unit_test(test_writable_paths),
       cmocka_unit_test(test_readable_not_mapped),
       cmocka_unit_test(test_cgroup_base),
+      cmocka_unit_test(test_child_steps_in_process),
       cmocka_unit_test(test_kernel_refuses),
       cmocka_unit_test(test_unprivileged_engine),
   };

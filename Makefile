@@ -93,6 +93,8 @@ test-python: deps $(BUILD)/build.ninja
 	ICE_LIBRARY=$(abspath $(BUILD))/libice.so PYTHONPATH=$(CURDIR)/python \
 	  $(PYTEST_PYTHON) -m pytest -q -p no:cacheprovider python/tests
 
+# Benchmarks, not part of `make test` (docs/performance.md); the same
+# workloads on other systems: bench/peers/run.
 bench: build
 	sh bench/run.sh $(BUILD)
 

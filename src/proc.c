@@ -175,6 +175,13 @@ static void close_fd(int *fd) {
   *fd = -1;
 }
 
+/* From here to the end of child_main the code runs only in the child,
+ * between fork and exec, which ends in exec or _exit: gcov never gets to
+ * write down what ran, so a coverage build cannot see it (the tests of
+ * test_proc.c, test_sandbox.c and the CLI cases exercise every path of it;
+ * test_sandbox.c runs the sandbox's own child steps where gcov can count
+ * them). */
+// GCOVR_EXCL_START
 static _Noreturn void child_fail(const child_t *c, int step, int err) {
   report_t r;
   ssize_t n;
@@ -362,6 +369,8 @@ static _Noreturn void child_main(const child_t *c) {
   tool_main((void *)c);
   _exit(127); /* not reached */
 }
+
+// GCOVR_EXCL_STOP
 
 /* Reads report records from fd until EOF (returns 1) or, on a
  * non-blocking fd, until none is ready (returns 0). DEGRADED records add to

@@ -253,7 +253,9 @@ ICE_EXTERN void ice_task_log(ice_task_t *t, const char *stream,
 ICE_EXTERN void ice_task_set_data(ice_task_t *t, void *data);
 ICE_EXTERN void *ice_task_data(const ice_task_t *t);
 /* Completes the attempt successfully; takes the reference to output (an
- * object; any other value v becomes {"result": v}). */
+ * object; any other value v becomes {"result": v}). NULL, what json_pack()
+ * returns when memory runs out, fails the attempt instead (kind
+ * "internal"), and the run with it: pass json_object() for no output. */
 ICE_EXTERN void ice_task_done(ice_task_t *t, json_t *output);
 /* Completes the attempt as failed, with an error kind name of SPEC §4.4
  * ("tool_error", "transient", ...; unknown names become "internal"). */

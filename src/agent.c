@@ -310,8 +310,14 @@ static void on_llm(void *data, const ice__call_res_t *res) {
   }
   msg = json_string_value(json_object_get(j, "message"));
   r->message = ice__strdup(msg != NULL ? msg : "");
-  if (msg != NULL && msg[0] != '\0')
-    json_array_append_new(r->reasoning, ice__json_lossy(msg, strlen(msg)));
+  if (r->message == NULL ||
+      (msg != NULL && msg[0] != '\0' &&
+       json_array_append_new(r->reasoning, ice__json_lossy(msg, strlen(msg))) !=
+           0)) {
+    json_decref(j);
+    finish_fail(r, ICE__KIND_INTERNAL, -1, "out of memory");
+    return;
+  }
   tool = json_string_value(json_object_get(j, "tool"));
   if (json_is_true(json_object_get(j, "done")) || tool == NULL ||
       tool[0] == '\0') {
@@ -335,10 +341,12 @@ static void on_llm(void *data, const ice__call_res_t *res) {
     inputs = json_pack("{s:O}", "input", inputs);
   else
     json_incref(inputs);
-  json_array_append_new(r->messages, json_pack("{s:s,s:s}", "role", "assistant",
-                                               "content", text));
-  r->cur = inputs != NULL ? ice__tool_call(r->parent, def, inputs, on_tool, r)
-                          : NULL;
+  r->cur = inputs != NULL &&
+                   json_array_append_new(
+                       r->messages, json_pack("{s:s,s:s}", "role", "assistant",
+                                              "content", text)) == 0
+               ? ice__tool_call(r->parent, def, inputs, on_tool, r)
+               : NULL;
   json_decref(inputs);
   json_decref(j);
   if (r->cur == NULL)

@@ -117,23 +117,29 @@ json_t *ice_commit_to_json(const ice_commit_t *c) {
                         c->change, "attempt", c->attempt, "at_ms",
                         (json_int_t)c->at_ms, "seq", (json_int_t)c->seq);
 
+  int bad = 0;
+
   if (o == NULL)
     return NULL;
   if (c->output != NULL)
-    json_object_set(o, "output", c->output);
+    bad |= json_object_set(o, "output", c->output);
   if (c->state != NULL)
-    json_object_set(o, "state", c->state);
+    bad |= json_object_set(o, "state", c->state);
   if (c->error_kind != NULL)
-    json_object_set_new(o, "error",
-                        json_pack("{s:s,s:o}", "kind", c->error_kind, "message",
-                                  ice__json_lossy_cstr(c->error_message != NULL
-                                                           ? c->error_message
-                                                           : "")));
+    bad |= json_object_set_new(
+        o, "error",
+        json_pack("{s:s,s:o}", "kind", c->error_kind, "message",
+                  ice__json_lossy_cstr(
+                      c->error_message != NULL ? c->error_message : "")));
   if (c->reason != NULL)
-    json_object_set_new(o, "reason", json_string(c->reason));
+    bad |= json_object_set_new(o, "reason", json_string(c->reason));
   if (c->wake_at_ms > 0)
-    json_object_set_new(o, "wake_at_ms",
-                        json_integer((json_int_t)c->wake_at_ms));
+    bad |= json_object_set_new(o, "wake_at_ms",
+                               json_integer((json_int_t)c->wake_at_ms));
+  if (bad) {
+    json_decref(o);
+    return NULL; /* ENOMEM: a record missing a field would mislead */
+  }
   return o;
 }
 
@@ -151,6 +157,7 @@ static void iteration_record(ice__slot_t *s, json_t **out, json_t **state) {
   const char *key, *carry_key = NULL;
   json_t *v;
   size_t from, n;
+  int bad = 0;
 
   *out = json_incref(s->output);
   *state = json_incref(carry);
@@ -167,18 +174,25 @@ static void iteration_record(ice__slot_t *s, json_t **out, json_t **state) {
     json_decref(tail);
     return;
   }
-  for (size_t i = from; i < n; i++)
-    json_array_append(tail, json_array_get(hist, i));
+  for (size_t i = from; i < n && !bad; i++)
+    bad |= json_array_append(tail, json_array_get(hist, i));
   json_object_del(st, "history");
-  json_object_set_new(st, "history_from", json_integer((json_int_t)from));
-  json_object_set_new(st, "history_tail", tail);
+  bad |=
+      json_object_set_new(st, "history_from", json_integer((json_int_t)from));
+  bad |= json_object_set_new(st, "history_tail", tail);
   json_object_foreach(o, key, v) {
     if (v == carry)
       carry_key = key;
   }
-  if (carry_key != NULL) {
-    json_object_set_new(st, "output_carry_key", json_string(carry_key));
+  if (carry_key != NULL && !bad) {
+    bad |= json_object_set_new(st, "output_carry_key", json_string(carry_key));
     json_object_del(o, carry_key); /* frees carry_key: last */
+  }
+  if (bad) {
+    /* ENOMEM: the whole record (bigger, but right) rather than a part. */
+    json_decref(st);
+    json_decref(o);
+    return;
   }
   json_decref(*out);
   json_decref(*state);
@@ -244,6 +258,8 @@ static int call_hook(ice__frame_t *f, uint32_t k, ice__change_t ch,
   ice__free((char *)c.key);
   if (rc != 0 && r->commit_error == NULL) {
     r->commit_error = ice__strdup(msg[0] != '\0' ? msg : "commit hook failed");
+    if (r->commit_error == NULL)
+      ice__run_fault(r, "out of memory: a commit failed");
     /* Stopped from the drain loop, not from inside this commit. */
     r->halt_pending = 1;
     return -1;
@@ -300,8 +316,9 @@ int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
       s->output = t->output;
       t->output = NULL;
     }
-    if (f->parent == NULL)
-      json_object_set_nocheck(r->output, n->id, s->output);
+    if (f->parent == NULL &&
+        json_object_set_nocheck(r->output, n->id, s->output) != 0)
+      ice__run_fault(r, "out of memory: a node's output was lost");
     r->engine->ev_output = s->output; /* ice_event_output, during delivery */
     ICE__EMIT(r, ICE__EV_NODE_COMPLETED, f, k,
               json_pack("{s:i,s:f,s:b}", "attempt", t != NULL ? t->attempt : 0,
@@ -332,7 +349,7 @@ int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
     break;
   case ICE__CH_CANCELLED:
     s->state = ICE__ST_CANCELLED;
-    ICE__EMIT(r, ICE__EV_NODE_CANCELLED, f, k, NULL);
+    ICE__EMIT(r, ICE__EV_NODE_CANCELLED, f, k, json_object());
     break;
   default:
     break;

@@ -59,6 +59,10 @@ int ice__task_stopping(const ice_task_t *t);
 /* Context name resolution (SPEC §3.1), as an ice__lookup_fn. */
 json_t *ice__task_lookup(void *task, const char *name, size_t len);
 /* ice_task_fail with an ice__kind_t. */
+/* Stops the attempt's run as failed after an internal error (ENOMEM,
+ * mostly), which its node's error names (ice__run_fault). Called by
+ * ice__task_fail_kind for ICE__KIND_INTERNAL. */
+void ice__task_fault(ice_task_t *t);
 void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Completes with any JSON value as the output (built-in executors whose

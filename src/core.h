@@ -170,7 +170,12 @@ struct ice_run_s {
   ice_commit_cb commit;
   void *commit_data;
   char *commit_error;
-  json_t *answers; /* node id -> answer given ahead, or NULL */
+  /* The first fault that stops the run from the inside, a static string:
+   * an allocation failed where no caller could be told (an output or an
+   * event would be lost). The run halts and fails, saying so. */
+  const char *fault;
+  json_t *spare_result; /* the result when building it fails (ENOMEM) */
+  json_t *answers;      /* node id -> answer given ahead, or NULL */
   /* The memo of use_cache nodes' outputs (ice_run_opts_t.cache_*). */
   json_t *(*cache_get)(void *data, const char *key, double max_age_ms);
   int (*cache_put)(void *data, const char *key, json_t *output);
@@ -209,6 +214,10 @@ int ice__frame_cancel_node(ice__frame_t *f, uint32_t k);
 int ice__sched_drain(ice_run_t *r);
 /* Asks the loop to drain soon (from callbacks outside the scheduler). */
 void ice__sched_kick(ice_run_t *r);
+/* Records a fault (static text) and halts the run: it ends `failed`, the
+ * fault among its errors (run.c). */
+void ice__run_fault(ice_run_t *r, const char *what);
+#define ICE__FAULT_INTERNAL "the run stopped after an internal error"
 
 /* Takes a parked task off the run's list. */
 void ice__sched_unpark(ice_task_t *t);

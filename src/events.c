@@ -38,10 +38,13 @@ static void format_ts(double ms, char *buf, size_t len) {
 }
 
 json_t *ice__with_parent(const ice_run_t *r, json_t *fields) {
-  if (fields != NULL && r->parent_node_id != NULL) {
-    json_object_set_new(fields, "parent_run_id", json_string(r->parent_run_id));
-    json_object_set_new(fields, "parent_node_id",
-                        json_string(r->parent_node_id));
+  if (fields != NULL && r->parent_node_id != NULL &&
+      (json_object_set_new(fields, "parent_run_id",
+                           json_string(r->parent_run_id)) != 0 ||
+       json_object_set_new(fields, "parent_node_id",
+                           json_string(r->parent_node_id)) != 0)) {
+    json_decref(fields);
+    return NULL; /* ENOMEM: ice__emit reports it */
   }
   return fields;
 }
@@ -52,35 +55,40 @@ void ice__emit(ice_run_t *r, ice__event_t type, const ice__frame_t *f,
   json_t *ev;
   char ts[40];
   uint64_t seq = ++r->seq;
+  int bad = fields == NULL; /* callers pass NULL fields only on ENOMEM */
 
   ev = json_object();
-  if (ev == NULL) {
+  if (ev == NULL || bad) {
+    json_decref(ev);
     json_decref(fields);
+    ice__run_fault(r, "out of memory: an event was lost");
     return;
   }
   format_ts(ice__engine_now_ms(r->engine), ts, sizeof(ts));
-  json_object_set_new(ev, "type", json_string(name));
-  json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
-  json_object_set_new(ev, "ts", json_string(ts));
-  json_object_set_new(ev, "run_id", json_string(r->id));
+  bad |= json_object_set_new(ev, "type", json_string(name));
+  bad |= json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
+  bad |= json_object_set_new(ev, "ts", json_string(ts));
+  bad |= json_object_set_new(ev, "run_id", json_string(r->id));
   if (f != NULL)
-    json_object_set_new(ev, "node_id",
-                        json_string(r->wf->nodes[f->scope->nodes[k]].id));
+    bad |= json_object_set_new(
+        ev, "node_id", json_string(r->wf->nodes[f->scope->nodes[k]].id));
   if (f != NULL && f->parent != NULL) {
-    json_object_set_new(ev, "parent_id", json_string(f->parent->node->id));
+    bad |=
+        json_object_set_new(ev, "parent_id", json_string(f->parent->node->id));
     /* Nested nodes carry the index of their innermost loop. */
     for (const ice__frame_t *p = f; p != NULL;
          p = p->parent != NULL ? p->parent->frame : NULL) {
       if (p->index >= 0) {
-        json_object_set_new(ev, "index", json_integer(p->index));
+        bad |= json_object_set_new(ev, "index", json_integer(p->index));
         break;
       }
     }
   }
-  if (fields != NULL) {
-    json_object_update(ev, fields);
-    json_decref(fields);
-  }
-  ice__bus_emit(r->engine, name, ev);
+  bad |= json_object_update(ev, fields);
+  json_decref(fields);
+  if (bad)
+    ice__run_fault(r, "out of memory: an event was lost");
+  else
+    ice__bus_emit(r->engine, name, ev);
   json_decref(ev);
 }

@@ -29,7 +29,8 @@ static void check_names(ice__vctx_t *v, json_t *list, const char *what,
                      what, i, name);
       continue;
     }
-    json_object_set_new(seen, name, json_true());
+    if (json_object_set_new(seen, name, json_true()) != 0)
+      ice__verr_item(v, NULL, list, i, "out of memory");
   }
 }
 

@@ -4,6 +4,7 @@
 #define ICE_INTERNAL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -113,5 +114,14 @@ void *ice__realloc(void *p, size_t n);
 char *ice__strdup(const char *s);
 char *ice__strndup(const char *s, size_t n);
 void ice__free(void *p);
+/* Allocation-failure injection, for tests: the n-th allocation from now
+ * (ice__* above, and jansson's when a test routes it through
+ * ice__alloc_fails) returns NULL, once; n <= 0 turns it off. The countdown
+ * left tells a test how many allocations a run made. */
+void ice__alloc_fail_at(long n);
+long ice__alloc_countdown(void);
+bool ice__alloc_fails(void);
+/* Called when an injected failure happens (a test prints where). */
+extern void (*ice__alloc_on_fail)(void);
 
 #endif

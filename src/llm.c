@@ -57,8 +57,10 @@ static json_t *layer_of(json_t *obj) {
     return out;
   for (const char *const *k = cfg_keys; *k != NULL; k++) {
     json_t *x = json_object_get(obj, *k);
-    if (x != NULL && !json_is_null(x))
-      json_object_set(out, *k, x);
+    if (x != NULL && !json_is_null(x) && json_object_set(out, *k, x) != 0) {
+      json_decref(out);
+      return NULL;
+    }
   }
   return out;
 }
@@ -177,8 +179,13 @@ int ice__llmspec_render(const ice__llmspec_t *s, ice_task_t *t,
         err->kind = ICE__KIND_TEMPLATE;
       goto done;
     }
-    json_object_update(m, r);
+    rc = json_object_update(m, r);
     json_decref(r);
+    if (rc != 0) {
+      rc = ice__err_set(err, ICE__KIND_INTERNAL, 0, "out of memory");
+      goto done;
+    }
+    rc = -1;
   }
   if (take_str(m, "provider", "openai", &out->provider, err) != 0 ||
       take_str(m, "model", NULL, &out->model, err) != 0 ||
@@ -557,10 +564,15 @@ static void send_openai(req_t *q) {
   }
   b = json_pack("{s:s,s:O,s:f}", "model", q->cfg.model, "messages", q->messages,
                 "temperature", q->cfg.temperature);
-  if (b != NULL && q->cfg.max_tokens > 0)
-    json_object_set_new(b, "max_tokens", json_integer(q->cfg.max_tokens));
-  if (b != NULL && q->response_format != NULL)
-    json_object_set(b, "response_format", q->response_format);
+  if (b != NULL &&
+      ((q->cfg.max_tokens > 0 &&
+        json_object_set_new(b, "max_tokens", json_integer(q->cfg.max_tokens)) !=
+            0) ||
+       (q->response_format != NULL &&
+        json_object_set(b, "response_format", q->response_format) != 0))) {
+    json_decref(b);
+    b = NULL;
+  }
   body = b != NULL ? ice_json_format(b, 0) : NULL;
   json_decref(b);
   if (body == NULL ||

@@ -453,8 +453,10 @@ out:
 }
 
 static char *dir_of(const char *file) {
-  const char *slash = strrchr(file, '/');
+  const char *slash = file != NULL ? strrchr(file, '/') : NULL;
 
+  if (file == NULL)
+    return NULL;
   if (slash == NULL)
     return ice__strdup(".");
   if (slash == file)

@@ -44,8 +44,9 @@ static int index_restore(ice_run_t *r, json_t *all) {
   json_array_foreach(records, i, rec) {
     const char *key = json_string_value(json_object_get(rec, "key"));
     const char *id = json_string_value(json_object_get(rec, "run_id"));
-    if (key != NULL && (id == NULL || strcmp(id, r->id) == 0))
-      json_object_set(r->restore, key, rec);
+    if (key != NULL && (id == NULL || strcmp(id, r->id) == 0) &&
+        json_object_set(r->restore, key, rec) != 0)
+      return ICE_ENOMEM;
   }
   return 0;
 }
@@ -139,8 +140,15 @@ static int run_new(ice_engine_t *e, ice_workflow_t *wf,
   }
   if (rc == 0)
     rc = ice__pools_open(r);
+  /* What run_finish hands out when the result cannot be built: a run must
+   * end with a result, and memory may be short then. */
+  if (rc == 0 && r->id != NULL)
+    r->spare_result = json_pack(
+        "{s:s,s:s,s:s,s:b,s:{},s:{},s:[s]}", "run_id", r->id, "workflow",
+        wf->name, "status", "failed", "success", 0, "output", "nodes", "errors",
+        "out of memory: the run's result could not be built");
   if (rc != 0 || r->inputs == NULL || r->output == NULL || r->tallies == NULL ||
-      r->id == NULL) {
+      r->id == NULL || r->spare_result == NULL) {
     ice_run_free(r);
     return rc != 0 && rc != ICE_EINVAL ? rc : ICE_ENOMEM;
   }
@@ -314,8 +322,15 @@ void ice__task_add_child_usage(ice_task_t *t, const ice_run_t *child) {
 
 /* ---- the result --------------------------------------------------------- */
 
+void ice__run_fault(ice_run_t *r, const char *what) {
+  if (r->fault == NULL)
+    r->fault = what;
+  r->halt_pending = 1;
+  ice__sched_kick(r);
+}
+
 static const char *status_of(const ice_run_t *r, json_int_t failed) {
-  if (r->commit_error != NULL)
+  if (r->commit_error != NULL || r->fault != NULL)
     return "failed";
   if (r->stop == ICE__STOP_PAUSE)
     return "paused";
@@ -330,14 +345,17 @@ static const char *status_of(const ice_run_t *r, json_int_t failed) {
   return "completed";
 }
 
+/* The result of SPEC §11.1, or NULL on ENOMEM (run_finish then hands out
+ * the spare): a result missing a node would look complete. */
 static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
   json_t *nodes = json_object(), *errors = json_array(), *res;
   json_t *output = NULL; /* the rendered outputs, when there are */
   json_int_t completed = 0, failed = 0, skipped = 0, cancelled = 0;
   const char *status;
+  int bad = nodes == NULL || errors == NULL;
 
-  for (uint32_t k = 0; k < f->n; k++) {
+  for (uint32_t k = 0; k < f->n && !bad; k++) {
     const ice__slot_t *s = &f->slots[k];
     const ice__node_t *n = &r->wf->nodes[f->scope->nodes[k]];
     json_t *e = json_pack(
@@ -346,9 +364,13 @@ static json_t *build_result(ice_run_t *r) {
         ice__state_name(s->state == ICE__ST_READY ? ICE__ST_PENDING : s->state),
         "attempts", (int)s->attempts, "duration_ms",
         s->state == ICE__ST_SKIPPED ? 0.0 : ice__ms3(s->duration_ms));
+    if (e == NULL) {
+      bad = 1;
+      break;
+    }
     if (s->tokens != 0 || s->cost_usd != 0) {
-      json_object_set_new(e, "tokens", json_integer(s->tokens));
-      json_object_set_new(e, "cost_usd", json_real(s->cost_usd));
+      bad |= json_object_set_new(e, "tokens", json_integer(s->tokens));
+      bad |= json_object_set_new(e, "cost_usd", json_real(s->cost_usd));
     }
     switch (s->state) {
     case ICE__ST_COMPLETED:
@@ -357,21 +379,24 @@ static json_t *build_result(ice_run_t *r) {
     case ICE__ST_FAILED: {
       char *line = NULL;
       failed++;
-      json_object_set_new(
+      bad |= json_object_set_new(
           e, "error",
           json_pack(
               "{s:s,s:o}", "kind", ice__kind_name(s->err_kind), "message",
               ice__json_lossy_cstr(s->err_msg != NULL ? s->err_msg : "")));
       if (asprintf(&line, "Node %s failed: %s", n->id,
-                   s->err_msg != NULL ? s->err_msg : "") >= 0) {
-        json_array_append_new(errors, ice__json_lossy_cstr(line));
-        free(line);
+                   s->err_msg != NULL ? s->err_msg : "") < 0) {
+        bad = 1;
+        break;
       }
+      bad |= json_array_append_new(errors, ice__json_lossy_cstr(line));
+      free(line);
       break;
     }
     case ICE__ST_SKIPPED:
       skipped++;
-      json_object_set_new(e, "reason", json_string(ice__skip_name(s->skip)));
+      bad |= json_object_set_new(e, "reason",
+                                 json_string(ice__skip_name(s->skip)));
       break;
     case ICE__ST_CANCELLED:
       cancelled++;
@@ -379,16 +404,24 @@ static json_t *build_result(ice_run_t *r) {
     default: /* a paused or waiting run's unfinished nodes */
       break;
     }
-    json_object_set_new(nodes, n->id, e);
+    bad |= json_object_set_new(nodes, n->id, e);
   }
-  if (r->commit_error != NULL)
-    json_array_append_new(errors, json_sprintf("Commit: %s", r->commit_error));
+  if (!bad && r->commit_error != NULL)
+    bad |= json_array_append_new(errors,
+                                 json_sprintf("Commit: %s", r->commit_error));
+  if (!bad && r->fault != NULL)
+    bad |= json_array_append_new(errors, json_string(r->fault));
   status = status_of(r, failed);
   /* A bundle workflow's `outputs` (SPEC §1.1) are the output of a run that
    * would otherwise succeed; one that fails to render fails the run. */
-  if (r->wf->outputs != NULL && strcmp(status, "completed") == 0 &&
+  if (!bad && r->wf->outputs != NULL && strcmp(status, "completed") == 0 &&
       ice__outputs_render(r->wf, r->inputs, r->output, &output, errors) != 0)
     status = "failed";
+  if (bad) {
+    json_decref(nodes);
+    json_decref(errors);
+    return NULL;
+  }
   res = json_pack(
       "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:f}}",
       "run_id", r->id, "workflow", r->wf->name, "status", status, "success",
@@ -409,10 +442,12 @@ static void run_finish(ice_run_t *r) {
     return;
   r->duration_ms = ice__engine_mono_ms(r->engine) - r->t0_ms;
   r->result = build_result(r);
-  if (r->result == NULL)
-    r->result = json_pack("{s:s,s:s,s:b}", "run_id", r->id, "status", "failed",
-                          "success", 0);
-  if (r->stop != ICE__STOP_NONE && r->commit_error == NULL)
+  if (r->result == NULL) {
+    ice__run_fault(r, "out of memory: the run's result could not be built");
+    r->result = r->spare_result;
+    r->spare_result = NULL;
+  }
+  if (r->stop != ICE__STOP_NONE && r->commit_error == NULL && r->fault == NULL)
     ICE__EMIT(
         r, ICE__EV_WORKFLOW_PAUSED, NULL, 0,
         ice__with_parent(r, json_pack("{s:O}", "status",
@@ -451,6 +486,7 @@ static void really_free(ice_run_t *r) {
   json_decref(r->inputs);
   json_decref(r->output);
   json_decref(r->result);
+  json_decref(r->spare_result);
   json_decref(r->tallies);
   json_decref(r->restore);
   json_decref(r->restore_all);

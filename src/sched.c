@@ -215,8 +215,12 @@ json_t *ice__frame_outputs(const ice__frame_t *f) {
   json_t *o = json_object();
 
   for (uint32_t k = 0; o != NULL && k < f->n; k++) {
-    if (f->slots[k].state == ICE__ST_COMPLETED)
-      json_object_set_nocheck(o, node_of(f, k)->id, f->slots[k].output);
+    if (f->slots[k].state == ICE__ST_COMPLETED &&
+        json_object_set_nocheck(o, node_of(f, k)->id, f->slots[k].output) !=
+            0) {
+      json_decref(o);
+      return NULL; /* ENOMEM: an output would be missing */
+    }
   }
   return o;
 }
@@ -780,9 +784,12 @@ static void process(ice_task_t *t) {
     /* The pool slot is not held during back-off (SPEC §4.2). */
     pool_release(t);
     t->retry_at_ms = ice__engine_now_ms(r->engine) + (double)delay;
+    /* A retry that cannot be recorded is not made: the node fails. */
     if (ice__commit(f, t->local, ICE__CH_RETRYING, t,
-                    json_pack("{s:I}", "delay_ms", (json_int_t)delay)) != 0)
+                    json_pack("{s:I}", "delay_ms", (json_int_t)delay)) != 0) {
+      finish_node(f, t, ICE__CH_FAILED);
       return;
+    }
     t->done = 0;
     t->in_backoff = 1;
     arm(t, delay, on_backoff, 1);
@@ -852,8 +859,13 @@ static void start_attempt(ice_task_t *t) {
   ice__free(t->err_msg);
   t->err_msg = NULL;
   t->err_kind = 0;
-  if (ice__commit(f, t->local, ICE__CH_STARTED, t, NULL) != 0)
+  /* A start that cannot be recorded does not run; the attempt still ends,
+   * or the run would wait for it forever. */
+  if (ice__commit(f, t->local, ICE__CH_STARTED, t, NULL) != 0) {
+    ice__task_fail_kind(t, ICE__KIND_CANCELLED,
+                        "not started: the run's commit failed");
     return;
+  }
   if (t->node->nmaps > 0 && t->mapped == NULL &&
       ice__task_map_inputs(t, &err) != 0) {
     ice__task_fail_kind(t, ICE__KIND_INPUT_MAPPING, "%s", err.msg);
@@ -873,7 +885,7 @@ static void start_attempt(ice_task_t *t) {
  * from an `iterated` record, which holds only the history entries added
  * since the node's previous record (commit.c, iteration_record). Records
  * are replayed in order, so s->carry holds the entries before them. */
-static void replay_iteration(ice__slot_t *s, json_t *rec) {
+static void replay_iteration(ice_run_t *r, ice__slot_t *s, json_t *rec) {
   json_t *state = json_object_get(rec, "state");
   json_t *out = json_object_get(rec, "output");
   json_t *tail = json_object_get(state, "history_tail");
@@ -907,23 +919,28 @@ static void replay_iteration(ice__slot_t *s, json_t *rec) {
   if (hist == NULL || hist->refcount != 1 ||
       (size_t)from != json_array_size(hist)) {
     json_t *h = json_array();
-    for (size_t i = 0; h != NULL && i < (size_t)from; i++)
-      json_array_append(h, json_array_get(hist, i));
+    for (size_t i = 0; h != NULL && i < (size_t)from; i++) {
+      if (json_array_append(h, json_array_get(hist, i)) != 0) {
+        json_decref(h);
+        h = NULL;
+      }
+    }
     json_decref(hist);
     hist = h;
   }
-  if (carry == NULL || out == NULL || hist == NULL) {
+  if (carry == NULL || out == NULL || hist == NULL ||
+      json_array_extend(hist, tail) != 0) {
     json_decref(hist);
+    ice__run_fault(r, "out of memory: a recursive node's context was lost");
     return;
   }
-  json_array_extend(hist, tail);
   json_object_del(carry, "history_from");
   json_object_del(carry, "history_tail");
   json_object_del(carry, "output_carry_key");
-  json_object_set_new(carry, "history", hist);
-  if (key != NULL)
-    json_object_set(out, key, carry);
   s->hist_committed = json_array_size(hist);
+  if (json_object_set_new(carry, "history", hist) != 0 ||
+      (key != NULL && json_object_set(out, key, carry) != 0))
+    ice__run_fault(r, "out of memory: a recursive node's context was lost");
 }
 
 /* A restored run meets a node instance that was committed before: replay
@@ -948,8 +965,10 @@ static int replay(ice__frame_t *f, uint32_t k, ice_task_t *t, json_t *rec) {
       s->output = json_object();
     s->state = ICE__ST_COMPLETED;
     s->attempts = (uint32_t)attempt;
-    if (f->parent == NULL)
-      json_object_set_nocheck(f->run->output, node_of(f, k)->id, s->output);
+    if (f->parent == NULL &&
+        json_object_set_nocheck(f->run->output, node_of(f, k)->id, s->output) !=
+            0)
+      ice__run_fault(f->run, "out of memory: a node's output was lost");
     task_free(t);
     node_terminal(f, k);
     return 1;
@@ -974,7 +993,7 @@ static int replay(ice__frame_t *f, uint32_t k, ice_task_t *t, json_t *rec) {
     return 1;
   }
   case ICE__CH_ITERATED:
-    replay_iteration(s, rec);
+    replay_iteration(f->run, s, rec);
     s->attempts = (uint32_t)attempt;
     task_free(t);
     iterate(f, k, NULL);
@@ -1014,6 +1033,7 @@ static int start_one(ice__frame_t *f) {
     return 1; /* cancelled while it waited */
   t = task_new(f, k);
   if (t == NULL) {
+    ice__run_fault(f->run, ICE__FAULT_INTERNAL);
     s->err_kind = ICE__KIND_INTERNAL;
     s->err_msg = ice__strdup("out of memory");
     ice__commit(f, k, ICE__CH_FAILED, NULL, NULL);
@@ -1321,8 +1341,12 @@ json_t *ice__task_body_outputs(const ice_task_t *t) {
 
   for (uint32_t j = 0; o != NULL && j < t->node->nbody; j++) {
     const ice__slot_t *s = &f->slots[t->node->body[j]];
-    if (s->output != NULL)
-      json_object_set_nocheck(o, node_of(f, t->node->body[j])->id, s->output);
+    if (s->output != NULL &&
+        json_object_set_nocheck(o, node_of(f, t->node->body[j])->id,
+                                s->output) != 0) {
+      json_decref(o);
+      return NULL; /* ENOMEM */
+    }
   }
   return o;
 }
@@ -1351,12 +1375,19 @@ void ice__scope_skip(ice_task_t *parent, uint32_t scope, long index,
 /* ---- completion API for executors ---------------------------------------- */
 
 void ice_task_done(ice_task_t *t, json_t *output) {
-  if (output == NULL)
-    output = json_object();
   if (output != NULL && !json_is_object(output)) {
     json_t *wrap = json_object();
-    json_object_set_new(wrap, "result", output);
+    if (json_object_set_new(wrap, "result", output) != 0) {
+      json_decref(wrap);
+      wrap = NULL;
+    }
     output = wrap;
+  }
+  /* What a json_pack() that ran out of memory hands over. */
+  if (output == NULL) {
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL,
+                        "no output (NULL): out of memory");
+    return;
   }
   ice__task_done_raw(t, output);
 }
@@ -1428,6 +1459,10 @@ static void fail_v(ice_task_t *t, int kind, const char *fmt, va_list ap) {
 void ice__task_fail_kind(ice_task_t *t, int kind, const char *fmt, ...) {
   va_list ap;
 
+  /* The engine itself failed (out of memory, mostly): the run stops,
+   * rather than a retry, a failure policy or an `any` strategy hiding it. */
+  if (kind == ICE__KIND_INTERNAL)
+    ice__task_fault(t);
   va_start(ap, fmt);
   fail_v(t, kind, fmt, ap);
   va_end(ap);

@@ -1029,14 +1029,19 @@ json_t *ice__schema_as_json_schema(json_t *schema) {
     return NULL;
   json_object_foreach(schema, key, word) {
     json_t *p = json_object();
-    for (size_t k = 0; k < ICE__ARRAY_SIZE(simple_types); k++) {
+    int bad = p == NULL;
+    for (size_t k = 0; k < ICE__ARRAY_SIZE(simple_types) && !bad; k++) {
       if (json_is_string(word) &&
           strcmp(simple_types[k].word, json_string_value(word)) == 0 &&
           json_word[k] != NULL)
-        json_object_set_new(p, "type", json_string(json_word[k]));
+        bad |= json_object_set_new(p, "type", json_string(json_word[k]));
     }
-    json_object_set_new(props, key, p);
-    json_array_append_new(req, json_string(key));
+    bad |= json_object_set_new(props, key, p);
+    bad |= json_array_append_new(req, json_string(key));
+    if (bad) {
+      json_decref(out);
+      return NULL;
+    }
   }
   return out;
 }

@@ -50,6 +50,9 @@ struct ice_store_s {
   /* Runs whose rows were lost to a failed write (run id -> message): their
    * next commit fails. */
   json_t *failed;
+  /* Set when even that could not be noted (ENOMEM): every run's next
+   * commit fails. */
+  int broken;
   ice_engine_t *engine; /* attached to, or NULL */
   ice_sub_t *sub;
   store_prep_t *prep;
@@ -259,6 +262,12 @@ static int step_reset(sqlite3_stmt *st) {
 /* The write failed: roll back what the turn wrote, and mark every run
  * that had rows in it (and run_id, when given) so that its next commit
  * fails. msg holds the message. */
+static void mark_failed(ice_store_t *s, const char *run_id, const char *msg) {
+  if (json_object_get(s->failed, run_id) == NULL &&
+      json_object_set_new(s->failed, run_id, json_string(msg)) != 0)
+    s->broken = 1;
+}
+
 static void tx_fail(ice_store_t *s, const char *run_id, const char *msg) {
   const char *id;
   json_t *v;
@@ -267,11 +276,10 @@ static void tx_fail(ice_store_t *s, const char *run_id, const char *msg) {
     sqlite3_step(s->rollback), sqlite3_reset(s->rollback);
   s->in_tx = 0;
   json_object_foreach(s->tx_runs, id, v) {
-    if (json_object_get(s->failed, id) == NULL)
-      json_object_set_new(s->failed, id, json_string(msg));
+    mark_failed(s, id, msg);
   }
-  if (run_id != NULL && json_object_get(s->failed, run_id) == NULL)
-    json_object_set_new(s->failed, run_id, json_string(msg));
+  if (run_id != NULL)
+    mark_failed(s, run_id, msg);
   json_object_clear(s->tx_runs);
   ice__free(s->tx_last);
   s->tx_last = NULL;
@@ -297,7 +305,9 @@ static void tx_note(ice_store_t *s, const char *run_id) {
     return;
   ice__free(s->tx_last);
   s->tx_last = ice__strdup(run_id);
-  json_object_set_new(s->tx_runs, run_id, json_true());
+  /* A failed write could not be charged to this run: charge every run. */
+  if (json_object_set_new(s->tx_runs, run_id, json_true()) != 0)
+    s->broken = 1;
 }
 
 /* Commits the open transaction. On failure rolls back (tx_fail). */
@@ -501,8 +511,10 @@ int ice_store_commit(const ice_commit_t *c, void *store, char *msg,
   char *body;
   int rc;
 
-  if (failed != NULL) {
-    snprintf(msg, msglen, "%s", json_string_value(failed));
+  if (failed != NULL || s->broken) {
+    snprintf(msg, msglen, "%s",
+             failed != NULL ? json_string_value(failed)
+                            : "out of memory: the run store lost a write");
     return -1;
   }
   rec = ice_commit_to_json(c);
@@ -543,11 +555,14 @@ static void on_event(json_t *ev, void *data) {
   char *body, msg[512];
   int rc;
 
-  if (run_id == NULL || json_object_get(s->failed, run_id) != NULL)
+  if (run_id == NULL || s->broken || json_object_get(s->failed, run_id) != NULL)
     return;
   body = ice_json_format(ev, 0);
-  if (body == NULL)
+  if (body == NULL) {
+    /* Its next commit fails: an event log with a gap is not kept quiet. */
+    mark_failed(s, run_id, "out of memory: an event was not stored");
     return;
+  }
   if (tx_begin(s, msg, sizeof(msg)) != 0) {
     ice__free(body);
     tx_fail(s, run_id, msg);
@@ -768,17 +783,26 @@ static json_t *json_col(sqlite3_stmt *st, int i) {
   const char *text = (const char *)sqlite3_column_text(st, i);
   json_t *v;
 
+  json_error_t err;
+
   if (text == NULL)
-    return json_null();
+    return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? NULL
+                                                                  : json_null();
   v = json_loadb(text, (size_t)sqlite3_column_bytes(st, i), JSON_DECODE_ANY,
-                 NULL);
+                 &err);
+  /* NULL only on ENOMEM: text that does not parse reads as null. */
+  if (v == NULL && json_error_code(&err) == json_error_out_of_memory)
+    return NULL;
   return v != NULL ? v : json_null();
 }
 
 static json_t *text_col(sqlite3_stmt *st, int i) {
   const char *text = (const char *)sqlite3_column_text(st, i);
 
-  return text != NULL ? json_string(text) : json_null();
+  if (text == NULL)
+    return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? NULL
+                                                                  : json_null();
+  return json_string(text); /* NULL on ENOMEM */
 }
 
 /* Binds the run X and the range of its child runs' ids, "X." to "X/"
@@ -844,25 +868,29 @@ int ice_store_load(ice_store_t *s, const char *run_id, json_t **out, char *msg,
                             sqlite3_column_type(st, 9) == SQLITE_NULL
                                 ? -1
                                 : sqlite3_column_int64(st, 9));
-    o = json_object();
-    json_object_set_new(o, "run_id", json_string(run_id));
-    json_object_set_new(o, "workflow", text_col(st, 0));
-    json_object_set_new(o, "path", text_col(st, 1));
-    json_object_set_new(o, "hash", text_col(st, 2));
-    json_object_set_new(o, "inputs", json_col(st, 3));
-    json_object_set_new(o, "status", text_col(st, 4));
-    json_object_set_new(o, "started", text_col(st, 5));
-    json_object_set_new(o, "finished", text_col(st, 6));
-    json_object_set_new(o, "result", json_col(st, 7));
-    json_object_set_new(o, "owner_alive", json_boolean(alive));
-    json_object_set_new(o, "last_seq",
-                        json_integer(sqlite3_column_int64(st, 10)));
-    json_object_set_new(o, "tools", json_col(st, 11));
+    int bad = (o = json_object()) == NULL;
+    bad = bad || json_object_set_new(o, "run_id", json_string(run_id)) ||
+          json_object_set_new(o, "workflow", text_col(st, 0)) ||
+          json_object_set_new(o, "path", text_col(st, 1)) ||
+          json_object_set_new(o, "hash", text_col(st, 2)) ||
+          json_object_set_new(o, "inputs", json_col(st, 3)) ||
+          json_object_set_new(o, "status", text_col(st, 4)) ||
+          json_object_set_new(o, "started", text_col(st, 5)) ||
+          json_object_set_new(o, "finished", text_col(st, 6)) ||
+          json_object_set_new(o, "result", json_col(st, 7)) ||
+          json_object_set_new(o, "owner_alive", json_boolean(alive)) ||
+          json_object_set_new(o, "last_seq",
+                              json_integer(sqlite3_column_int64(st, 10))) ||
+          json_object_set_new(o, "tools", json_col(st, 11));
+    if (bad || (records = json_array()) == NULL ||
+        json_object_set_new(o, "records", records) != 0) {
+      sqlite3_finalize(st);
+      json_decref(o);
+      return ICE_ENOMEM;
+    }
   }
   sqlite3_finalize(st);
   st = NULL;
-  records = json_array();
-  json_object_set_new(o, "records", records);
   rc = sqlite3_prepare_v2(s->db,
                           "SELECT body FROM records WHERE run_id = ?1 OR "
                           "(run_id >= ?2 AND run_id < ?3) ORDER BY id",
@@ -871,13 +899,16 @@ int ice_store_load(ice_store_t *s, const char *run_id, json_t **out, char *msg,
     rc = SQLITE_NOMEM;
   while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     json_t *rec = json_col(st, 0);
+    rc = SQLITE_OK;
     /* A row that does not parse is left out: a restore takes nothing on
      * trust anyway, and the rest of the run is still worth having. */
-    if (json_is_object(rec))
-      json_array_append_new(records, rec);
-    else
+    if (rec == NULL ||
+        (json_is_object(rec) && json_array_append_new(records, rec) != 0)) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    if (!json_is_object(rec))
       json_decref(rec);
-    rc = SQLITE_OK;
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
@@ -905,16 +936,23 @@ int ice_store_runs(ice_store_t *s, size_t limit, json_t **out, char *msg,
     return read_error(s, rc, msg, msglen);
   sqlite3_bind_int64(st, 1, limit == 0 ? -1 : (sqlite3_int64)limit);
   list = json_array();
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    json_array_append_new(
-        list, json_pack("{s:o,s:o,s:o,s:o}", "run_id", text_col(st, 0),
-                        "status", text_col(st, 1), "workflow", text_col(st, 2),
-                        "started", text_col(st, 3)));
+  while (list != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    json_t *cols[4];
+    for (int i = 0; i < 4; i++)
+      cols[i] = text_col(st, i);
+    if (json_array_append_new(list,
+                              json_pack("{s:o,s:o,s:o,s:o}", "run_id", cols[0],
+                                        "status", cols[1], "workflow", cols[2],
+                                        "started", cols[3])) != 0) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
     json_decref(list);
-    return read_error(s, rc, msg, msglen);
+    return rc == SQLITE_NOMEM || list == NULL ? ICE_ENOMEM
+                                              : read_error(s, rc, msg, msglen);
   }
   *out = list;
   return 0;
@@ -955,11 +993,19 @@ int ice_store_events(ice_store_t *s, const char *run_id, ice_event_cb cb,
   }
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     json_t *ev = json_col(st, 0);
+    if (ev == NULL) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
     if (json_is_object(ev))
       cb(ev, data);
     json_decref(ev);
   }
   sqlite3_finalize(st);
+  if (rc == SQLITE_NOMEM) {
+    snprintf(msg, msglen, "out of memory");
+    return ICE_ENOMEM;
+  }
   return rc == SQLITE_DONE ? 0 : read_error(s, rc, msg, msglen);
 }
 

@@ -103,6 +103,10 @@ void ice__task_emit(ice_task_t *t, ice__event_t type, json_t *fields) {
   }
 }
 
+void ice__task_fault(ice_task_t *t) {
+  ice__run_fault(t->run, ICE__FAULT_INTERNAL);
+}
+
 json_int_t ice__task_tally(ice_task_t *t) {
   char key[512];
   size_t len;
@@ -117,7 +121,8 @@ json_int_t ice__task_tally(ice_task_t *t) {
       len += (size_t)snprintf(key + len, sizeof(key) - len, "#%ld", f->index);
   }
   n = json_integer_value(json_object_get(t->run->tallies, key)) + 1;
-  json_object_set_new(t->run->tallies, key, json_integer(n));
+  if (json_object_set_new(t->run->tallies, key, json_integer(n)) != 0)
+    ice__run_fault(t->run, "out of memory: a call count was lost");
   return n;
 }
 
@@ -238,7 +243,10 @@ int ice__task_map_inputs(ice_task_t *t, ice__err_t *err) {
                             mp->key, mp->path, src_id);
       }
     }
-    json_object_set_nocheck(m, mp->key, v);
+    if (json_object_set_nocheck(m, mp->key, v) != 0) {
+      json_decref(m);
+      return ice__err_set(err, ICE__KIND_RESOURCE_LIMIT, 0, "out of memory");
+    }
   }
   t->mapped = m;
   return 0;
@@ -257,35 +265,40 @@ static int fill_context(ice_task_t *t, json_t *ctx) {
     if (fill_context(f->parent, ctx) != 0)
       return -1;
   } else {
-    if (json_object_update(ctx, t->run->inputs) != 0)
+    if (json_object_update(ctx, t->run->inputs) != 0 ||
+        json_object_set(ctx, "inputs", t->run->inputs) != 0)
       return -1;
-    json_object_set(ctx, "inputs", t->run->inputs);
   }
-  if (f->extras != NULL)
-    json_object_update(ctx, f->extras);
+  if (f->extras != NULL && json_object_update(ctx, f->extras) != 0)
+    return -1;
   if (f->parent == NULL) {
     for (uint32_t j = 0; j < n->ndeps; j++) {
       const ice__slot_t *s = &f->slots[n->deps[j]];
-      if (s->output != NULL)
-        json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[n->deps[j]]].id,
-                        s->output);
+      if (s->output != NULL &&
+          json_object_set(ctx,
+                          t->run->wf->nodes[f->scope->nodes[n->deps[j]]].id,
+                          s->output) != 0)
+        return -1;
     }
     for (uint32_t j = 0; j < n->nbody; j++) {
       const ice__slot_t *s = &f->slots[n->body[j]];
-      if (s->output != NULL)
-        json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[n->body[j]]].id,
-                        s->output);
+      if (s->output != NULL &&
+          json_object_set(ctx,
+                          t->run->wf->nodes[f->scope->nodes[n->body[j]]].id,
+                          s->output) != 0)
+        return -1;
     }
   } else {
     for (uint32_t k = 0; k < f->n; k++) {
       const ice__slot_t *s = &f->slots[k];
-      if (k != t->local && s->output != NULL)
-        json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[k]].id,
-                        s->output);
+      if (k != t->local && s->output != NULL &&
+          json_object_set(ctx, t->run->wf->nodes[f->scope->nodes[k]].id,
+                          s->output) != 0)
+        return -1;
     }
   }
-  if (t->mapped != NULL)
-    json_object_update(ctx, t->mapped);
+  if (t->mapped != NULL && json_object_update(ctx, t->mapped) != 0)
+    return -1;
   return 0;
 }
 

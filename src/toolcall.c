@@ -217,8 +217,9 @@ static ice__tooldef_t *tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
   }
   if (d == NULL || d->name == NULL ||
       from_def(d, def, dir, &nomem, sberr, sizeof(sberr)) != 0) {
+    nomem |= d == NULL || d->name == NULL;
     ice__tooldef_free(d);
-    if (d == NULL || nomem)
+    if (nomem)
       ice__verr(v, n, n != NULL ? n->def : NULL, NULL, "out of memory");
     else if (report && sberr[0] != '\0')
       ice__verr(v, n, n != NULL ? n->def : NULL, "sandbox", "%s", sberr);
@@ -572,7 +573,9 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   } else {
     json_error_t jerr;
     json_t *out = ice__tool_output_parse(res->out, res->out_len, &jerr);
-    if (out == NULL && strspn(res->out, " \t\r\n") == res->out_len)
+    if (out == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    else if (out == NULL && strspn(res->out, " \t\r\n") == res->out_len)
       ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
                           "tool output is not JSON (nothing on stdout)");
     else if (out == NULL)

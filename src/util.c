@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,24 +97,51 @@ double ice__ms3(double ms) {
   return (double)llround(ms * 1000.0) / 1000.0;
 }
 
+/* Allocation-failure injection (docs/reliability.md, tests/unit/
+ * test_allocfail.c): a test sets a countdown, and the allocation that takes
+ * it to zero fails, once. Atomic because the thread pool allocates too.
+ * Off (<= 0) it costs one relaxed load per allocation. */
+static atomic_long alloc_countdown;
+
+void ice__alloc_fail_at(long n) {
+  atomic_store(&alloc_countdown, n);
+}
+
+long ice__alloc_countdown(void) {
+  return atomic_load(&alloc_countdown);
+}
+
+void (*ice__alloc_on_fail)(void);
+
+bool ice__alloc_fails(void) {
+  if (atomic_load_explicit(&alloc_countdown, memory_order_relaxed) <= 0)
+    return false;
+  if (atomic_fetch_sub(&alloc_countdown, 1) != 1)
+    return false;
+  if (ice__alloc_on_fail != NULL)
+    ice__alloc_on_fail();
+  return true;
+}
+
 void *ice__malloc(size_t n) {
-  return malloc(n == 0 ? 1 : n);
+  return ice__alloc_fails() ? NULL : malloc(n == 0 ? 1 : n);
 }
 
 void *ice__calloc(size_t count, size_t n) {
-  return calloc(count == 0 ? 1 : count, n == 0 ? 1 : n);
+  return ice__alloc_fails() ? NULL
+                            : calloc(count == 0 ? 1 : count, n == 0 ? 1 : n);
 }
 
 void *ice__realloc(void *p, size_t n) {
-  return realloc(p, n == 0 ? 1 : n);
+  return ice__alloc_fails() ? NULL : realloc(p, n == 0 ? 1 : n);
 }
 
 char *ice__strdup(const char *s) {
-  return s == NULL ? NULL : strdup(s);
+  return s == NULL || ice__alloc_fails() ? NULL : strdup(s);
 }
 
 char *ice__strndup(const char *s, size_t n) {
-  return strndup(s, n);
+  return ice__alloc_fails() ? NULL : strndup(s, n);
 }
 
 void ice__free(void *p) {

@@ -88,8 +88,10 @@ static void *compile_wasm(ice_compile_t *cc, code_conf_t *c) {
            (const char *const[]){"export", "fuel", "memory_pages", NULL};
        *k != NULL; k++) {
     json_t *x = json_object_get(n->def, *k);
-    if (x != NULL)
-      json_object_set(c->proc_def, *k, x);
+    if (x != NULL && json_object_set(c->proc_def, *k, x) != 0) {
+      ice_compile_error(cc, NULL, "out of memory");
+      return c;
+    }
   }
   c->def = ice__tooldef_from_json(cc->v, n, n->id, c->proc_def, cc->v->wf->dir);
   return c;
@@ -135,8 +137,11 @@ static void *compile(ice_compile_t *cc) {
       python ? json_pack("{s:[s,s,s,s]}", "command", "python3", "-I", "-c",
                          py_wrapper)
              : json_pack("{s:[s,s,s]}", "command", "node", "-e", js_wrapper);
-  if (c->proc_def != NULL && sandbox != NULL)
-    json_object_set(c->proc_def, "sandbox", sandbox);
+  if (c->proc_def != NULL && sandbox != NULL &&
+      json_object_set(c->proc_def, "sandbox", sandbox) != 0) {
+    json_decref(c->proc_def);
+    c->proc_def = NULL;
+  }
   if (c->proc_def == NULL) {
     ice_compile_error(cc, NULL, "out of memory");
     return c;

@@ -244,8 +244,11 @@ static void resolved(ice_task_t *t, const char *how, int approved,
                      json_t *response) {
   json_t *f = json_pack("{s:s,s:b}", "resolution", how, "approved", approved);
 
-  if (response != NULL)
-    json_object_set(f, "response", response);
+  if (f != NULL && response != NULL &&
+      json_object_set(f, "response", response) != 0) {
+    json_decref(f);
+    f = NULL; /* ENOMEM: the event is lost, and the run says so */
+  }
   ice__task_emit(t, ICE__EV_HUMAN_RESOLVED, f);
 }
 
@@ -411,7 +414,12 @@ static void hum_start(ice_task_t *t) {
   if (ice_task_wait(t, json_pack("{s:f}", "requested_at", asked), deadline) !=
       0) {
     drop_timer(t);
-    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "could not wait for an answer");
+    /* A run cancelled while the request was being announced. */
+    if (ice__task_stopping(t))
+      ice__task_fail_kind(t, ICE__KIND_CANCELLED, "human node cancelled");
+    else
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL,
+                          "could not wait for an answer");
   }
 }
 

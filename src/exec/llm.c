@@ -135,10 +135,13 @@ static void on_answer(void *data, const ice__call_res_t *res) {
                   json_object_get(res->output, "model"), "usage",
                   json_object_get(res->output, "usage"));
   ice__free(lr);
-  if (out != NULL && parsed != NULL)
-    json_object_set_new(out, "data", parsed);
-  else
+  if (out != NULL && parsed != NULL &&
+      json_object_set_new(out, "data", parsed) != 0) {
+    json_decref(out);
+    out = NULL;
+  } else if (out == NULL) {
     json_decref(parsed);
+  }
   if (out == NULL)
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
   else
@@ -186,11 +189,15 @@ static void llm_start(ice_task_t *t) {
     return;
   }
   msgs = json_array();
-  if (cfg.system != NULL)
-    json_array_append_new(
-        msgs, json_pack("{s:s,s:s}", "role", "system", "content", cfg.system));
-  json_array_append_new(
-      msgs, json_pack("{s:s,s:O}", "role", "user", "content", prompt));
+  if (msgs != NULL &&
+      ((cfg.system != NULL &&
+        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system",
+                                              "content", cfg.system)) != 0) ||
+       json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "user",
+                                             "content", prompt)) != 0)) {
+    json_decref(msgs);
+    msgs = NULL;
+  }
   lr = ice__calloc(1, sizeof(*lr));
   if (lr == NULL || msgs == NULL) {
     ice__free(lr);

@@ -175,8 +175,17 @@ static void pump(loop_state_t *st) {
     json_t *extras = json_object();
     ice__frame_t *f;
     int rc;
-    json_object_set(extras, c->item_var, json_array_get(st->items, i));
-    json_object_set_new(extras, c->index_var, json_integer((json_int_t)i));
+    if (extras == NULL ||
+        json_object_set(extras, c->item_var, json_array_get(st->items, i)) ||
+        json_object_set_new(extras, c->index_var,
+                            json_integer((json_int_t)i))) {
+      json_decref(extras);
+      ice__task_fault(t);
+      st->failed = 1;
+      st->fail_kind = ICE__KIND_INTERNAL;
+      st->fail_msg = ice__strdup("out of memory");
+      return;
+    }
     if (ice__task_wants(t, ICE__EV_LOOP_ITERATION))
       ice__task_emit(t, ICE__EV_LOOP_ITERATION,
                      json_pack("{s:I}", "index", (json_int_t)i));
@@ -185,6 +194,7 @@ static void pump(loop_state_t *st) {
     rc = ice__frame_open(t, c->scope, extras, (long)i, -1, iter_done, st, &f);
     json_decref(extras);
     if (rc != 0) {
+      ice__task_fault(t);
       st->failed = 1;
       st->fail_kind = ICE__KIND_INTERNAL;
       st->fail_msg = ice__strdup("out of memory");
@@ -225,8 +235,12 @@ static void loop_start(ice_task_t *t) {
       st->n = (size_t)c->max_iterations;
     st->live = ice__calloc(st->n + 1, sizeof(*st->live));
     st->results = json_array();
-    for (size_t i = 0; st->results != NULL && i < st->n; i++)
-      json_array_append(st->results, json_null());
+    for (size_t i = 0; st->results != NULL && i < st->n; i++) {
+      if (json_array_append(st->results, json_null()) != 0) {
+        json_decref(st->results);
+        st->results = NULL;
+      }
+    }
   }
   if (st == NULL || st->live == NULL || st->results == NULL) {
     if (st != NULL) {

@@ -182,8 +182,12 @@ static json_t *output(const mon_state_t *st, const ice_task_t *t) {
       st->action_taken != NULL ? json_string(st->action_taken) : json_null(),
       "alerts_sent", st->alerts);
 
-  if (out != NULL && st->webhook_error != NULL)
-    json_object_set_new(out, "webhook_error", json_string(st->webhook_error));
+  if (out != NULL && st->webhook_error != NULL &&
+      json_object_set_new(out, "webhook_error",
+                          json_string(st->webhook_error)) != 0) {
+    json_decref(out);
+    return NULL;
+  }
   return out;
 }
 

@@ -104,22 +104,31 @@ static json_t *output_of(par_state_t *st) {
   const par_conf_t *c = ice_task_compiled(st->task);
   json_t *results = json_array(), *done = json_array(), *merged = json_object();
   json_t *out;
+  int bad = results == NULL || done == NULL || merged == NULL;
 
-  for (uint32_t b = 0; b < c->nbranches; b++) {
+  for (uint32_t b = 0; b < c->nbranches && !bad; b++) {
     branch_t *br = &st->br[b];
-    json_array_append_new(results, br->outputs != NULL
-                                       ? json_incref(br->outputs)
-                                       : json_object());
+    bad |= json_array_append_new(results, br->outputs != NULL
+                                              ? json_incref(br->outputs)
+                                              : json_object());
     if (br->status == BR_OK) {
-      json_array_append_new(done, json_integer(b));
-      json_object_update(merged, br->outputs);
+      bad |= json_array_append_new(done, json_integer(b));
+      bad |= json_object_update(merged, br->outputs);
     }
+  }
+  if (bad) {
+    json_decref(results);
+    json_decref(done);
+    json_decref(merged);
+    return NULL; /* ENOMEM: ice_task_done fails the node */
   }
   out = json_pack("{s:o,s:o,s:s}", "branch_results", results,
                   "completed_branches", done, "strategy",
                   strategy_names[c->strategy]);
-  if (c->merge)
-    json_object_set(out, "merged", merged);
+  if (c->merge && out != NULL && json_object_set(out, "merged", merged) != 0) {
+    json_decref(out);
+    out = NULL;
+  }
   json_decref(merged);
   return out;
 }
@@ -198,6 +207,8 @@ static void branch_done(ice__frame_t *f, void *data) {
   br->frame = NULL;
   st->inflight--;
   br->outputs = ice__frame_outputs(f);
+  if (br->outputs == NULL)
+    ice__task_fault(st->task); /* ENOMEM: the branch's outputs are lost */
   failed = ice__frame_failure(f, &br->fail_kind, &msg);
   if (failed != NULL) {
     br->status = BR_FAILED;
@@ -234,6 +245,7 @@ static void pump(par_state_t *st) {
     if (ice__frame_open(t, c->scopes[st->next], NULL, -1, (long)st->next,
                         branch_done, br, &f) != 0) {
       st->inflight--;
+      ice__task_fault(t);
       br->status = BR_FAILED;
       br->fail_kind = ICE__KIND_INTERNAL;
       br->failed = ice__strdup("?");

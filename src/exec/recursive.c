@@ -129,16 +129,28 @@ static void decide(rec_state_t *st) {
     json_t *out = json_pack("{s:b,s:s,s:I,s:o}", "converged", met, "reason",
                             met ? "condition_met" : "max_iterations_reached",
                             "iterations", k, "final_context", fin);
-    if (out != NULL && result != NULL)
-      json_object_set(out, "result", result);
-    ice__task_done_flow(t, out);
+    if (out != NULL && result != NULL &&
+        json_object_set(out, "result", result) != 0) {
+      json_decref(out);
+      out = NULL;
+    }
+    if (out == NULL)
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    else
+      ice__task_done_flow(t, out);
   } else {
     json_t *out = json_pack("{s:b,s:I}", "converged", 0, "iteration", k);
-    json_object_set(out, c->context_key, ctx);
     /* The next iteration of a self-looping node hands it on (§7.4). */
-    if (out != NULL && result != NULL)
-      json_object_set(out, "result", result);
-    ice__task_iterate(t, out);
+    if (out != NULL &&
+        (json_object_set(out, c->context_key, ctx) != 0 ||
+         (result != NULL && json_object_set(out, "result", result) != 0))) {
+      json_decref(out);
+      out = NULL;
+    }
+    if (out == NULL)
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    else
+      ice__task_iterate(t, out);
   }
   state_free(st);
 }
@@ -159,7 +171,12 @@ static void agent_done(void *data, const ice__call_res_t *res) {
       ice__task_fail_kind(t, res->kind, "agent_package: %s", res->msg);
     return;
   }
-  json_object_set(st->extras, "result", res->output);
+  if (json_object_set(st->extras, "result", res->output) != 0) {
+    ice_task_set_data(t, NULL);
+    state_free(st);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
   decide(st);
 }
 
@@ -178,7 +195,13 @@ static void child_done(void *data, int ok, json_t *output, int kind,
       ice__task_fail_kind(t, kind, "workflow_ref: %s", msg);
     return;
   }
-  json_object_set(st->extras, "result", output);
+  if (json_object_set(st->extras, "result", output) != 0) {
+    ice_task_t *t = st->task;
+    ice_task_set_data(t, NULL);
+    state_free(st);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
   decide(st);
 }
 
@@ -219,15 +242,28 @@ static void rec_start(ice_task_t *t) {
   /* R's convergence inputs for this iteration: its body's outputs. */
   inputs = json_pack("{s:I}", "iteration", k);
   ctx = ice__task_body_outputs(t);
-  json_object_update(inputs, ctx);
+  if (inputs == NULL || ctx == NULL || json_object_update(inputs, ctx) != 0) {
+    json_decref(inputs);
+    json_decref(ctx);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
   json_decref(ctx);
   /* A new attempt of the same iteration keeps the carried context. */
   if (ice_task_attempt(t) == 1 || ice__task_carry(t) == NULL) {
     hist = history_for_next(t, c->context_key);
-    if (hist != NULL && c->preserve)
-      json_array_append(hist, inputs);
+    if (hist != NULL && c->preserve && json_array_append(hist, inputs) != 0) {
+      json_decref(hist);
+      hist = NULL;
+    }
     ctx = json_pack("{s:I,s:s,s:o*}", "iteration", k, "node_id", n->id,
                     "history", hist);
+    if (ctx == NULL || hist == NULL) { /* ENOMEM */
+      json_decref(ctx);
+      json_decref(inputs);
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+      return;
+    }
     ice__task_set_carry(t, ctx);
   }
   ctx = ice__task_carry(t);
@@ -239,6 +275,12 @@ static void rec_start(ice_task_t *t) {
   }
   st->task = t;
   st->extras = json_pack("{s:I,s:O}", "iteration", k, c->context_key, ctx);
+  if (st->extras == NULL) {
+    json_decref(inputs);
+    state_free(st);
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
   ice_task_set_data(t, st);
   if (c->agent != NULL || (c->sub != NULL && n->nbody == 0)) {
     /* The iceOS form (§7.4): the node loops on its own. Each iteration
@@ -247,12 +289,12 @@ static void rec_start(ice_task_t *t) {
     json_t *in = ice_task_context(t);
     json_t *prev = json_object_get(ice__task_prev_output(t), "result");
     json_decref(inputs);
-    if (in != NULL) {
-      json_object_set_new(in, "iteration", json_integer(k));
-      if (prev != NULL)
-        json_object_set(in, "result", prev);
-      if (c->preserve)
-        json_object_set(in, c->context_key, ctx);
+    if (in != NULL &&
+        (json_object_set_new(in, "iteration", json_integer(k)) != 0 ||
+         (prev != NULL && json_object_set(in, "result", prev) != 0) ||
+         (c->preserve && json_object_set(in, c->context_key, ctx) != 0))) {
+      json_decref(in);
+      in = NULL;
     }
     if (c->agent != NULL) {
       char *text = in != NULL ? ice_json_format(in, 0) : NULL;
@@ -291,7 +333,11 @@ static void rec_start(ice_task_t *t) {
   }
   if (c->sub != NULL) {
     json_t *ctx_in = ice_task_context(t), *in;
-    json_object_set_new(ctx_in, "iteration", json_integer(k));
+    if (ctx_in != NULL &&
+        json_object_set_new(ctx_in, "iteration", json_integer(k)) != 0) {
+      json_decref(ctx_in);
+      ctx_in = NULL;
+    }
     json_decref(inputs);
     /* A child that declares its inputs (SPEC §1.1) gets only those. */
     in = ice__inputs_declared(ice__subwf_workflow(c->sub), ctx_in);

@@ -222,7 +222,11 @@ static void wf_done(void *data, int ok, json_t *output, int kind,
                           name, spec);
       return;
     }
-    json_object_set(out, name, v);
+    if (json_object_set(out, name, v) != 0) {
+      json_decref(out);
+      ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+      return;
+    }
   }
   ice_task_done(t, out);
 }
@@ -245,12 +249,17 @@ static void wf_start(ice_task_t *t) {
   /* Inputs are rendered values; overrides win over them. A new object,
    * so that neither rendered value is changed. */
   json_t *merged = json_object();
-  if (in != NULL)
-    json_object_update(merged, in);
-  if (ov != NULL)
-    json_object_update(merged, ov);
+  if (merged == NULL || (in != NULL && json_object_update(merged, in) != 0) ||
+      (ov != NULL && json_object_update(merged, ov) != 0)) {
+    json_decref(merged);
+    merged = NULL;
+  }
   json_decref(in);
   json_decref(ov);
+  if (merged == NULL) {
+    ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
+    return;
+  }
   /* The node's input_schema checks what the child run receives. */
   if (n->in_schema != NULL &&
       ice__schema_check(n->in_schema, merged, &err) != 0) {

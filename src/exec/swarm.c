@@ -641,8 +641,14 @@ static void plan_end(swarm_t *s) {
     }
     members[i] = m;
     tasks[i] = task != NULL ? task : s->task;
-    json_array_append_new(
-        s->subtasks, json_pack("{s:s,s:O}", "role", role, "task", tasks[i]));
+    if (json_array_append_new(s->subtasks, json_pack("{s:s,s:O}", "role", role,
+                                                     "task", tasks[i])) != 0) {
+      ice__free(members);
+      ice__free(tasks);
+      round_fail(s, ICE__KIND_INTERNAL, "out of memory");
+      finish_fail(s);
+      return;
+    }
   }
   /* The plan is kept in s->subtasks, which holds tasks[] alive. */
   for (i = 0; i < n; i++)
@@ -757,7 +763,11 @@ static void bid_end(swarm_t *s) {
       finish_fail(s);
       return;
     }
-    json_object_set(s->bids, role_of(s, i), b);
+    if (json_object_set(s->bids, role_of(s, i), b) != 0) {
+      round_fail(s, ICE__KIND_INTERNAL, "out of memory");
+      finish_fail(s);
+      return;
+    }
     if (i == 0 || json_number_value(b) < low) { /* ties: the earlier */
       winner = i;
       low = json_number_value(b);

@@ -161,7 +161,7 @@ static void probe_start(ice_task_t *t) {
     json_object_set_new(g.lookups, names[i],
                         v != NULL ? json_incref(v) : json_string("<none>"));
   }
-  ice_task_done(t, NULL);
+  ice_task_done(t, json_object());
 }
 
 static const ice_executor_t probe_ex = {

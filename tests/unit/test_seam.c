@@ -91,7 +91,7 @@ static const ice_executor_t later_ex = {
 /* `spend`: reports usage, then completes. */
 static void spend_start(ice_task_t *t) {
   ice_task_usage(t, 10, 0.25);
-  ice_task_done(t, NULL);
+  ice_task_done(t, json_object());
 }
 
 static const ice_executor_t spend_ex = {

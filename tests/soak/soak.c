@@ -177,7 +177,8 @@ typedef struct {
 } slot_t;
 
 static long g_done;
-static size_t g_leak; /* SOAK_LEAK */
+static int g_store_errors; /* ice_store_finish failures */
+static size_t g_leak;      /* SOAK_LEAK */
 
 static void on_done(ice_run_t *run, void *data) {
   slot_t *s = data;
@@ -194,8 +195,10 @@ static void on_done(ice_run_t *run, void *data) {
       memset(p, 1, g_leak);
   }
   if (s->stored &&
-      ice_store_finish(g_store, ice_run_id(run), s->result, msg, sizeof(msg)))
+      ice_store_finish(g_store, ice_run_id(run), s->result, msg, sizeof(msg))) {
     fprintf(stderr, "soak: ice_store_finish: %s\n", msg);
+    g_store_errors++;
+  }
 }
 
 static int start_run(ice_engine_t *e, ice_workflow_t *wf, slot_t *s,
@@ -308,6 +311,8 @@ static int batch(ice_engine_t *e, long first) {
     json_decref(rec);
   }
   uv_run(ice_engine_loop(e), UV_RUN_DEFAULT);
+  if (g_store_errors > 0)
+    rc = -1;
   for (int i = 0; i < BATCH; i++) {
     if (rc == 0 && slots[i].run != NULL && !check(&slots[i]))
       rc = -1;

@@ -31,39 +31,62 @@ static char g_base[128]; /* http://127.0.0.1:PORT/v1 */
 static pid_t g_server = -1;
 
 /* ---- the barrier ----------------------------------------------------------
- * Held attempts are released from a timer, not from inside the last
- * attempt's start, so each completes from a fresh loop turn. */
+ * `gate` holds each attempt until `target` attempts are held, then opens:
+ * every held attempt completes with its args plus {"together": target}.
+ * They are released from a timer, not from inside the last attempt's
+ * start, so each completes from a fresh loop turn. With cancel_at, the
+ * cancel_at-th arrival cancels every run instead (from a timer too), while
+ * the rest are still on their way; later arrivals are held until their
+ * run's cancel reaches them. */
 
 typedef struct {
   ice_task_t *held[N_RUNS];
   json_t *args[N_RUNS];
   size_t n;
-  int released;      /* 1 = opened, -1 = broken */
+  size_t target;
+  size_t cancel_at;  /* 0 = never */
+  int released;      /* 1 = opened, -1 = broken, 2 = cancelling */
   size_t in_flight;  /* runs started and not yet done */
   size_t at_release; /* in_flight when the barrier opened */
+  size_t done_calls; /* done callbacks */
+  size_t held_at_cancel;
   uv_timer_t timer;
 } barrier_t;
 
 static barrier_t g_bar;
+static void cancel_all(uv_timer_t *t);
+
+/* Resets the barrier for a phase of `target` runs (the timer is kept). */
+static void bar_reset(size_t target, size_t cancel_at) {
+  memset(g_bar.held, 0, sizeof(g_bar.held));
+  memset(g_bar.args, 0, sizeof(g_bar.args));
+  g_bar.n = 0;
+  g_bar.target = target;
+  g_bar.cancel_at = cancel_at;
+  g_bar.released = 0;
+  g_bar.at_release = 0;
+}
 
 static void bar_release(uv_timer_t *t) {
   barrier_t *b = t->data;
+  ice_task_t *held[N_RUNS];
+  json_t *args[N_RUNS];
+  size_t n = b->n;
 
-  for (size_t i = 0; i < b->n; i++) {
-    ice_task_t *task = b->held[i];
-    json_t *out = b->args[i];
-
-    b->held[i] = NULL;
-    b->args[i] = NULL;
+  /* Completing one may change the list (nothing should): work on a copy. */
+  memcpy(held, b->held, n * sizeof(held[0]));
+  memcpy(args, b->args, n * sizeof(args[0]));
+  b->n = 0;
+  for (size_t i = 0; i < n; i++) {
     if (b->released > 0) {
-      json_object_set_new(out, "together", json_integer((json_int_t)b->n));
-      ice_task_done(task, out);
+      json_object_set_new(args[i], "together",
+                          json_integer((json_int_t)b->target));
+      ice_task_done(held[i], args[i]);
     } else {
-      json_decref(out);
-      ice_task_fail(task, "non_retryable", "barrier broken");
+      json_decref(args[i]);
+      ice_task_fail(held[i], "non_retryable", "barrier broken");
     }
   }
-  b->n = 0;
 }
 
 static void bar_open(barrier_t *b, int how) {
@@ -71,20 +94,22 @@ static void bar_open(barrier_t *b, int how) {
     return;
   b->released = how;
   b->at_release = b->in_flight;
-  uv_timer_start(&b->timer, bar_release, 0, 0);
+  uv_timer_start(&b->timer, how == 2 ? cancel_all : bar_release, 0, 0);
 }
 
 static void gate_start(ice_task_t *t, json_t *args, void *data) {
   barrier_t *b = data;
 
-  if (b->released != 0 || b->n == N_RUNS) {
+  if ((b->released != 0 && b->released != 2) || b->n == N_RUNS) {
     ice_task_fail(t, "non_retryable", "gate reached after it opened");
     return;
   }
   b->held[b->n] = t;
   b->args[b->n] = json_deep_copy(args);
   b->n++;
-  if (b->n == N_RUNS)
+  if (b->cancel_at > 0 && b->n == b->cancel_at)
+    bar_open(b, 2);
+  else if (b->cancel_at == 0 && b->n == b->target)
     bar_open(b, 1);
 }
 
@@ -158,7 +183,7 @@ static int group_teardown(void **state) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
-/* ---- runs -----------------------------------------------------------------
+/* ---- runs ------------------------------------------------------------------
  */
 
 typedef struct {
@@ -166,37 +191,67 @@ typedef struct {
   int stored;
   ice_run_t *run;
   json_t *result; /* a copy, once done */
-  char *run_id;
+  char *run_id;   /* kept across a restore */
 } slot_t;
 
-static ice_store_t *g_store;
-static int g_store_errors; /* ice_store_finish failures */
+/* One engine, its store, the workflows and the runs of a test. */
+typedef struct {
+  ice_engine_t *e;
+  ice_store_t *store;
+  ice_workflow_t *wf[LM_KINDS];
+  slot_t slots[N_RUNS];
+  size_t stored;
+  int store_errors; /* ice_store_finish failures */
+  int twice;        /* done callbacks for a run already done */
+} load_t;
+
+static load_t g_load;
 
 static void on_done(ice_run_t *run, void *data) {
   slot_t *s = data;
   char msg[512] = "";
 
+  g_bar.done_calls++;
+  if (s->result != NULL) {
+    g_load.twice++;
+    return;
+  }
   s->result = json_deep_copy(ice_run_result(run));
   g_bar.in_flight--;
-  if (s->stored &&
-      ice_store_finish(g_store, ice_run_id(run), s->result, msg, sizeof(msg))) {
+  if (s->stored && ice_store_finish(g_load.store, ice_run_id(run), s->result,
+                                    msg, sizeof(msg)) != 0) {
     fprintf(stderr, "ice_store_finish: %s\n", msg);
-    g_store_errors++;
+    g_load.store_errors++;
   }
   /* A run that ends while the barrier is still closed never reached it
    * (or was refused by it): the others would wait for ever. */
   bar_open(&g_bar, -1);
 }
 
-static void start_run(ice_engine_t *e, ice_workflow_t *wf, slot_t *s,
-                      json_t *restore, unsigned long long seq) {
+static void cancel_all(uv_timer_t *t) {
+  (void)t;
+  g_bar.held_at_cancel = g_bar.n;
+  for (int i = 0; i < N_RUNS; i++) {
+    slot_t *s = &g_load.slots[i];
+    if (s->run != NULL && s->result == NULL)
+      assert_int_equal(ice_run_cancel(s->run), 0);
+  }
+}
+
+/* Starts run s, restored from `restore` when given; `answer`: with the
+ * answers of its human nodes (kind 3 always has them). */
+static void start_run(slot_t *s, json_t *restore, unsigned long long seq,
+                      int answer) {
   ice_run_opts_t o = ICE_RUN_OPTS_INIT;
+  ice_workflow_t *wf = g_load.wf[s->n % LM_KINDS];
   json_t *inputs = json_pack("{s:i}", "n", s->n);
   json_t *answers = NULL;
   ice_diags_t d = {0};
   char msg[512] = "";
 
-  if (s->n % LM_KINDS == 3 || restore != NULL)
+  /* Kind 3 is answered ahead; kind 4 once it has stopped as waiting. */
+  if (s->n % LM_KINDS == 3 ||
+      (s->n % LM_KINDS == 4 && restore != NULL && g_bar.released != 0))
     answers = lm_answers(s->n);
   o.inputs = inputs;
   o.answers = answers;
@@ -207,12 +262,12 @@ static void start_run(ice_engine_t *e, ice_workflow_t *wf, slot_t *s,
   o.suspend_after = s->n % LM_KINDS == 4 ? 0 : -1;
   if (s->stored) {
     o.commit = ice_store_commit;
-    o.commit_data = g_store;
+    o.commit_data = g_load.store;
   }
-  assert_int_equal(ice_run_new(e, wf, &o, &s->run, &d), 0);
+  assert_int_equal(ice_run_new(g_load.e, wf, &o, &s->run, &d), 0);
   ice_diags_free(&d);
   if (s->stored &&
-      ice_store_begin(g_store, ice_run_id(s->run), ice_workflow_name(wf),
+      ice_store_begin(g_load.store, ice_run_id(s->run), ice_workflow_name(wf),
                       "load.yaml", "fnv1a64:0", inputs, msg, sizeof(msg)) != 0)
     fail_msg("ice_store_begin: %s", msg);
   g_bar.in_flight++;
@@ -221,11 +276,37 @@ static void start_run(ice_engine_t *e, ice_workflow_t *wf, slot_t *s,
   json_decref(answers);
 }
 
+/* Restores a stored run that ended with `status` from what the store
+ * kept, as `ice resume` does; a waiting run gets its answers. */
+static void restore(slot_t *s, const char *status) {
+  json_t *rec = NULL;
+  char msg[512] = "";
+  const char *got = json_string_value(json_object_get(s->result, "status"));
+
+  if (got == NULL || strcmp(got, status) != 0)
+    fail_msg("run %d: status %s, expected %s", s->n, got ? got : "?", status);
+  free(s->run_id);
+  s->run_id = strdup(ice_run_id(s->run));
+  ice_run_free(s->run);
+  s->run = NULL;
+  json_decref(s->result);
+  s->result = NULL;
+  if (ice_store_load(g_load.store, s->run_id, &rec, msg, sizeof(msg)) != 0)
+    fail_msg("ice_store_load %s: %s", s->run_id, msg);
+  assert_string_equal(json_string_value(json_object_get(rec, "status")),
+                      status);
+  start_run(
+      s, json_object_get(rec, "records"),
+      (unsigned long long)json_integer_value(json_object_get(rec, "last_seq")),
+      strcmp(status, "waiting") == 0);
+  json_decref(rec);
+}
+
 /* 1 when the run's result is right; else prints it (the first of each
  * kind only) and returns 0. */
-static int right_result(const slot_t *s, int *shown) {
+static int right_result(const slot_t *s, int together, int *shown) {
   int kind = s->n % LM_KINDS;
-  json_t *want = lm_expected(kind, s->n, N_RUNS);
+  json_t *want = lm_expected(kind, s->n, together);
   json_t *got = json_object_get(s->result, "output");
   const char *status = json_string_value(json_object_get(s->result, "status"));
 
@@ -247,14 +328,48 @@ static int right_result(const slot_t *s, int *shown) {
   return 1;
 }
 
-static ice_workflow_t *parse(ice_engine_t *e, int kind) {
+/* Every run (the stored ones only when `stored_only`) has its exact
+ * output, and the store agrees for the stored ones. */
+static void want_results(int together, int stored_only) {
+  int wrong = 0, shown[LM_KINDS] = {0};
+  json_t *runs = NULL;
+  char msg[512] = "";
+
+  for (int i = 0; i < N_RUNS; i++) {
+    if (!stored_only || g_load.slots[i].stored)
+      wrong += !right_result(&g_load.slots[i], together, shown);
+  }
+  if (wrong > 0)
+    fail_msg("%d runs have a wrong result", wrong);
+  assert_int_equal(ice_store_runs(g_load.store, 0, &runs, msg, sizeof(msg)), 0);
+  assert_int_equal(json_array_size(runs), g_load.stored);
+  json_decref(runs);
+  for (int i = 0; i < N_RUNS; i++) {
+    slot_t *s = &g_load.slots[i];
+    json_t *rec = NULL;
+
+    if (!s->stored)
+      continue;
+    if (ice_store_load(g_load.store, ice_run_id(s->run), &rec, msg,
+                       sizeof(msg)) != 0)
+      fail_msg("ice_store_load: %s", msg);
+    assert_string_equal(json_string_value(json_object_get(rec, "status")),
+                        "completed");
+    assert_true(
+        json_equal(json_object_get(json_object_get(rec, "result"), "output"),
+                   json_object_get(s->result, "output")));
+    json_decref(rec);
+  }
+}
+
+static ice_workflow_t *parse(int kind) {
   char name[128], text[4096];
   ice_workflow_t *wf = NULL;
   ice_diags_t d = {0};
 
   snprintf(name, sizeof(name), "%s/load%d.yaml", g_dir, kind);
   lm_text(kind, g_base, text, sizeof(text));
-  if (ice_workflow_parse(e, name, text, strlen(text), 1, &wf, &d) != 0) {
+  if (ice_workflow_parse(g_load.e, name, text, strlen(text), 1, &wf, &d) != 0) {
     for (size_t i = 0; i < d.count; i++) {
       char *m = ice_diag_format(&d.items[i]);
       fprintf(stderr, "%s\n", m);
@@ -266,131 +381,139 @@ static ice_workflow_t *parse(ice_engine_t *e, int kind) {
   return wf;
 }
 
-static void write_file(const char *name, const char *text) {
-  char path[128];
-  FILE *f;
-
-  snprintf(path, sizeof(path), "%s/%s", g_dir, name);
-  f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  assert_int_equal(fclose(f), 0);
-}
-
-static void test_200_runs_together(void **state) {
-  static slot_t slots[N_RUNS];
-  ice_workflow_t *wf[LM_KINDS];
-  ice_engine_t *e = NULL;
+/* A fresh engine and store (db names the file), the workflows, and the
+ * slots: run i has n = i and uses the store when i is odd or of kind 4. */
+static void load_open(const char *db) {
   ice_tool_t gate = {"gate", gate_start, gate_cancel, &g_bar};
   char path[128], msg[512] = "";
-  json_t *runs = NULL;
-  size_t waiting = 0, stored = 0;
-  int wrong = 0, shown[LM_KINDS] = {0};
+  FILE *f;
 
-  (void)state;
-  memset(slots, 0, sizeof(slots));
+  memset(&g_load, 0, sizeof(g_load));
   memset(&g_bar, 0, sizeof(g_bar));
-  g_store_errors = 0;
-  write_file("child.yaml", lm_child);
-  snprintf(path, sizeof(path), "%s/runs.db", g_dir);
-  if (ice_store_open(&g_store, path, msg, sizeof(msg)) != 0)
+  snprintf(path, sizeof(path), "%s/child.yaml", g_dir);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(lm_child, f);
+  assert_int_equal(fclose(f), 0);
+  snprintf(path, sizeof(path), "%s/%s", g_dir, db);
+  if (ice_store_open(&g_load.store, path, msg, sizeof(msg)) != 0)
     fail_msg("ice_store_open: %s", msg);
-  assert_int_equal(ice_engine_new(&e, NULL, NULL), 0);
-  assert_int_equal(ice_register_tool(e, &gate), 0);
-  assert_int_equal(ice_store_attach(g_store, e), 0);
-  uv_timer_init(ice_engine_loop(e), &g_bar.timer);
+  assert_int_equal(ice_engine_new(&g_load.e, NULL, NULL), 0);
+  assert_int_equal(ice_register_tool(g_load.e, &gate), 0);
+  assert_int_equal(ice_store_attach(g_load.store, g_load.e), 0);
+  uv_timer_init(ice_engine_loop(g_load.e), &g_bar.timer);
   g_bar.timer.data = &g_bar;
   for (int k = 0; k < LM_KINDS; k++)
-    wf[k] = parse(e, k);
-
-  /* Phase 1: every run at once. */
+    g_load.wf[k] = parse(k);
   for (int i = 0; i < N_RUNS; i++) {
-    slots[i].n = i;
-    slots[i].stored = i % 2 == 1 || i % LM_KINDS == 4;
-    stored += (size_t)slots[i].stored;
-    start_run(e, wf[i % LM_KINDS], &slots[i], NULL, 0);
+    g_load.slots[i].n = i;
+    g_load.slots[i].stored = i % 2 == 1 || i % LM_KINDS == 4;
+    g_load.stored += (size_t)g_load.slots[i].stored;
   }
-  uv_run(ice_engine_loop(e), UV_RUN_DEFAULT);
-  assert_int_equal(g_bar.released, 1);
-  assert_int_equal(g_bar.at_release, N_RUNS);
-  assert_int_equal(g_bar.in_flight, 0);
+}
 
-  /* Phase 2: the runs that stopped as waiting, restored from the store
-   * with their answers, all at once too. */
+static void load_close(void) {
+  char msg[512] = "";
+
+  assert_int_equal(g_load.twice, 0);
+  assert_int_equal(g_load.store_errors, 0);
   for (int i = 0; i < N_RUNS; i++) {
-    slot_t *s = &slots[i];
-    json_t *rec = NULL;
-    const char *status =
-        json_string_value(json_object_get(s->result, "status"));
-
-    if (i % LM_KINDS != 4) {
-      assert_non_null(s->result);
-      continue;
-    }
-    if (status == NULL || strcmp(status, "waiting") != 0)
-      fail_msg("run %d: status %s, expected waiting", i, status ? status : "?");
-    s->run_id = strdup(ice_run_id(s->run));
-    ice_run_free(s->run);
-    s->run = NULL;
-    json_decref(s->result);
-    s->result = NULL;
-    if (ice_store_load(g_store, s->run_id, &rec, msg, sizeof(msg)) != 0)
-      fail_msg("ice_store_load %s: %s", s->run_id, msg);
-    assert_string_equal(json_string_value(json_object_get(rec, "status")),
-                        "waiting");
-    start_run(e, wf[4], s, json_object_get(rec, "records"),
-              (unsigned long long)json_integer_value(
-                  json_object_get(rec, "last_seq")));
-    json_decref(rec);
-    waiting++;
-  }
-  assert_int_equal(waiting, N_RUNS / LM_KINDS);
-  uv_run(ice_engine_loop(e), UV_RUN_DEFAULT);
-  assert_int_equal(g_store_errors, 0);
-
-  for (int i = 0; i < N_RUNS; i++)
-    wrong += !right_result(&slots[i], shown);
-  if (wrong > 0)
-    fail_msg("%d of %d runs have a wrong result", wrong, N_RUNS);
-
-  /* The store holds every stored run as completed, with the same output. */
-  assert_int_equal(ice_store_runs(g_store, 0, &runs, msg, sizeof(msg)), 0);
-  assert_int_equal(json_array_size(runs), stored);
-  json_decref(runs);
-  for (int i = 0; i < N_RUNS; i++) {
-    json_t *rec = NULL;
-
-    if (!slots[i].stored)
-      continue;
-    if (ice_store_load(g_store, ice_run_id(slots[i].run), &rec, msg,
-                       sizeof(msg)) != 0)
-      fail_msg("ice_store_load: %s", msg);
-    assert_string_equal(json_string_value(json_object_get(rec, "status")),
-                        "completed");
-    assert_true(
-        json_equal(json_object_get(json_object_get(rec, "result"), "output"),
-                   json_object_get(slots[i].result, "output")));
-    json_decref(rec);
-  }
-
-  for (int i = 0; i < N_RUNS; i++) {
-    ice_run_free(slots[i].run);
-    json_decref(slots[i].result);
-    free(slots[i].run_id);
+    ice_run_free(g_load.slots[i].run);
+    json_decref(g_load.slots[i].result);
+    free(g_load.slots[i].run_id);
   }
   for (int k = 0; k < LM_KINDS; k++)
-    ice_workflow_free(wf[k]);
-  ice_store_detach(g_store, e);
+    ice_workflow_free(g_load.wf[k]);
+  ice_store_detach(g_load.store, g_load.e);
   uv_close((uv_handle_t *)&g_bar.timer, NULL);
-  uv_run(ice_engine_loop(e), UV_RUN_DEFAULT);
-  assert_int_equal(ice_engine_free(e), 0);
-  if (ice_store_close(g_store, msg, sizeof(msg)) != 0)
+  uv_run(ice_engine_loop(g_load.e), UV_RUN_DEFAULT);
+  assert_int_equal(ice_engine_free(g_load.e), 0);
+  if (ice_store_close(g_load.store, msg, sizeof(msg)) != 0)
     fail_msg("ice_store_close: %s", msg);
+}
+
+static void run_loop(void) {
+  uv_run(ice_engine_loop(g_load.e), UV_RUN_DEFAULT);
+  assert_int_equal(g_bar.in_flight, 0);
+}
+
+/* ---- tests -----------------------------------------------------------------
+ */
+
+/* All 200 at once, through the barrier; then the runs that stopped as
+ * waiting, restored from the store with their answers, at once too. */
+static void test_200_runs_together(void **state) {
+  (void)state;
+  load_open("together.db");
+  bar_reset(N_RUNS, 0);
+  for (int i = 0; i < N_RUNS; i++)
+    start_run(&g_load.slots[i], NULL, 0, 0);
+  run_loop();
+  assert_int_equal(g_bar.released, 1);
+  assert_int_equal(g_bar.at_release, N_RUNS);
+  assert_int_equal(g_bar.done_calls, N_RUNS);
+
+  for (int i = 4; i < N_RUNS; i += LM_KINDS)
+    restore(&g_load.slots[i], "waiting");
+  run_loop();
+  want_results(N_RUNS, 0);
+  load_close();
+}
+
+/* All 200 at once, cancelled while half wait at the gate and the others
+ * are inside their process tools, HTTP requests, WASM calls and child
+ * runs. Every run ends `cancelled`, once. Then the stored ones are
+ * resumed from the store, all at once through the barrier again, and end
+ * with the outputs they would have had. */
+static void test_200_runs_cancelled_then_resumed(void **state) {
+  size_t stored;
+
+  (void)state;
+  load_open("cancelled.db");
+  stored = g_load.stored;
+  bar_reset(N_RUNS, N_RUNS / 2);
+  for (int i = 0; i < N_RUNS; i++)
+    start_run(&g_load.slots[i], NULL, 0, 0);
+  run_loop();
+  assert_int_equal(g_bar.released, 2);
+  assert_int_equal(g_bar.at_release, N_RUNS);
+  assert_int_equal(g_bar.done_calls, N_RUNS);
+  assert_int_equal(g_bar.n, 0); /* every held attempt was cancelled */
+  /* Kind 0's process tools, 2's child runs and 6's HTTP requests are
+   * slower than the rest: those runs were cancelled on their way. */
+  assert_true(g_bar.held_at_cancel < N_RUNS);
+  for (int i = 0; i < N_RUNS; i++) {
+    json_t *res = g_load.slots[i].result, *node;
+    const char *id;
+
+    assert_string_equal(json_string_value(json_object_get(res, "status")),
+                        "cancelled");
+    json_object_foreach(json_object_get(res, "nodes"), id, node) {
+      const char *st = json_string_value(json_object_get(node, "status"));
+      if (strcmp(st, "completed") != 0 && strcmp(st, "cancelled") != 0)
+        fail_msg("run %d: node %s is %s after the cancel", i, id, st);
+    }
+  }
+
+  bar_reset(stored, 0);
+  for (int i = 0; i < N_RUNS; i++) {
+    if (g_load.slots[i].stored)
+      restore(&g_load.slots[i], "cancelled");
+  }
+  run_loop();
+  assert_int_equal(g_bar.released, 1);
+  assert_int_equal(g_bar.at_release, stored);
+  for (int i = 4; i < N_RUNS; i += LM_KINDS)
+    restore(&g_load.slots[i], "waiting");
+  run_loop();
+  want_results((int)stored, 1);
+  load_close();
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_200_runs_together),
+      cmocka_unit_test(test_200_runs_cancelled_then_resumed),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -395,8 +395,8 @@ int main(int argc, char **argv) {
   }
   printf("soak: %.0f s, batches of %d runs, a sample every %.0f s, in %s\n",
          seconds, BATCH, every, g_dir);
-  printf("%8s %9s %10s %10s %5s %10s\n", "seconds", "runs", "rss_kb", "hwm_kb",
-         "fds", "store_kb");
+  printf("%8s %9s %10s %10s %10s %5s %10s\n", "seconds", "runs", "rss_kb",
+         "hwm_kb", "heap_kb", "fds", "store_kb");
   t0 = now_s();
   next = t0;
   for (;;) {

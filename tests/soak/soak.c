@@ -292,7 +292,7 @@ static int batch(ice_engine_t *e, long first) {
   }
   for (int i = 0; i < BATCH && rc == 0; i++) {
     slots[i].n = (int)(first + i);
-    slots[i].stored = i % 2 == 1 || slots[i].n % LM_KINDS == 4;
+    slots[i].stored = lm_stored(slots[i].n);
     if (start_run(e, wf[slots[i].n % LM_KINDS], &slots[i], NULL, 0) != 0)
       rc = -1;
   }

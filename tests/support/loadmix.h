@@ -271,6 +271,12 @@ static void lm_text(int kind, const char *base, char *buf, size_t size) {
     snprintf(buf, size, "%s", yaml);
 }
 
+/* Whether run n uses the store: every other run of each kind, and all of
+ * kind 4 (restored from it). */
+static int lm_stored(int n) {
+  return (n / LM_KINDS) % 2 == 1 || n % LM_KINDS == 4;
+}
+
 /* The answers of the human nodes of kinds 3 and 4 (new reference). */
 static json_t *lm_answers(int n) {
   char said[32];

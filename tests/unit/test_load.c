@@ -34,18 +34,20 @@ static pid_t g_server = -1;
  * `gate` holds each attempt until `target` attempts are held, then opens:
  * every held attempt completes with its args plus {"together": target}.
  * They are released from a timer, not from inside the last attempt's
- * start, so each completes from a fresh loop turn. With cancel_at, the
- * cancel_at-th arrival cancels every run instead (from a timer too), while
+ * start, so each completes from a fresh loop turn. With stop_at, the
+ * stop_at-th arrival cancels every run instead (from a timer too), while
  * the rest are still on their way; later arrivals are held until their
- * run's cancel reaches them. */
+ * run's cancel reaches them. With `pause` as well, it pauses every run,
+ * then releases the attempts held so far ({"together": how many}). */
 
 typedef struct {
   ice_task_t *held[N_RUNS];
   json_t *args[N_RUNS];
   size_t n;
   size_t target;
-  size_t cancel_at;  /* 0 = never */
-  int released;      /* 1 = opened, -1 = broken, 2 = cancelling */
+  size_t stop_at;    /* 0 = never */
+  int pause;         /* stop_at pauses rather than cancels */
+  int released;      /* 1 = opened, -1 = broken, 2 = stopping */
   size_t in_flight;  /* runs started and not yet done */
   size_t at_release; /* in_flight when the barrier opened */
   size_t done_calls; /* done callbacks */
@@ -54,15 +56,17 @@ typedef struct {
 } barrier_t;
 
 static barrier_t g_bar;
-static void cancel_all(uv_timer_t *t);
+static void stop_all(uv_timer_t *t);
+static void arrived(json_t *args);
 
 /* Resets the barrier for a phase of `target` runs (the timer is kept). */
-static void bar_reset(size_t target, size_t cancel_at) {
+static void bar_reset(size_t target, size_t stop_at, int pause) {
   memset(g_bar.held, 0, sizeof(g_bar.held));
   memset(g_bar.args, 0, sizeof(g_bar.args));
   g_bar.n = 0;
   g_bar.target = target;
-  g_bar.cancel_at = cancel_at;
+  g_bar.stop_at = stop_at;
+  g_bar.pause = pause;
   g_bar.released = 0;
   g_bar.at_release = 0;
 }
@@ -94,7 +98,7 @@ static void bar_open(barrier_t *b, int how) {
     return;
   b->released = how;
   b->at_release = b->in_flight;
-  uv_timer_start(&b->timer, how == 2 ? cancel_all : bar_release, 0, 0);
+  uv_timer_start(&b->timer, how == 2 ? stop_all : bar_release, 0, 0);
 }
 
 static void gate_start(ice_task_t *t, json_t *args, void *data) {
@@ -104,12 +108,13 @@ static void gate_start(ice_task_t *t, json_t *args, void *data) {
     ice_task_fail(t, "non_retryable", "gate reached after it opened");
     return;
   }
+  arrived(args);
   b->held[b->n] = t;
   b->args[b->n] = json_deep_copy(args);
   b->n++;
-  if (b->cancel_at > 0 && b->n == b->cancel_at)
+  if (b->stop_at > 0 && b->n == b->stop_at)
     bar_open(b, 2);
-  else if (b->cancel_at == 0 && b->n == b->target)
+  else if (b->stop_at == 0 && b->n == b->target)
     bar_open(b, 1);
 }
 
@@ -192,6 +197,10 @@ typedef struct {
   ice_run_t *run;
   json_t *result; /* a copy, once done */
   char *run_id;   /* kept across a restore */
+  int together;   /* what its gate must say */
+  int past_gate;  /* its gate completed before a pause */
+  int owes_gate;  /* this phase, it must reach the gate */
+  int at_gate;    /* ...and did */
 } slot_t;
 
 /* One engine, its store, the workflows and the runs of a test. */
@@ -206,6 +215,13 @@ typedef struct {
 } load_t;
 
 static load_t g_load;
+
+static void arrived(json_t *args) {
+  json_int_t n = json_integer_value(json_object_get(args, "n"));
+
+  if (n >= 0 && n < N_RUNS)
+    g_load.slots[n].at_gate = 1;
+}
 
 static void on_done(ice_run_t *run, void *data) {
   slot_t *s = data;
@@ -223,18 +239,29 @@ static void on_done(ice_run_t *run, void *data) {
     fprintf(stderr, "ice_store_finish: %s\n", msg);
     g_load.store_errors++;
   }
-  /* A run that ends while the barrier is still closed never reached it
-   * (or was refused by it): the others would wait for ever. */
-  bar_open(&g_bar, -1);
+  /* A run that ends without the arrival it owed (or refused by the gate)
+   * leaves the others waiting for ever. */
+  if (s->owes_gate && (!s->at_gate || g_bar.released == 0))
+    bar_open(&g_bar, -1);
 }
 
-static void cancel_all(uv_timer_t *t) {
-  (void)t;
+static void stop_all(uv_timer_t *t) {
   g_bar.held_at_cancel = g_bar.n;
   for (int i = 0; i < N_RUNS; i++) {
     slot_t *s = &g_load.slots[i];
-    if (s->run != NULL && s->result == NULL)
+    if (s->run == NULL || s->result != NULL)
+      continue;
+    if (g_bar.pause)
+      assert_int_equal(ice_run_pause(s->run), 0);
+    else
       assert_int_equal(ice_run_cancel(s->run), 0);
+  }
+  if (g_bar.pause) {
+    /* Nothing new starts now: the held attempts finish as running
+     * attempts do in a pause, and a later arrival fails the test. */
+    g_bar.target = g_bar.n;
+    g_bar.released = 1;
+    bar_release(t);
   }
 }
 
@@ -249,10 +276,11 @@ static void start_run(slot_t *s, json_t *restore, unsigned long long seq,
   ice_diags_t d = {0};
   char msg[512] = "";
 
-  /* Kind 3 is answered ahead; kind 4 once it has stopped as waiting. */
-  if (s->n % LM_KINDS == 3 ||
-      (s->n % LM_KINDS == 4 && restore != NULL && g_bar.released != 0))
+  if (s->n % LM_KINDS == 3 || answer)
     answers = lm_answers(s->n);
+  /* Started while the barrier is closed, it owes it an arrival. */
+  s->owes_gate = g_bar.released == 0 && !s->past_gate;
+  s->at_gate = 0;
   o.inputs = inputs;
   o.answers = answers;
   o.restore = restore;
@@ -304,9 +332,9 @@ static void restore(slot_t *s, const char *status) {
 
 /* 1 when the run's result is right; else prints it (the first of each
  * kind only) and returns 0. */
-static int right_result(const slot_t *s, int together, int *shown) {
+static int right_result(const slot_t *s, int *shown) {
   int kind = s->n % LM_KINDS;
-  json_t *want = lm_expected(kind, s->n, together);
+  json_t *want = lm_expected(kind, s->n, s->together);
   json_t *got = json_object_get(s->result, "output");
   const char *status = json_string_value(json_object_get(s->result, "status"));
 
@@ -330,14 +358,14 @@ static int right_result(const slot_t *s, int together, int *shown) {
 
 /* Every run (the stored ones only when `stored_only`) has its exact
  * output, and the store agrees for the stored ones. */
-static void want_results(int together, int stored_only) {
+static void want_results(int stored_only) {
   int wrong = 0, shown[LM_KINDS] = {0};
   json_t *runs = NULL;
   char msg[512] = "";
 
   for (int i = 0; i < N_RUNS; i++) {
     if (!stored_only || g_load.slots[i].stored)
-      wrong += !right_result(&g_load.slots[i], together, shown);
+      wrong += !right_result(&g_load.slots[i], shown);
   }
   if (wrong > 0)
     fail_msg("%d runs have a wrong result", wrong);
@@ -382,7 +410,7 @@ static ice_workflow_t *parse(int kind) {
 }
 
 /* A fresh engine and store (db names the file), the workflows, and the
- * slots: run i has n = i and uses the store when i is odd or of kind 4. */
+ * slots: run i has n = i and uses the store when lm_stored(i). */
 static void load_open(const char *db) {
   ice_tool_t gate = {"gate", gate_start, gate_cancel, &g_bar};
   char path[128], msg[512] = "";
@@ -407,7 +435,7 @@ static void load_open(const char *db) {
     g_load.wf[k] = parse(k);
   for (int i = 0; i < N_RUNS; i++) {
     g_load.slots[i].n = i;
-    g_load.slots[i].stored = i % 2 == 1 || i % LM_KINDS == 4;
+    g_load.slots[i].stored = lm_stored(i);
     g_load.stored += (size_t)g_load.slots[i].stored;
   }
 }
@@ -445,7 +473,7 @@ static void run_loop(void) {
 static void test_200_runs_together(void **state) {
   (void)state;
   load_open("together.db");
-  bar_reset(N_RUNS, 0);
+  bar_reset(N_RUNS, 0, 0);
   for (int i = 0; i < N_RUNS; i++)
     start_run(&g_load.slots[i], NULL, 0, 0);
   run_loop();
@@ -456,7 +484,9 @@ static void test_200_runs_together(void **state) {
   for (int i = 4; i < N_RUNS; i += LM_KINDS)
     restore(&g_load.slots[i], "waiting");
   run_loop();
-  want_results(N_RUNS, 0);
+  for (int i = 0; i < N_RUNS; i++)
+    g_load.slots[i].together = N_RUNS;
+  want_results(0);
   load_close();
 }
 
@@ -471,7 +501,7 @@ static void test_200_runs_cancelled_then_resumed(void **state) {
   (void)state;
   load_open("cancelled.db");
   stored = g_load.stored;
-  bar_reset(N_RUNS, N_RUNS / 2);
+  bar_reset(N_RUNS, N_RUNS / 2, 0);
   for (int i = 0; i < N_RUNS; i++)
     start_run(&g_load.slots[i], NULL, 0, 0);
   run_loop();
@@ -495,7 +525,7 @@ static void test_200_runs_cancelled_then_resumed(void **state) {
     }
   }
 
-  bar_reset(stored, 0);
+  bar_reset(stored, 0, 0);
   for (int i = 0; i < N_RUNS; i++) {
     if (g_load.slots[i].stored)
       restore(&g_load.slots[i], "cancelled");
@@ -506,7 +536,64 @@ static void test_200_runs_cancelled_then_resumed(void **state) {
   for (int i = 4; i < N_RUNS; i += LM_KINDS)
     restore(&g_load.slots[i], "waiting");
   run_loop();
-  want_results((int)stored, 1);
+  for (int i = 0; i < N_RUNS; i++)
+    g_load.slots[i].together = (int)stored;
+  want_results(1);
+  load_close();
+}
+
+/* The same with a pause: the runs at the gate finish it, those on their
+ * way finish the node they are in (a process tool, an HTTP request, a
+ * child run), and all 200 stop `paused` with nothing new started. The
+ * stored ones then go on from the store, the runs that had not passed the
+ * gate meeting at the barrier again. */
+static void test_200_runs_paused_then_resumed(void **state) {
+  size_t late = 0, early;
+
+  (void)state;
+  load_open("paused.db");
+  bar_reset(N_RUNS, N_RUNS / 2, 1);
+  for (int i = 0; i < N_RUNS; i++)
+    start_run(&g_load.slots[i], NULL, 0, 0);
+  run_loop();
+  early = g_bar.held_at_cancel;
+  assert_int_equal(g_bar.released, 1);
+  assert_int_equal(g_bar.done_calls, N_RUNS);
+  assert_true(early < N_RUNS);
+  for (int i = 0; i < N_RUNS; i++) {
+    slot_t *s = &g_load.slots[i];
+    json_t *gate = json_object_get(json_object_get(s->result, "nodes"), "gate");
+    const char *st = json_string_value(json_object_get(gate, "status"));
+
+    assert_string_equal(json_string_value(json_object_get(s->result, "status")),
+                        "paused");
+    /* A run past the gate says how many were held; the others meet
+     * again after the restore. */
+    if (st != NULL && strcmp(st, "completed") == 0) {
+      s->together = (int)early;
+      s->past_gate = 1;
+    } else {
+      s->together = -1;
+      late += (size_t)s->stored;
+    }
+  }
+  assert_true(late > 0);
+
+  bar_reset(late, 0, 0);
+  for (int i = 0; i < N_RUNS; i++) {
+    slot_t *s = &g_load.slots[i];
+    if (s->stored)
+      restore(s, "paused");
+    if (s->together < 0)
+      s->together = (int)late;
+  }
+  run_loop();
+  assert_int_equal(g_bar.released, 1);
+  assert_true(g_bar.at_release >= late); /* with the runs past it */
+  for (int i = 4; i < N_RUNS; i += LM_KINDS)
+    restore(&g_load.slots[i], "waiting");
+  run_loop();
+  want_results(1);
   load_close();
 }
 
@@ -514,6 +601,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_200_runs_together),
       cmocka_unit_test(test_200_runs_cancelled_then_resumed),
+      cmocka_unit_test(test_200_runs_paused_then_resumed),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

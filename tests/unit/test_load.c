@@ -4,7 +4,10 @@
  * workflow (a child run), human (answered ahead, and answered by restoring
  * a run that stopped as waiting from the store), monitor, llm and agent
  * against a real HTTP server (tests/support/chat_server.py), WASM code and
- * swarm. Half the runs use a real SQLite store.
+ * swarm (the mix: tests/support/loadmix.h). 109 of the runs use a real
+ * SQLite store. The 200 run together; are cancelled, or paused, while
+ * many are inside process tools, HTTP requests and child runs, then go on
+ * from the store.
  *
  * Every workflow passes through `gate`, a C tool that holds each attempt
  * until all 200 runs have reached it: the barrier only opens when every
@@ -51,7 +54,7 @@ typedef struct {
   size_t in_flight;  /* runs started and not yet done */
   size_t at_release; /* in_flight when the barrier opened */
   size_t done_calls; /* done callbacks */
-  size_t held_at_cancel;
+  size_t held_at_stop;
   uv_timer_t timer;
 } barrier_t;
 
@@ -188,8 +191,7 @@ static int group_teardown(void **state) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
-/* ---- runs ------------------------------------------------------------------
- */
+/* ---- runs --------------------------------------------------------------- */
 
 typedef struct {
   int n;
@@ -246,7 +248,7 @@ static void on_done(ice_run_t *run, void *data) {
 }
 
 static void stop_all(uv_timer_t *t) {
-  g_bar.held_at_cancel = g_bar.n;
+  g_bar.held_at_stop = g_bar.n;
   for (int i = 0; i < N_RUNS; i++) {
     slot_t *s = &g_load.slots[i];
     if (s->run == NULL || s->result != NULL)
@@ -465,8 +467,7 @@ static void run_loop(void) {
   assert_int_equal(g_bar.in_flight, 0);
 }
 
-/* ---- tests -----------------------------------------------------------------
- */
+/* ---- tests -------------------------------------------------------------- */
 
 /* All 200 at once, through the barrier; then the runs that stopped as
  * waiting, restored from the store with their answers, at once too. */
@@ -511,7 +512,7 @@ static void test_200_runs_cancelled_then_resumed(void **state) {
   assert_int_equal(g_bar.n, 0); /* every held attempt was cancelled */
   /* Kind 0's process tools, 2's child runs and 6's HTTP requests are
    * slower than the rest: those runs were cancelled on their way. */
-  assert_true(g_bar.held_at_cancel < N_RUNS);
+  assert_true(g_bar.held_at_stop < N_RUNS);
   for (int i = 0; i < N_RUNS; i++) {
     json_t *res = g_load.slots[i].result, *node;
     const char *id;
@@ -556,7 +557,7 @@ static void test_200_runs_paused_then_resumed(void **state) {
   for (int i = 0; i < N_RUNS; i++)
     start_run(&g_load.slots[i], NULL, 0, 0);
   run_loop();
-  early = g_bar.held_at_cancel;
+  early = g_bar.held_at_stop;
   assert_int_equal(g_bar.released, 1);
   assert_int_equal(g_bar.done_calls, N_RUNS);
   assert_true(early < N_RUNS);

@@ -100,8 +100,9 @@ bench: build
 
 # The soak, not part of `make test` (docs/reliability.md): one process runs
 # the load test's mix of workflows for SOAK_SECONDS (default 600), store
-# on, sampling RSS and open fds; it fails when they keep growing after the
-# warm-up. SOAK_SAMPLE sets the seconds between samples (default 5).
+# on, sampling RSS, the heap in use and open fds; it fails when they keep
+# growing after the warm-up. SOAK_SAMPLE sets the seconds between samples
+# (default 5).
 SOAK_SECONDS ?= 600
 SOAK_SAMPLE  ?= 5
 soak: deps $(BUILD)/build.ninja

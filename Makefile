@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
 .PHONY: all deps build demo test test-unit test-asan coverage lint format \
-        format-check bench fuzz install clean
+        format-check bench fuzz soak install clean
 
 all: build
 
@@ -97,6 +97,17 @@ test-python: deps $(BUILD)/build.ninja
 # workloads on other systems: bench/peers/run.
 bench: build
 	sh bench/run.sh $(BUILD)
+
+# The soak, not part of `make test` (docs/reliability.md): one process runs
+# the load test's mix of workflows for SOAK_SECONDS (default 600), store
+# on, sampling RSS, the heap in use and open fds; it fails when they keep
+# growing after the warm-up. SOAK_SAMPLE sets the seconds between samples
+# (default 5).
+SOAK_SECONDS ?= 600
+SOAK_SAMPLE  ?= 5
+soak: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target soak
+	$(BUILD)/soak $(SOAK_SECONDS) $(SOAK_SAMPLE)
 
 # libFuzzer targets (fuzz/fuzz_*.c, clang; docs/reliability.md): the
 # loaders, expressions, templates, schemas, tool output, LLM answers and

@@ -510,6 +510,14 @@ json_t *ice__tool_output_parse(const char *s, size_t n, json_error_t *jerr) {
   return out;
 }
 
+/* Out of fds, processes or memory: a later attempt may well start, so it
+ * is `transient` (a retry policy retries it), not the tool's fault. */
+static int start_kind(int err) {
+  return err == EMFILE || err == ENFILE || err == EAGAIN || err == ENOMEM
+             ? ICE__KIND_TRANSIENT
+             : ICE__KIND_TOOL_ERROR;
+}
+
 /* A child that did not get as far as running the command: say which step
  * failed, so that a bad cwd is not blamed on the command. */
 static void start_failed(ice_task_t *t, const ice__tooldef_t *c, int rc,
@@ -536,7 +544,7 @@ static void start_failed(ice_task_t *t, const ice__tooldef_t *c, int rc,
     ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR,
                         "cannot start '%s': command not found in PATH", cmd);
   } else {
-    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "cannot start '%s': %s", cmd,
+    ice__task_fail_kind(t, start_kind(err), "cannot start '%s': %s", cmd,
                         strerror(err));
   }
 }
@@ -551,7 +559,7 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
     ice__task_fail_kind(t, ICE__KIND_CANCELLED, "tool process killed");
   } else if (res->spawn_error != 0 &&
              res->failed_step == ICE__PROC_STEP_SANDBOX) {
-    ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "%s", res->spawn_msg);
+    ice__task_fail_kind(t, start_kind(-res->spawn_error), "%s", res->spawn_msg);
   } else if (res->spawn_error != 0) {
     start_failed(t, p->def, res->spawn_error, res->failed_step);
   } else if (res->output_exceeded) {

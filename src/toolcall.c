@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,6 +550,39 @@ static void start_failed(ice_task_t *t, const ice__tooldef_t *c, int rc,
   }
 }
 
+/* "SIGTERM" for 15: the number alone makes the user look it up, and the
+ * numbers differ between architectures. NULL for a signal without a name
+ * here (real-time ones are named by the caller). */
+static const char *signal_name(int sig) {
+  static const struct {
+    int sig;
+    const char *name;
+  } names[] = {
+      {SIGHUP, "SIGHUP"},       {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},
+      {SIGILL, "SIGILL"},       {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},
+      {SIGBUS, "SIGBUS"},       {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"},
+      {SIGUSR1, "SIGUSR1"},     {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+      {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
+      {SIGCHLD, "SIGCHLD"},     {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"},
+      {SIGTSTP, "SIGTSTP"},     {SIGTTIN, "SIGTTIN"}, {SIGTTOU, "SIGTTOU"},
+      {SIGURG, "SIGURG"},       {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
+      {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGWINCH, "SIGWINCH"},
+      {SIGIO, "SIGIO"},         {SIGSYS, "SIGSYS"},
+#ifdef SIGSTKFLT
+      {SIGSTKFLT, "SIGSTKFLT"},
+#endif
+#ifdef SIGPWR
+      {SIGPWR, "SIGPWR"},
+#endif
+  };
+
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    if (names[i].sig == sig)
+      return names[i].name;
+  }
+  return NULL;
+}
+
 static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   ptask_t *p = data;
   ice_task_t *t = p->task;
@@ -570,7 +604,18 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
   } else if (res->limit != NULL) {
     ice__task_fail_kind(t, ICE__KIND_RESOURCE_LIMIT, "%s", res->limit);
   } else if (res->term_signal != 0) {
-    snprintf(prefix, sizeof(prefix), "killed by signal %d", res->term_signal);
+    const char *name = signal_name(res->term_signal);
+
+    if (name != NULL)
+      snprintf(prefix, sizeof(prefix), "killed by signal %d (%s)",
+               res->term_signal, name);
+#ifdef SIGRTMIN
+    else if (res->term_signal >= SIGRTMIN && res->term_signal <= SIGRTMAX)
+      snprintf(prefix, sizeof(prefix), "killed by signal %d (SIGRTMIN+%d)",
+               res->term_signal, res->term_signal - SIGRTMIN);
+#endif
+    else
+      snprintf(prefix, sizeof(prefix), "killed by signal %d", res->term_signal);
     fail_with_tail(t, ICE__KIND_TOOL_ERROR, prefix, res);
   } else if (res->exit_status != 0) {
     snprintf(prefix, sizeof(prefix), "exit status %lld",

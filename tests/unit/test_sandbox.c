@@ -480,8 +480,13 @@ static void test_verdict_rules(void **state) {
            "\"max_processes\": 5}");
   assert_int_equal(ice__sandbox_prepare(&c, tmpdir, work, &s, err, sizeof(err)),
                    0);
-  assert_int_equal(ice__sandbox_verdict(s, 0, SIGXCPU, 0.1, 0, -1, m, 256), 1);
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGXCPU, 0.5, 0, -1, m, 256), 1);
   assert_true(strncmp(m, "cpu: ", 5) == 0);
+  /* A SIGXCPU long before the limit was sent by the tool: no verdict, the
+   * node fails as killed by that signal. */
+  m[0] = '\0';
+  assert_int_equal(ice__sandbox_verdict(s, 0, SIGXCPU, 0.1, 0, -1, m, 256), 0);
+  assert_string_equal(m, "");
   assert_int_equal(ice__sandbox_verdict(s, 0, SIGKILL, 2.0, 0, -1, m, 256), 1);
   assert_true(strncmp(m, "cpu: ", 5) == 0);
   assert_int_equal(ice__sandbox_verdict(s, 0, SIGKILL, 1.9, 0, -1, m, 256), 0);

@@ -511,7 +511,7 @@ typedef struct {
   const char *events_mode;
   events_out_t ev;
   ice_run_t *run;
-  int signalled;
+  int signalled; /* the first signal that cancelled the run, or 0 */
   int finish_failed;
   int hup; /* 1 when SIGHUP cancels */
   uv_signal_t sigint, sigterm, sighup;
@@ -527,18 +527,46 @@ typedef struct {
 static void on_signal(uv_signal_t *h, int signum) {
   exec_t *x = h->data;
 
-  (void)signum;
-  x->signalled = 1;
+  if (!x->signalled)
+    x->signalled = signum;
   ice_run_cancel(x->run);
+}
+
+/* After the run has ended there is nothing left to cancel, and a signal
+ * must not kill ice halfway through recording the end and printing the
+ * result (uv_signal_stop restores the default action): the signals that
+ * cancel are ignored until ice exits (ignore 1), or get their default
+ * action back for a prompt (ignore 0), where Ctrl-C still ends ice. The
+ * action is process-wide: blocking would not cover libuv's threads. */
+static void cancel_signals_ignored(const exec_t *x, int ignore) {
+  struct sigaction sa;
+
+  memset(&sa, 0, sizeof(sa));
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = ignore ? SIG_IGN : SIG_DFL;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  if (x->hup) /* under nohup it stays ignored */
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 static void on_done(ice_run_t *run, void *data) {
   exec_t *x = data;
   char msg[512];
+  sigset_t set, old;
 
+  /* Blocked for the few instructions between libuv's default action and
+   * ours; one that comes then is discarded by SIG_IGN. */
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, &old);
   uv_signal_stop(&x->sigint);
   uv_signal_stop(&x->sigterm);
   uv_signal_stop(&x->sighup);
+  cancel_signals_ignored(x, 1);
+  sigprocmask(SIG_SETMASK, &old, NULL);
   /* The end (or stop) of the run, as soon as it is known. */
   if (x->st != NULL &&
       ice_store_finish(x->st, ice_run_id(run), ice_run_result(run), msg,
@@ -690,6 +718,29 @@ static json_t *waiting_nodes(exec_t *x, json_t *res) {
 }
 
 /* Tells on stderr how a run stopped as paused or waiting goes on. */
+/* After a signal: what cancelled the run, and how to go on with it. */
+static void tell_cancelled(const exec_t *x, json_t *res) {
+  const char *id = json_string_value(json_object_get(res, "run_id"));
+  const char *sig = x->signalled == SIGINT    ? "SIGINT"
+                    : x->signalled == SIGTERM ? "SIGTERM"
+                                              : "SIGHUP";
+
+  /* The signal may have come as the run ended: then nothing was. */
+  if (id == NULL || !json_is_string(json_object_get(res, "status")) ||
+      strcmp(json_string_value(json_object_get(res, "status")), "cancelled") !=
+          0)
+    return;
+  if (x->st != NULL)
+    fprintf(stderr, "ice: run %s was cancelled by %s: ice resume %s%s%s\n", id,
+            sig, id, x->o->store != NULL ? " --store " : "",
+            x->o->store != NULL ? x->o->store : "");
+  else
+    fprintf(stderr,
+            "ice: run %s was cancelled by %s; it was not stored "
+            "(--no-store), so it cannot be resumed\n",
+            id, sig);
+}
+
 static void tell_how_to_go_on(exec_t *x, json_t *res) {
   const char *id = json_string_value(json_object_get(res, "run_id"));
   const char *st = json_string_value(json_object_get(res, "status"));
@@ -880,6 +931,13 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
       ice_subscribe(x->e, NULL, write_event, &x->ev, NULL);
     }
     first = 0;
+    /* From the moment the run is recorded, a signal cancels it (and is
+     * recorded) instead of killing ice: its callback runs once the loop
+     * does. Before, ice dies of it and nothing of the run is stored. */
+    uv_signal_start(&x->sigint, on_signal, SIGINT);
+    uv_signal_start(&x->sigterm, on_signal, SIGTERM);
+    if (x->hup)
+      uv_signal_start(&x->sighup, on_signal, SIGHUP);
     if (x->st != NULL &&
         ice_store_begin_tools(x->st, ice_run_id(x->run),
                               ice_workflow_name(x->wf), x->path, x->hash,
@@ -892,10 +950,6 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
     if (!o->quiet && isatty(STDERR_FILENO) &&
         (o->events == NULL || strcmp(o->events, "-") != 0))
       progress = cli_progress_start(x->e, 0);
-    uv_signal_start(&x->sigint, on_signal, SIGINT);
-    uv_signal_start(&x->sigterm, on_signal, SIGTERM);
-    if (x->hup)
-      uv_signal_start(&x->sighup, on_signal, SIGHUP);
     ice_run_start(x->run, on_done, x);
     uv_run(ice_engine_loop(x->e), UV_RUN_DEFAULT);
     cli_progress_stop(x->e, progress);
@@ -906,6 +960,8 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
           strcmp(json_string_value(json_object_get(res, "status")),
                  "waiting") == 0;
     ids = ask ? waiting_nodes(x, res) : NULL;
+    if (ask && json_array_size(ids) > 0)
+      cancel_signals_ignored(x, 0);
     if (ask && json_array_size(ids) > 0 && prompt_answers(x, ids)) {
       /* Continue at once, as `ice resume` would, from what was
        * committed. */
@@ -943,9 +999,10 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
     if (events_close(&x->ev) != 0)
       lost = 1;
     /* A signal says more than a lost result: 130 stays. */
-    if (x->signalled)
+    if (x->signalled) {
+      tell_cancelled(x, res);
       rc = 130;
-    else if (lost || x->finish_failed)
+    } else if (lost || x->finish_failed)
       rc = 1;
     else
       rc = cli_result_exit(res);

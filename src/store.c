@@ -369,7 +369,16 @@ static int open_error(ice_store_t *s, int rc, const char *why, char *msg,
       describe(s, rc, buf, sizeof(buf));
     why = buf;
   }
-  snprintf(msg, msglen, "cannot open the run store '%s': %s", s->path, why);
+  /* SQLite says "disk I/O error" for a full disk or a file-size limit. */
+  if (((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
+       (rc & 0xff) == SQLITE_ERROR) &&
+      out_of_space(s, sqlite3_system_errno(s->db)))
+    snprintf(msg, msglen,
+             "cannot open the run store '%s': it is full (no space left, or "
+             "the file-size limit): %s",
+             s->path, why);
+  else
+    snprintf(msg, msglen, "cannot open the run store '%s': %s", s->path, why);
   free_store(s);
   return (rc & 0xff) == SQLITE_NOMEM ? ICE_ENOMEM : ICE_EIO;
 }

@@ -573,6 +573,12 @@ static void on_done(ice_run_t *run, void *data) {
                        sizeof(msg)) != 0) {
     fprintf(stderr, "ice: cannot record the end of run %s in the store: %s\n",
             ice_run_id(run), msg);
+    /* Its row says `running`, its owner gone once we exit. */
+    fprintf(stderr,
+            "ice: once the store can be written, ice resume %s%s%s continues "
+            "it\n",
+            ice_run_id(run), x->o->store != NULL ? " --store " : "",
+            x->o->store != NULL ? x->o->store : "");
     x->finish_failed = 1;
   }
 }

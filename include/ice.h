@@ -533,7 +533,9 @@ ICE_EXTERN int ice_store_begin_tools(ice_store_t *s, const char *run_id,
                                      const char *workflow, const char *path,
                                      const char *hash, json_t *inputs,
                                      json_t *tools, char *msg, size_t msglen);
-/* Records a run's end or stop: its result (borrowed; status and times). */
+/* Records a run's end or stop: its result (borrowed; status and times).
+ * Refused (ICE_EIO) when a failed write lost some of the run's rows (a full
+ * disk): the run stays `running`, to be resumed from what was committed. */
 ICE_EXTERN int ice_store_finish(ice_store_t *s, const char *run_id,
                                 json_t *result, char *msg, size_t msglen);
 /* What the store knows of a run (new reference in *out): {"run_id",

@@ -747,10 +747,21 @@ int ice_store_finish(ice_store_t *s, const char *run_id, json_t *result,
   const char *status = json_string_value(json_object_get(result, "status"));
   const char *workflow = json_string_value(json_object_get(result, "workflow"));
   char finished[40], *text;
+  json_t *lost;
   int rc;
 
   if (s == NULL || run_id == NULL || result == NULL)
     return ICE_EINVAL;
+  /* Rows of the run were lost to a failed write (a full disk): recorded as
+   * ended, it would look finished and a resume would not go on from what
+   * was committed. Its row stays `running`, the owner gone once it exits. */
+  lost = json_object_get(s->failed, run_id);
+  if (lost != NULL) {
+    snprintf(msg, msglen,
+             "%s (the run stays as it was recorded, to be resumed from there)",
+             json_string_value(lost));
+    return ICE_EIO;
+  }
   text = ice_json_format(result, 0);
   if (text == NULL)
     return ICE_ENOMEM;

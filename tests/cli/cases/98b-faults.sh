@@ -360,7 +360,7 @@ expect_err_has "ice: cannot open the run store '$RO/st/new.db': cannot create it
 expect_out_empty
 cmp -s "$RO/side/log" "$W/side-before" || fail "a tool ran: $(cat "$RO/side/log")"
 [ -e "$RO/st/new.db" ] && fail "a store was created in a read-only directory"
-ls "$RO/tmp" | grep -q . && fail "temporary files left in the tools' TMPDIR: $(ls "$RO/tmp")"
+[ -n "$(ls -A "$RO/tmp")" ] && fail "temporary files left in the tools' TMPDIR: $(ls "$RO/tmp")"
 integrity "$RO/st/s.db"
 chmod 755 "$RO/st"
 chmod 644 "$RO/st/s.db"
@@ -373,7 +373,7 @@ RC=$?
 expect_rc 0
 expect_json 'r["status"] == "completed" and r["output"]["c"] == {"n": 3} and r["output"]["a"] == {"n": 1}'
 [ "$(grep -c '"n":' "$RO/side/log")" = 2 ] || fail "side effects: $(cat "$RO/side/log")"
-ls "$RO/tmp" | grep -q . && fail "temporary files left in the tools' TMPDIR: $(ls "$RO/tmp")"
+[ -n "$(ls -A "$RO/tmp")" ] && fail "temporary files left in the tools' TMPDIR: $(ls "$RO/tmp")"
 integrity "$RO/st/s.db"
 chmod -R u+w "$RO"
 rm -rf "$RO"

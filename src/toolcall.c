@@ -610,7 +610,10 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
       snprintf(prefix, sizeof(prefix), "killed by signal %d (%s)",
                res->term_signal, name);
 #ifdef SIGRTMIN
-    else if (res->term_signal >= SIGRTMIN && res->term_signal <= SIGRTMAX)
+    else if (res->term_signal == SIGRTMIN)
+      snprintf(prefix, sizeof(prefix), "killed by signal %d (SIGRTMIN)",
+               res->term_signal);
+    else if (res->term_signal > SIGRTMIN && res->term_signal <= SIGRTMAX)
       snprintf(prefix, sizeof(prefix), "killed by signal %d (SIGRTMIN+%d)",
                res->term_signal, res->term_signal - SIGRTMIN);
 #endif

@@ -194,12 +194,13 @@ for sig in INT TERM; do
   t_end
 done
 
-t_begin "faults: a tool killed by each signal 1-31 fails naming it; the rest complete; a retry and a new run go on"
+t_begin "faults: a tool killed by each signal 1-31 (and two real-time ones) fails naming it; the rest complete; a retry and a new run go on"
 python3 -I -S - "$W" "$MARK" <<'PY'
 import json, sys
 w, mark = sys.argv[1], sys.argv[2]
 tools, nodes = {}, []
-for s in range(1, 32):
+# 34 and 40: real-time signals, named from SIGRTMIN (34 with glibc).
+for s in list(range(1, 32)) + [34, 40]:
     # The trailing word names the process for pgrep (sh's $0).
     tools["t%d" % s] = {"command": ["sh", "-c", "kill -%d $$; echo '{\"alive\": %d}'" % (s, s), "ice-sig-" + mark]}
     node = {"id": "n%d" % s, "type": "tool", "tool_name": "t%d" % s}
@@ -221,7 +222,9 @@ expect_json 'r["status"] == "failed" and r["success"] is False' \
   'r["nodes"]["n25"]["error"]["kind"] == "resource_limit" and r["nodes"]["n25"]["error"]["message"].startswith("file size: ")' \
   "all(r['nodes']['n%d' % s]['error'] == {'kind': 'tool_error', 'message': 'killed by signal %d (SIG%s)' % (s, n)} for s, n in $SIGNAMES.items())" \
   "all('Node n%d failed: killed by signal %d (SIG%s)' % (s, s, n) in r['errors'] for s, n in $SIGNAMES.items())" \
-  'r["metrics"]["nodes_failed"] == 24 and r["metrics"]["nodes_completed"] == 7'
+  'r["nodes"]["n34"]["error"]["message"] == "killed by signal 34 (SIGRTMIN)"' \
+  'r["nodes"]["n40"]["error"]["message"] == "killed by signal 40 (SIGRTMIN+6)"' \
+  'r["metrics"]["nodes_failed"] == 26 and r["metrics"]["nodes_completed"] == 7'
 cp "$W/out" "$W/sigs-result"
 sid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$W/out")
 ice show "$sid" --store "$W/sigs.db"
@@ -245,7 +248,7 @@ expect_events "$W/ev-sigretry" \
 # A new run of the failed workflow works with the same store.
 ice run "$W/sigs.json" --store "$W/sigs.db"
 expect_rc 1
-expect_json 'r["metrics"]["nodes_failed"] == 24'
+expect_json 'r["metrics"]["nodes_failed"] == 26'
 integrity "$W/sigs.db"
 nothing_left "ice-sig-$MARK"
 t_end

@@ -253,8 +253,8 @@ integrity "$W/sigs.db"
 nothing_left "ice-sig-$MARK"
 t_end
 
-# 60 process tools, each writing 500 bytes of output: the store needs
-# more than the limits below.
+# 60 process tools, each writing 500 bytes of output: the run needs about
+# 160 KB of store (with its log), opening a new store about 50 KB.
 python3 -I -S - "$W" <<'PY'
 import json, sys
 w = sys.argv[1]
@@ -271,7 +271,7 @@ F=$W/fill.db
 rm -f "$F"*
 # stdout through a pipe: the limit is on every regular file ice writes.
 (
-  with_fsize 61440 "$ICE" run "$W/fill.json" --store "$F" 2>"$W/err" </dev/null
+  with_fsize 102400 "$ICE" run "$W/fill.json" --store "$F" 2>"$W/err" </dev/null
   echo $? >"$W/fill-rc"
 ) | cat >"$W/out"
 RC=$(cat "$W/fill-rc")

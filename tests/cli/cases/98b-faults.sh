@@ -49,6 +49,10 @@ sys.exit(out(sys.argv[1]) != out(sys.argv[2]))' "$1" "$2" 2>/dev/null ||
     fail "outputs differ: $(head -c 300 "$1") / $(head -c 300 "$2")"
 }
 
+# Earlier cases SIGKILL engines (97-durable, 98-crash), which cannot remove
+# their tools' private directories: start from a clean TMPDIR.
+rm -rf "$TMPDIR"/ice-tool-*
+
 # A run whose tools may be interrupted at any point: a chain, a branch
 # beside it, a loop and a join (the `sleep` carries this suite's marker).
 cat >"$W/fault.json" <<J

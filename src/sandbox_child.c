@@ -246,8 +246,14 @@ int ice__sandbox_child_drop(const ice__sandbox_t *s, const char *cwd, int fd) {
 
   if (s->root) {
     drop_bounding_set(s); /* while we have CAP_SETPCAP */
-    if (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 ||
-        setresuid(s->uid, s->uid, s->uid) != 0)
+    /* Raw system calls: glibc's wrappers apply the change to every thread
+     * of the process it knows of, and a child cloned from a threaded
+     * engine inherits that list, so they can wait forever on a thread
+     * that was starting or exiting at the clone (seen from Python threads).
+     * Credentials are per thread, and this child has one. */
+    if (syscall(SYS_setgroups, 0, NULL) != 0 ||
+        syscall(SYS_setresgid, s->gid, s->gid, s->gid) != 0 ||
+        syscall(SYS_setresuid, s->uid, s->uid, s->uid) != 0)
       return fail(fd, ICE__SBX_WHAT_USER, 0, errno);
     /* A changed uid makes us undumpable, which hides /proc/self/uid_map
      * from us; exec recomputes it anyway. */

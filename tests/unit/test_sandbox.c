@@ -16,9 +16,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,6 +566,49 @@ static void kill_later(uv_timer_t *t) {
 
 /* A kill takes the namespace down: the init, the tool, and what it left,
  * setsid or not. */
+/* Threads start and exit while tools are cloned, as in an embedding
+ * program (Python threads). As root the child drops to nobody: glibc's
+ * setgroups and setresuid would signal every thread it knows of and wait
+ * for each, forever for one that was starting or exiting at the clone.
+ * alarm() turns such a hang into a failure. */
+static atomic_int churn_stop;
+
+static void *idle_thread(void *arg) {
+  return arg;
+}
+
+static void *churn(void *arg) {
+  while (!atomic_load(&churn_stop)) {
+    pthread_t t;
+
+    if (pthread_create(&t, NULL, idle_thread, NULL) == 0)
+      pthread_join(t, NULL);
+  }
+  return arg;
+}
+
+static void test_threads_churn_while_cloning(void **state) {
+  ice__sandbox_conf_t c;
+  pthread_t th[2];
+  run_t r;
+
+  (void)state;
+  conf(&c, "{}");
+  atomic_store(&churn_stop, 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, churn, NULL), 0);
+  alarm(120);
+  for (int i = 0; i < 60; i++) {
+    run_ok(&c, "exit 0", &r);
+    assert_int_equal(r.res.exit_status, 0);
+  }
+  alarm(0);
+  atomic_store(&churn_stop, 1);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  ice__sandbox_conf_free(&c);
+}
+
 static void test_kill_takes_namespace(void **state) {
   ice__sandbox_conf_t c;
   char script[160], mark[32];
@@ -1130,6 +1175,7 @@ int main(void) {
       cmocka_unit_test(test_verdict_rules),
       cmocka_unit_test(test_describe),
       cmocka_unit_test(test_kill_takes_namespace),
+      cmocka_unit_test(test_threads_churn_while_cloning),
       cmocka_unit_test(test_strict_and_degraded),
       cmocka_unit_test(test_writable_paths),
       cmocka_unit_test(test_readable_not_mapped),

@@ -930,6 +930,8 @@ static void try_reap(ice__proc_t *p) {
   } else if (p->sb != NULL) {
     sandbox_exit(p);
   }
+  /* The init is reaped: the kernel ended its namespace before. */
+  p->res.contained = p->sb != NULL && ice__sandbox_has_init(p->sb);
   on_exited(p);
 }
 

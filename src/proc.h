@@ -34,6 +34,10 @@ typedef struct {
   size_t stderr_tail_len;
   double cpu_seconds; /* user+sys CPU time of the child (0 if unknown) */
   int64_t max_rss_kb; /* peak RSS of the child in KiB (0 if unknown) */
+  /* 1 when no process the child started can still be running: it was
+   * the init of a pid namespace, which takes every process of the
+   * namespace with it. */
+  int contained;
   /* The sandbox limit the child hit, as a message that names it
    * ("memory: ..."; SPEC §5.2), or NULL. Never set when killed. */
   const char *limit;

@@ -377,7 +377,7 @@ static int child_entry(void *arg) {
 
 // GCOVR_EXCL_STOP
 
-/* Without a sandbox the child borrows our memory until it execs, as
+/* Without namespaces the child borrows our memory until it execs, as
  * posix_spawn's does: a fork would copy the page tables of the whole engine
  * only for exec to throw them away, and that copy and its teardown were a
  * third of the CPU a short tool cost. CLONE_VFORK: this thread waits until
@@ -473,12 +473,12 @@ static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
 
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  if (sb != NULL) {
+  if (sb != NULL && ice__sandbox_clone_flags(sb) != 0) {
     pid = ice__sandbox_fork(sb);
     if (pid == 0)
       child_main(&c); /* never returns */
   } else {
-    pid = vfork_child(&c);
+    pid = vfork_child(&c); /* no namespace to make: nothing to fork for */
   }
   err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -930,8 +930,11 @@ static void try_reap(ice__proc_t *p) {
   } else if (p->sb != NULL) {
     sandbox_exit(p);
   }
-  /* The init is reaped: the kernel ended its namespace before. */
-  p->res.contained = p->sb != NULL && ice__sandbox_has_init(p->sb);
+  /* An init is reaped: the kernel ended its namespace before. Without a
+   * mount namespace the tool's view was the engine user's whole file
+   * system (or nobody's, as root, which cannot enter the directory). */
+  p->res.tmp_reusable = p->sb == NULL || ice__sandbox_has_init(p->sb) ||
+                        !(ice__sandbox_clone_flags(p->sb) & CLONE_NEWNS);
   on_exited(p);
 }
 

@@ -25,9 +25,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The state of a child between its sandbox calls (it lives in the
- * child's copy of memory; the parent never writes it). */
-static struct {
+/* The state of a child between its sandbox calls. Thread-local: a child
+ * started with CLONE_VM (no namespaces: proc.c's vfork_child) writes it
+ * in the memory of the engine's thread that spawned it, which waits until
+ * the exec and never reads it; another thread spawning at the same time
+ * has its own. */
+static _Thread_local struct {
   int proc_ok;   /* /proc is the pid namespace's own */
   int cg_joined; /* in the cgroup: no RLIMIT_DATA needed */
   int ro_done;   /* OP_RO_ALL made the host read-only */
@@ -249,8 +252,10 @@ int ice__sandbox_child_drop(const ice__sandbox_t *s, const char *cwd, int fd) {
     /* Raw system calls: glibc's wrappers apply the change to every thread
      * of the process it knows of, and a child cloned from a threaded
      * engine inherits that list, so they can wait forever on a thread
-     * that was starting or exiting at the clone (seen from Python threads).
-     * Credentials are per thread, and this child has one. */
+     * that was starting or exiting at the clone (seen from Python threads);
+     * a child sharing the engine's memory (CLONE_VM, no namespaces) would
+     * even signal the engine's own threads. Credentials are per thread,
+     * and this child has one. */
     if (syscall(SYS_setgroups, 0, NULL) != 0 ||
         syscall(SYS_setresgid, s->gid, s->gid, s->gid) != 0 ||
         syscall(SYS_setresuid, s->uid, s->uid, s->uid) != 0)

@@ -267,7 +267,6 @@ typedef struct ptask_s {
   char *tmpdir;
   char **envp;
   size_t max_output;
-  int unsandboxed; /* the ICE_SANDBOX_REFUSE=sandbox hook applied */
   /* After the tool ended, its emptied TMPDIR waits here for the next tool
    * started on the same loop (see offer_tmpdir). */
   uv_prepare_t keep;
@@ -303,11 +302,10 @@ static void ptask_free(ptask_t *p) {
  * its TMPDIR, emptied, to the next tool the scheduler starts on the same
  * loop, which it does in the idle phase of the next turn when nodes are
  * waiting; a prepare handle, which runs right after, removes it as before
- * if nobody took it. Only when nothing the
- * tool started can still be running (a pid namespace's init took every
- * process with it) or when the tool had no sandbox at all (it could then
- * write into any TMPDIR of the engine's user anyway). Per thread: each
- * loop runs on one. */
+ * if nobody took it. Only when proc.h says the directory may be reused
+ * (tmp_reusable): nothing of the tool can still run, or it could reach
+ * any TMPDIR of the engine's user anyway. Per thread: each loop runs on
+ * one. */
 static _Thread_local ptask_t *spares;
 
 static int rm_below(const char *path, const struct stat *sb, int flag,
@@ -340,10 +338,10 @@ static void on_keep(uv_prepare_t *h) {
 }
 
 /* Empties p's TMPDIR and offers it, or frees p (removing it). */
-static void release(ptask_t *p, int contained) {
+static void release(ptask_t *p, int reusable) {
   struct stat st;
 
-  if (p->tmpdir == NULL || !(contained || p->unsandboxed) ||
+  if (p->tmpdir == NULL || !reusable ||
       nftw(p->tmpdir, rm_below, 16, FTW_DEPTH | FTW_PHYS) != 0 ||
       lstat(p->tmpdir, &st) != 0 || !S_ISDIR(st.st_mode) ||
       st.st_uid != geteuid() || (st.st_mode & 07777) != 0700 ||
@@ -742,7 +740,7 @@ static void on_exit_cb(void *data, const ice__proc_result_t *res) {
     else
       ice_task_done(t, out);
   }
-  release(p, res->contained);
+  release(p, res->tmp_reusable);
 }
 
 static void start_process(ice_task_t *t, const ice__tooldef_t *c,
@@ -763,7 +761,6 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   p->def = c;
   p->max_output = c->max_output;
   p->loop = ice_task_loop(t);
-  p->unsandboxed = ice__sandbox_off(&c->sandbox) != 0;
   if (base == NULL || base[0] == '\0')
     base = "/tmp";
   p->tmpdir = take_tmpdir(p->loop, base);

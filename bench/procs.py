@@ -1,6 +1,7 @@
 """W4 and W6 alone, in every sandbox configuration, interleaved.
 
     /usr/bin/python3 bench/procs.py BUILD [--rounds R] [--count N]
+                                          [--before OTHER_BUILD]
 
 W4 (N process-tool nodes running /bin/echo null, max_parallel 2) is run
 by `ice run --no-store` three ways, next to `make -j2` running the same N
@@ -17,7 +18,8 @@ W6 (a one-node workflow) is run next to bench/startup.c (libuv, jansson,
 libfyaml) and the same program linked with every library the `ice`
 command used to link. Each round runs every case once; the medians of
 wall and CPU time (user + system, engine and children) are printed. The
-figures are printed, never asserted.
+figures are printed, never asserted. --before adds the same ice cases for
+another build (its `ice`), in the same rounds, to compare two trees.
 """
 import argparse
 import json
@@ -46,6 +48,8 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--count", type=int, default=wl.W4_COUNT)
+    ap.add_argument("--before", default=None,
+                    help="another build directory whose ice is run too")
     ap.add_argument("--only", default="",
                     help="comma-separated case names to run")
     args = ap.parse_args()
@@ -79,12 +83,22 @@ def run(ice, args, tmp):
     env_ns = dict(env, ICE_SANDBOX_REFUSE=NS_REFUSED)
     env_off = dict(env, ICE_SANDBOX_REFUSE="sandbox")
     run_args = ["run", "--no-store", "--quiet"]
-    cases = [
-        ("W4 ice, sandbox", [ice] + run_args + [strict], None, env),
-        ("W4 ice, rlimits+seccomp", [ice] + run_args + [loose], None, env_ns),
-        ("W4 ice, sandbox off", [ice] + run_args + [loose], None, env_off),
+
+    def ice_cases(exe, tag):
+        return [
+            ("W4 %s, sandbox" % tag, [exe] + run_args + [strict], None, env),
+            ("W4 %s, rlimits+seccomp" % tag, [exe] + run_args + [loose],
+             None, env_ns),
+            ("W4 %s, sandbox off" % tag, [exe] + run_args + [loose], None,
+             env_off),
+            ("W6 %s" % tag, [exe] + run_args + [one], None, env)]
+
+    cases = ice_cases(ice, "ice")
+    if args.before:
+        cases += ice_cases(os.path.abspath(os.path.join(args.before, "ice")),
+                           "before")
+    cases += [
         ("W4 make -j2",) + peers["make -j2"] + (env,),
-        ("W6 ice", [ice] + run_args + [one], None, env),
         ("W6 C start-up", [os.path.join(tmp, "startup")], None, env),
         ("W6 C, ice libs", [os.path.join(tmp, "startup-ice-libs")], None,
          env),
@@ -124,15 +138,16 @@ def run(ice, args, tmp):
             sa, sb = samples[a], samples[b]
             print("  %s / %s: wall %.2fx, CPU %.2fx  (%s)" % (
                 a, b, sa.wall / sb.wall, sa.cpu / sb.cpu, what))
-    ratio("W4 ice, sandbox off", "W4 make -j2", "target <= 1.1x")
-    ratio("W4 ice, rlimits+seccomp", "W4 ice, sandbox off",
-          "target <= 1.3x")
-    ratio("W4 ice, sandbox", "W4 ice, sandbox off", "what namespaces add")
-    ratio("W4 ice, sandbox", "W4 make -j2", "")
-    ratio("W6 ice", "W6 C start-up", "target <= 1.5x")
-    ratio("W6 ice", "W6 C, ice libs", "")
+    for tag in ("before", "ice"):
+        ratio("W4 %s, sandbox off" % tag, "W4 make -j2", "target <= 1.1x")
+        ratio("W4 %s, rlimits+seccomp" % tag, "W4 %s, sandbox off" % tag,
+              "target <= 1.3x")
+        ratio("W4 %s, sandbox" % tag, "W4 %s, sandbox off" % tag,
+              "what namespaces add")
+        ratio("W4 %s, sandbox" % tag, "W4 make -j2", "")
+        ratio("W6 %s" % tag, "W6 C start-up", "target <= 1.5x")
     if "W6 ice" in samples:
-        print("  W4 per process: " + ", ".join(
+        print("  W4 per process (wall): " + ", ".join(
             "%s %.2f ms" % (k[3:], samples[k].wall * 1e3 / n)
             for k in samples if k.startswith("W4")))
 

@@ -34,6 +34,23 @@
 
 extern char **environ;
 
+/* The child of vfork_child runs on a buffer in our frame and never
+ * returns, so AddressSanitizer's poisoning of its frames stays in the
+ * shadow of that buffer: clear it before and after each use. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PROC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PROC_ASAN 1
+#endif
+#endif
+#ifdef PROC_ASAN
+#include <sanitizer/asan_interface.h>
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* stderr is split into lines of at most this many bytes: a child that
  * writes megabytes without a newline gets it back in chunks instead of
  * making us buffer it all. */
@@ -300,6 +317,21 @@ static int tool_main(void *arg) {
   child_fail(c, ICE__PROC_STEP_EXEC, child_exec(c));
 }
 
+/* We stay as the namespace's init; the tool is a child that shares our
+ * memory until it execs (vfork-like: no second copy of the engine's page
+ * tables), on a stack in this frame. A function of its own: a child of
+ * vfork_child, which runs on a stack of that size itself, never has this
+ * frame. */
+static __attribute__((noinline)) _Noreturn void init_main(const child_t *c) {
+  char stack[ICE__SBX_TOOL_STACK] __attribute__((aligned(16)));
+  pid_t t = ice__sandbox_spawn_tool(tool_main, (void *)c, stack);
+
+  if (t < 0)
+    child_fail(c, ICE__PROC_STEP_SETUP, errno);
+  ice__sandbox_init_reap(c->sb, t, c->status);
+  _exit(0); /* and the kernel kills the rest of the namespace */
+}
+
 /* The child, from fork to exec. Every signal is blocked on entry (the
  * parent blocked them around fork, so no handler of the engine runs here,
  * libuv's included, which would write into the engine's signal pipe). */
@@ -350,22 +382,10 @@ static _Noreturn void child_main(const child_t *c) {
    * the init of a pid namespace, this process then forks the tool and
    * only waits; the tool goes on below. */
   if (c->sb != NULL) {
-    pid_t t;
-
     if (ice__sandbox_child_setup(c->sb, c->report) != 0)
       _exit(127);
-    if (ice__sandbox_has_init(c->sb)) {
-      /* We stay as the namespace's init; the tool is a child that shares
-       * our memory until it execs (vfork-like: no second copy of the
-       * engine's page tables), on this stack of ours. */
-      char stack[ICE__SBX_TOOL_STACK] __attribute__((aligned(16)));
-
-      t = ice__sandbox_spawn_tool(tool_main, (void *)c, stack);
-      if (t < 0)
-        child_fail(c, ICE__PROC_STEP_SETUP, errno);
-      ice__sandbox_init_reap(c->sb, t, c->status);
-      _exit(0); /* and the kernel kills the rest of the namespace */
-    }
+    if (ice__sandbox_has_init(c->sb))
+      init_main(c);
   }
   tool_main((void *)c);
   _exit(127); /* not reached */
@@ -391,10 +411,17 @@ static int child_entry(void *arg) {
  * starts, which cppcheck takes for an overflow. */
 static pid_t vfork_child(child_t *c) {
   char stack[ICE__SBX_TOOL_STACK] __attribute__((aligned(16)));
+  pid_t pid;
+  int err;
 
+  UNPOISON(stack, sizeof(stack));
   // cppcheck-suppress ctuPointerArith
-  return clone(child_entry, stack + sizeof(stack),
-               CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+  pid = clone(child_entry, stack + sizeof(stack),
+              CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+  err = errno;
+  UNPOISON(stack, sizeof(stack));
+  errno = err;
+  return pid;
 }
 
 /* Reads report records from fd until EOF (returns 1) or, on a

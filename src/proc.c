@@ -5,10 +5,12 @@
  * three points: it creates the child (clone into namespaces), it runs in
  * the child before exec, and it judges the exit (which limit was hit).
  *
- * We fork and exec ourselves instead of using uv_spawn: libuv has no hook
- * that runs in the child before exec, and the child must ask for a
- * parent-death signal (so that a tool never outlives an engine killed with
- * SIGKILL) and must tell us which step failed (cwd or exec). The exit is
+ * We start and exec the child ourselves instead of using uv_spawn (a
+ * clone that shares our memory until exec, or, to make namespaces, a
+ * fork): libuv has no hook that runs in the child before exec, and the
+ * child must ask for a parent-death signal (so that a tool never outlives
+ * an engine killed with SIGKILL) and must tell us which step failed (cwd
+ * or exec). The exit is
  * watched through a pidfd (Linux >= 5.3), or through SIGCHLD where there is
  * none; we reap the child ourselves, which also gives us its rusage. */
 #include "proc.h"

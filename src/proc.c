@@ -59,8 +59,12 @@ extern char **environ;
 #define LINE_CAP (64 * 1024)
 /* Bytes of stderr kept for error messages. */
 #define TAIL_CAP 2048
-/* stdout is read straight into the result buffer; keep this much free. */
+/* stdout is read straight into the result buffer; keep this much free.
+ * The first buffer is small: most tools print a line, and 64 KiB taken
+ * and given back per tool made malloc grow and trim its heap (brk, and
+ * page faults on the fresh pages) every time. */
 #define READ_CHUNK (64 * 1024)
+#define FIRST_READ 4096
 /* After the child has exited and its group was killed, EOF normally comes
  * at once. Only a descendant that left the group (setsid) can hold a pipe
  * open; we stop waiting for it after this long. */
@@ -759,15 +763,19 @@ static void err_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   ice__proc_t *p = h->data;
+  /* Reads of at least half a chunk, which grows with the buffer. */
+  size_t chunk = p->out_cap < FIRST_READ   ? FIRST_READ
+                 : p->out_cap > READ_CHUNK ? READ_CHUNK
+                                           : p->out_cap;
   size_t avail;
 
   /* +1 keeps room for the NUL that on_exit promises. */
-  if (p->out_cap - p->out_len < READ_CHUNK + 1) {
+  if (p->out_cap - p->out_len < chunk / 2 + 1) {
     size_t cap = p->out_cap * 2;
     char *nb;
 
-    if (cap < p->out_len + READ_CHUNK + 1)
-      cap = p->out_len + READ_CHUNK + 1;
+    if (cap < p->out_len + chunk + 1)
+      cap = p->out_len + chunk + 1;
     /* Never grow much past the cap: the memory bound is the point. */
     if (p->max_output > 0 && cap > p->max_output + READ_CHUNK + 1)
       cap = p->max_output + READ_CHUNK + 1;

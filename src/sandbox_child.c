@@ -211,6 +211,11 @@ int ice__sandbox_child_setup(const ice__sandbox_t *s, int fd) {
       (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0 ||
        write_maps(s->c_uid_map, s->c_gid_map) != 0))
     return fail(fd, ICE__SBX_WHAT_MAPS, 0, errno);
+  /* The network namespace, made here rather than by the engine's clone
+   * (sandbox.c says why); the tool inherits it. */
+  if (s->unshare_net && unshare(CLONE_NEWNET) != 0 &&
+      refused(s, fd, ICE__SBX_WHAT_NONE, 0, errno, ICE__SBX_NET))
+    return -1;
   /* The cgroup: memory and processes of everything below. Without it,
    * RLIMIT_DATA (in ice__sandbox_child_drop). */
   if (s->cg_procs_fd >= 0 && write(s->cg_procs_fd, "0", 1) == 1)

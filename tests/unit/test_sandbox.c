@@ -1104,7 +1104,8 @@ static void test_child_steps_in_process(void **state) {
 /* ---- a kernel that refuses ---------------------------------------------- */
 
 /* In a child of the test, a seccomp filter plays a kernel (or a container
- * runtime) that refuses network namespaces and mount_setattr, as Docker's
+ * runtime) that refuses network namespaces (clone and unshare) and
+ * mount_setattr, as Docker's
  * default profile refuses namespaces: the engine must find out which by
  * itself (no test hook), fail strict tools naming it, and run relaxed ones
  * without it. */
@@ -1127,13 +1128,17 @@ static void test_kernel_refuses(void **state) {
         seccomp_rule_add(
             f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNET, CLONE_NEWNET)) != 0 ||
+        seccomp_rule_add(
+            f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
+            SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNET, CLONE_NEWNET)) != 0 ||
         seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(mount_setattr),
                          0) != 0 ||
         seccomp_load(f) != 0)
       _exit(20);
     seccomp_release(f);
 
-    /* Strict: the clone fails, the probe names the network namespace. */
+    /* Strict: the network namespace (made by the child, with unshare) is
+     * refused, and named. */
     conf(&c, NULL);
     rc = run_sh(&c, "true", &r, &deg, msg, sizeof(msg));
     if (rc != -EPERM ||

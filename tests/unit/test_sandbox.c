@@ -662,7 +662,7 @@ static void atfork_child(void) {
     *atfork_seen = 1;
 }
 
-static void *idle_thread(void *arg) {
+static void *waiting_thread(void *arg) {
   (void)arg;
   while (!idle_stop)
     usleep(1000);
@@ -710,7 +710,7 @@ static void test_no_namespaces_engine_keeps_its_ids(void **state) {
   assert_true(atfork_seen != MAP_FAILED);
   assert_int_equal(pthread_atfork(NULL, NULL, atfork_child), 0);
   idle_stop = 0;
-  assert_int_equal(pthread_create(&th, NULL, idle_thread, NULL), 0);
+  assert_int_equal(pthread_create(&th, NULL, waiting_thread, NULL), 0);
   setenv("ICE_SANDBOX_REFUSE", "user,pid,net,mount,ipc,uts,readonly,idmap", 1);
   conf(&c, "{\"strict\": false}");
   assert_int_equal(run_sh(&c,

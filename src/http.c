@@ -5,9 +5,9 @@
  * seen by the transfer's progress callback, which curl calls often. */
 #include "http.h"
 
+#include "curl_dl.h"
 #include "internal.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,9 +32,9 @@ struct ice__http_s {
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_init_rc;
 
-/* curl_global_init is not thread-safe in every libcurl: once, first. */
+/* Loads libcurl and runs its global init (curl_dl.h). */
 static void global_init(void) {
-  g_init_rc = (int)curl_global_init(CURL_GLOBAL_DEFAULT);
+  g_init_rc = ice__curl_load();
 }
 
 int ice__http_url_ok(const char *url) {

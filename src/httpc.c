@@ -11,11 +11,11 @@
  * curl_multi_socket_action, so we then accept only numeric hosts. */
 #include "httpc.h"
 
+#include "curl_dl.h"
 #include "engine.h"
 #include "internal.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -74,12 +74,12 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_init_rc;
 static int g_async_dns;
 
-/* curl_global_init is not thread-safe in every libcurl: once, first. It is
- * refcounted, so http.c calling it too is fine. */
+/* Loads libcurl (curl_dl.h), whose global init is done once for both
+ * clients, then what it can do. */
 static void global_init(void) {
   const curl_version_info_data *v;
 
-  g_init_rc = (int)curl_global_init(CURL_GLOBAL_DEFAULT);
+  g_init_rc = ice__curl_load(); /* and curl_global_init */
   if (g_init_rc != 0)
     return;
   v = curl_version_info(CURLVERSION_NOW);
@@ -597,6 +597,10 @@ void ice__hreq_abort(ice__hreq_t *h) {
     c->done = h;
   c->last = h;
   uv_timer_start(&c->kick, on_kick, 0, 0);
+}
+
+const char *ice__httpc_missing(void) {
+  return g_init_rc != 0 ? ice__curl_error() : NULL;
 }
 
 size_t ice__hreq_in_flight(const ice_engine_t *e) {

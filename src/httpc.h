@@ -50,6 +50,11 @@ int ice__hreq_post(ice_engine_t *e, const char *url, const char *const *headers,
  * on a later loop turn, never from inside this call. */
 void ice__hreq_abort(ice__hreq_t *h);
 
+/* Why HTTP cannot work on this machine (libcurl is loaded when the first
+ * request is made, and may be missing: curl_dl.h), or NULL when it can or
+ * was not tried yet. */
+const char *ice__httpc_missing(void);
+
 /* Requests in flight on the engine right now (tests and benchmarks count
  * them): posted, and their cb not yet fired. */
 size_t ice__hreq_in_flight(const ice_engine_t *e);

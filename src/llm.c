@@ -593,7 +593,13 @@ static void send_openai(req_t *q) {
   free(auth);
   free(url);
   ice__free(body);
-  if (rc != 0) {
+  if (rc != 0 && ice__httpc_missing() != NULL) {
+    /* No libcurl on this machine: retrying will not bring it. */
+    ice__task_fail_kind(t, ICE__KIND_NON_RETRYABLE,
+                        "cannot send the LLM request to %s: %s",
+                        q->cfg.base_url, ice__httpc_missing());
+    req_free(q);
+  } else if (rc != 0) {
     ice__task_fail_kind(t, ICE__KIND_LLM_ERROR,
                         "cannot send the LLM request to %s (error %d)",
                         q->cfg.base_url, rc);

@@ -34,6 +34,12 @@ typedef struct {
   size_t stderr_tail_len;
   double cpu_seconds; /* user+sys CPU time of the child (0 if unknown) */
   int64_t max_rss_kb; /* peak RSS of the child in KiB (0 if unknown) */
+  /* 1 when the child's private TMPDIR may be handed to another child: no
+   * process it started can still run (it was a pid namespace's init,
+   * which takes them all with it), or it had no mount namespace, so that
+   * what it left behind could write wherever the engine's user can (or,
+   * as root, not in the engine's directory at all) anyway. */
+  int tmp_reusable;
   /* The sandbox limit the child hit, as a message that names it
    * ("memory: ..."; SPEC §5.2), or NULL. Never set when killed. */
   const char *limit;

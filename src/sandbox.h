@@ -82,6 +82,12 @@ extern const char *const ice__sandbox_fields[];
 const char *ice__sandbox_check_field(const char *key, json_t *val, char *buf,
                                      size_t len);
 
+/* The benchmark hook ICE_SANDBOX_REFUSE=sandbox: for a configuration that
+ * is not strict, the mechanisms it asks for (the tool then runs with no
+ * sandbox at all: no namespaces, limits, seccomp or privilege drop), else
+ * 0. A strict configuration fails as with `all`. */
+unsigned ice__sandbox_off(const ice__sandbox_conf_t *c);
+
 /* The names of the mechanisms in `mask` as a new JSON array of strings
  * (for a sandbox.degraded event); NULL on ENOMEM. */
 json_t *ice__sandbox_missing_json(unsigned mask);

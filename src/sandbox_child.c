@@ -25,9 +25,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The state of a child between its sandbox calls (it lives in the
- * child's copy of memory; the parent never writes it). */
-static struct {
+/* The state of a child between its sandbox calls. Thread-local: a child
+ * started with CLONE_VM (no namespaces: proc.c's vfork_child) writes it
+ * in the memory of the engine's thread that spawned it, which waits until
+ * the exec and never reads it; another thread spawning at the same time
+ * has its own. */
+static _Thread_local struct {
   int proc_ok;   /* /proc is the pid namespace's own */
   int cg_joined; /* in the cgroup: no RLIMIT_DATA needed */
   int ro_done;   /* OP_RO_ALL made the host read-only */
@@ -208,6 +211,11 @@ int ice__sandbox_child_setup(const ice__sandbox_t *s, int fd) {
       (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0 ||
        write_maps(s->c_uid_map, s->c_gid_map) != 0))
     return fail(fd, ICE__SBX_WHAT_MAPS, 0, errno);
+  /* The network namespace, made here rather than by the engine's clone
+   * (sandbox.c says why); the tool inherits it. */
+  if (s->unshare_net && unshare(CLONE_NEWNET) != 0 &&
+      refused(s, fd, ICE__SBX_WHAT_NONE, 0, errno, ICE__SBX_NET))
+    return -1;
   /* The cgroup: memory and processes of everything below. Without it,
    * RLIMIT_DATA (in ice__sandbox_child_drop). */
   if (s->cg_procs_fd >= 0 && write(s->cg_procs_fd, "0", 1) == 1)
@@ -249,8 +257,10 @@ int ice__sandbox_child_drop(const ice__sandbox_t *s, const char *cwd, int fd) {
     /* Raw system calls: glibc's wrappers apply the change to every thread
      * of the process it knows of, and a child cloned from a threaded
      * engine inherits that list, so they can wait forever on a thread
-     * that was starting or exiting at the clone (seen from Python threads).
-     * Credentials are per thread, and this child has one. */
+     * that was starting or exiting at the clone (seen from Python threads);
+     * a child sharing the engine's memory (CLONE_VM, no namespaces) would
+     * even signal the engine's own threads. Credentials are per thread,
+     * and this child has one. */
     if (syscall(SYS_setgroups, 0, NULL) != 0 ||
         syscall(SYS_setresgid, s->gid, s->gid, s->gid) != 0 ||
         syscall(SYS_setresuid, s->uid, s->uid, s->uid) != 0)

@@ -8,10 +8,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1034,6 +1036,45 @@ static void test_env_inherited(void **state) {
   run_free(&r);
 }
 
+/* A page shared with every child: what the atfork handler below saw. */
+static volatile int *atfork_seen;
+
+static void atfork_child(void) {
+  if (atfork_seen != NULL)
+    *atfork_seen = 1;
+}
+
+/* The child of a tool makes system calls only until it execs: no fork
+ * handler of the program that embeds the engine runs in it (one that
+ * takes a lock could wait forever for a thread that does not exist in
+ * the child), and nothing of the engine's address space is copied. */
+static void test_no_fork_handlers(void **state) {
+  const char *argv[] = {"/bin/sh", "-c", "echo ran", NULL};
+  run_t r = {0};
+  ice__proc_opts_t o = opts_for(argv, &r);
+  volatile int *seen = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  pid_t pid;
+
+  assert_true(seen != MAP_FAILED);
+  atfork_seen = seen;
+  assert_int_equal(pthread_atfork(NULL, NULL, atfork_child), 0);
+  /* The handler works: a fork runs it. */
+  pid = fork();
+  if (pid == 0)
+    _exit(0);
+  assert_true(pid > 0);
+  assert_int_equal(waitpid(pid, NULL, 0), pid);
+  assert_int_equal(*seen, 1);
+  *seen = 0;
+  run_once(&o, &r);
+  assert_string_equal(r.out, "ran\n");
+  assert_int_equal(*seen, 0);
+  atfork_seen = NULL;
+  munmap((void *)seen, 4096);
+  run_free(&r);
+}
+
 static void test_no_on_exit(void **state) {
   const char *argv[] = {"/bin/sh", "-c", "echo hi; echo x >&2", NULL};
   ice__proc_opts_t o;
@@ -1116,6 +1157,7 @@ int main(void) {
       /* First: fork gets slower as the (sanitizer) heap grows. */
       cmocka_unit_test(test_concurrent_200),
       cmocka_unit_test(test_cat_roundtrip),
+      cmocka_unit_test(test_no_fork_handlers),
       cmocka_unit_test(test_stdin_copied),
       cmocka_unit_test(test_no_stdin),
       cmocka_unit_test(test_exit_codes),

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/ptrace.h>
@@ -648,6 +649,90 @@ static void test_kill_takes_namespace(void **state) {
   ice__sandbox_conf_free(&c);
 }
 
+/* ---- without namespaces ---------------------------------------------------
+ * The child then shares the engine's memory until it execs (proc.c,
+ * vfork_child): what it changes of itself (its user, limits, filter) must
+ * stay its own. */
+
+static volatile int idle_stop;
+static volatile int *atfork_seen; /* a page shared with children */
+
+static void atfork_child(void) {
+  if (atfork_seen != NULL)
+    *atfork_seen = 1;
+}
+
+static void *waiting_thread(void *arg) {
+  (void)arg;
+  while (!idle_stop)
+    usleep(1000);
+  return NULL;
+}
+
+/* The real uid of every thread of this process, or -1 when they differ. */
+static long threads_uid(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *de;
+  long uid = -2;
+
+  assert_non_null(d);
+  while ((de = readdir(d)) != NULL) {
+    char path[300], line[256];
+    FILE *f;
+    long u = -1;
+
+    if (de->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+    if ((f = fopen(path, "r")) == NULL)
+      continue;
+    while (fgets(line, sizeof(line), f) != NULL) {
+      if (strncmp(line, "Uid:", 4) == 0)
+        u = strtol(line + 4, NULL, 10);
+    }
+    fclose(f);
+    uid = uid == -2 || uid == u ? u : -1;
+  }
+  closedir(d);
+  return uid;
+}
+
+static void test_no_namespaces_engine_keeps_its_ids(void **state) {
+  ice__sandbox_conf_t c;
+  run_t r;
+  char msg[512] = "", want[64];
+  unsigned deg = 0;
+  pthread_t th;
+
+  (void)state;
+  atfork_seen = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true(atfork_seen != MAP_FAILED);
+  assert_int_equal(pthread_atfork(NULL, NULL, atfork_child), 0);
+  idle_stop = 0;
+  assert_int_equal(pthread_create(&th, NULL, waiting_thread, NULL), 0);
+  setenv("ICE_SANDBOX_REFUSE", "user,pid,net,mount,ipc,uts,readonly,idmap", 1);
+  conf(&c, "{\"strict\": false}");
+  assert_int_equal(run_sh(&c,
+                          "id -u; grep -E '^(NoNewPrivs|Seccomp):' "
+                          "/proc/self/status | tr -d '\\t'",
+                          &r, &deg, msg, sizeof(msg)),
+                   0);
+  snprintf(want, sizeof(want), "%u\nNoNewPrivs:1\nSeccomp:2\n",
+           geteuid() == 0 ? 65534u : (unsigned)geteuid());
+  assert_string_equal(r.out, want);
+  /* The engine, all its threads, is still who it was; nothing was forked
+   * (no fork handler of the embedding program ran in the child). */
+  assert_int_equal(threads_uid(), (long)getuid());
+  assert_int_equal(*atfork_seen, 0);
+  munmap((void *)atfork_seen, 4096);
+  atfork_seen = NULL;
+  ice__sandbox_conf_free(&c);
+  unsetenv("ICE_SANDBOX_REFUSE");
+  idle_stop = 1;
+  assert_int_equal(pthread_join(th, NULL), 0);
+}
+
 /* ---- strict, degraded, failures to start -------------------------------- */
 
 static void test_strict_and_degraded(void **state) {
@@ -1019,7 +1104,8 @@ static void test_child_steps_in_process(void **state) {
 /* ---- a kernel that refuses ---------------------------------------------- */
 
 /* In a child of the test, a seccomp filter plays a kernel (or a container
- * runtime) that refuses network namespaces and mount_setattr, as Docker's
+ * runtime) that refuses network namespaces (clone and unshare) and
+ * mount_setattr, as Docker's
  * default profile refuses namespaces: the engine must find out which by
  * itself (no test hook), fail strict tools naming it, and run relaxed ones
  * without it. */
@@ -1042,13 +1128,17 @@ static void test_kernel_refuses(void **state) {
         seccomp_rule_add(
             f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNET, CLONE_NEWNET)) != 0 ||
+        seccomp_rule_add(
+            f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
+            SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNET, CLONE_NEWNET)) != 0 ||
         seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(mount_setattr),
                          0) != 0 ||
         seccomp_load(f) != 0)
       _exit(20);
     seccomp_release(f);
 
-    /* Strict: the clone fails, the probe names the network namespace. */
+    /* Strict: the network namespace (made by the child, with unshare) is
+     * refused, and named. */
     conf(&c, NULL);
     rc = run_sh(&c, "true", &r, &deg, msg, sizeof(msg));
     if (rc != -EPERM ||
@@ -1162,6 +1252,7 @@ static void test_unprivileged_engine(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conf_defaults),
+      cmocka_unit_test(test_no_namespaces_engine_keeps_its_ids),
       cmocka_unit_test(test_conf_fields),
       cmocka_unit_test(test_check_fields),
       cmocka_unit_test(test_missing_names),

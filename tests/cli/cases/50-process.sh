@@ -126,3 +126,37 @@ ice run "$W/sleep-timeout.json"
 expect_rc 1
 expect_json 'r["nodes"]["s"]["error"]["kind"] == "timeout" and r["metrics"]["duration_ms"] < 5000'
 t_end
+
+t_begin "process: a tool's TMPDIR is empty when it starts, even when the tool before it used the same directory"
+# An ended tool leaves its emptied TMPDIR to the next one (creating and
+# removing a directory cost a short tool a fifth of its time), but only
+# when nothing it started can still write there: with a pid namespace, or
+# no sandbox at all; not when the kernel refused the pid namespace.
+cat >"$W/tmpreuse.json" <<'EOF'
+{"max_parallel": 1,
+ "tools": {
+  "fill": {"command": ["/bin/sh", "-c", "mkdir -p \"$TMPDIR/d/e\" && echo x >\"$TMPDIR/d/e/f\" && echo x >\"$TMPDIR/.h\" && printf '{\"tmp\": \"%s\", \"n\": %d}\\n' \"$TMPDIR\" \"$(ls -A \"$TMPDIR\" | wc -l)\""],
+           "sandbox": {"strict": false}},
+  "look": {"command": ["/bin/sh", "-c", "printf '{\"tmp\": \"%s\", \"n\": %d}\\n' \"$TMPDIR\" \"$(ls -A \"$TMPDIR\" | wc -l)\""],
+           "sandbox": {"strict": false}}},
+ "nodes": [
+  {"id": "a", "type": "tool", "tool_name": "fill"},
+  {"id": "b", "type": "tool", "tool_name": "look", "dependencies": ["a"]},
+  {"id": "c", "type": "tool", "tool_name": "fill", "dependencies": ["b"]},
+  {"id": "d", "type": "tool", "tool_name": "look", "dependencies": ["c"]}]}
+EOF
+for refuse in "" sandbox pid; do
+  ICE_SANDBOX_REFUSE=$refuse ice run "$W/tmpreuse.json" --no-store
+  expect_rc 0
+  expect_json 'r["output"]["a"]["n"] == 2 and r["output"]["c"]["n"] == 2' \
+    'r["output"]["b"]["n"] == 0 and r["output"]["d"]["n"] == 0' \
+    "all(r['output'][k]['tmp'].startswith('$TMPDIR/') for k in 'abcd')"
+  if [ "$refuse" = pid ]; then
+    expect_json 'len({r["output"][k]["tmp"] for k in "abcd"}) == 4'
+  else
+    expect_json 'len({r["output"][k]["tmp"] for k in "abcd"}) == 1'
+  fi
+  left=$(ls -A "$TMPDIR")
+  [ -z "$left" ] || fail "ICE_SANDBOX_REFUSE=$refuse: left in TMPDIR: $left"
+done
+t_end

@@ -197,6 +197,29 @@ done
 [ -s "$W/llm/leak.db" ] || fail "no store written"
 t_end
 
+t_begin "llm: without libcurl at run time, HTTP fails saying so and the rest runs"
+# libcurl is loaded on the first request; ICE_LIBCURL=<missing file> plays
+# a machine without it. The command does not link it at all.
+if command -v readelf >/dev/null 2>&1 &&
+  readelf -d "$ICE" | grep -q 'NEEDED.*libcurl'; then
+  fail "$ICE links libcurl: $(readelf -d "$ICE" | grep NEEDED | tr -s ' ')"
+fi
+cat >"$W/llm/nocurl.yaml" <<'EOF'
+nodes:
+  - {id: a, type: tool, tool_name: echo, tool_args: {x: 1}}
+  - {id: b, type: llm, model: m, prompt: hi, dependencies: [a]}
+EOF
+ICE_LIBCURL=$W/no-such-libcurl.so.4 llm run "$W/llm/nocurl.yaml" --no-store
+expect_rc 1
+expect_json 'r["output"]["a"] == {"x": 1}' \
+  'r["nodes"]["b"]["error"]["kind"] == "non_retryable"' \
+  '"HTTP is not available: cannot load libcurl" in r["nodes"]["b"]["error"]["message"]' \
+  '"no-such-libcurl.so.4" in r["nodes"]["b"]["error"]["message"]'
+llm run "$W/llm/nocurl.yaml" --no-store
+expect_rc 0
+expect_json 'r["output"]["b"]["response"] == "echo: hi"'
+t_end
+
 t_begin "llm: a missing key names the variable, not a value"
 OPENAI_BASE_URL=$URL OPENAI_API_KEY= ice run "$W/llm/echo.yaml" --no-store
 expect_rc 0

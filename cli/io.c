@@ -73,6 +73,14 @@ int cli_close_stdout(int rc) {
   return rc == 0 && out_failed ? 1 : rc;
 }
 
+int cli_free_at_exit(void) {
+#if defined(__SANITIZE_ADDRESS__) || defined(ICE_CLI_FREE_AT_EXIT)
+  return 1;
+#else
+  return getenv("ICE_FREE_AT_EXIT") != NULL;
+#endif
+}
+
 int cli_usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "ice: ");
   fprintf(stderr, fmt, arg);

@@ -13,8 +13,9 @@
 
 /* Shortest text that reads back as the same double, in Python's repr
  * layout: fixed notation for exponents -4..15 ("2.0", "0.001"), else
- * "1e+16" / "1.5e-05". */
-void ice__format_real(double d, char *dst, size_t dstlen) {
+ * "1e+16" / "1.5e-05". The reference: ice__format_real takes a shortcut
+ * for most values and gives the same text. */
+void ice__format_real_slow(double d, char *dst, size_t dstlen) {
   char tmp[40], digits[24], out[48];
   int prec, exp, nd = 0, o = 0;
   char *e;
@@ -72,6 +73,73 @@ void ice__format_real(double d, char *dst, size_t dstlen) {
              exp < 0 ? -exp : exp);
   }
   snprintf(dst, dstlen, "%s", out);
+}
+
+/* The common reals, a duration_ms rounded to microseconds for one, hold
+ * a decimal m / 10^p with few digits. When one reads back as d, it is the
+ * text ice__format_real_slow finds (any decimal of at most 15 significant
+ * digits survives the trip to a double and back, DBL_DIG), and it is
+ * written without snprintf and strtod. 0 when d is not one. */
+static size_t format_real_fast(double d, char *dst) {
+  static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+  static const long long i10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+  double a = fabs(d);
+  char buf[40], *q = buf + sizeof(buf);
+  size_t n;
+
+  if (d == 0 && !signbit(d)) {
+    memcpy(dst, "0.0", 4);
+    return 3;
+  }
+  /* Fixed notation is used down to 1e-4 (exponent -4); 10^15 keeps m at
+   * 15 digits or fewer. */
+  if (!(a >= 1e-4 && a < 1e15))
+    return 0;
+  for (int p = 0; p < 7; p++) {
+    double sc = a * p10[p];
+    long long m, ip, fp;
+    if (sc >= 1e15)
+      return 0;
+    m = llround(sc);
+    /* An exact division: the double nearest to m / 10^p, as strtod would
+     * read the decimal. */
+    if ((double)m / p10[p] != a)
+      continue;
+    ip = m / i10[p];
+    fp = m % i10[p];
+    if (p == 0) {
+      *--q = '0';
+    } else {
+      for (int k = 0; k < p; k++) {
+        *--q = (char)('0' + fp % 10);
+        fp /= 10;
+      }
+    }
+    *--q = '.';
+    do {
+      *--q = (char)('0' + ip % 10);
+      ip /= 10;
+    } while (ip != 0);
+    if (d < 0)
+      *--q = '-';
+    n = (size_t)(buf + sizeof(buf) - q);
+    memcpy(dst, q, n);
+    dst[n] = '\0';
+    return n;
+  }
+  return 0;
+}
+
+void ice__format_real(double d, char *dst, size_t dstlen) {
+  char tmp[48];
+
+  if (dstlen >= sizeof(tmp) && format_real_fast(d, dst) > 0)
+    return;
+  if (dstlen < sizeof(tmp) && format_real_fast(d, tmp) > 0) {
+    snprintf(dst, dstlen, "%s", tmp);
+    return;
+  }
+  ice__format_real_slow(d, dst, dstlen);
 }
 
 /* A value as text inside a larger string (SPEC §3.3): a string as it is,

@@ -6,6 +6,7 @@
 
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,59 @@ static void test_err_set_never_cuts_a_character(void **state) {
   assert_int_equal(strlen(err.msg), 509);
 }
 
+static void expect_real(double d) {
+  char fast[64], slow[64];
+
+  ice__format_real(d, fast, sizeof(fast));
+  ice__format_real_slow(d, slow, sizeof(slow));
+  if (strcmp(fast, slow) != 0)
+    fail_msg("%.17g: '%s', the reference '%s'", d, fast, slow);
+}
+
+/* Reals take a shortcut when they hold a short decimal (durations in ms,
+ * rounded to microseconds): its text must be the reference's, digit for
+ * digit, and the texts users see do not change. */
+static void test_reals_as_before(void **state) {
+  static const double fixed[] = {0.0,     -0.0,    0.1,     0.001,
+                                 0.003,   1.0,     -2.0,    12.5,
+                                 1e-4,    9.99e-5, 1e15,    1e16,
+                                 123.456, 0.3,     1.0 / 3, 2.675,
+                                 1e300,   -1e-300, 5e-324,  999999999999999.9};
+  char small[4];
+  unsigned long long x = 88172645463325252ULL;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+    expect_real(fixed[i]);
+  for (int i = 0; i < 200000; i++) {
+    double d;
+    /* xorshift64: the same values on every run */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    switch (i % 4) {
+    case 0: /* a duration: ms rounded to microseconds */
+      d = ice__ms3((double)(x % 100000000) / 7919.0);
+      break;
+    case 1: /* a short decimal of any scale */
+      d = (double)(long long)(x % 2000000001ULL - 1000000000) /
+          pow(10.0, (double)(x >> 58) - 20);
+      break;
+    case 2: /* any bits but NaN and infinities */
+      memcpy(&d, &x, sizeof(d));
+      if (!isfinite(d))
+        d = 1.5;
+      break;
+    default: /* near the ends of the shortcut's range */
+      d = (x & 1 ? 1e-4 : 1e15) * (1.0 + ((double)(x % 2001) - 1000) * 1e-6);
+    }
+    expect_real(d);
+  }
+  /* A buffer too small is cut, never overrun. */
+  ice__format_real(123.5, small, sizeof(small));
+  assert_string_equal(small, "123");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exact),
@@ -114,6 +168,7 @@ int main(void) {
       cmocka_unit_test(test_shared_counted_once),
       cmocka_unit_test(test_utf8_lossy),
       cmocka_unit_test(test_err_set_never_cuts_a_character),
+      cmocka_unit_test(test_reals_as_before),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

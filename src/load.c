@@ -530,9 +530,13 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
      * with a fraction of the memory, but keeps no positions. Positions
      * only matter for diagnostics, so any problem sends the text through
      * libfyaml again, which reports it with its line and column. */
-    json_t *fast = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    /* jansson allows 2048 levels; files get the same limit either way. */
-    if (fast != NULL && ice__json_too_deep(fast, ICE__DOC_MAX_DEPTH)) {
+    json_t *fast = ice__json_fast_parse(text, len);
+    /* What the quick reader leaves (escapes \u, big integers, errors)
+     * goes through jansson; jansson allows 2048 levels, and files get
+     * the same limit either way. */
+    if (fast == NULL &&
+        (fast = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) != NULL &&
+        ice__json_too_deep(fast, ICE__DOC_MAX_DEPTH)) {
       json_decref(fast);
       fast = NULL;
     }

@@ -9,6 +9,7 @@
  * read the same. */
 #include "doc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,9 +148,8 @@ static json_t *read_number(rd_t *r) {
   {
     char *end;
     double d = strtod(tmp, &end);
-    /* jansson refuses a real that overflows. */
-    if (end != tmp + n || d > 1.7976931348623157e308 ||
-        d < -1.7976931348623157e308)
+    /* jansson refuses a real that overflows (an underflow is fine). */
+    if (end != tmp + n || !isfinite(d))
       return NULL;
     return json_real(d);
   }

@@ -490,7 +490,7 @@ static int finish(ice_engine_t *e, const char *name, json_t *doc,
     ice_workflow_free(wf);
     return ICE_ENOMEM;
   }
-  v = (ice__vctx_t){wf, diags, 0};
+  v = (ice__vctx_t){.wf = wf, .diags = diags};
   /* A file that declares its inputs accepts an undeclared one only when
    * one of its expressions reads it: collect the names they read. The
    * files it references collect their own. */

@@ -345,12 +345,43 @@ static const char *status_of(const ice_run_t *r, json_int_t failed) {
   return "completed";
 }
 
+/* {"status": ..., "attempts": ..., "duration_ms": ...} of one node, built
+ * without json_pack's format string (once per node of a large run). The
+ * status strings are shared between nodes (names[state], made on first
+ * use); a result is never changed in place. NULL on ENOMEM. */
+static json_t *node_entry(const ice__slot_t *s, json_t **names) {
+  /* READY is the scheduler's: to a user, still pending. */
+  int st = s->state == ICE__ST_READY ? ICE__ST_PENDING : s->state;
+  json_t *e = json_object();
+
+  if (e == NULL)
+    return NULL;
+  if (st >= 0 && st < ICE__ST_COUNT && names[st] == NULL)
+    names[st] = json_string(ice__state_name(st));
+  if (json_object_set_nocheck(e, "status",
+                              st >= 0 && st < ICE__ST_COUNT && names[st]
+                                  ? names[st]
+                                  : json_null()) != 0 ||
+      json_object_set_new_nocheck(e, "attempts",
+                                  json_integer((int)s->attempts)) != 0 ||
+      json_object_set_new_nocheck(e, "duration_ms",
+                                  json_real(s->state == ICE__ST_SKIPPED
+                                                ? 0.0
+                                                : ice__ms3(s->duration_ms))) !=
+          0) {
+    json_decref(e);
+    return NULL;
+  }
+  return e;
+}
+
 /* The result of SPEC §11.1, or NULL on ENOMEM (run_finish then hands out
  * the spare): a result missing a node would look complete. */
 static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
   json_t *nodes = json_object(), *errors = json_array(), *res;
   json_t *output = NULL; /* the rendered outputs, when there are */
+  json_t *names[ICE__ST_COUNT] = {NULL};
   json_int_t completed = 0, failed = 0, skipped = 0, cancelled = 0;
   const char *status;
   int bad = nodes == NULL || errors == NULL;
@@ -358,12 +389,7 @@ static json_t *build_result(ice_run_t *r) {
   for (uint32_t k = 0; k < f->n && !bad; k++) {
     const ice__slot_t *s = &f->slots[k];
     const ice__node_t *n = &r->wf->nodes[f->scope->nodes[k]];
-    json_t *e = json_pack(
-        "{s:s,s:i,s:f}", "status",
-        /* READY is the scheduler's: to a user, still pending. */
-        ice__state_name(s->state == ICE__ST_READY ? ICE__ST_PENDING : s->state),
-        "attempts", (int)s->attempts, "duration_ms",
-        s->state == ICE__ST_SKIPPED ? 0.0 : ice__ms3(s->duration_ms));
+    json_t *e = node_entry(s, names);
     if (e == NULL) {
       bad = 1;
       break;
@@ -404,8 +430,11 @@ static json_t *build_result(ice_run_t *r) {
     default: /* a paused or waiting run's unfinished nodes */
       break;
     }
-    bad |= json_object_set_new(nodes, n->id, e);
+    /* Ids are checked ASCII names (load.c). */
+    bad |= json_object_set_new_nocheck(nodes, n->id, e);
   }
+  for (int i = 0; i < ICE__ST_COUNT; i++)
+    json_decref(names[i]);
   if (!bad && r->commit_error != NULL)
     bad |= json_array_append_new(errors,
                                  json_sprintf("Commit: %s", r->commit_error));

@@ -142,11 +142,21 @@ struct ice_workflow_s {
 uint32_t ice__node_scope_of(const ice_workflow_t *wf, const ice__node_t *n,
                             const json_t *list);
 
+/* Members remembered for the node object being checked. */
+#define ICE__VCTX_MEMBERS 12
+
 /* Validation context handed to built-in compile hooks. */
 typedef struct {
   ice_workflow_t *wf;
   ice_diags_t *diags;
   int errors;
+  /* The members of the node object ice__check_node is checking (when it
+   * has few): ice__field looks up the twenty-odd fields a node may have,
+   * most of them absent, without hashing each name. NULL otherwise. */
+  const json_t *memo_obj;
+  uint32_t memo_n;
+  const char *memo_keys[ICE__VCTX_MEMBERS];
+  json_t *memo_vals[ICE__VCTX_MEMBERS];
 } ice__vctx_t;
 
 /* A node being validated, as a compile hook (ABI 2) sees it. */

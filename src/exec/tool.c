@@ -6,7 +6,9 @@
 typedef struct {
   ice__tooldef_t *def;
   ice__tmpl_t *args_tmpl; /* NULL when tool_args hold no template */
-  json_t *args;           /* borrowed: tool_args, or NULL */
+  json_t *args;           /* tool_args, or NULL: a reference of its own,
+                             since the node's object may be dropped from the
+                             document once compiled (load.c) */
 } tool_conf_t;
 
 static const ice_field_t tool_fields[] = {
@@ -23,6 +25,7 @@ static void conf_free(void *p, void *data) {
     return;
   ice__tooldef_free(c->def);
   ice__tmpl_free(c->args_tmpl);
+  json_decref(c->args);
   ice__free(c);
 }
 
@@ -43,7 +46,7 @@ static void *compile(ice_compile_t *cc) {
   }
   n->xdata = c;
   if (json_is_object(args)) {
-    c->args = args;
+    c->args = json_incref(args);
     if (ice__tmpl_compile(args, &c->args_tmpl, &err) != 0)
       ice__verr_tmpl(v, n, n->def, "tool_args", &err);
   }

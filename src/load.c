@@ -452,59 +452,6 @@ out:
   return rc;
 }
 
-/* A tool node that needs nothing of its object once compiled: tool.c
- * keeps its own reference to tool_args and its resolved tool; everything
- * else it has is in the node struct. Nodes whose compiled parts may
- * borrow from their object (mappings, run_if, schemas) or that read it
- * while running (use_cache hashes it) keep it. */
-static int droppable(const ice__node_t *n, json_t *in_list) {
-  return n->ex == &ice__exec_tool && n->xdata != NULL && n->def == in_list &&
-         n->def->refcount == 1 && n->nmaps == 0 && n->run_if == NULL &&
-         n->in_schema == NULL && n->out_schema == NULL && !n->use_cache &&
-         n->nchild == 0 && n->id != NULL;
-}
-
-/* The objects of a large workflow's nodes are most of its memory (jansson
- * spends about 1 KB on a small node): once the workflow is built, those of
- * plain tool nodes are dropped from the document (replaced by null in
- * their list), their ids moved to wf->idbuf and their type to the
- * executor's name. Only for a document the workflow owns. */
-static int drop_tool_defs(ice_workflow_t *wf) {
-  size_t total = 0, used = 0;
-
-  for (uint32_t s = 0; s < wf->nscopes; s++) {
-    const ice__scope_t *sc = &wf->scopes[s];
-    for (uint32_t k = 0; k < sc->n; k++) {
-      const ice__node_t *n = &wf->nodes[sc->nodes[k]];
-      if (droppable(n, json_array_get(sc->list, k)))
-        total += strlen(n->id) + 1;
-    }
-  }
-  if (total == 0)
-    return 0;
-  wf->idbuf = ice__malloc(total);
-  if (wf->idbuf == NULL)
-    return ICE_ENOMEM;
-  for (uint32_t s = 0; s < wf->nscopes; s++) {
-    const ice__scope_t *sc = &wf->scopes[s];
-    for (uint32_t k = 0; k < sc->n; k++) {
-      ice__node_t *n = &wf->nodes[sc->nodes[k]];
-      size_t len;
-      if (!droppable(n, json_array_get(sc->list, k)))
-        continue;
-      len = strlen(n->id) + 1;
-      memcpy(wf->idbuf + used, n->id, len);
-      n->id = wf->idbuf + used;
-      used += len;
-      n->type = n->ex->type;
-      n->def = NULL;
-      if (json_array_set_new(sc->list, k, json_null()) != 0)
-        return ICE_ENOMEM;
-    }
-  }
-  return 0;
-}
-
 static char *dir_of(const char *file) {
   const char *slash = file != NULL ? strrchr(file, '/') : NULL;
 
@@ -521,8 +468,8 @@ static char *dir_of(const char *file) {
  * fails, but every other problem is still found). Warnings alone do not
  * fail it. */
 static int finish(ice_engine_t *e, const char *name, json_t *doc,
-                  ice__posmap_t *pos, int nsoft, int own_doc,
-                  ice_workflow_t **out, ice_diags_t *diags) {
+                  ice__posmap_t *pos, int nsoft, ice_workflow_t **out,
+                  ice_diags_t *diags) {
   ice_workflow_t *wf;
   ice__vctx_t v;
   int rc;
@@ -559,8 +506,6 @@ static int finish(ice_engine_t *e, const char *name, json_t *doc,
   }
   if (rc == 0 && (v.errors > 0 || nsoft > 0))
     rc = ICE_EWORKFLOW;
-  if (rc == 0 && own_doc)
-    rc = drop_tool_defs(wf);
   if (rc != 0) {
     ice_workflow_free(wf);
     return rc;
@@ -597,7 +542,7 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
     }
     if (fast != NULL) {
       ice_diags_t quiet = {0};
-      int rc = finish(e, name, fast, &pos, 0, 1, out, &quiet);
+      int rc = finish(e, name, fast, &pos, 0, out, &quiet);
       /* Warnings need their positions too. */
       int redo = rc == ICE_EWORKFLOW || (rc == 0 && quiet.count > 0);
       ice_diags_free(&quiet);
@@ -614,7 +559,7 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
     ice__diags_add_sev(diags, ICE_DIAG_ERROR, name, line, col, msg);
     return ICE_EWORKFLOW;
   }
-  return finish(e, name, doc, &pos, nsoft, 1, out, diags);
+  return finish(e, name, doc, &pos, nsoft, out, diags);
 }
 
 int ice_workflow_from_json(ice_engine_t *e, const char *name, json_t *doc,
@@ -625,7 +570,7 @@ int ice_workflow_from_json(ice_engine_t *e, const char *name, json_t *doc,
   if (e == NULL || doc == NULL)
     return ICE_EINVAL;
   /* The document is kept as it is; the caller must not change it. */
-  return finish(e, name, json_incref(doc), &pos, 0, 0, out, diags);
+  return finish(e, name, json_incref(doc), &pos, 0, out, diags);
 }
 
 static int has_suffix(const char *s, const char *suf) {

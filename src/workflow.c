@@ -42,7 +42,6 @@ void ice_workflow_free(ice_workflow_t *wf) {
   ice__free(wf->file);
   ice__free(wf->dir);
   ice__free(wf->name);
-  ice__free(wf->idbuf);
   ice__free(wf);
 }
 

@@ -63,12 +63,10 @@ typedef struct ice__node_s {
   uint32_t idx;   /* global index */
   uint32_t local; /* index inside its scope */
   uint32_t scope;
-  const char *id; /* borrowed from def, or from wf->idbuf */
+  const char *id; /* borrowed from def */
   const char *type;
   const ice_executor_t *ex;
-  /* Borrowed; the document owns it. NULL for a plain tool node once the
-   * workflow is built: its object is dropped (load.c, drop_tool_defs). */
-  json_t *def;
+  json_t *def;    /* borrowed; the document owns it */
   uint32_t *deps; /* local indices, sorted */
   uint32_t ndeps;
   /* Dependencies on a recursive node whose cycle this node is on: ignored
@@ -137,9 +135,6 @@ struct ice_workflow_s {
   json_t *reads;
   /* `outputs`, compiled (outputs.c); NULL when the file has none. */
   struct ice__outputs_s *outputs;
-  /* The ids of the nodes whose objects were dropped from the document
-   * once compiled (load.c), one after the other, NUL-terminated. */
-  char *idbuf;
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE

@@ -6,9 +6,7 @@
 typedef struct {
   ice__tooldef_t *def;
   ice__tmpl_t *args_tmpl; /* NULL when tool_args hold no template */
-  json_t *args;           /* tool_args, or NULL: a reference of its own,
-                             since the node's object may be dropped from the
-                             document once compiled (load.c) */
+  json_t *args;           /* borrowed: tool_args, or NULL */
 } tool_conf_t;
 
 static const ice_field_t tool_fields[] = {
@@ -25,7 +23,6 @@ static void conf_free(void *p, void *data) {
     return;
   ice__tooldef_free(c->def);
   ice__tmpl_free(c->args_tmpl);
-  json_decref(c->args);
   ice__free(c);
 }
 
@@ -46,7 +43,7 @@ static void *compile(ice_compile_t *cc) {
   }
   n->xdata = c;
   if (json_is_object(args)) {
-    c->args = json_incref(args);
+    c->args = args;
     if (ice__tmpl_compile(args, &c->args_tmpl, &err) != 0)
       ice__verr_tmpl(v, n, n->def, "tool_args", &err);
   }

@@ -163,22 +163,29 @@ typedef struct {
   int oom;
 } out_t;
 
-static void put(out_t *o, const char *p, size_t n) {
+/* Room for n more bytes and the final NUL; 0, or -1 (o->oom). */
+static int reserve(out_t *o, size_t n) {
   if (o->oom)
-    return;
+    return -1;
   if (o->len + n + 1 > o->cap) {
     size_t ncap = (o->len + n + 1) * 2;
     char *ns = ice__realloc(o->s, ncap);
     if (ns == NULL) {
       o->oom = 1;
-      return;
+      return -1;
     }
     o->s = ns;
     o->cap = ncap;
   }
+  return 0;
+}
+
+/* The text is NUL-terminated once, at the end (ice_json_format). */
+static void put(out_t *o, const char *p, size_t n) {
+  if (reserve(o, n) != 0)
+    return;
   memcpy(o->s + o->len, p, n);
   o->len += n;
-  o->s[o->len] = '\0';
 }
 
 static void puts_(out_t *o, const char *p) {
@@ -188,8 +195,24 @@ static void puts_(out_t *o, const char *p) {
 /* A JSON string literal: quotes, backslashes and control characters
  * escaped, everything else (UTF-8 included) as it is. */
 static void put_quoted(out_t *o, const char *s, size_t len) {
-  size_t run = 0;
+  size_t run = 0, plain = 0;
 
+  /* Most strings (keys, ids, states) need no escape: one copy. */
+  while (plain < len) {
+    unsigned char ch = (unsigned char)s[plain];
+    if (ch < 0x20 || ch == '"' || ch == '\\')
+      break;
+    plain++;
+  }
+  if (plain == len) {
+    if (reserve(o, len + 2) != 0)
+      return;
+    o->s[o->len] = '"';
+    memcpy(o->s + o->len + 1, s, len);
+    o->s[o->len + 1 + len] = '"';
+    o->len += len + 2;
+    return;
+  }
   put(o, "\"", 1);
   for (size_t i = 0; i < len; i++) {
     unsigned char ch = (unsigned char)s[i];
@@ -362,5 +385,6 @@ char *ice_json_format(const json_t *v, int indent) {
     ice__free(o.s);
     return NULL;
   }
+  o.s[o.len] = '\0';
   return o.s;
 }

@@ -141,7 +141,14 @@ static size_t path_push_key(compiler_t *c, const char *key, size_t klen) {
     ident = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
             (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
   }
-  if (ident)
+  if (ident && klen + 1 < room) {
+    /* The common case, without snprintf: every key of every tool_args
+     * passes here at validation. */
+    c->path[old] = '.';
+    memcpy(c->path + old + 1, key, klen);
+    c->path[old + 1 + klen] = '\0';
+    n = (int)klen + 1;
+  } else if (ident)
     n = snprintf(c->path + old, room, ".%.*s", (int)klen, key);
   else
     n = snprintf(c->path + old, room, "[\"%.*s\"]", (int)klen, key);

@@ -679,8 +679,6 @@ int cli_print_result(json_t *res, int output_only) {
   /* Outputs share values: one built by an executor can hold the same
    * object so many times that its text would never end. */
   int too_big = ice_json_size(shown, MAX_RESULT_TEXT) == SIZE_MAX;
-  char *s;
-  int lost;
 
   if (too_big) {
     fprintf(stderr,
@@ -689,10 +687,7 @@ int cli_print_result(json_t *res, int output_only) {
             MAX_RESULT_TEXT >> 20);
     return -1;
   }
-  s = ice_json_format(shown, isatty(STDOUT_FILENO) ? 2 : 0);
-  lost = cli_write_out(s, 1, "the result") != 0;
-  free(s);
-  return lost ? -1 : 0;
+  return cli_write_json(shown, isatty(STDOUT_FILENO) ? 2 : 0, "the result");
 }
 
 int cli_result_exit(json_t *res) {

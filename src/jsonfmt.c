@@ -160,12 +160,29 @@ char *ice__json_text(const json_t *v) {
 typedef struct {
   char *s;
   size_t len, cap;
-  int oom;
+  int oom; /* out of memory, or the sink failed: the text is lost */
+  /* ice_json_write: the text goes to sink a buffer at a time */
+  int (*sink)(const char *buf, size_t len, void *data);
+  void *data;
 } out_t;
+
+/* Hands what is buffered to the sink; 0, or -1 (o->oom). */
+static int flush(out_t *o) {
+  if (o->oom)
+    return -1;
+  if (o->len > 0 && o->sink(o->s, o->len, o->data) != 0) {
+    o->oom = 1;
+    return -1;
+  }
+  o->len = 0;
+  return 0;
+}
 
 /* Room for n more bytes and the final NUL; 0, or -1 (o->oom). */
 static int reserve(out_t *o, size_t n) {
   if (o->oom)
+    return -1;
+  if (o->len + n + 1 > o->cap && o->sink != NULL && flush(o) != 0)
     return -1;
   if (o->len + n + 1 > o->cap) {
     size_t ncap = (o->len + n + 1) * 2;
@@ -180,12 +197,32 @@ static int reserve(out_t *o, size_t n) {
   return 0;
 }
 
-/* The text is NUL-terminated once, at the end (ice_json_format). */
-static void put(out_t *o, const char *p, size_t n) {
+/* The text is NUL-terminated once, at the end (ice_json_format). With a
+ * sink, what does not fit is handed out a full buffer at a time. */
+static void put_slow(out_t *o, const char *p, size_t n) {
+  while (o->sink != NULL && !o->oom && o->len + n + 1 > o->cap) {
+    size_t room = o->cap - 1 - o->len;
+    memcpy(o->s + o->len, p, room);
+    o->len += room;
+    p += room;
+    n -= room;
+    flush(o);
+  }
   if (reserve(o, n) != 0)
     return;
   memcpy(o->s + o->len, p, n);
   o->len += n;
+}
+
+static inline void put(out_t *o, const char *p, size_t n) {
+  /* Writing into the buffer after a failure is harmless: the text is
+   * dropped (o->oom) and the buffer is still the one allocated. */
+  if (o->len + n + 1 <= o->cap) {
+    memcpy(o->s + o->len, p, n);
+    o->len += n;
+    return;
+  }
+  put_slow(o, p, n);
 }
 
 static void puts_(out_t *o, const char *p) {
@@ -204,7 +241,7 @@ static void put_quoted(out_t *o, const char *s, size_t len) {
       break;
     plain++;
   }
-  if (plain == len) {
+  if (plain == len && (o->sink == NULL || len + 3 <= o->cap)) {
     if (reserve(o, len + 2) != 0)
       return;
     o->s[o->len] = '"';
@@ -307,17 +344,13 @@ typedef struct {
   size_t i;   /* arrays */
 } level_t;
 
-char *ice_json_format(const json_t *v, int indent) {
-  out_t o = {NULL, 0, 0, 0};
+/* Writes v's text into o (whose buffer is allocated). */
+static void format_into(out_t *o_, const json_t *v, int indent) {
+  out_t o = *o_;
   level_t *st = NULL;
   size_t depth = 0, cap = 0;
   const char *colon = indent > 0 ? ": " : ":";
 
-  /* Most texts (store records, events) are a few hundred bytes: one
-   * allocation instead of a doubling series from 1. */
-  o.s = ice__malloc(256);
-  o.cap = o.s != NULL ? 256 : 0;
-  puts_(&o, "");
   for (;;) {
     /* Emit v (a scalar, or the opening of a container). */
     if (json_is_object(v) || json_is_array(v)) {
@@ -381,10 +414,39 @@ char *ice_json_format(const json_t *v, int indent) {
       break;
   }
   ice__free(st);
+  *o_ = o;
+}
+
+char *ice_json_format(const json_t *v, int indent) {
+  out_t o = {NULL, 0, 0, 0, NULL, NULL};
+
+  /* Most texts (store records, events) are a few hundred bytes: one
+   * allocation instead of a doubling series from 1. */
+  o.s = ice__malloc(256);
+  o.cap = o.s != NULL ? 256 : 0;
+  puts_(&o, "");
+  format_into(&o, v, indent);
   if (o.oom) {
     ice__free(o.s);
     return NULL;
   }
   o.s[o.len] = '\0';
   return o.s;
+}
+
+int ice_json_write(const json_t *v, int indent,
+                   int (*write)(const char *buf, size_t len, void *data),
+                   void *data) {
+  /* 64 KiB at a time: a large result is never held as one text. */
+  out_t o = {NULL, 0, 65536, 0, write, data};
+
+  if (v == NULL || write == NULL)
+    return -1;
+  o.s = ice__malloc(o.cap);
+  if (o.s == NULL)
+    return -1;
+  format_into(&o, v, indent);
+  flush(&o);
+  ice__free(o.s);
+  return o.oom ? -1 : 0;
 }

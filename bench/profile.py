@@ -48,6 +48,7 @@ PHASES = [
     ("exit: fclose(stdout)", {"cli_close_stdout"}),
     ("load: read the file", {"ice__file_read_diag"}),
     ("load: parse JSON (jansson)", {"json_loadb"}),
+    ("load: parse JSON (quick reader)", {"ice__json_fast_parse"}),
     ("load: depth check", {"ice__json_too_deep"}),
     ("validate: dependency graph", {"ice__graph_check"}),
     ("validate: tool definitions", {"ice__tool_defs_check"}),
@@ -58,7 +59,7 @@ PHASES = [
     ("run: scheduler, nodes, events", {"uv_run"}),
     ("run: create", {"ice_run_new"}),
     ("print: size pass", {"ice__json_size"}),
-    ("print: format", {"ice_json_format"}),
+    ("print: format", {"ice_json_format", "ice_json_write"}),
     ("print: write", {"cli_print_result"}),
     ("free: the run", {"really_free", "ice_run_free"}),
     ("free: the workflow", {"ice_workflow_free"}),
@@ -217,6 +218,7 @@ def memory(ice, name, n, tmp):
 # order of a run; an indented step is part of the one above it.
 STEPS = [
     ("parse JSON (jansson)", "???", "json_loadb"),
+    ("parse JSON (quick reader)", "jsonfast.c", "ice__json_fast_parse"),
     ("depth check", "doc.c", "ice__json_too_deep"),
     ("validate", "load.c", "build"),
     ("  node fields", "fields.c", "ice__check_node"),
@@ -228,6 +230,7 @@ STEPS = [
     ("print the result", "run.c", "cli_print_result"),
     ("  size pass", "jsonsize.c", "ice_json_size"),
     ("  format pass", "jsonfmt.c", "ice_json_format"),
+    ("  format pass, in pieces", "jsonfmt.c", "ice_json_write"),
     ("  reals, both passes", "jsonfmt.c", "ice__format_real"),
     ("free the run", "run.c", "ice_run_free"),
     ("free the workflow", "workflow.c", "ice_workflow_free"),

@@ -329,8 +329,7 @@ static int build(ice__vctx_t *v, json_t *root) {
   if (c.nscopes == 0)
     goto out;
   wf->nodes = ice__calloc(c.n, sizeof(ice__node_t));
-  wf->ids = json_object();
-  if (wf->nodes == NULL || wf->ids == NULL) {
+  if (wf->nodes == NULL) {
     rc = ICE_ENOMEM;
     goto out;
   }
@@ -381,11 +380,13 @@ static int build(ice__vctx_t *v, json_t *root) {
                  "templates cannot name it (read its output through "
                  "input_mappings, or choose another id)",
                  n->id);
-    if (json_object_get(wf->ids, n->id) != NULL) {
+    switch (ice__workflow_add_id(wf, i)) {
+    case 0:
+      break;
+    case 1:
       ice__verr(v, NULL, n->def, "id", "duplicate id '%s'", n->id);
       continue;
-    }
-    if (json_object_set_new(wf->ids, n->id, json_integer(i)) != 0) {
+    default:
       rc = ICE_ENOMEM;
       goto out;
     }

@@ -112,7 +112,10 @@ struct ice_workflow_s {
   uint32_t nnodes;
   ice__scope_t *scopes;
   uint32_t nscopes;
-  json_t *ids; /* id -> global index (json integer) */
+  /* id -> global index: open addressing over the nodes' ids, each slot
+   * a global index + 1 (0: empty); idcap is a power of two. */
+  uint32_t *idtab;
+  uint32_t idcap;
   ice__policy_t policy;
   int max_parallel;
   ice__schema_t *input_schema;
@@ -269,5 +272,11 @@ void ice__workflow_ref(ice_workflow_t *wf);
 
 /* Looks a node up by id; NULL when unknown. */
 const ice__node_t *ice__workflow_node(const ice_workflow_t *wf, const char *id);
+/* The global index of the node with id (len bytes), or ICE__NONE. */
+uint32_t ice__workflow_find(const ice_workflow_t *wf, const char *id,
+                            size_t len);
+/* Adds node i (its id set) to the id table, sized for nnodes on first use:
+ * 0, 1 when another node has the id, or ICE_ENOMEM. */
+int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i);
 
 #endif

@@ -63,6 +63,9 @@ static const char *types_text(unsigned t) {
 static json_t *member(const ice__vctx_t *v, json_t *obj, const char *key) {
   if (v == NULL || obj == NULL || obj != v->memo_obj)
     return json_object_get(obj, key);
+  /* Most fields asked for are absent: no key starts like this one. */
+  if (!(v->memo_first & (UINT64_C(1) << ((unsigned char)key[0] & 63))))
+    return NULL;
   for (uint32_t i = 0; i < v->memo_n; i++) {
     if (v->memo_keys[i][0] == key[0] && strcmp(v->memo_keys[i], key) == 0)
       return v->memo_vals[i];
@@ -445,10 +448,12 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
 
   v->memo_obj = NULL;
   v->memo_n = 0;
+  v->memo_first = 0;
   json_object_foreach(def, k, x) {
     if (v->memo_n < ICE__VCTX_MEMBERS) {
       v->memo_keys[v->memo_n] = k;
       v->memo_vals[v->memo_n] = x;
+      v->memo_first |= UINT64_C(1) << ((unsigned char)k[0] & 63);
     }
     v->memo_n++;
   }

@@ -23,13 +23,33 @@ static void skip_ws(rd_t *r) {
     r->p++;
 }
 
-/* A string after its opening quote, into buf (malloc'd, grown as needed):
- * its length, or -1 when it is not a plain one. *ascii is cleared when it
- * holds a byte >= 0x80 (jansson checks that UTF-8 then). */
-static long read_string(rd_t *r, char **buf, size_t *cap, int *ascii) {
+/* A string after its opening quote: its length, or -1 when it is not a
+ * plain one. Its bytes are at *out: in the text itself when it holds no
+ * escape (most strings), else in buf (malloc'd, grown as needed). *ascii
+ * is cleared when it holds a byte >= 0x80 (jansson checks that UTF-8
+ * then). */
+static long read_string(rd_t *r, char **buf, size_t *cap, int *ascii,
+                        const char **out) {
   size_t n = 0;
+  const char *start = r->p;
 
   *ascii = 1;
+  /* No escape up to the closing quote: the text is the string. */
+  while (r->p < r->end) {
+    unsigned char c = (unsigned char)*r->p;
+    if (c == '"') {
+      *out = start;
+      r->p++;
+      return (long)(r->p - 1 - start);
+    }
+    if (c == '\\' || c < 0x20)
+      break;
+    if (c >= 0x80)
+      *ascii = 0;
+    r->p++;
+  }
+  r->p = start;
+  *out = NULL;
   for (;;) {
     const char *s = r->p;
     size_t run;
@@ -58,6 +78,7 @@ static long read_string(rd_t *r, char **buf, size_t *cap, int *ascii) {
     if (*r->p == '"') {
       r->p++;
       (*buf)[n] = '\0';
+      *out = *buf;
       return (long)n;
     }
     /* A backslash: the short escapes; \u goes the old way. */
@@ -155,10 +176,11 @@ static json_t *read_number(rd_t *r) {
   }
 }
 
-/* One container being read; an object's pending key is in the key stack
- * at [koff, koff + klen). */
+/* One container being read; an object's pending key is in the text at
+ * kptr, or (when it had escapes) in the key stack at koff; klen bytes. */
 typedef struct {
   json_t *v;
+  const char *kptr;
   size_t koff, klen;
 } lvl_t;
 
@@ -209,7 +231,7 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
         goto fail;
       if ((c = obj ? json_object() : json_array()) == NULL)
         goto fail;
-      st[depth++] = (lvl_t){c, keys.len, 0};
+      st[depth++] = (lvl_t){c, NULL, keys.len, 0};
       r.p++;
       skip_ws(&r);
       if (r.p < r.end && *r.p == (obj ? '}' : ']')) {
@@ -224,10 +246,11 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
     }
     case '"': {
       int ascii;
+      const char *str;
       long n;
       r.p++;
-      n = read_string(&r, &buf, &cap, &ascii);
-      if (n < 0 || (v = new_string(buf, (size_t)n, ascii)) == NULL)
+      n = read_string(&r, &buf, &cap, &ascii, &str);
+      if (n < 0 || (v = new_string(str, (size_t)n, ascii)) == NULL)
         goto fail;
       break;
     }
@@ -261,8 +284,9 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
       if (obj) {
         size_t before = json_object_size(top->v);
         /* The key is on top of the key stack: it goes with the member. */
-        int rc = json_object_setn_new_nocheck(top->v, keys.s + top->koff,
-                                              top->klen, v);
+        int rc = json_object_setn_new_nocheck(
+            top->v, top->kptr != NULL ? top->kptr : keys.s + top->koff,
+            top->klen, v);
         v = NULL;
         keys.len = top->koff;
         /* A duplicate replaced the first value: jansson refuses it. */
@@ -299,14 +323,16 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
     r.p++;
     {
       int ascii;
-      long n = read_string(&r, &buf, &cap, &ascii);
+      const char *str;
+      long n = read_string(&r, &buf, &cap, &ascii, &str);
       /* A key holding NUL or any byte >= 0x80 goes the old way (jansson
        * checks its UTF-8; such keys are rare). */
-      if (n < 0 || !ascii || memchr(buf, '\0', (size_t)n) != NULL)
+      if (n < 0 || !ascii || memchr(str, '\0', (size_t)n) != NULL)
         goto fail;
       top->koff = keys.len;
       top->klen = (size_t)n;
-      if (push_key(&keys, buf, (size_t)n) != 0)
+      top->kptr = str != buf ? str : NULL;
+      if (top->kptr == NULL && push_key(&keys, buf, (size_t)n) != 0)
         goto fail;
     }
     skip_ws(&r);

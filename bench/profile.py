@@ -221,6 +221,7 @@ STEPS = [
     ("parse JSON (quick reader)", "jsonfast.c", "ice__json_fast_parse"),
     ("depth check", "doc.c", "ice__json_too_deep"),
     ("validate", "load.c", "build"),
+    ("validate (build, inlined in finish)", "load.c", "finish"),
     ("  node fields", "fields.c", "ice__check_node"),
     ("  compile hooks (tool)", "tool.c", "compile"),
     ("  dependency graph", "graph.c", "ice__graph_check"),

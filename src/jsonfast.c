@@ -112,9 +112,77 @@ static long read_string(rd_t *r, char **buf, size_t *cap, int *ascii,
   }
 }
 
-static json_t *new_string(const char *s, size_t n, int ascii) {
+/* Short ASCII strings that recur in a workflow (node types, tool names,
+ * an id named again in a dependency) are made once and shared: the
+ * document is never changed in place, and a shared string saves two
+ * allocations and 80 bytes. The table holds one reference to each. */
+#define INTERN_MAX_LEN 24
+
+typedef struct {
+  json_t **slots;
+  size_t cap, used;
+} intern_t;
+
+static uint32_t str_hash(const char *s, size_t n) {
+  uint32_t h = 2166136261u;
+
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static int intern_grow(intern_t *t) {
+  size_t ncap = t->cap == 0 ? 1024 : t->cap * 2;
+  json_t **ns = ice__calloc(ncap, sizeof(*ns));
+
+  if (ns == NULL)
+    return -1;
+  for (size_t i = 0; i < t->cap; i++) {
+    json_t *v = t->slots[i];
+    size_t k;
+    if (v == NULL)
+      continue;
+    k = str_hash(json_string_value(v), json_string_length(v)) & (ncap - 1);
+    while (ns[k] != NULL)
+      k = (k + 1) & (ncap - 1);
+    ns[k] = v;
+  }
+  ice__free(t->slots);
+  t->slots = ns;
+  t->cap = ncap;
+  return 0;
+}
+
+static void intern_free(intern_t *t) {
+  for (size_t i = 0; i < t->cap; i++)
+    json_decref(t->slots[i]);
+  ice__free(t->slots);
+}
+
+static json_t *new_string(intern_t *t, const char *s, size_t n, int ascii) {
+  json_t *v;
+  size_t k;
+
   /* jansson checks the UTF-8 of a string it did not read itself. */
-  return ascii ? json_stringn_nocheck(s, n) : json_stringn(s, n);
+  if (!ascii)
+    return json_stringn(s, n);
+  if (n > INTERN_MAX_LEN)
+    return json_stringn_nocheck(s, n);
+  if ((t->used + 1) * 2 > t->cap && intern_grow(t) != 0)
+    return json_stringn_nocheck(s, n);
+  for (k = str_hash(s, n) & (t->cap - 1); (v = t->slots[k]) != NULL;
+       k = (k + 1) & (t->cap - 1)) {
+    if (json_string_length(v) == n && memcmp(json_string_value(v), s, n) == 0)
+      return json_incref(v);
+  }
+  v = json_stringn_nocheck(s, n);
+  if (v != NULL) {
+    t->slots[k] = json_incref(v);
+    t->used++;
+  }
+  return v;
 }
 
 /* A number as jansson reads one: an integer when it has no fraction and
@@ -212,6 +280,7 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
   char *buf = NULL;
   size_t cap = 0;
   keys_t keys = {NULL, 0, 0};
+  intern_t strs = {NULL, 0, 0};
 
   skip_ws(&r);
   if (r.p >= r.end || (*r.p != '{' && *r.p != '['))
@@ -250,7 +319,7 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
       long n;
       r.p++;
       n = read_string(&r, &buf, &cap, &ascii, &str);
-      if (n < 0 || (v = new_string(str, (size_t)n, ascii)) == NULL)
+      if (n < 0 || (v = new_string(&strs, str, (size_t)n, ascii)) == NULL)
         goto fail;
       break;
     }
@@ -344,6 +413,7 @@ done:
   skip_ws(&r);
   ice__free(buf);
   ice__free(keys.s);
+  intern_free(&strs);
   if (r.p != r.end) {
     json_decref(root);
     return NULL;
@@ -356,5 +426,6 @@ fail:
     json_decref(st[i].v);
   ice__free(buf);
   ice__free(keys.s);
+  intern_free(&strs);
   return NULL;
 }

@@ -163,12 +163,36 @@ static void test_every_prefix(void **state) {
   }
 }
 
+/* Short strings that recur are one shared value (the document is never
+ * changed in place), and the text still reads the same. */
+static void test_recurring_strings_shared(void **state) {
+  static const char text[] =
+      "[{\"type\": \"tool\", \"id\": \"a\"}, {\"type\": \"tool\", "
+      "\"deps\": [\"a\"], \"long\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"},"
+      " \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]";
+  json_t *v = ice__json_fast_parse(text, strlen(text));
+  json_t *n0, *n1;
+
+  (void)state;
+  assert_non_null(v);
+  n0 = json_array_get(v, 0);
+  n1 = json_array_get(v, 1);
+  assert_ptr_equal(json_object_get(n0, "type"), json_object_get(n1, "type"));
+  assert_ptr_equal(json_object_get(n0, "id"),
+                   json_array_get(json_object_get(n1, "deps"), 0));
+  /* Long strings are not looked up. */
+  assert_ptr_not_equal(json_object_get(n1, "long"), json_array_get(v, 2));
+  json_decref(v);
+  expect_same(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reads_as_jansson),
       cmocka_unit_test(test_leaves_the_rest),
       cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_every_prefix),
+      cmocka_unit_test(test_recurring_strings_shared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

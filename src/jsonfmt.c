@@ -382,7 +382,8 @@ static void format_into(out_t *o_, const json_t *v, int indent) {
       level_t *l = &st[depth - 1];
       int first;
       if (json_is_object(l->v)) {
-        first = l->iter == json_object_iter((json_t *)l->v);
+        /* l->i counts an object's members written so far. */
+        first = l->i == 0;
         if (l->iter == NULL) {
           depth--;
           newline(&o, indent, depth);
@@ -397,6 +398,7 @@ static void format_into(out_t *o_, const json_t *v, int indent) {
         puts_(&o, colon);
         v = json_object_iter_value(l->iter);
         l->iter = json_object_iter_next((json_t *)l->v, l->iter);
+        l->i++;
       } else {
         if (l->i == json_array_size(l->v)) {
           depth--;

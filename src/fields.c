@@ -58,13 +58,23 @@ static const char *types_text(unsigned t) {
 
 /* Checks that obj[key], when present, has one of the types; returns the
  * value when it does, NULL otherwise (reporting wrong types). */
+/* A key's bit in ice__vctx_t.memo_first: from its first two bytes
+ * (field names share first letters: trigger_rule, timeout_seconds). */
+static uint64_t memo_bit(const char *key) {
+  unsigned h = (unsigned char)key[0] * 7u;
+
+  if (key[0] != '\0')
+    h += (unsigned char)key[1];
+  return UINT64_C(1) << (h & 63);
+}
+
 /* obj[key], from the remembered members when obj is the node object
  * being checked. */
 static json_t *member(const ice__vctx_t *v, json_t *obj, const char *key) {
   if (v == NULL || obj == NULL || obj != v->memo_obj)
     return json_object_get(obj, key);
   /* Most fields asked for are absent: no key starts like this one. */
-  if (!(v->memo_first & (UINT64_C(1) << ((unsigned char)key[0] & 63))))
+  if (!(v->memo_first & memo_bit(key)))
     return NULL;
   for (uint32_t i = 0; i < v->memo_n; i++) {
     if (v->memo_keys[i][0] == key[0] && strcmp(v->memo_keys[i], key) == 0)
@@ -453,7 +463,7 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
     if (v->memo_n < ICE__VCTX_MEMBERS) {
       v->memo_keys[v->memo_n] = k;
       v->memo_vals[v->memo_n] = x;
-      v->memo_first |= UINT64_C(1) << ((unsigned char)k[0] & 63);
+      v->memo_first |= memo_bit(k);
     }
     v->memo_n++;
   }

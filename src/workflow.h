@@ -158,7 +158,7 @@ typedef struct {
    * most of them absent, without hashing each name. NULL otherwise. */
   const json_t *memo_obj;
   uint32_t memo_n;
-  uint64_t memo_first; /* bit (first byte & 63) of each remembered key */
+  uint64_t memo_first; /* a bit per remembered key (fields.c, memo_bit) */
   const char *memo_keys[ICE__VCTX_MEMBERS];
   json_t *memo_vals[ICE__VCTX_MEMBERS];
 } ice__vctx_t;

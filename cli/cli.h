@@ -50,6 +50,17 @@ int cli_fd_was_closed(int fd);
  * REASON" on stderr; the command then exits 1 instead of 0. */
 int cli_write_out(const char *s, int newline, const char *what);
 
+/* cli_write_out for a JSON value (its text as ice_json_format gives it,
+ * and a newline), written a piece at a time. */
+int cli_write_json(const json_t *v, int indent, const char *what);
+/* 0 when `ice run` and `ice resume` may leave the run, the workflow and
+ * the engine to the exit: freeing a large workflow value by value costs a
+ * quarter of the run, and the kernel takes the whole heap back at once.
+ * 1 in sanitizer builds (-DICE_ASAN=ON), whose leak checks need
+ * everything freed, and when ICE_FREE_AT_EXIT is set in the environment
+ * (for valgrind). Stores, event files and stdout are closed either way. */
+int cli_free_at_exit(void);
+
 /* Progress on a terminal: subscribes to node events and redraws one line
  * on stderr. */
 typedef struct cli_progress_s cli_progress_t;

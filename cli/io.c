@@ -73,6 +73,37 @@ int cli_close_stdout(int rc) {
   return rc == 0 && out_failed ? 1 : rc;
 }
 
+static int write_stdout(const char *buf, size_t len, void *data) {
+  (void)data;
+  return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
+}
+
+int cli_write_json(const json_t *v, int indent, const char *what) {
+  const char *why;
+
+  if (cli_fd_was_closed(STDOUT_FILENO)) {
+    why = "standard output is closed";
+  } else {
+    errno = 0;
+    /* Written a piece at a time: a large result is never held as text. */
+    if (ice_json_write(v, indent, write_stdout, NULL) == 0 &&
+        putchar('\n') != EOF && fflush(stdout) == 0 && !ferror(stdout))
+      return 0;
+    why = strerror(errno != 0 ? errno : ferror(stdout) ? EIO : ENOMEM);
+  }
+  fprintf(stderr, "ice: cannot write %s: %s\n", what, why);
+  out_failed = 1;
+  return -1;
+}
+
+int cli_free_at_exit(void) {
+#if defined(__SANITIZE_ADDRESS__) || defined(ICE_CLI_FREE_AT_EXIT)
+  return 1;
+#else
+  return getenv("ICE_FREE_AT_EXIT") != NULL;
+#endif
+}
+
 int cli_usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "ice: ");
   fprintf(stderr, fmt, arg);

@@ -679,8 +679,6 @@ int cli_print_result(json_t *res, int output_only) {
   /* Outputs share values: one built by an executor can hold the same
    * object so many times that its text would never end. */
   int too_big = ice_json_size(shown, MAX_RESULT_TEXT) == SIZE_MAX;
-  char *s;
-  int lost;
 
   if (too_big) {
     fprintf(stderr,
@@ -689,10 +687,7 @@ int cli_print_result(json_t *res, int output_only) {
             MAX_RESULT_TEXT >> 20);
     return -1;
   }
-  s = ice_json_format(shown, isatty(STDOUT_FILENO) ? 2 : 0);
-  lost = cli_write_out(s, 1, "the result") != 0;
-  free(s);
-  return lost ? -1 : 0;
+  return cli_write_json(shown, isatty(STDOUT_FILENO) ? 2 : 0, "the result");
 }
 
 int cli_result_exit(json_t *res) {
@@ -1166,7 +1161,10 @@ static int run_loaded(exec_t *x, json_t *restore, const char *run_id,
   if (x->ev.fp != NULL && x->ev.fp != stderr)
     fclose(x->ev.fp);
   x->ev.fp = NULL;
-  ice_run_free(x->run);
+  /* A finished run is left to the exit (cli_free_at_exit); one that is
+   * still executing (a lost result) is cancelled by ice_run_free. */
+  if (x->run != NULL && (cli_free_at_exit() || ice_run_result(x->run) == NULL))
+    ice_run_free(x->run);
   x->run = NULL;
   if (x->st != NULL)
     ice_store_detach(x->st, x->e);
@@ -1265,9 +1263,11 @@ int cli_run(int argc, char **argv) {
 out:
   if (cli_close_store(x.st) != 0 && rc == 0)
     rc = 1;
-  ice_workflow_free(x.wf);
-  if (x.e != NULL)
-    ice_engine_free(x.e);
+  if (cli_free_at_exit()) {
+    ice_workflow_free(x.wf);
+    if (x.e != NULL)
+      ice_engine_free(x.e);
+  }
   free(path);
   free(hash);
   json_decref(x.tools);
@@ -1429,9 +1429,11 @@ int cli_resume(int argc, char **argv) {
 out:
   if (cli_close_store(x.st) != 0 && rc == 0)
     rc = 1;
-  ice_workflow_free(x.wf);
-  if (x.e != NULL)
-    ice_engine_free(x.e);
+  if (cli_free_at_exit()) {
+    ice_workflow_free(x.wf);
+    if (x.e != NULL)
+      ice_engine_free(x.e);
+  }
   free(hash);
   json_decref(rec);
   json_decref(o.inputs);

@@ -577,6 +577,14 @@ ICE_EXTERN int ice_workflow_check_answer(const ice_workflow_t *wf,
 /* Serialises v with keys in their order and reals in shortest round-trip
  * form; indent 0 = one line with no spaces. malloc'd, NULL on ENOMEM. */
 ICE_EXTERN char *ice_json_format(const json_t *v, int indent);
+/* The same text handed to write(buf, len, data) a piece at a time (at
+ * most 64 KiB each, not NUL-terminated), so that a large value is never
+ * held whole as text. write returns 0, or non-zero to stop. Returns 0, or
+ * -1 when write stopped it or memory ran out (the text is then cut). */
+ICE_EXTERN int ice_json_write(const json_t *v, int indent,
+                              int (*write)(const char *buf, size_t len,
+                                           void *data),
+                              void *data);
 /* The length of v's compact text (ice_json_format(v, 0)), or SIZE_MAX when
  * it is over cap. Outputs share values instead of copying them, so a value
  * can hold one object many times and have a text far larger than its

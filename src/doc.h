@@ -16,6 +16,14 @@
 /* 1 when root nests arrays/objects deeper than max levels. */
 int ice__json_too_deep(json_t *root, int max);
 
+/* The JSON text of a plain, valid document as the same values as
+ * json_loadb(text, len, JSON_REJECT_DUPLICATES) (keys in the same order),
+ * read several times faster, and never nested deeper than
+ * ICE__DOC_MAX_DEPTH; NULL when the text is anything else (an escape \u,
+ * an integer of 19 digits or more, a duplicate key, an error...): then
+ * read it the old way, which reports what it must (jsonfast.c). */
+json_t *ice__json_fast_parse(const char *text, size_t len);
+
 /* Parses text (JSON when !is_yaml; YAML 1.2 core schema otherwise). On
  * success *root is a new reference and positions are added to pm. On
  * failure returns -1 with a message and 1-based line/col in err_* .

@@ -359,8 +359,9 @@ static const struct {
 };
 
 int ice__expr_is_keyword(const char *s, size_t len) {
-  for (size_t k = 0; k < ICE__ARRAY_SIZE(keywords); k++) {
-    if (strlen(keywords[k].word) == len &&
+  /* The first byte first: every node id of a workflow is checked. */
+  for (size_t k = 0; len > 0 && k < ICE__ARRAY_SIZE(keywords); k++) {
+    if (keywords[k].word[0] == s[0] && strlen(keywords[k].word) == len &&
         memcmp(keywords[k].word, s, len) == 0)
       return 1;
   }

@@ -58,9 +58,34 @@ static const char *types_text(unsigned t) {
 
 /* Checks that obj[key], when present, has one of the types; returns the
  * value when it does, NULL otherwise (reporting wrong types). */
+/* A key's bit in ice__vctx_t.memo_first: from its first two bytes
+ * (field names share first letters: trigger_rule, timeout_seconds). */
+static uint64_t memo_bit(const char *key) {
+  unsigned h = (unsigned char)key[0] * 7u;
+
+  if (key[0] != '\0')
+    h += (unsigned char)key[1];
+  return UINT64_C(1) << (h & 63);
+}
+
+/* obj[key], from the remembered members when obj is the node object
+ * being checked. */
+static json_t *member(const ice__vctx_t *v, json_t *obj, const char *key) {
+  if (v == NULL || obj == NULL || obj != v->memo_obj)
+    return json_object_get(obj, key);
+  /* Most fields asked for are absent: no key starts like this one. */
+  if (!(v->memo_first & memo_bit(key)))
+    return NULL;
+  for (uint32_t i = 0; i < v->memo_n; i++) {
+    if (v->memo_keys[i][0] == key[0] && strcmp(v->memo_keys[i], key) == 0)
+      return v->memo_vals[i];
+  }
+  return NULL;
+}
+
 json_t *ice__field(ice__vctx_t *v, const ice__node_t *n, json_t *obj,
                    const char *key, unsigned types) {
-  json_t *x = json_object_get(obj, key);
+  json_t *x = member(v, obj, key);
 
   if (x == NULL)
     return NULL;
@@ -75,9 +100,11 @@ int ice__is_x_key(const char *k) {
   return k[0] == 'x' && k[1] == '-';
 }
 
+/* The first byte first: most names of a list differ there, and a call of
+ * strcmp per entry costs more than the whole compare. */
 int ice__in_list(const char *k, const char *const *list) {
   for (; *list != NULL; list++) {
-    if (strcmp(k, *list) == 0)
+    if ((*list)[0] == k[0] && strcmp(k, *list) == 0)
       return 1;
   }
   return 0;
@@ -85,7 +112,7 @@ int ice__in_list(const char *k, const char *const *list) {
 
 static int in_fields(const char *k, const ice_field_t *f) {
   for (; f != NULL && f->name != NULL; f++) {
-    if (strcmp(k, f->name) == 0)
+    if (f->name[0] == k[0] && strcmp(k, f->name) == 0)
       return 1;
   }
   return 0;
@@ -157,8 +184,9 @@ static const struct {
 
 int ice__iceos_ignored(const char *type, const char *field) {
   for (size_t i = 0; type != NULL && i < ICE__ARRAY_SIZE(iceos_ignored); i++) {
-    if (strcmp(type, iceos_ignored[i].type) == 0 &&
-        strcmp(field, iceos_ignored[i].field) == 0)
+    if (iceos_ignored[i].field[0] == field[0] &&
+        strcmp(field, iceos_ignored[i].field) == 0 &&
+        strcmp(type, iceos_ignored[i].type) == 0)
       return 1;
   }
   return 0;
@@ -428,6 +456,20 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
   const char *k;
   double d;
 
+  v->memo_obj = NULL;
+  v->memo_n = 0;
+  v->memo_first = 0;
+  json_object_foreach(def, k, x) {
+    if (v->memo_n < ICE__VCTX_MEMBERS) {
+      v->memo_keys[v->memo_n] = k;
+      v->memo_vals[v->memo_n] = x;
+      v->memo_first |= memo_bit(k);
+    }
+    v->memo_n++;
+  }
+  /* Remembered only when all of them fit. */
+  if (v->memo_n <= ICE__VCTX_MEMBERS)
+    v->memo_obj = def;
   json_object_foreach(def, k, x) {
     if (ice__in_list(k, common_fields) || ice__is_x_key(k) ||
         ice__in_list(k, iceos_fields) || ice__iceos_ignored(n->type, k))
@@ -507,7 +549,7 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
     for (const ice_field_t *f = te->ex->fields; f != NULL && f->name != NULL;
          f++) {
       json_t *fv;
-      if (json_object_get(def, f->name) == NULL) {
+      if (member(v, def, f->name) == NULL) {
         if (f->required)
           ice__verr(v, n, def, NULL, "missing required field '%s'", f->name);
         continue;
@@ -527,6 +569,7 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
       }
     }
   }
+  v->memo_obj = NULL;
 }
 
 /* ---- what a compile hook sees (ABI 2) ------------------------------------ */

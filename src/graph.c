@@ -693,7 +693,8 @@ static void render_scope(render_t *r, uint32_t s, int indent) {
         do {
           snprintf(sid, sizeof(sid), "%.*ssubgraph_%u", pad, "__________",
                    n->child_scopes[c]);
-        } while (json_object_get(wf->ids, sid) != NULL && ++pad < 10);
+        } while (ice__workflow_find(wf, sid, strlen(sid)) != ICE__NONE &&
+                 ++pad < 10);
         put(b, "%*ssubgraph %s [\"", indent, "", sid);
       } else {
         put(b, "%*ssubgraph \"cluster/%s/%u\" {\n%*slabel=\"", indent, "",

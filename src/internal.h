@@ -67,6 +67,8 @@ json_t *ice__lookup_object(void *data, const char *name, size_t len);
 /* Shortest text that reads back as the same double, in Python's repr
  * layout ("2.0", "0.1", "1e+16"); jsonfmt.c. */
 void ice__format_real(double d, char *buf, size_t len);
+/* The same without its shortcut: the reference the tests compare with. */
+void ice__format_real_slow(double d, char *buf, size_t len);
 /* A value as text inside a larger string (SPEC §3.3): a string as it is,
  * anything else as compact JSON (jsonfmt.c). malloc'd, NULL on ENOMEM. */
 char *ice__json_text(const json_t *v);

@@ -13,8 +13,9 @@
 
 /* Shortest text that reads back as the same double, in Python's repr
  * layout: fixed notation for exponents -4..15 ("2.0", "0.001"), else
- * "1e+16" / "1.5e-05". */
-void ice__format_real(double d, char *dst, size_t dstlen) {
+ * "1e+16" / "1.5e-05". The reference: ice__format_real takes a shortcut
+ * for most values and gives the same text. */
+void ice__format_real_slow(double d, char *dst, size_t dstlen) {
   char tmp[40], digits[24], out[48];
   int prec, exp, nd = 0, o = 0;
   char *e;
@@ -74,6 +75,73 @@ void ice__format_real(double d, char *dst, size_t dstlen) {
   snprintf(dst, dstlen, "%s", out);
 }
 
+/* The common reals, a duration_ms rounded to microseconds for one, hold
+ * a decimal m / 10^p with few digits. When one reads back as d, it is the
+ * text ice__format_real_slow finds (any decimal of at most 15 significant
+ * digits survives the trip to a double and back, DBL_DIG), and it is
+ * written without snprintf and strtod. 0 when d is not one. */
+static size_t format_real_fast(double d, char *dst) {
+  static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+  static const long long i10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+  double a = fabs(d);
+  char buf[40], *q = buf + sizeof(buf);
+  size_t n;
+
+  if (d == 0 && !signbit(d)) {
+    memcpy(dst, "0.0", 4);
+    return 3;
+  }
+  /* Fixed notation is used down to 1e-4 (exponent -4); 10^15 keeps m at
+   * 15 digits or fewer. */
+  if (!(a >= 1e-4 && a < 1e15))
+    return 0;
+  for (int p = 0; p < 7; p++) {
+    double sc = a * p10[p];
+    long long m, ip, fp;
+    if (sc >= 1e15)
+      return 0;
+    m = llround(sc);
+    /* An exact division: the double nearest to m / 10^p, as strtod would
+     * read the decimal. */
+    if ((double)m / p10[p] != a)
+      continue;
+    ip = m / i10[p];
+    fp = m % i10[p];
+    if (p == 0) {
+      *--q = '0';
+    } else {
+      for (int k = 0; k < p; k++) {
+        *--q = (char)('0' + fp % 10);
+        fp /= 10;
+      }
+    }
+    *--q = '.';
+    do {
+      *--q = (char)('0' + ip % 10);
+      ip /= 10;
+    } while (ip != 0);
+    if (d < 0)
+      *--q = '-';
+    n = (size_t)(buf + sizeof(buf) - q);
+    memcpy(dst, q, n);
+    dst[n] = '\0';
+    return n;
+  }
+  return 0;
+}
+
+void ice__format_real(double d, char *dst, size_t dstlen) {
+  char tmp[48];
+
+  if (dstlen >= sizeof(tmp) && format_real_fast(d, dst) > 0)
+    return;
+  if (dstlen < sizeof(tmp) && format_real_fast(d, tmp) > 0) {
+    snprintf(dst, dstlen, "%s", tmp);
+    return;
+  }
+  ice__format_real_slow(d, dst, dstlen);
+}
+
 /* A value as text inside a larger string (SPEC §3.3): a string as it is,
  * anything else as compact JSON. malloc'd, NULL on ENOMEM. */
 char *ice__json_text(const json_t *v) {
@@ -92,25 +160,69 @@ char *ice__json_text(const json_t *v) {
 typedef struct {
   char *s;
   size_t len, cap;
-  int oom;
+  int oom; /* out of memory, or the sink failed: the text is lost */
+  /* ice_json_write: the text goes to sink a buffer at a time */
+  int (*sink)(const char *buf, size_t len, void *data);
+  void *data;
 } out_t;
 
-static void put(out_t *o, const char *p, size_t n) {
+/* Hands what is buffered to the sink; 0, or -1 (o->oom). */
+static int flush(out_t *o) {
   if (o->oom)
-    return;
+    return -1;
+  if (o->len > 0 && o->sink(o->s, o->len, o->data) != 0) {
+    o->oom = 1;
+    return -1;
+  }
+  o->len = 0;
+  return 0;
+}
+
+/* Room for n more bytes and the final NUL; 0, or -1 (o->oom). */
+static int reserve(out_t *o, size_t n) {
+  if (o->oom)
+    return -1;
+  if (o->len + n + 1 > o->cap && o->sink != NULL && flush(o) != 0)
+    return -1;
   if (o->len + n + 1 > o->cap) {
     size_t ncap = (o->len + n + 1) * 2;
     char *ns = ice__realloc(o->s, ncap);
     if (ns == NULL) {
       o->oom = 1;
-      return;
+      return -1;
     }
     o->s = ns;
     o->cap = ncap;
   }
+  return 0;
+}
+
+/* The text is NUL-terminated once, at the end (ice_json_format). With a
+ * sink, what does not fit is handed out a full buffer at a time. */
+static void put_slow(out_t *o, const char *p, size_t n) {
+  while (o->sink != NULL && !o->oom && o->len + n + 1 > o->cap) {
+    size_t room = o->cap - 1 - o->len;
+    memcpy(o->s + o->len, p, room);
+    o->len += room;
+    p += room;
+    n -= room;
+    flush(o);
+  }
+  if (reserve(o, n) != 0)
+    return;
   memcpy(o->s + o->len, p, n);
   o->len += n;
-  o->s[o->len] = '\0';
+}
+
+static inline void put(out_t *o, const char *p, size_t n) {
+  /* Writing into the buffer after a failure is harmless: the text is
+   * dropped (o->oom) and the buffer is still the one allocated. */
+  if (o->len + n + 1 <= o->cap) {
+    memcpy(o->s + o->len, p, n);
+    o->len += n;
+    return;
+  }
+  put_slow(o, p, n);
 }
 
 static void puts_(out_t *o, const char *p) {
@@ -120,8 +232,24 @@ static void puts_(out_t *o, const char *p) {
 /* A JSON string literal: quotes, backslashes and control characters
  * escaped, everything else (UTF-8 included) as it is. */
 static void put_quoted(out_t *o, const char *s, size_t len) {
-  size_t run = 0;
+  size_t run = 0, plain = 0;
 
+  /* Most strings (keys, ids, states) need no escape: one copy. */
+  while (plain < len) {
+    unsigned char ch = (unsigned char)s[plain];
+    if (ch < 0x20 || ch == '"' || ch == '\\')
+      break;
+    plain++;
+  }
+  if (plain == len && (o->sink == NULL || len + 3 <= o->cap)) {
+    if (reserve(o, len + 2) != 0)
+      return;
+    o->s[o->len] = '"';
+    memcpy(o->s + o->len + 1, s, len);
+    o->s[o->len + 1 + len] = '"';
+    o->len += len + 2;
+    return;
+  }
   put(o, "\"", 1);
   for (size_t i = 0; i < len; i++) {
     unsigned char ch = (unsigned char)s[i];
@@ -216,17 +344,13 @@ typedef struct {
   size_t i;   /* arrays */
 } level_t;
 
-char *ice_json_format(const json_t *v, int indent) {
-  out_t o = {NULL, 0, 0, 0};
+/* Writes v's text into o (whose buffer is allocated). */
+static void format_into(out_t *o_, const json_t *v, int indent) {
+  out_t o = *o_;
   level_t *st = NULL;
   size_t depth = 0, cap = 0;
   const char *colon = indent > 0 ? ": " : ":";
 
-  /* Most texts (store records, events) are a few hundred bytes: one
-   * allocation instead of a doubling series from 1. */
-  o.s = ice__malloc(256);
-  o.cap = o.s != NULL ? 256 : 0;
-  puts_(&o, "");
   for (;;) {
     /* Emit v (a scalar, or the opening of a container). */
     if (json_is_object(v) || json_is_array(v)) {
@@ -258,7 +382,8 @@ char *ice_json_format(const json_t *v, int indent) {
       level_t *l = &st[depth - 1];
       int first;
       if (json_is_object(l->v)) {
-        first = l->iter == json_object_iter((json_t *)l->v);
+        /* l->i counts an object's members written so far. */
+        first = l->i == 0;
         if (l->iter == NULL) {
           depth--;
           newline(&o, indent, depth);
@@ -273,6 +398,7 @@ char *ice_json_format(const json_t *v, int indent) {
         puts_(&o, colon);
         v = json_object_iter_value(l->iter);
         l->iter = json_object_iter_next((json_t *)l->v, l->iter);
+        l->i++;
       } else {
         if (l->i == json_array_size(l->v)) {
           depth--;
@@ -290,9 +416,39 @@ char *ice_json_format(const json_t *v, int indent) {
       break;
   }
   ice__free(st);
+  *o_ = o;
+}
+
+char *ice_json_format(const json_t *v, int indent) {
+  out_t o = {NULL, 0, 0, 0, NULL, NULL};
+
+  /* Most texts (store records, events) are a few hundred bytes: one
+   * allocation instead of a doubling series from 1. */
+  o.s = ice__malloc(256);
+  o.cap = o.s != NULL ? 256 : 0;
+  puts_(&o, "");
+  format_into(&o, v, indent);
   if (o.oom) {
     ice__free(o.s);
     return NULL;
   }
+  o.s[o.len] = '\0';
   return o.s;
+}
+
+int ice_json_write(const json_t *v, int indent,
+                   int (*write)(const char *buf, size_t len, void *data),
+                   void *data) {
+  /* 64 KiB at a time: a large result is never held as one text. */
+  out_t o = {NULL, 0, 65536, 0, write, data};
+
+  if (v == NULL || write == NULL)
+    return -1;
+  o.s = ice__malloc(o.cap);
+  if (o.s == NULL)
+    return -1;
+  format_into(&o, v, indent);
+  flush(&o);
+  ice__free(o.s);
+  return o.oom ? -1 : 0;
 }

@@ -72,6 +72,9 @@ static size_t quoted_size(const char *s, size_t len) {
 
   for (size_t i = 0; i < len; i++) {
     unsigned char ch = (unsigned char)s[i];
+    /* One compare for the common byte. */
+    if (ch > '\\' || (ch >= 0x20 && ch != '"' && ch != '\\'))
+      continue;
     if (ch == '"' || ch == '\\' || ch == '\n' || ch == '\t' || ch == '\r' ||
         ch == '\b' || ch == '\f')
       n += 1;

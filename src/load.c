@@ -329,8 +329,7 @@ static int build(ice__vctx_t *v, json_t *root) {
   if (c.nscopes == 0)
     goto out;
   wf->nodes = ice__calloc(c.n, sizeof(ice__node_t));
-  wf->ids = json_object();
-  if (wf->nodes == NULL || wf->ids == NULL) {
+  if (wf->nodes == NULL) {
     rc = ICE_ENOMEM;
     goto out;
   }
@@ -381,11 +380,13 @@ static int build(ice__vctx_t *v, json_t *root) {
                  "templates cannot name it (read its output through "
                  "input_mappings, or choose another id)",
                  n->id);
-    if (json_object_get(wf->ids, n->id) != NULL) {
+    switch (ice__workflow_add_id(wf, i)) {
+    case 0:
+      break;
+    case 1:
       ice__verr(v, NULL, n->def, "id", "duplicate id '%s'", n->id);
       continue;
-    }
-    if (json_object_set_new(wf->ids, n->id, json_integer(i)) != 0) {
+    default:
       rc = ICE_ENOMEM;
       goto out;
     }
@@ -490,7 +491,7 @@ static int finish(ice_engine_t *e, const char *name, json_t *doc,
     ice_workflow_free(wf);
     return ICE_ENOMEM;
   }
-  v = (ice__vctx_t){wf, diags, 0};
+  v = (ice__vctx_t){.wf = wf, .diags = diags};
   /* A file that declares its inputs accepts an undeclared one only when
    * one of its expressions reads it: collect the names they read. The
    * files it references collect their own. */
@@ -530,9 +531,13 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
      * with a fraction of the memory, but keeps no positions. Positions
      * only matter for diagnostics, so any problem sends the text through
      * libfyaml again, which reports it with its line and column. */
-    json_t *fast = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    /* jansson allows 2048 levels; files get the same limit either way. */
-    if (fast != NULL && ice__json_too_deep(fast, ICE__DOC_MAX_DEPTH)) {
+    json_t *fast = ice__json_fast_parse(text, len);
+    /* What the quick reader leaves (escapes \u, big integers, errors)
+     * goes through jansson; jansson allows 2048 levels, and files get
+     * the same limit either way. */
+    if (fast == NULL &&
+        (fast = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) != NULL &&
+        ice__json_too_deep(fast, ICE__DOC_MAX_DEPTH)) {
       json_decref(fast);
       fast = NULL;
     }

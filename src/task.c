@@ -130,12 +130,12 @@ json_int_t ice__task_tally(ice_task_t *t) {
  * named `name`; NULL otherwise. */
 static json_t *dep_output(const ice_task_t *t, const char *name, size_t len) {
   const ice__frame_t *f = t->frame;
-  json_t *x = json_object_getn(t->run->wf->ids, name, len);
+  uint32_t g = ice__workflow_find(t->run->wf, name, len);
   const ice__node_t *d;
 
-  if (x == NULL)
+  if (g == ICE__NONE)
     return NULL;
-  d = &t->run->wf->nodes[json_integer_value(x)];
+  d = &t->run->wf->nodes[g];
   if (d->scope != t->node->scope || d == t->node)
     return NULL;
   if (f->parent == NULL && d->rec_owner != t->local) {

@@ -141,7 +141,14 @@ static size_t path_push_key(compiler_t *c, const char *key, size_t klen) {
     ident = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
             (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
   }
-  if (ident)
+  if (ident && klen + 1 < room) {
+    /* The common case, without snprintf: every key of every tool_args
+     * passes here at validation. */
+    c->path[old] = '.';
+    memcpy(c->path + old + 1, key, klen);
+    c->path[old + 1 + klen] = '\0';
+    n = (int)klen + 1;
+  } else if (ident)
     n = snprintf(c->path + old, room, ".%.*s", (int)klen, key);
   else
     n = snprintf(c->path + old, room, "[\"%.*s\"]", (int)klen, key);
@@ -150,7 +157,23 @@ static size_t path_push_key(compiler_t *c, const char *key, size_t klen) {
 
 static size_t path_push_index(compiler_t *c, size_t i) {
   size_t old = c->plen, room = sizeof(c->path) - c->plen;
-  int n = snprintf(c->path + old, room, "[%zu]", i);
+  char d[24], *p = d + sizeof(d);
+  int n;
+
+  /* "[i]" by hand: every element of every templated array passes here. */
+  do {
+    *--p = (char)('0' + i % 10);
+    i /= 10;
+  } while (i != 0);
+  n = (int)(d + sizeof(d) - p) + 2;
+  if ((size_t)n < room) {
+    c->path[old] = '[';
+    memcpy(c->path + old + 1, p, (size_t)n - 2);
+    c->path[old + n - 1] = ']';
+    c->path[old + n] = '\0';
+  } else {
+    n = snprintf(c->path + old, room, "[%.*s]", n - 2, p);
+  }
 
   return path_advance(c, old, n, room);
 }
@@ -300,12 +323,18 @@ static int add_kid(compiler_t *c, tnode **parent, size_t pos, tnode *kid) {
       return compile_oom(c);
     }
   }
-  kids = ice__realloc((*parent)->kids, ((*parent)->nkids + 1) * sizeof(*kids));
-  if (kids == NULL) {
-    tnode_free(kid);
-    return compile_oom(c);
+  /* Room doubles at each power of two (a template array of 10,000
+   * strings must not be reallocated 10,000 times). */
+  if (((*parent)->nkids & ((*parent)->nkids - 1)) == 0) {
+    size_t room = (*parent)->nkids < 2 ? 4 : (*parent)->nkids * 2;
+    kids = ice__realloc((*parent)->kids, room * sizeof(*kids));
+    if (kids == NULL) {
+      tnode_free(kid);
+      return compile_oom(c);
+    }
+    (*parent)->kids = kids;
   }
-  (*parent)->kids = kids;
+  kids = (*parent)->kids;
   kids[(*parent)->nkids].pos = pos;
   kids[(*parent)->nkids].t = kid;
   (*parent)->nkids++;

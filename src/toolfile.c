@@ -159,7 +159,7 @@ int ice_engine_add_tool_text(ice_engine_t *e, const char *path,
   shell.file = (char *)path;
   shell.doc = tf.doc;
   shell.pos = pos;
-  v = (ice__vctx_t){&shell, diags, 0};
+  v = (ice__vctx_t){.wf = &shell, .diags = diags};
   check(&v, tf.doc, &tf.tools, &tf.agents);
   ice__pos_free(&shell.pos);
   if (v.errors > 0 || nsoft > 0) {

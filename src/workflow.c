@@ -35,7 +35,7 @@ void ice_workflow_free(ice_workflow_t *wf) {
   json_decref(wf->reads);
   ice__free(wf->pool_names);
   ice__free(wf->pool_sizes);
-  json_decref(wf->ids);
+  ice__free(wf->idtab);
   json_decref(wf->norm);
   json_decref(wf->doc);
   ice__pos_free(&wf->pos);
@@ -66,9 +66,60 @@ size_t ice_workflow_node_count(const ice_workflow_t *wf) {
   return wf->nnodes;
 }
 
+static uint32_t id_hash(const char *s, size_t len) {
+  uint32_t h = 2166136261u;
+
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+uint32_t ice__workflow_find(const ice_workflow_t *wf, const char *id,
+                            size_t len) {
+  if (wf->idcap == 0)
+    return ICE__NONE;
+  for (uint32_t s = id_hash(id, len) & (wf->idcap - 1);;
+       s = (s + 1) & (wf->idcap - 1)) {
+    uint32_t g = wf->idtab[s];
+    const char *other;
+    if (g == 0)
+      return ICE__NONE;
+    other = wf->nodes[g - 1].id;
+    if (other[0] == (len > 0 ? id[0] : '\0') &&
+        strnlen(other, len + 1) == len && memcmp(other, id, len) == 0)
+      return g - 1;
+  }
+}
+
+int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i) {
+  const char *id = wf->nodes[i].id;
+  size_t len = strlen(id);
+  uint32_t s;
+
+  if (wf->idcap == 0) {
+    uint32_t cap = 16;
+    /* At most half full: probes stay short. */
+    while (cap < 2 * (uint64_t)wf->nnodes)
+      cap *= 2;
+    wf->idtab = ice__calloc(cap, sizeof(*wf->idtab));
+    if (wf->idtab == NULL)
+      return ICE_ENOMEM;
+    wf->idcap = cap;
+  }
+  if (ice__workflow_find(wf, id, len) != ICE__NONE)
+    return 1;
+  for (s = id_hash(id, len) & (wf->idcap - 1); wf->idtab[s] != 0;
+       s = (s + 1) & (wf->idcap - 1))
+    ;
+  wf->idtab[s] = i + 1;
+  return 0;
+}
+
 const ice__node_t *ice__workflow_node(const ice_workflow_t *wf,
                                       const char *id) {
-  json_t *x = json_object_get(wf->ids, id);
+  uint32_t g = ice__workflow_find(wf, id, strlen(id));
 
-  return x == NULL ? NULL : &wf->nodes[json_integer_value(x)];
+  return g == ICE__NONE ? NULL : &wf->nodes[g];
 }

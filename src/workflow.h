@@ -112,7 +112,10 @@ struct ice_workflow_s {
   uint32_t nnodes;
   ice__scope_t *scopes;
   uint32_t nscopes;
-  json_t *ids; /* id -> global index (json integer) */
+  /* id -> global index: open addressing over the nodes' ids, each slot
+   * a global index + 1 (0: empty); idcap is a power of two. */
+  uint32_t *idtab;
+  uint32_t idcap;
   ice__policy_t policy;
   int max_parallel;
   ice__schema_t *input_schema;
@@ -142,11 +145,22 @@ struct ice_workflow_s {
 uint32_t ice__node_scope_of(const ice_workflow_t *wf, const ice__node_t *n,
                             const json_t *list);
 
+/* Members remembered for the node object being checked. */
+#define ICE__VCTX_MEMBERS 12
+
 /* Validation context handed to built-in compile hooks. */
 typedef struct {
   ice_workflow_t *wf;
   ice_diags_t *diags;
   int errors;
+  /* The members of the node object ice__check_node is checking (when it
+   * has few): ice__field looks up the twenty-odd fields a node may have,
+   * most of them absent, without hashing each name. NULL otherwise. */
+  const json_t *memo_obj;
+  uint32_t memo_n;
+  uint64_t memo_first; /* a bit per remembered key (fields.c, memo_bit) */
+  const char *memo_keys[ICE__VCTX_MEMBERS];
+  json_t *memo_vals[ICE__VCTX_MEMBERS];
 } ice__vctx_t;
 
 /* A node being validated, as a compile hook (ABI 2) sees it. */
@@ -259,5 +273,11 @@ void ice__workflow_ref(ice_workflow_t *wf);
 
 /* Looks a node up by id; NULL when unknown. */
 const ice__node_t *ice__workflow_node(const ice_workflow_t *wf, const char *id);
+/* The global index of the node with id (len bytes), or ICE__NONE. */
+uint32_t ice__workflow_find(const ice_workflow_t *wf, const char *id,
+                            size_t len);
+/* Adds node i (its id set) to the id table, sized for nnodes on first use:
+ * 0, 1 when another node has the id, or ICE_ENOMEM. */
+int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i);
 
 #endif

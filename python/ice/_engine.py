@@ -289,8 +289,7 @@ def _complete(t, r):
             return
         r = r.output
     if r is None:
-        L.ice_task_done(t, None)
-        return
+        r = {}  # no output; a NULL would fail the attempt (out of memory)
     try:
         p = to_json(r)
     except (TypeError, ValueError) as e:

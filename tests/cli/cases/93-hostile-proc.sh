@@ -120,7 +120,7 @@ t_end
 t_begin "hostile-proc: tools that misbehave around their pipes end the attempt promptly"
 wf pipes.json <<J
 {"tools": {"early": {"command": ["sh", "-c", "echo '{\"a\": 1}'; exec >&-; sleep 0.3; echo still here >&2"]},
-           "flood": {"command": ["sh", "-c", "head -c 100000000 /dev/zero | tr '\\\\0' x >&2; echo '{\"b\": 2}'"]},
+           "flood": {"command": ["sh", "-c", "head -c 20000000 /dev/zero | tr '\\\\0' x >&2; echo '{\"b\": 2}'"]},
            "gcout": {"command": ["sh", "-c", "sleep 34.$MARK & echo '{\"c\": 3}'"]},
            "gcerr": {"command": ["sh", "-c", "sleep 34.$MARK >&2 & echo oops >&2; exit 3"]}},
  "nodes": [{"id": "early", "type": "tool", "tool_name": "early"},

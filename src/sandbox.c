@@ -691,6 +691,13 @@ static int declare(ice__sandbox_t *s, decl_t *d, size_t *n, const char *path,
     snprintf(err, errlen, "sandbox: writable path '%s': %s", path, strerror(e));
     return -e;
   }
+  /* The host's root is the view's root already. Mapped (a cwd of "/"), it
+   * would hand the tool the rights of root's files, and the kernel refuses
+   * to id-map it anyway: the tool would not start. */
+  if (!rw && strcmp(real, "/") == 0) {
+    free(real);
+    return 0;
+  }
   for (size_t i = 0; i < *n; i++) {
     if (strcmp(d[i].path, real) == 0) {
       d[i].rw |= rw;

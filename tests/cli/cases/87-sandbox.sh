@@ -226,3 +226,14 @@ expect_events "$W/ev-view" \
   '2 <= int([e["line"].split() for e in of(ev, "node.log", "v")][0][1]) <= 5' \
   '[e["line"].split() for e in of(ev, "node.log", "v")][0][2:] == ["1", "0000000000000000", "1", "2"]'
 t_end
+
+t_begin "sandbox: a tool whose cwd is / starts there, with no rights over root's files"
+cat >"$W/cwdroot.json" <<'J'
+{"tools": {"r": {"command": ["sh", "-c", "if cat /etc/shadow >/dev/null 2>&1; then s=true; else s=false; fi; printf '{\"pwd\": \"%s\", \"shadow\": %s}' \"$(pwd)\" \"$s\""],
+                 "cwd": "/"}},
+ "nodes": [{"id": "r", "type": "tool", "tool_name": "r"}]}
+J
+ice run --no-store "$W/cwdroot.json"
+expect_rc 0
+expect_json 'r["output"]["r"] == {"pwd": "/", "shadow": False}'
+t_end

@@ -259,15 +259,16 @@ static int step_reset(sqlite3_stmt *st) {
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-/* The write failed: roll back what the turn wrote, and mark every run
- * that had rows in it (and run_id, when given) so that its next commit
- * fails. msg holds the message. */
+/* Marks run_id's rows as lost: its next commit fails with msg. */
 static void mark_failed(ice_store_t *s, const char *run_id, const char *msg) {
   if (json_object_get(s->failed, run_id) == NULL &&
       json_object_set_new(s->failed, run_id, json_string(msg)) != 0)
     s->broken = 1;
 }
 
+/* The write failed: roll back what the turn wrote, and mark every run
+ * that had rows in it (and run_id, when given) so that its next commit
+ * fails. msg holds the message. */
 static void tx_fail(ice_store_t *s, const char *run_id, const char *msg) {
   const char *id;
   json_t *v;
@@ -756,10 +757,11 @@ int ice_store_finish(ice_store_t *s, const char *run_id, json_t *result,
    * ended, it would look finished and a resume would not go on from what
    * was committed. Its row stays `running`, the owner gone once it exits. */
   lost = json_object_get(s->failed, run_id);
-  if (lost != NULL) {
+  if (lost != NULL || s->broken) {
     snprintf(msg, msglen,
              "%s (the run stays as it was recorded, to be resumed from there)",
-             json_string_value(lost));
+             lost != NULL ? json_string_value(lost)
+                          : "out of memory: the run store lost a write");
     return ICE_EIO;
   }
   text = ice_json_format(result, 0);

@@ -198,16 +198,7 @@ static int start_server(void **state) {
            "200", (char *)NULL);
     _exit(127);
   }
-  for (int i = 0; i < 1500 && port == 0; i++) { /* up to 15 s */
-    f = fopen(port_file, "r");
-    if (f != NULL) {
-      if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-      fclose(f);
-    }
-    if (port == 0)
-      usleep(10000);
-  }
+  port = th_wait_port_file(port_file);
   if (port == 0)
     return -1;
   snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d", port);

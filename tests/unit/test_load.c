@@ -140,7 +140,6 @@ static void gate_cancel(ice_task_t *t, void *data) {
 
 static int start_server(void) {
   char port_file[128];
-  FILE *f;
   int port = 0;
 
   snprintf(port_file, sizeof(port_file), "%s/port", g_dir);
@@ -154,16 +153,7 @@ static int start_server(void) {
            "--port-file", port_file, (char *)NULL);
     _exit(127);
   }
-  for (int i = 0; i < 1500 && port == 0; i++) { /* up to 15 s */
-    f = fopen(port_file, "r");
-    if (f != NULL) {
-      if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-      fclose(f);
-    }
-    if (port == 0)
-      usleep(10000);
-  }
+  port = th_wait_port_file(port_file);
   if (port == 0)
     return -1;
   snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d/v1", port);

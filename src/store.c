@@ -456,12 +456,21 @@ int ice_store_open(ice_store_t **out, const char *path, char *msg,
    * log. synchronous=NORMAL: the log is synced at checkpoints, not at
    * every commit; a process crash loses nothing committed, a power loss
    * may lose the last transactions (docs/durability.md). */
-  rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
+  /* Switching a new file to WAL needs it alone for a moment, and SQLite
+   * does not call the busy handler for that: another process opening the
+   * same new store (`ice runs` polling it) makes it fail with "database is
+   * locked". Retried for up to the busy timeout. */
+  for (int tries = 0;; tries++) {
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(st);
+      rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    if ((rc & 0xff) != SQLITE_BUSY || tries * 50 >= BUSY_TIMEOUT_MS)
+      break;
+    usleep(50000);
   }
-  sqlite3_finalize(st);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
   /* Checkpoints copy the log into the database; every 4,096 pages (16 MB)

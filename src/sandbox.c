@@ -343,7 +343,7 @@ static int deny_all(scmp_filter_ctx ctx, const char *names, int err) {
 
 /* Compiles the filter and exports it as BPF (through a memfd: libseccomp
  * 2.5 writes only to a descriptor). 0 or a negative errno. */
-static int build_filter(int network, struct sock_fprog *out) {
+static int build_filter(int network, int no_pidns, struct sock_fprog *out) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   struct stat st;
   int fd = -1, r = -ENOMEM;
@@ -367,6 +367,17 @@ static int build_filter(int network, struct sock_fprog *out) {
    * socketpair stays allowed. */
   if (!network && (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
                                         SCMP_SYS(socket), 0)) != 0)
+    goto out;
+  /* Without a pid namespace, whose end would take them along, the tool's
+   * process group is what the engine kills when the tool ends or times
+   * out: nothing may leave it. setsid and setpgid succeed without doing
+   * it, so that a tool starting a helper in a new session still works,
+   * and the helper ends with the tool (docs/security.md). */
+  if (no_pidns &&
+      ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(setsid), 0)) !=
+           0 ||
+       (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(setpgid), 0)) !=
+           0))
     goto out;
   fd = memfd_create("ice-seccomp", MFD_CLOEXEC);
   if (fd < 0) {
@@ -401,21 +412,24 @@ out:
   return r;
 }
 
-/* One program per value of `network`, built once per process and kept
- * (never freed: it is the same for every child). */
+/* One program per value of `network` and of "no pid namespace", built
+ * once per process and kept (never freed: it is the same for every
+ * child). */
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sock_fprog filters[2];
-static int filter_err[2];
+static struct sock_fprog filters[4];
+static int filter_err[4];
 
-static const struct sock_fprog *get_filter(int network, int *err) {
+static const struct sock_fprog *get_filter(int network, int no_pidns,
+                                           int *err) {
   const struct sock_fprog *f = NULL;
+  int i = network + 2 * no_pidns;
 
   pthread_mutex_lock(&cache_lock);
-  if (filters[network].filter == NULL && filter_err[network] == 0)
-    filter_err[network] = build_filter(network, &filters[network]);
-  *err = filter_err[network];
-  if (filters[network].filter != NULL)
-    f = &filters[network];
+  if (filters[i].filter == NULL && filter_err[i] == 0)
+    filter_err[i] = build_filter(network, no_pidns, &filters[i]);
+  *err = filter_err[i];
+  if (filters[i].filter != NULL)
+    f = &filters[i];
   pthread_mutex_unlock(&cache_lock);
   return f;
 }
@@ -1097,7 +1111,7 @@ int ice__sandbox_prepare(const ice__sandbox_conf_t *c, const char *tmpdir,
   add_rl(s, RLIMIT_NPROC, c->max_processes, c->max_processes);
 
   if (!(s->refuse & ICE__SBX_SECCOMP)) {
-    s->prog = get_filter(c->network != 0, &ferr);
+    s->prog = get_filter(c->network != 0, !(s->flags & CLONE_NEWPID), &ferr);
     if (s->prog == NULL) {
       snprintf(err, errlen, "sandbox: cannot build the seccomp filter: %s",
                strerror(-ferr));
@@ -1214,6 +1228,20 @@ int ice__sandbox_fork(ice__sandbox_t *s) {
     }
     s->missing |= lost;
     s->flags &= ~refused;
+    if ((refused & CLONE_NEWPID) && s->prog != NULL) {
+      /* The filter that keeps the tool in its process group. */
+      int ferr;
+      const struct sock_fprog *f = get_filter(s->c->network != 0, 1, &ferr);
+
+      if (f == NULL) {
+        snprintf(s->msg, sizeof(s->msg),
+                 "sandbox: cannot build the seccomp filter: %s",
+                 strerror(-ferr));
+        errno = -ferr;
+        return -1;
+      }
+      s->prog = f;
+    }
     if (refused & CLONE_NEWNS) {
       s->missing |= (s->c->fs_full ? 0 : ICE__SBX_READONLY) |
                     (s->root ? ICE__SBX_IDMAP : 0);

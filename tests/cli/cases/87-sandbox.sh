@@ -161,6 +161,35 @@ expect_events "$W/ev-deg2" \
   '[e["missing"] for e in of(ev, "sandbox.degraded", "relaxed")] == [["user namespace", "pid namespace", "network namespace", "mount namespace", "ipc namespace", "uts namespace", "read-only file system"] + (["id-mapped mounts"] if '"$(id -u)"' == 0 else []) + ["seccomp filter"]]'
 t_end
 
+t_begin "sandbox: without a pid namespace, what a tool left behind still ends with it, setsid or not, and on a timeout"
+# The seccomp filter keeps the tool's processes in its process group
+# (docs/security.md): the pid namespace refused, then every namespace (as
+# root the tool is nobody then: the copy is world-readable). Before, three
+# sleeps outlived this run.
+D3=$(mktemp -d /tmp/ice-sbx-reap.XXXXXX)
+chmod 755 "$D3"
+cat >"$D3/reap.yaml" <<'Y'
+tools:
+  left:
+    command: [sh, -c, "setsid sleep \"$ICE_T_MARK\" & (setsid sh -c 'sleep \"$ICE_T_MARK\"' &) ; sleep \"$ICE_T_MARK\" & echo '{\"left\": 3}'"]
+    sandbox: {strict: false}
+  hang:
+    command: [sh, -c, "setsid sleep \"$ICE_T_MARK\" & exec sleep \"$ICE_T_MARK\""]
+    sandbox: {strict: false}
+nodes:
+  - {id: left, type: tool, tool_name: left}
+  - {id: hang, type: tool, tool_name: hang, timeout_seconds: 1}
+Y
+for refuse in pid user,pid,net,mount,ipc,uts,readonly,idmap; do
+  ICE_T_MARK=$SBX_MARK ICE_SANDBOX_REFUSE=$refuse ice run "$D3/reap.yaml" --no-store
+  expect_rc 1
+  expect_json 'r["output"]["left"] == {"left": 3}' \
+    'r["nodes"]["hang"]["error"]["kind"] == "timeout"'
+  no_proc "sleep $SBX_MARK"
+done
+rm -rf "$D3"
+t_end
+
 t_begin "sandbox: the fields are checked at validation, with positions"
 wf sbx-bad.yaml <<'Y'
 tools:

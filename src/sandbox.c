@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -548,14 +549,20 @@ static int get_idmap(uid_t uid, gid_t gid) {
   return fd;
 }
 
-/* ---- cgroup v2 ---------------------------------------------------------- */
+/* ---- cgroups --------------------------------------------------------------
+ */
 
 /* Where tool cgroups go: $ICE_CGROUP (a directory an operator delegated),
  * else the engine's own cgroup when its cgroup.subtree_control already
  * enables memory (as it can only for the root cgroup, since a cgroup with
- * processes cannot give controllers to children). "" when neither. */
+ * processes cannot give controllers to children). Else, on a cgroup v1
+ * (or hybrid) host, the engine's own cgroup in the memory hierarchy, and
+ * in the pids one, when it may write there (root): v1 lets a cgroup with
+ * processes have children. "" when none. */
 static char cg_base[PATH_MAX];
-static int cg_pids; /* the pids controller is enabled there too */
+static char cg_pids_base[PATH_MAX]; /* v1: the pids hierarchy's, or "" */
+static int cg_pids; /* v2: the pids controller is enabled there too */
+static int cg_v1;
 static int cg_probed;
 static unsigned long cg_seq;
 
@@ -590,13 +597,94 @@ void ice__sandbox_cgroup_reprobe(void) {
   pthread_mutex_unlock(&cache_lock);
 }
 
+/* The engine's own cgroup in the v1 hierarchy of `controller` (mounted
+ * at /sys/fs/cgroup/<controller>), into out when it has `file` and we
+ * may make cgroups there; else out is "". */
+static void v1_dir(const char *cgroups, const char *controller,
+                   const char *file, char *out, size_t len) {
+  size_t n = strlen(controller);
+  char path[PATH_MAX + 64];
+
+  out[0] = '\0';
+  /* Lines "ID:CONTROLLER[,CONTROLLER...]:PATH". */
+  for (const char *l = cgroups; *l != '\0';) {
+    const char *c = strchr(l, ':'), *end = strchr(l, '\n'), *p;
+
+    if (end == NULL)
+      end = l + strlen(l);
+    if (c != NULL && c < end &&
+        (p = memchr(c + 1, ':', (size_t)(end - c - 1))) != NULL) {
+      for (const char *w = c + 1; w < p;) {
+        const char *e = memchr(w, ',', (size_t)(p - w));
+
+        if (e == NULL)
+          e = p;
+        if ((size_t)(e - w) == n && memcmp(w, controller, n) == 0) {
+          int plen = (int)(end - p - 1);
+
+          if (plen == 1 && p[1] == '/')
+            plen = 0;
+          snprintf(out, len, "/sys/fs/cgroup/%s%.*s", controller, plen, p + 1);
+          snprintf(path, sizeof(path), "%s/%s", out, file);
+          if (access(path, W_OK) != 0 || access(out, W_OK) != 0)
+            out[0] = '\0';
+          return;
+        }
+        w = e + 1;
+      }
+    }
+    l = *end != '\0' ? end + 1 : end;
+  }
+}
+
+/* Removes the empty cgroups "ice-PID-N" under dir whose engine PID is
+ * gone: an engine killed while a tool ran could not remove its own. */
+static void remove_stale(const char *dir) {
+  DIR *d = dir[0] != '\0' ? opendir(dir) : NULL;
+  struct dirent *e;
+  char path[PATH_MAX + 300];
+
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long pid;
+
+    if (strncmp(e->d_name, "ice-", 4) != 0)
+      continue;
+    pid = strtol(e->d_name + 4, &end, 10);
+    if (pid <= 0 || *end != '-' ||
+        (kill((pid_t)pid, 0) != 0 && errno != ESRCH) ||
+        kill((pid_t)pid, 0) == 0)
+      continue;
+    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+    (void)rmdir(path);
+  }
+  closedir(d);
+}
+
 static void probe_cgroup(void) {
   const char *env = getenv("ICE_CGROUP");
   char buf[PATH_MAX + 64], path[PATH_MAX + 64];
 
   cg_probed = 1;
   cg_base[0] = '\0';
-  if (env != NULL && env[0] == '/') {
+  cg_pids_base[0] = '\0';
+  cg_v1 = 0;
+  if (env != NULL && env[0] != '/')
+    return; /* ICE_CGROUP=off: rlimits only */
+  if (env == NULL && access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0 &&
+      read_small("/proc/self/cgroup", buf, sizeof(buf)) > 0) {
+    v1_dir(buf, "memory", "memory.limit_in_bytes", cg_base, sizeof(cg_base));
+    if (cg_base[0] != '\0') {
+      cg_v1 = 1;
+      v1_dir(buf, "pids", "cgroup.procs", cg_pids_base, sizeof(cg_pids_base));
+      remove_stale(cg_base);
+      remove_stale(cg_pids_base);
+    }
+    return;
+  }
+  if (env != NULL) {
     snprintf(cg_base, sizeof(cg_base), "%s", env);
   } else if (read_small("/sys/fs/cgroup/cgroup.controllers", buf,
                         sizeof(buf)) >= 0 &&
@@ -614,6 +702,7 @@ static void probe_cgroup(void) {
     return;
   }
   cg_pids = has_word(buf, "pids");
+  remove_stale(cg_base);
 }
 
 /* ---- the prepared sandbox ----------------------------------------------- */
@@ -975,8 +1064,53 @@ static void add_rl(ice__sandbox_t *s, int res, int64_t soft, int64_t hard) {
 /* Makes this child's cgroup under the base: its memory and pids limits,
  * no swap, and its cgroup.procs open for the child to join. Any failure
  * just means no cgroup (RLIMIT_DATA instead). */
+/* Empties a cgroup (each process in it killed: v1 has no cgroup.kill,
+ * and v2's is Linux 5.14) and removes it. */
+static void remove_cgroup(const char *cg) {
+  char path[PATH_MAX + 32], buf[4096];
+
+  snprintf(path, sizeof(path), "%s/cgroup.kill", cg);
+  (void)write_file(path, "1");
+  snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+  for (int i = 0; i < 50 && rmdir(cg) != 0 && errno == EBUSY; i++) {
+    if (read_small(path, buf, sizeof(buf)) > 0) {
+      for (char *p = buf; *p != '\0';) {
+        long pid = strtol(p, &p, 10);
+
+        if (pid > 0)
+          kill((pid_t)pid, SIGKILL);
+        while (*p == '\n')
+          p++;
+      }
+    }
+    usleep(1000);
+  }
+}
+
+/* cgroup v1: this child's cgroup in the pids hierarchy, with pids.max. */
+static void make_v1_pids(ice__sandbox_t *s, unsigned long seq) {
+  char path[PATH_MAX + 96], val[32];
+
+  snprintf(path, sizeof(path), "%s/ice-%d-%lu", cg_pids_base, (int)getpid(),
+           seq);
+  if (mkdir(path, 0755) != 0 || (s->cg_pids = ice__strdup(path)) == NULL)
+    return;
+  snprintf(path, sizeof(path), "%s/pids.max", s->cg_pids);
+  snprintf(val, sizeof(val), "%lld", (long long)s->c->max_processes);
+  if (write_file(path, val) == 0) {
+    snprintf(path, sizeof(path), "%s/cgroup.procs", s->cg_pids);
+    s->cg_pids_fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (s->cg_pids_fd >= 0)
+      return;
+  }
+  rmdir(s->cg_pids);
+  ice__free(s->cg_pids);
+  s->cg_pids = NULL;
+}
+
 static void make_cgroup(ice__sandbox_t *s) {
   char path[PATH_MAX + 96], val[32];
+  unsigned long seq;
 
   pthread_mutex_lock(&cache_lock);
   if (!cg_probed)
@@ -985,18 +1119,30 @@ static void make_cgroup(ice__sandbox_t *s) {
     pthread_mutex_unlock(&cache_lock);
     return;
   }
-  snprintf(path, sizeof(path), "%s/ice-%d-%lu", cg_base, (int)getpid(),
-           ++cg_seq);
+  seq = ++cg_seq;
+  snprintf(path, sizeof(path), "%s/ice-%d-%lu", cg_base, (int)getpid(), seq);
   pthread_mutex_unlock(&cache_lock);
   if (mkdir(path, 0755) != 0 || (s->cg = ice__strdup(path)) == NULL)
     return;
-  snprintf(path, sizeof(path), "%s/memory.max", s->cg);
   snprintf(val, sizeof(val), "%lld", (long long)(s->c->memory_mb * MIB));
-  if (write_file(path, val) != 0)
-    goto fail;
-  snprintf(path, sizeof(path), "%s/memory.swap.max", s->cg);
-  (void)write_file(path, "0"); /* absent without swap accounting */
-  if (cg_pids) {
+  if (cg_v1) {
+    /* No swap: memory+swap gets the same limit (absent without swap
+     * accounting). The pids cgroup is optional: RLIMIT_NPROC remains. */
+    snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", s->cg);
+    if (write_file(path, val) != 0)
+      goto fail;
+    snprintf(path, sizeof(path), "%s/memory.memsw.limit_in_bytes", s->cg);
+    (void)write_file(path, val);
+    if (cg_pids_base[0] != '\0')
+      make_v1_pids(s, seq);
+  } else {
+    snprintf(path, sizeof(path), "%s/memory.max", s->cg);
+    if (write_file(path, val) != 0)
+      goto fail;
+    snprintf(path, sizeof(path), "%s/memory.swap.max", s->cg);
+    (void)write_file(path, "0"); /* absent without swap accounting */
+  }
+  if (!cg_v1 && cg_pids) {
     snprintf(path, sizeof(path), "%s/pids.max", s->cg);
     snprintf(val, sizeof(val), "%lld", (long long)s->c->max_processes);
     if (write_file(path, val) != 0)
@@ -1010,6 +1156,13 @@ fail:
   rmdir(s->cg);
   ice__free(s->cg);
   s->cg = NULL;
+  if (s->cg_pids_fd >= 0)
+    close(s->cg_pids_fd);
+  s->cg_pids_fd = -1;
+  if (s->cg_pids != NULL)
+    rmdir(s->cg_pids);
+  ice__free(s->cg_pids);
+  s->cg_pids = NULL;
 }
 
 static int last_cap(void) {
@@ -1036,6 +1189,7 @@ int ice__sandbox_prepare(const ice__sandbox_conf_t *c, const char *tmpdir,
   }
   s->c = c;
   s->cg_procs_fd = -1;
+  s->cg_pids_fd = -1;
   s->nproc_rl = -1;
   s->data_rl = -1;
   s->root = geteuid() == 0;
@@ -1301,7 +1455,9 @@ int ice__sandbox_verdict(ice__sandbox_t *s, int64_t exit_status,
              (long long)c->cpu_seconds);
     return 1;
   }
-  if (s->cg != NULL && cg_value(s->cg, "memory.events", "oom_kill") > 0) {
+  if (s->cg != NULL &&
+      cg_value(s->cg, cg_v1 ? "memory.oom_control" : "memory.events",
+               "oom_kill") > 0) {
     snprintf(msg, len,
              "memory: the tool was killed at its memory limit of %lld MiB "
              "(memory_mb)",
@@ -1310,7 +1466,8 @@ int ice__sandbox_verdict(ice__sandbox_t *s, int64_t exit_status,
   }
   if (failed) {
     if (s->cg != NULL) {
-      long long pk = cg_value(s->cg, "memory.peak", NULL);
+      long long pk = cg_value(
+          s->cg, cg_v1 ? "memory.max_usage_in_bytes" : "memory.peak", NULL);
       if (pk > 0)
         peak_kb = pk / 1024;
     } else if (peak_kb <= engine_rss_kb()) {
@@ -1325,6 +1482,8 @@ int ice__sandbox_verdict(ice__sandbox_t *s, int64_t exit_status,
     }
     if ((s->cg != NULL && cg_pids &&
          cg_value(s->cg, "pids.events", "max") > 0) ||
+        (s->cg_pids != NULL &&
+         cg_value(s->cg_pids, "pids.events", "max") > 0) ||
         (nprocs >= 0 && nprocs >= c->max_processes)) {
       snprintf(msg, len,
                "processes: the tool failed at its limit of %lld processes "
@@ -1379,18 +1538,15 @@ void ice__sandbox_free(ice__sandbox_t *s) {
     return;
   if (s->cg_procs_fd >= 0)
     close(s->cg_procs_fd);
-  if (s->cg != NULL) {
-    char path[PATH_MAX + 32];
-
-    /* Whatever is still in there (a tool without a pid namespace may have
-     * left processes that escaped its group) dies first: rmdir needs an
-     * empty cgroup. cgroup.kill is Linux 5.14. */
-    snprintf(path, sizeof(path), "%s/cgroup.kill", s->cg);
-    (void)write_file(path, "1");
-    for (int i = 0; i < 50 && rmdir(s->cg) != 0 && errno == EBUSY; i++)
-      usleep(1000);
-    ice__free(s->cg);
-  }
+  if (s->cg_pids_fd >= 0)
+    close(s->cg_pids_fd);
+  /* Whatever is still in there dies first: rmdir needs an empty cgroup. */
+  if (s->cg != NULL)
+    remove_cgroup(s->cg);
+  if (s->cg_pids != NULL)
+    remove_cgroup(s->cg_pids);
+  ice__free(s->cg);
+  ice__free(s->cg_pids);
   for (size_t i = 0; i < s->nstrs; i++)
     free(s->strs[i]);
   free(s->cwd);

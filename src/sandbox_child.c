@@ -220,6 +220,9 @@ int ice__sandbox_child_setup(const ice__sandbox_t *s, int fd) {
    * RLIMIT_DATA (in ice__sandbox_child_drop). */
   if (s->cg_procs_fd >= 0 && write(s->cg_procs_fd, "0", 1) == 1)
     child_state.cg_joined = 1;
+  if (s->cg_pids_fd >= 0 && write(s->cg_pids_fd, "0", 1) != 1) {
+    /* No pids cgroup: RLIMIT_NPROC in the tool's user namespace still. */
+  }
   old = umask(022); /* mount points nobody can search through */
   for (size_t i = 0; i < s->nops; i++) {
     if (run_op(s, i, fd) != 0)

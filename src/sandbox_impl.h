@@ -70,8 +70,10 @@ struct ice__sandbox_s {
   int last_cap;
   char *cwd;        /* the real path of cwd, or NULL */
   char *engine_cwd; /* the engine's working directory, or NULL */
-  char *cg;         /* this child's cgroup, or NULL */
+  char *cg;         /* this child's cgroup (memory, with pids on v2) */
   int cg_procs_fd;  /* its cgroup.procs, opened by the engine */
+  char *cg_pids;    /* cgroup v1: its cgroup in the pids hierarchy */
+  int cg_pids_fd;   /* that one's cgroup.procs */
   char msg[512];    /* the reason of a failure in ice__sandbox_fork */
 };
 

@@ -418,6 +418,10 @@ static void test_memory_limit(void **state) {
   run_t r;
 
   (void)state;
+  /* RLIMIT_DATA: as root on a cgroup v1 host the engine would make a
+   * memory cgroup (87-sandbox.sh checks that path). */
+  setenv("ICE_CGROUP", "off", 1);
+  ice__sandbox_cgroup_reprobe();
   conf(&c, "{\"memory_mb\": 96}");
   run_ok(&c,
          "exec python3 -c 'a = []\nwhile True: a.append(b\"x\" * (1 << 20))'",
@@ -428,6 +432,8 @@ static void test_memory_limit(void **state) {
               0);
   assert_non_null(strstr(r.limit, "of its 96 MiB (memory_mb)"));
   ice__sandbox_conf_free(&c);
+  unsetenv("ICE_CGROUP");
+  ice__sandbox_cgroup_reprobe();
   /* The same tool failing for another reason, small: not memory. */
   conf(&c, "{\"memory_mb\": 96}");
   run_ok(&c, "exit 3", &r);
@@ -972,17 +978,19 @@ static void test_cgroup_base(void **state) {
   assert_string_equal(buf, "0");
   ice__sandbox_conf_free(&c);
 
-  unsetenv("ICE_CGROUP");
+  setenv("ICE_CGROUP", "off", 1);
   ice__sandbox_cgroup_reprobe();
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
   assert_int_equal(system(cmd), 0);
-  /* And without it, RLIMIT_DATA again. */
+  /* And with cgroups off, RLIMIT_DATA again. */
   conf(&c, "{\"memory_mb\": 64}");
   run_ok(&c,
          "grep -E '^Max data size' /proc/self/limits | awk '{print $4, $5}'",
          &r);
   assert_string_equal(r.out, "67108864 67108864\n");
   ice__sandbox_conf_free(&c);
+  unsetenv("ICE_CGROUP");
+  ice__sandbox_cgroup_reprobe();
 }
 
 /* ---- the child's steps, in a process of the test ------------------------ */

@@ -190,6 +190,36 @@ done
 rm -rf "$D3"
 t_end
 
+t_begin "sandbox: on a cgroup v1 host, as root, memory and processes are limited by cgroups"
+# docs/security.md, Cgroups. Only a memory cgroup's OOM kill is reported as
+# "killed at its memory limit" (RLIMIT_DATA: "failed after using").
+MEMCG=/sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' /proc/self/cgroup | sed 's|^/$||')
+if [ "$(id -u)" != 0 ] || [ -e /sys/fs/cgroup/cgroup.controllers ] || [ ! -w "$MEMCG/memory.limit_in_bytes" ]; then
+  echo "# skipped: needs root on a cgroup v1 host (the v2 path: test_sandbox's test_cgroup_base)" >&2
+else
+  mkdir -p "$W/cg"
+  cp -R "$SBX/tools" "$W/cg/"
+  cat >"$W/cg/cg.yaml" <<'Y'
+tools:
+  membomb: {command: [python3, tools/membomb.py], sandbox: {memory_mb: 96}}
+  forkbomb: {command: [sh, -c, "while :; do sleep \"$ICE_T_MARK\" & done"], sandbox: {max_processes: 20}}
+  fine: {command: [sh, -c, "echo '{\"ok\": true}'"]}
+nodes:
+  - {id: membomb, type: tool, tool_name: membomb}
+  - {id: forkbomb, type: tool, tool_name: forkbomb}
+  - {id: fine, type: tool, tool_name: fine}
+Y
+  ICE_T_MARK=$SBX_MARK ice run "$W/cg/cg.yaml" --no-store
+  expect_rc 1
+  expect_json 'r["nodes"]["membomb"]["error"] == {"kind": "resource_limit", "message": "memory: the tool was killed at its memory limit of 96 MiB (memory_mb)"}' \
+    'r["nodes"]["forkbomb"]["error"] == {"kind": "resource_limit", "message": "processes: the tool failed at its limit of 20 processes (max_processes)"}' \
+    'r["output"]["fine"] == {"ok": True}'
+  no_proc "sleep $SBX_MARK"
+  left=$(ls "$MEMCG" /sys/fs/cgroup/pids 2>/dev/null | grep "^ice-" || true)
+  [ -z "$left" ] || fail "cgroups left: $left"
+fi
+t_end
+
 t_begin "sandbox: the fields are checked at validation, with positions"
 wf sbx-bad.yaml <<'Y'
 tools:

@@ -552,13 +552,11 @@ static int get_idmap(uid_t uid, gid_t gid) {
 /* ---- cgroups --------------------------------------------------------------
  */
 
-/* Where tool cgroups go: $ICE_CGROUP (a directory an operator delegated),
- * else the engine's own cgroup when its cgroup.subtree_control already
- * enables memory (as it can only for the root cgroup, since a cgroup with
- * processes cannot give controllers to children). Else, on a cgroup v1
- * (or hybrid) host, the engine's own cgroup in the memory hierarchy, and
- * in the pids one, when it may write there (root): v1 lets a cgroup with
- * processes have children. "" when none. */
+/* Where tool cgroups go: $ICE_CGROUP (a directory an operator delegated:
+ * cgroup v2, or a v1 memory cgroup), else the engine's own cgroup when its
+ * cgroup.subtree_control already enables memory (as it can only for the
+ * root cgroup, since a cgroup with processes cannot give controllers to
+ * children). "" when neither, or when $ICE_CGROUP is not a path ("off"). */
 static char cg_base[PATH_MAX];
 static char cg_pids_base[PATH_MAX]; /* v1: the pids hierarchy's, or "" */
 static int cg_pids; /* v2: the pids controller is enabled there too */
@@ -598,8 +596,8 @@ void ice__sandbox_cgroup_reprobe(void) {
 }
 
 /* The engine's own cgroup in the v1 hierarchy of `controller` (mounted
- * at /sys/fs/cgroup/<controller>), into out when it has `file` and we
- * may make cgroups there; else out is "". */
+ * at /sys/fs/cgroup/<controller>; `cgroups` is /proc/self/cgroup), into
+ * out when it has `file` and we may make cgroups there; else "". */
 static void v1_dir(const char *cgroups, const char *controller,
                    const char *file, char *out, size_t len) {
   size_t n = strlen(controller);
@@ -673,15 +671,20 @@ static void probe_cgroup(void) {
   cg_v1 = 0;
   if (env != NULL && env[0] != '/')
     return; /* ICE_CGROUP=off: rlimits only */
-  if (env == NULL && access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0 &&
-      read_small("/proc/self/cgroup", buf, sizeof(buf)) > 0) {
-    v1_dir(buf, "memory", "memory.limit_in_bytes", cg_base, sizeof(cg_base));
-    if (cg_base[0] != '\0') {
-      cg_v1 = 1;
+  /* A cgroup v1 memory cgroup (an operator's choice only: moving each
+   * tool into a v1 cgroup can wait for an RCU grace period, milliseconds,
+   * with the engine's loop waiting when the tool has no namespaces). The
+   * pids limit then goes to the engine's own cgroup of the pids
+   * hierarchy, when we may make cgroups there. */
+  snprintf(path, sizeof(path), "%s/memory.limit_in_bytes",
+           env != NULL ? env : "");
+  if (env != NULL && access(path, W_OK) == 0) {
+    snprintf(cg_base, sizeof(cg_base), "%s", env);
+    cg_v1 = 1;
+    if (read_small("/proc/self/cgroup", buf, sizeof(buf)) > 0)
       v1_dir(buf, "pids", "cgroup.procs", cg_pids_base, sizeof(cg_pids_base));
-      remove_stale(cg_base);
-      remove_stale(cg_pids_base);
-    }
+    remove_stale(cg_base);
+    remove_stale(cg_pids_base);
     return;
   }
   if (env != NULL) {

@@ -190,9 +190,10 @@ done
 rm -rf "$D3"
 t_end
 
-t_begin "sandbox: on a cgroup v1 host, as root, memory and processes are limited by cgroups"
+t_begin "sandbox: ICE_CGROUP naming a cgroup v1 memory cgroup: memory and processes are limited by cgroups"
 # docs/security.md, Cgroups. Only a memory cgroup's OOM kill is reported as
-# "killed at its memory limit" (RLIMIT_DATA: "failed after using").
+# "killed at its memory limit" (RLIMIT_DATA: "failed after using"). The
+# engine's own memory cgroup stands for one an operator made for ice.
 MEMCG=/sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' /proc/self/cgroup | sed 's|^/$||')
 if [ "$(id -u)" != 0 ] || [ -e /sys/fs/cgroup/cgroup.controllers ] || [ ! -w "$MEMCG/memory.limit_in_bytes" ]; then
   echo "# skipped: needs root on a cgroup v1 host (the v2 path: test_sandbox's test_cgroup_base)" >&2
@@ -209,7 +210,7 @@ nodes:
   - {id: forkbomb, type: tool, tool_name: forkbomb}
   - {id: fine, type: tool, tool_name: fine}
 Y
-  ICE_T_MARK=$SBX_MARK ice run "$W/cg/cg.yaml" --no-store
+  ICE_CGROUP=$MEMCG ICE_T_MARK=$SBX_MARK ice run "$W/cg/cg.yaml" --no-store
   expect_rc 1
   expect_json 'r["nodes"]["membomb"]["error"] == {"kind": "resource_limit", "message": "memory: the tool was killed at its memory limit of 96 MiB (memory_mb)"}' \
     'r["nodes"]["forkbomb"]["error"] == {"kind": "resource_limit", "message": "processes: the tool failed at its limit of 20 processes (max_processes)"}' \
@@ -217,6 +218,11 @@ Y
   no_proc "sleep $SBX_MARK"
   left=$(ls "$MEMCG" /sys/fs/cgroup/pids 2>/dev/null | grep "^ice-" || true)
   [ -z "$left" ] || fail "cgroups left: $left"
+  # Without ICE_CGROUP, RLIMIT_DATA (the default on a v1 host).
+  ICE_T_MARK=$SBX_MARK ice run "$W/cg/cg.yaml" --no-store
+  expect_rc 1
+  expect_json 'r["nodes"]["membomb"]["error"]["message"].startswith("memory: the tool failed after using ")'
+  no_proc "sleep $SBX_MARK"
 fi
 t_end
 

@@ -108,6 +108,17 @@ size_t ice__json_size(const json_t *v, size_t cap);
 
 /* FNV-1a, 64 bits, continuing from h (0 starts with the offset basis). */
 uint64_t ice__fnv1a64(const void *p, size_t n, uint64_t h);
+/* 32-bit FNV-1a, for the open-addressing tables of the loader (ids,
+ * interned keys): inline, as it runs once per key of a document. */
+static inline uint32_t ice__fnv1a32(const char *s, size_t n) {
+  uint32_t h = 2166136261u;
+
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 16777619u;
+  }
+  return h;
+}
 
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);

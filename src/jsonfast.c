@@ -123,16 +123,6 @@ typedef struct {
   size_t cap, used;
 } intern_t;
 
-static uint32_t str_hash(const char *s, size_t n) {
-  uint32_t h = 2166136261u;
-
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
 static int intern_grow(intern_t *t) {
   size_t ncap = t->cap == 0 ? 1024 : t->cap * 2;
   json_t **ns = ice__calloc(ncap, sizeof(*ns));
@@ -144,7 +134,7 @@ static int intern_grow(intern_t *t) {
     size_t k;
     if (v == NULL)
       continue;
-    k = str_hash(json_string_value(v), json_string_length(v)) & (ncap - 1);
+    k = ice__fnv1a32(json_string_value(v), json_string_length(v)) & (ncap - 1);
     while (ns[k] != NULL)
       k = (k + 1) & (ncap - 1);
     ns[k] = v;
@@ -172,7 +162,7 @@ static json_t *new_string(intern_t *t, const char *s, size_t n, int ascii) {
     return json_stringn_nocheck(s, n);
   if ((t->used + 1) * 2 > t->cap && intern_grow(t) != 0)
     return json_stringn_nocheck(s, n);
-  for (k = str_hash(s, n) & (t->cap - 1); (v = t->slots[k]) != NULL;
+  for (k = ice__fnv1a32(s, n) & (t->cap - 1); (v = t->slots[k]) != NULL;
        k = (k + 1) & (t->cap - 1)) {
     if (json_string_length(v) == n && memcmp(json_string_value(v), s, n) == 0)
       return json_incref(v);

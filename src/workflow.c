@@ -66,21 +66,11 @@ size_t ice_workflow_node_count(const ice_workflow_t *wf) {
   return wf->nnodes;
 }
 
-static uint32_t id_hash(const char *s, size_t len) {
-  uint32_t h = 2166136261u;
-
-  for (size_t i = 0; i < len; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
 uint32_t ice__workflow_find(const ice_workflow_t *wf, const char *id,
                             size_t len) {
   if (wf->idcap == 0)
     return ICE__NONE;
-  for (uint32_t s = id_hash(id, len) & (wf->idcap - 1);;
+  for (uint32_t s = ice__fnv1a32(id, len) & (wf->idcap - 1);;
        s = (s + 1) & (wf->idcap - 1)) {
     uint32_t g = wf->idtab[s];
     const char *other;
@@ -110,7 +100,7 @@ int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i) {
   }
   if (ice__workflow_find(wf, id, len) != ICE__NONE)
     return 1;
-  for (s = id_hash(id, len) & (wf->idcap - 1); wf->idtab[s] != 0;
+  for (s = ice__fnv1a32(id, len) & (wf->idcap - 1); wf->idtab[s] != 0;
        s = (s + 1) & (wf->idcap - 1))
     ;
   wf->idtab[s] = i + 1;

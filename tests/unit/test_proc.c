@@ -620,16 +620,63 @@ static void test_kill_pending_stdin(void **state) {
   run_free(&r);
 }
 
+/* Kills the child once the file t->data names holds a line (a loaded
+ * machine may take long to get there: no fixed delay). */
+typedef struct {
+  ice__proc_t *p;
+  const char *file;
+} kill_when_t;
+
+static void kill_when_cb(uv_timer_t *t) {
+  kill_when_t *k = t->data;
+  FILE *f = fopen(k->file, "r");
+  int line = 0;
+
+  if (f != NULL) {
+    line = fgetc(f) != EOF;
+    fclose(f);
+  }
+  if (!line)
+    return;
+  ice__proc_kill(k->p);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
 static void test_grandchild_killed_with_group(void **state) {
-  const char *argv[] = {"/bin/sh", "-c", "sleep 100 & echo $!; wait", NULL};
+  char file[] = "/tmp/ice-test-gpid.XXXXXX", cmd[128];
+  int fd = mkstemp(file);
+  const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
   run_t r = {0};
   ice__proc_opts_t o = opts_for(argv, &r);
-  int pid;
+  uv_loop_t loop;
+  uv_timer_t t;
+  kill_when_t k;
+  char buf[32] = "";
   int gpid;
 
-  run_and_kill(&o, &r, 200, &pid);
+  assert_true(fd >= 0);
+  close(fd);
+  snprintf(cmd, sizeof(cmd), "sleep 100 & echo $! > %s.tmp; mv %s.tmp %s; wait",
+           file, file, file);
+  assert_int_equal(uv_loop_init(&loop), 0);
+  r.loop = &loop;
+  assert_int_equal(ice__proc_start(&loop, &o, &k.p), 0);
+  k.file = file;
+  uv_timer_init(&loop, &t);
+  t.data = &k;
+  uv_timer_start(&t, kill_when_cb, 10, 10);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(r.exit_calls, 1);
+  assert_int_equal(uv_loop_close(&loop), 0);
   assert_int_equal(r.res.killed, 1);
-  gpid = atoi(r.out);
+  {
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+  }
+  unlink(file);
+  gpid = atoi(buf);
   assert_true(gpid > 0);
   assert_true(pid_dead(gpid));
   run_free(&r);

@@ -371,14 +371,13 @@ static int build_filter(int network, int no_pidns, struct sock_fprog *out) {
     goto out;
   /* Without a pid namespace, whose end would take them along, the tool's
    * process group is what the engine kills when the tool ends or times
-   * out: nothing may leave it. setsid and setpgid succeed without doing
-   * it, so that a tool starting a helper in a new session still works,
-   * and the helper ends with the tool (docs/security.md). */
+   * out. A new session is how a process leaves for good (a daemon's
+   * setsid): setsid then succeeds without doing it, so that a tool
+   * starting a helper in a new session still works, and the helper ends
+   * with the tool (docs/security.md). setpgid stays: coreutils' timeout
+   * signals a group of its own. */
   if (no_pidns &&
-      ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(setsid), 0)) !=
-           0 ||
-       (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(setpgid), 0)) !=
-           0))
+      (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(setsid), 0)) != 0)
     goto out;
   fd = memfd_create("ice-seccomp", MFD_CLOEXEC);
   if (fd < 0) {

@@ -165,7 +165,8 @@ t_begin "sandbox: without a pid namespace, what a tool left behind still ends wi
 # The seccomp filter keeps the tool's processes in its process group
 # (docs/security.md): the pid namespace refused, then every namespace (as
 # root the tool is nobody then: the copy is world-readable). Before, three
-# sleeps outlived this run.
+# sleeps outlived this run. coreutils' timeout, which signals a process
+# group of its own, still works.
 D3=$(mktemp -d /tmp/ice-sbx-reap.XXXXXX)
 chmod 755 "$D3"
 cat >"$D3/reap.yaml" <<'Y'
@@ -176,15 +177,20 @@ tools:
   hang:
     command: [sh, -c, "setsid sleep \"$ICE_T_MARK\" & exec sleep \"$ICE_T_MARK\""]
     sandbox: {strict: false}
+  timed:
+    command: [sh, -c, "timeout 0.2 sleep \"$ICE_T_MARK\"; echo \"{\\\"rc\\\": $?}\""]
+    sandbox: {strict: false}
 nodes:
   - {id: left, type: tool, tool_name: left}
   - {id: hang, type: tool, tool_name: hang, timeout_seconds: 1}
+  - {id: timed, type: tool, tool_name: timed}
 Y
 for refuse in pid user,pid,net,mount,ipc,uts,readonly,idmap; do
   ICE_T_MARK=$SBX_MARK ICE_SANDBOX_REFUSE=$refuse ice run "$D3/reap.yaml" --no-store
   expect_rc 1
   expect_json 'r["output"]["left"] == {"left": 3}' \
-    'r["nodes"]["hang"]["error"]["kind"] == "timeout"'
+    'r["nodes"]["hang"]["error"]["kind"] == "timeout"' \
+    'r["output"]["timed"] == {"rc": 124}'
   no_proc "sleep $SBX_MARK"
 done
 rm -rf "$D3"

@@ -707,6 +707,56 @@ static void probe_cgroup(void) {
   remove_stale(cg_base);
 }
 
+/* ---- the shared offline network namespace ------------------------------ */
+
+/* Kept open for the process, made on first use; its inode, to notice a
+ * program that closed our descriptor (and maybe reused its number). */
+static int net_fd = -1;
+static struct stat net_st;
+
+static int open_own_net(void *arg) {
+  int *fd = arg;
+
+  /* The parent waits (CLONE_VFORK) and shares our descriptors
+   * (CLONE_FILES): the one opened here stays in its table. */
+  *fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  return 0;
+}
+
+/* A descriptor of an empty network namespace, or -1 (then each tool makes
+ * its own). Called with cache_lock held. */
+static int shared_net(void) {
+  char stack[16384] __attribute__((aligned(16)));
+  struct stat st;
+  sigset_t all, old;
+  int fd = -1;
+  pid_t pid;
+
+  if (net_fd >= 0 && fstat(net_fd, &st) == 0 && st.st_dev == net_st.st_dev &&
+      st.st_ino == net_st.st_ino)
+    return net_fd;
+  net_fd = -1; /* never made, or no longer ours: not closed, then */
+  /* No handler of the engine may run in the child, which has its memory. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // cppcheck-suppress ctuPointerArith
+  pid =
+      clone(open_own_net, stack + sizeof(stack),
+            CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWNET | SIGCHLD, &fd);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0)
+    return -1;
+  /* ECHILD: a program that reaps every child got it first. */
+  while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) {
+  }
+  if (fd >= 0 && fstat(fd, &net_st) == 0) {
+    net_fd = fd;
+  } else if (fd >= 0) {
+    close(fd);
+  }
+  return net_fd;
+}
+
 /* ---- the prepared sandbox ----------------------------------------------- */
 
 /* A path the tool is given: cwd, the workflow's directory, TMPDIR and the
@@ -1192,6 +1242,7 @@ int ice__sandbox_prepare(const ice__sandbox_conf_t *c, const char *tmpdir,
   s->c = c;
   s->cg_procs_fd = -1;
   s->cg_pids_fd = -1;
+  s->net_fd = -1;
   s->nproc_rl = -1;
   s->data_rl = -1;
   s->root = geteuid() == 0;
@@ -1274,6 +1325,16 @@ int ice__sandbox_prepare(const ice__sandbox_conf_t *c, const char *tmpdir,
       r = ferr;
       goto fail;
     }
+  }
+  /* A root engine's tools without network share one empty network
+   * namespace, when seccomp keeps them from making any socket (so nothing
+   * in it can tell it is shared): making one per tool, and the kernel's
+   * tearing it down after, cost 0.6 ms of CPU and 2 ms of wall time per
+   * tool. Unprivileged, each tool's user namespace would own its own. */
+  if (s->root && s->unshare_net && s->prog != NULL) {
+    pthread_mutex_lock(&cache_lock);
+    s->net_fd = shared_net();
+    pthread_mutex_unlock(&cache_lock);
   }
   if (s->missing != 0 && c->strict) {
     char names[256];

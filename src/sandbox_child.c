@@ -212,8 +212,11 @@ int ice__sandbox_child_setup(const ice__sandbox_t *s, int fd) {
        write_maps(s->c_uid_map, s->c_gid_map) != 0))
     return fail(fd, ICE__SBX_WHAT_MAPS, 0, errno);
   /* The network namespace, made here rather than by the engine's clone
-   * (sandbox.c says why); the tool inherits it. */
-  if (s->unshare_net && unshare(CLONE_NEWNET) != 0 &&
+   * (sandbox.c says why), or the engine's shared offline one joined; the
+   * tool inherits it. */
+  if (s->unshare_net &&
+      (s->net_fd < 0 || setns(s->net_fd, CLONE_NEWNET) != 0) &&
+      unshare(CLONE_NEWNET) != 0 &&
       refused(s, fd, ICE__SBX_WHAT_NONE, 0, errno, ICE__SBX_NET))
     return -1;
   /* The cgroup: memory and processes of everything below. Without it,

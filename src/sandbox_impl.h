@@ -47,6 +47,7 @@ struct ice__sandbox_s {
   unsigned missing; /* refused so far (before the child runs) */
   long flags;       /* namespaces of C */
   int unshare_net;  /* C makes its network namespace itself (unshare) */
+  int net_fd;       /* or joins this one, the engine's shared offline one */
   uid_t uid;        /* the tool's ids, outside any namespace */
   gid_t gid;
   char c_uid_map[32]; /* C's maps, when it has a user namespace */

@@ -1112,7 +1112,7 @@ static void test_child_steps_in_process(void **state) {
 /* ---- a kernel that refuses ---------------------------------------------- */
 
 /* In a child of the test, a seccomp filter plays a kernel (or a container
- * runtime) that refuses network namespaces (clone and unshare) and
+ * runtime) that refuses network namespaces (clone, unshare, setns) and
  * mount_setattr, as Docker's
  * default profile refuses namespaces: the engine must find out which by
  * itself (no test hook), fail strict tools naming it, and run relaxed ones
@@ -1139,6 +1139,9 @@ static void test_kernel_refuses(void **state) {
         seccomp_rule_add(
             f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNET, CLONE_NEWNET)) != 0 ||
+        /* and joining one, as the shared offline one a root engine made
+         * before this fork (Docker's profile refuses setns too) */
+        seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setns), 0) != 0 ||
         seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(mount_setattr),
                          0) != 0 ||
         seccomp_load(f) != 0)

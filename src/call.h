@@ -73,6 +73,7 @@ ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
 ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
                                        const char *name, json_t *def,
                                        const char *dir);
+/* Drops a reference (the last frees it). */
 void ice__tooldef_free(ice__tooldef_t *d);
 const char *ice__tooldef_name(const ice__tooldef_t *d);
 

@@ -32,10 +32,19 @@ struct ice__tooldef_s {
   ice__sandbox_conf_t sandbox; /* process tool: SPEC §5.2, owned */
   ice__wasm_mod_t *wasm;       /* a WASM tool: loaded once, at validation */
   uint64_t fuel;
+  /* Every node that names the same tool shares one definition (W1: 100,000
+   * `echo` nodes, one definition): the workflow's list holds a reference,
+   * each compiled node another. Nothing in it changes after validation. */
+  int refs;
+  struct ice__tooldef_s *next_shared; /* the workflow's list */
 };
 
+/* The workflow's shared definitions: at most this many distinct names are
+ * kept (a longer list would cost more to search than it saves). */
+#define SHARED_MAX 64
+
 void ice__tooldef_free(ice__tooldef_t *d) {
-  if (d == NULL)
+  if (d == NULL || --d->refs > 0)
     return;
   for (char **a = d->argv; a != NULL && *a != NULL; a++)
     ice__free(*a);
@@ -209,6 +218,9 @@ static ice__tooldef_t *tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
   int nomem = 0;
   char sberr[256] = "";
 
+  if (d != NULL)
+    d->refs = 1;
+
   if (d != NULL && (d->name = ice__strdup(name)) != NULL &&
       json_object_get(def, "wasm") != NULL) {
     if (wasm_def(v, n, d, def, dir) == 0)
@@ -235,9 +247,18 @@ ice__tooldef_t *ice__tooldef_from_json(ice__vctx_t *v, const ice__node_t *n,
   return tooldef_from_json(v, n, name, def, dir, 1);
 }
 
-ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
-                                     json_t *obj, const char *key,
-                                     const char *name) {
+void ice__tooldefs_release(ice_workflow_t *wf) {
+  ice__tooldef_t *d = wf->tooldefs, *next;
+
+  for (; d != NULL; d = next) {
+    next = d->next_shared;
+    ice__tooldef_free(d);
+  }
+  wf->tooldefs = NULL;
+}
+
+static ice__tooldef_t *resolve(ice__vctx_t *v, const ice__node_t *n,
+                               json_t *obj, const char *key, const char *name) {
   const char *dir = v->wf->dir;
   json_t *def = ice__wf_tool_def(v->wf, name, &dir);
   ice__tooldef_t *d;
@@ -250,12 +271,36 @@ ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
     ice__verr(v, n, obj, key, "out of memory");
     return NULL;
   }
+  d->refs = 1;
   d->ctool = ice__engine_tool(v->wf->engine, name);
   if (d->ctool != NULL)
     return d;
   unknown_tool(v, n, obj, key, name);
   ice__tooldef_free(d);
   return NULL;
+}
+
+ice__tooldef_t *ice__tooldef_resolve(ice__vctx_t *v, const ice__node_t *n,
+                                     json_t *obj, const char *key,
+                                     const char *name) {
+  ice__tooldef_t *d, **tail = &v->wf->tooldefs;
+  int kept = 0;
+
+  /* A name resolves to the same definition for the whole workflow; one
+   * that did not resolve is not kept, so that each node reports it. */
+  for (d = *tail; d != NULL; d = d->next_shared, kept++) {
+    if (strcmp(d->name, name) == 0) {
+      d->refs++;
+      return d;
+    }
+    tail = &d->next_shared;
+  }
+  d = resolve(v, n, obj, key, name);
+  if (d != NULL && kept < SHARED_MAX) {
+    d->refs++;
+    *tail = d;
+  }
+  return d;
 }
 
 /* ---- process tools ------------------------------------------------------ */

@@ -30,6 +30,7 @@ void ice_workflow_free(ice_workflow_t *wf) {
   if (wf == NULL || --wf->refs > 0)
     return;
   free_nodes(wf);
+  ice__tooldefs_release(wf);
   ice__schema_free(wf->input_schema);
   ice__outputs_free(wf->outputs);
   json_decref(wf->reads);

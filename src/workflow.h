@@ -138,6 +138,9 @@ struct ice_workflow_s {
   json_t *reads;
   /* `outputs`, compiled (outputs.c); NULL when the file has none. */
   struct ice__outputs_s *outputs;
+  /* Tool definitions shared by the nodes that name the same tool
+   * (toolcall.c). */
+  struct ice__tooldef_s *tooldefs;
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE
@@ -270,6 +273,9 @@ const char *ice__hint(char *buf, size_t len, const char *word,
 /* ice__diags_add and ice__diags_add_sev are declared in diag.h. */
 
 void ice__workflow_ref(ice_workflow_t *wf);
+/* Drops the workflow's references to its shared tool definitions
+ * (toolcall.c). */
+void ice__tooldefs_release(ice_workflow_t *wf);
 
 /* Looks a node up by id; NULL when unknown. */
 const ice__node_t *ice__workflow_node(const ice_workflow_t *wf, const char *id);

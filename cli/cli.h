@@ -25,6 +25,9 @@ int cli_close_store(ice_store_t *s);
  * terminal, one line otherwise; only its output with output_only. 0, or -1
  * after printing why it was not written. */
 int cli_print_result(json_t *res, int output_only);
+/* cli_print_result for the result of a finished run, written without
+ * building it when the run deferred it (ice_run_defer_result). */
+int cli_print_run(ice_run_t *run, int output_only);
 /* The exit status of a result: 0 success, 3 paused or waiting, else 1. */
 int cli_result_exit(json_t *res);
 /* Prints "ice: MESSAGE" and a hint; returns 2 (bad usage). */
@@ -53,6 +56,11 @@ int cli_write_out(const char *s, int newline, const char *what);
 /* cli_write_out for a JSON value (its text as ice_json_format gives it,
  * and a newline), written a piece at a time. */
 int cli_write_json(const json_t *v, int indent, const char *what);
+/* The same for a finished run's result (ice_run_write_result): 0, -1 after
+ * printing why, or 1 when its text would be over cap bytes (nothing
+ * written, nothing printed). */
+int cli_write_run_result(ice_run_t *run, int output_only, int indent,
+                         size_t cap);
 /* 0 when `ice run` and `ice resume` may leave the run, the workflow and
  * the engine to the exit: freeing a large workflow value by value costs a
  * quarter of the run, and the kernel takes the whole heap back at once.

@@ -78,22 +78,53 @@ static int write_stdout(const char *buf, size_t len, void *data) {
   return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
 }
 
-int cli_write_json(const json_t *v, int indent, const char *what) {
+/* Drops the text: stdout was closed at start-up (cli_print_run reports
+ * it once the size is known, as cli_print_result does). */
+static int write_nowhere(const char *buf, size_t len, void *data) {
+  (void)buf;
+  (void)len;
+  (void)data;
+  return 0;
+}
+
+/* After a JSON text was written (rc: 0, or -1 when it was cut): its
+ * newline and the flush; 0, or -1 after saying why. */
+static int json_written(int rc, const char *what) {
   const char *why;
 
   if (cli_fd_was_closed(STDOUT_FILENO)) {
     why = "standard output is closed";
   } else {
-    errno = 0;
-    /* Written a piece at a time: a large result is never held as text. */
-    if (ice_json_write(v, indent, write_stdout, NULL) == 0 &&
-        putchar('\n') != EOF && fflush(stdout) == 0 && !ferror(stdout))
+    if (rc == 0 && putchar('\n') != EOF && fflush(stdout) == 0 &&
+        !ferror(stdout))
       return 0;
     why = strerror(errno != 0 ? errno : ferror(stdout) ? EIO : ENOMEM);
   }
   fprintf(stderr, "ice: cannot write %s: %s\n", what, why);
   out_failed = 1;
   return -1;
+}
+
+int cli_write_json(const json_t *v, int indent, const char *what) {
+  int rc = -1;
+
+  errno = 0;
+  /* Written a piece at a time: a large result is never held as text. */
+  if (!cli_fd_was_closed(STDOUT_FILENO))
+    rc = ice_json_write(v, indent, write_stdout, NULL);
+  return json_written(rc, what);
+}
+
+int cli_write_run_result(ice_run_t *run, int output_only, int indent,
+                         size_t cap) {
+  int closed = cli_fd_was_closed(STDOUT_FILENO), rc;
+
+  errno = 0;
+  rc = ice_run_write_result(run, output_only, indent, cap,
+                            closed ? write_nowhere : write_stdout, NULL);
+  if (rc == 1)
+    return 1;
+  return json_written(rc == 0 ? 0 : -1, "the result");
 }
 
 int cli_free_at_exit(void) {

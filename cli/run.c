@@ -690,6 +690,28 @@ int cli_print_result(json_t *res, int output_only) {
   return cli_write_json(shown, isatty(STDOUT_FILENO) ? 2 : 0, "the result");
 }
 
+int cli_print_run(ice_run_t *run, int output_only) {
+  int rc = cli_write_run_result(run, output_only, isatty(STDOUT_FILENO) ? 2 : 0,
+                                MAX_RESULT_TEXT);
+
+  if (rc == 1) {
+    fprintf(stderr,
+            "ice: the result's JSON text would be over %zu MiB; it is not "
+            "printed\n",
+            MAX_RESULT_TEXT >> 20);
+    return -1;
+  }
+  return rc;
+}
+
+/* cli_result_exit from the status alone (a result's `success` is its
+ * status being `completed`). */
+static int status_exit(const char *st) {
+  if (st != NULL && (strcmp(st, "waiting") == 0 || strcmp(st, "paused") == 0))
+    return 3;
+  return st != NULL && strcmp(st, "completed") == 0 ? 0 : 1;
+}
+
 int cli_result_exit(json_t *res) {
   const char *st = json_string_value(json_object_get(res, "status"));
 
@@ -884,7 +906,8 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
     ice_diags_t d = {0};
     cli_progress_t *progress = NULL;
     char msg[512];
-    json_t *res, *ids;
+    json_t *ids;
+    const char *status;
     int lost, ask;
 
     ro.inputs = x->inputs;
@@ -912,6 +935,9 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
       rc = 2;
       break;
     }
+    /* Printed, not kept: written from the run's state (a store still has
+     * it built, by ice_store_finish). */
+    ice_run_defer_result(x->run);
     if (first && o->events != NULL) {
       x->ev.name = o->events;
       x->ev.fp = strcmp(o->events, "-") == 0 ? stderr
@@ -955,12 +981,11 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
     uv_run(ice_engine_loop(x->e), UV_RUN_DEFAULT);
     cli_progress_stop(x->e, progress);
 
-    res = ice_run_result(x->run);
+    /* The result is built only when more than its text is needed. */
+    status = ice_run_status(x->run);
     ask = x->can_prompt && !x->signalled && !x->finish_failed &&
-          json_is_string(json_object_get(res, "status")) &&
-          strcmp(json_string_value(json_object_get(res, "status")),
-                 "waiting") == 0;
-    ids = ask ? waiting_nodes(x, res) : NULL;
+          status != NULL && strcmp(status, "waiting") == 0;
+    ids = ask ? waiting_nodes(x, ice_run_result(x->run)) : NULL;
     if (ask && json_array_size(ids) > 0)
       cancel_signals_ignored(x, 0);
     if (ask && json_array_size(ids) > 0 && prompt_answers(x, ids)) {
@@ -996,19 +1021,19 @@ static int execute(exec_t *x, json_t *restore, const char *run_id,
     }
     json_decref(ids);
 
-    lost = cli_print_result(res, o->output_only) != 0;
+    lost = cli_print_run(x->run, o->output_only) != 0;
     if (events_close(&x->ev) != 0)
       lost = 1;
     /* A signal says more than a lost result: 130 stays. */
     if (x->signalled) {
-      tell_cancelled(x, res);
+      tell_cancelled(x, ice_run_result(x->run));
       rc = 130;
     } else if (lost || x->finish_failed)
       rc = 1;
     else
-      rc = cli_result_exit(res);
+      rc = status_exit(status);
     if (rc == 3)
-      tell_how_to_go_on(x, res);
+      tell_how_to_go_on(x, ice_run_result(x->run));
     break;
   }
   json_decref(loaded);
@@ -1163,7 +1188,7 @@ static int run_loaded(exec_t *x, json_t *restore, const char *run_id,
   x->ev.fp = NULL;
   /* A finished run is left to the exit (cli_free_at_exit); one that is
    * still executing (a lost result) is cancelled by ice_run_free. */
-  if (x->run != NULL && (cli_free_at_exit() || ice_run_result(x->run) == NULL))
+  if (x->run != NULL && (cli_free_at_exit() || !ice_run_finished(x->run)))
     ice_run_free(x->run);
   x->run = NULL;
   if (x->st != NULL)

@@ -468,6 +468,23 @@ ICE_EXTERN int ice_run_finished(const ice_run_t *run);
 /* The result of SPEC §11.1 (borrowed; valid until ice_run_free). NULL
  * before the run finished. */
 ICE_EXTERN json_t *ice_run_result(ice_run_t *run);
+/* The status of the finished run's result ("completed", "failed"...),
+ * without building it; NULL before the run finished. Static or borrowed. */
+ICE_EXTERN const char *ice_run_status(ice_run_t *run);
+/* Before ice_run_start: the result is built when ice_run_result first asks
+ * for it instead of when the run ends, so that a run whose result is only
+ * printed (ice_run_write_result) never builds it. ICE_EINVAL once started. */
+ICE_EXTERN int ice_run_defer_result(ice_run_t *run);
+/* Writes the text of the finished run's result (output_only: of its
+ * `output`) as ice_json_write(ice_run_result(run), indent, ...) would,
+ * without building the result when it was deferred and not built yet.
+ * Returns 0; 1 when its compact text would be over cap bytes (nothing is
+ * written); -1 when write stopped it or memory ran out; ICE_EINVAL before
+ * the run finished. */
+ICE_EXTERN int
+ice_run_write_result(ice_run_t *run, int output_only, int indent, size_t cap,
+                     int (*write)(const char *buf, size_t len, void *data),
+                     void *data);
 /* The output of a completed top-level node, or NULL (borrowed). */
 ICE_EXTERN json_t *ice_run_output(ice_run_t *run, const char *node_id);
 /* Frees the run; when it is still executing the free is deferred until

@@ -175,7 +175,17 @@ struct ice_run_s {
    * event would be lost). The run halts and fails, saying so. */
   const char *fault;
   json_t *spare_result; /* the result when building it fails (ENOMEM) */
-  json_t *answers;      /* node id -> answer given ahead, or NULL */
+  /* run_finish ran (done fired); the result may still be unbuilt when
+   * defer_result (ice_run_defer_result): ice_run_result builds it on
+   * first use, ice_run_write_result writes it without building it. */
+  int ended;
+  int defer_result;
+  /* fault and commit_error as they were when the run ended: what its
+   * result says, however late it is built (an event lost after the end
+   * sets fault). */
+  const char *end_fault;
+  const char *end_commit_error;
+  json_t *answers; /* node id -> answer given ahead, or NULL */
   /* The memo of use_cache nodes' outputs (ice_run_opts_t.cache_*). */
   json_t *(*cache_get)(void *data, const char *key, double max_age_ms);
   int (*cache_put)(void *data, const char *key, json_t *output);

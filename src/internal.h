@@ -73,6 +73,29 @@ void ice__format_real_slow(double d, char *buf, size_t len);
  * anything else as compact JSON (jsonfmt.c). malloc'd, NULL on ENOMEM. */
 char *ice__json_text(const json_t *v);
 
+/* JSON text written a piece at a time to a sink, as ice_json_write writes
+ * it (the same pieces, the same bytes), for a value that is not built as
+ * one json_t (a run's result, run.c). `level` is the nesting of what is
+ * written: its lines are indented from there. Nothing is reported until
+ * ice__jw_end: 0, or -1 when memory ran out or the sink stopped it. */
+typedef struct ice__jw_s ice__jw_t;
+/* NULL on ENOMEM. */
+ice__jw_t *ice__jw_new(int indent,
+                       int (*write)(const char *buf, size_t len, void *data),
+                       void *data);
+void ice__jw_raw(ice__jw_t *w, const char *s, size_t len);
+/* An object member's start: a comma unless first, the line break, the key
+ * and the colon. */
+void ice__jw_member(ice__jw_t *w, size_t level, int first, const char *key);
+/* The line break and the closing bracket of a non-empty container. */
+void ice__jw_close(ice__jw_t *w, size_t level, char bracket);
+void ice__jw_string(ice__jw_t *w, const char *s);
+void ice__jw_value(ice__jw_t *w, const json_t *v, size_t level);
+void ice__jw_int(ice__jw_t *w, long long i);
+void ice__jw_real(ice__jw_t *w, double d);
+/* Flushes and frees w (NULL: -1). */
+int ice__jw_end(ice__jw_t *w);
+
 /* Milliseconds rounded to microseconds, for results and events. */
 double ice__ms3(double ms);
 

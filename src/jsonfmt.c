@@ -344,8 +344,9 @@ typedef struct {
   size_t i;   /* arrays */
 } level_t;
 
-/* Writes v's text into o (whose buffer is allocated). */
-static void format_into(out_t *o_, const json_t *v, int indent) {
+/* Writes v's text into o (whose buffer is allocated), as a value nested
+ * base levels deep (its lines are indented from there). */
+static void format_into(out_t *o_, const json_t *v, int indent, size_t base) {
   out_t o = *o_;
   level_t *st = NULL;
   size_t depth = 0, cap = 0;
@@ -386,13 +387,13 @@ static void format_into(out_t *o_, const json_t *v, int indent) {
         first = l->i == 0;
         if (l->iter == NULL) {
           depth--;
-          newline(&o, indent, depth);
+          newline(&o, indent, base + depth);
           puts_(&o, "}");
           continue;
         }
         if (!first)
           puts_(&o, ",");
-        newline(&o, indent, depth);
+        newline(&o, indent, base + depth);
         put_quoted(&o, json_object_iter_key(l->iter),
                    json_object_iter_key_len(l->iter));
         puts_(&o, colon);
@@ -402,13 +403,13 @@ static void format_into(out_t *o_, const json_t *v, int indent) {
       } else {
         if (l->i == json_array_size(l->v)) {
           depth--;
-          newline(&o, indent, depth);
+          newline(&o, indent, base + depth);
           puts_(&o, "]");
           continue;
         }
         if (l->i > 0)
           puts_(&o, ",");
-        newline(&o, indent, depth);
+        newline(&o, indent, base + depth);
         v = json_array_get(l->v, l->i++);
       }
     }
@@ -427,7 +428,7 @@ char *ice_json_format(const json_t *v, int indent) {
   o.s = ice__malloc(256);
   o.cap = o.s != NULL ? 256 : 0;
   puts_(&o, "");
-  format_into(&o, v, indent);
+  format_into(&o, v, indent, 0);
   if (o.oom) {
     ice__free(o.s);
     return NULL;
@@ -447,8 +448,93 @@ int ice_json_write(const json_t *v, int indent,
   o.s = ice__malloc(o.cap);
   if (o.s == NULL)
     return -1;
-  format_into(&o, v, indent);
+  format_into(&o, v, indent, 0);
   flush(&o);
   ice__free(o.s);
   return o.oom ? -1 : 0;
+}
+
+/* ---- a text written piece by piece (ice__jw_*, internal.h) -------------- */
+
+struct ice__jw_s {
+  out_t o;
+  int indent;
+};
+
+ice__jw_t *ice__jw_new(int indent,
+                       int (*write)(const char *buf, size_t len, void *data),
+                       void *data) {
+  ice__jw_t *w = ice__malloc(sizeof(*w));
+
+  if (w == NULL)
+    return NULL;
+  /* The buffer of ice_json_write: the same pieces reach the sink. */
+  w->o = (out_t){ice__malloc(65536), 0, 65536, 0, write, data};
+  w->indent = indent;
+  if (w->o.s == NULL) {
+    ice__free(w);
+    return NULL;
+  }
+  return w;
+}
+
+void ice__jw_raw(ice__jw_t *w, const char *s, size_t len) {
+  put(&w->o, s, len);
+}
+
+void ice__jw_member(ice__jw_t *w, size_t level, int first, const char *key) {
+  if (!first)
+    put(&w->o, ",", 1);
+  newline(&w->o, w->indent, level);
+  put_quoted(&w->o, key, strlen(key));
+  if (w->indent > 0)
+    put(&w->o, ": ", 2);
+  else
+    put(&w->o, ":", 1);
+}
+
+void ice__jw_close(ice__jw_t *w, size_t level, char bracket) {
+  newline(&w->o, w->indent, level);
+  put(&w->o, &bracket, 1);
+}
+
+void ice__jw_string(ice__jw_t *w, const char *s) {
+  put_quoted(&w->o, s, strlen(s));
+}
+
+void ice__jw_value(ice__jw_t *w, const json_t *v, size_t level) {
+  format_into(&w->o, v, w->indent, level);
+}
+
+void ice__jw_int(ice__jw_t *w, long long i) {
+  char buf[24], *p = buf + sizeof(buf);
+  unsigned long long u =
+      i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (i < 0)
+    *--p = '-';
+  put(&w->o, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+void ice__jw_real(ice__jw_t *w, double d) {
+  char buf[64];
+
+  ice__format_real(d, buf, sizeof(buf));
+  puts_(&w->o, buf);
+}
+
+int ice__jw_end(ice__jw_t *w) {
+  int rc;
+
+  if (w == NULL)
+    return -1;
+  flush(&w->o);
+  rc = w->o.oom ? -1 : 0;
+  ice__free(w->o.s);
+  ice__free(w);
+  return rc;
 }

@@ -173,7 +173,7 @@ const char *ice_run_id(const ice_run_t *r) {
 }
 
 int ice_run_finished(const ice_run_t *r) {
-  return r->result != NULL;
+  return r->ended;
 }
 
 int ice_run_start(ice_run_t *r, ice_run_done_cb done, void *data) {
@@ -200,8 +200,8 @@ int ice_run_execute(ice_run_t *r) {
 
   if (rc != 0)
     return rc;
-  while (r->result == NULL) {
-    if (uv_run(r->engine->loop, UV_RUN_ONCE) == 0 && r->result == NULL)
+  while (!r->ended) {
+    if (uv_run(r->engine->loop, UV_RUN_ONCE) == 0 && !r->ended)
       return ICE_EIO;
   }
   return 0;
@@ -256,10 +256,6 @@ int ice_run_cancel_node(ice_run_t *r, const char *node_id) {
   r->in_drain--;
   ice__sched_kick(r);
   return 0;
-}
-
-json_t *ice_run_result(ice_run_t *r) {
-  return r->result;
 }
 
 json_t *ice_run_output(ice_run_t *r, const char *node_id) {
@@ -331,7 +327,7 @@ void ice__run_fault(ice_run_t *r, const char *what) {
 }
 
 static const char *status_of(const ice_run_t *r, json_int_t failed) {
-  if (r->commit_error != NULL || r->fault != NULL)
+  if (r->end_commit_error != NULL || r->end_fault != NULL)
     return "failed";
   if (r->stop == ICE__STOP_PAUSE)
     return "paused";
@@ -476,11 +472,11 @@ static json_t *build_result(ice_run_t *r) {
     bad |= json_object_set_new_nocheck(nodes, n->id, e);
   }
   shared_free(&sh);
-  if (!bad && r->commit_error != NULL)
-    bad |= json_array_append_new(errors,
-                                 json_sprintf("Commit: %s", r->commit_error));
-  if (!bad && r->fault != NULL)
-    bad |= json_array_append_new(errors, json_string(r->fault));
+  if (!bad && r->end_commit_error != NULL)
+    bad |= json_array_append_new(
+        errors, json_sprintf("Commit: %s", r->end_commit_error));
+  if (!bad && r->end_fault != NULL)
+    bad |= json_array_append_new(errors, json_string(r->end_fault));
   status = status_of(r, failed);
   /* A bundle workflow's `outputs` (SPEC §1.1) are the output of a run that
    * would otherwise succeed; one that fails to render fails the run. */
@@ -505,30 +501,54 @@ static json_t *build_result(ice_run_t *r) {
   return res;
 }
 
+/* The top-level nodes that failed (the status depends on it). */
+static json_int_t count_failed(const ice_run_t *r) {
+  const ice__frame_t *f = r->top;
+  json_int_t failed = 0;
+
+  for (uint32_t k = 0; k < f->n; k++)
+    failed += f->slots[k].state == ICE__ST_FAILED;
+  return failed;
+}
+
 static void really_free(ice_run_t *r);
 
 static void run_finish(ice_run_t *r) {
-  if (r->result != NULL)
+  const char *status;
+  int success;
+
+  if (r->ended)
     return;
+  r->ended = 1;
+  r->end_fault = r->fault;
+  r->end_commit_error = r->commit_error;
   r->duration_ms = ice__engine_mono_ms(r->engine) - r->t0_ms;
-  r->result = build_result(r);
-  if (r->result == NULL) {
-    ice__run_fault(r, "out of memory: the run's result could not be built");
-    r->result = r->spare_result;
-    r->spare_result = NULL;
+  /* Built now unless deferred: a bundle's outputs can fail to render,
+   * which fails the run, and a paused or waiting run's parked attempts
+   * still finish after its end. */
+  if (!r->defer_result || r->wf->outputs != NULL || r->stop != ICE__STOP_NONE) {
+    r->result = build_result(r);
+    if (r->result == NULL) {
+      ice__run_fault(r, "out of memory: the run's result could not be built");
+      r->result = r->spare_result;
+      r->spare_result = NULL;
+    }
+  }
+  if (r->result != NULL) {
+    status = json_string_value(json_object_get(r->result, "status"));
+    success = json_is_true(json_object_get(r->result, "success"));
+  } else {
+    status = status_of(r, count_failed(r));
+    success = strcmp(status, "completed") == 0;
   }
   if (r->stop != ICE__STOP_NONE && r->commit_error == NULL && r->fault == NULL)
-    ICE__EMIT(
-        r, ICE__EV_WORKFLOW_PAUSED, NULL, 0,
-        ice__with_parent(r, json_pack("{s:O}", "status",
-                                      json_object_get(r->result, "status"))));
+    ICE__EMIT(r, ICE__EV_WORKFLOW_PAUSED, NULL, 0,
+              ice__with_parent(r, json_pack("{s:s}", "status", status)));
   else
     ICE__EMIT(r, ICE__EV_WORKFLOW_COMPLETED, NULL, 0,
-              ice__with_parent(
-                  r, json_pack("{s:O,s:O,s:f}", "status",
-                               json_object_get(r->result, "status"), "success",
-                               json_object_get(r->result, "success"),
-                               "duration_ms", ice__ms3(r->duration_ms))));
+              ice__with_parent(r, json_pack("{s:s,s:b,s:f}", "status", status,
+                                            "success", success, "duration_ms",
+                                            ice__ms3(r->duration_ms))));
   if (r->done != NULL) {
     r->in_drain = 1; /* a done callback that frees the run is deferred */
     r->done(r, r->done_data);
@@ -536,6 +556,248 @@ static void run_finish(ice_run_t *r) {
   }
   if (r->free_requested)
     really_free(r);
+}
+
+int ice_run_defer_result(ice_run_t *r) {
+  if (r == NULL || r->started)
+    return ICE_EINVAL;
+  r->defer_result = 1;
+  return 0;
+}
+
+json_t *ice_run_result(ice_run_t *r) {
+  if (r->result == NULL && r->ended) {
+    r->result = build_result(r);
+    if (r->result == NULL) { /* ENOMEM: the run is over, say so */
+      r->result = r->spare_result;
+      r->spare_result = NULL;
+    }
+  }
+  return r->result;
+}
+
+const char *ice_run_status(ice_run_t *r) {
+  if (r == NULL || !r->ended)
+    return NULL;
+  if (r->result != NULL)
+    return json_string_value(json_object_get(r->result, "status"));
+  return status_of(r, count_failed(r));
+}
+
+/* ---- the result, written without being built ----------------------------- */
+
+/* Adds the most bytes s can take as a JSON string (each byte escaped as
+ * \u00XX at worst) to *total; 0, or -1 once *total is over cap. */
+static int add_str(size_t *total, const char *s, size_t extra, size_t cap) {
+  *total += 6 * strlen(s) + 2 + extra;
+  return *total > cap ? -1 : 0;
+}
+
+/* 1 when the compact text of r's result certainly takes at most cap bytes
+ * and its values are ones write_result writes as build_result would build
+ * them (finite reals, a UTF-8 run id); else 0, and the result is built
+ * and checked exactly. */
+static int result_fits(const ice_run_t *r, size_t cap) {
+  const ice__frame_t *f = r->top;
+  size_t total = ice__json_size(r->output, cap);
+
+  if (total == SIZE_MAX || !isfinite(r->duration_ms) ||
+      !isfinite(r->cost_usd) ||
+      ice__utf8_valid_prefix(r->id, strlen(r->id)) != strlen(r->id))
+    return 0;
+  /* The keys, the metrics and the punctuation: 400 at most. */
+  if (add_str(&total, r->id, 512, cap) != 0 ||
+      add_str(&total, r->wf->name, 0, cap) != 0 ||
+      (r->end_commit_error != NULL &&
+       add_str(&total, r->end_commit_error, 16, cap) != 0) ||
+      (r->end_fault != NULL && add_str(&total, r->end_fault, 0, cap) != 0))
+    return 0;
+  for (uint32_t k = 0; k < f->n; k++) {
+    const ice__slot_t *s = &f->slots[k];
+    const char *id = r->wf->nodes[f->scope->nodes[k]].id;
+    /* The entry with every field, its reals at 24 characters. */
+    if (!isfinite(s->cost_usd) || !isfinite(s->duration_ms) ||
+        add_str(&total, id, 256, cap) != 0)
+      return 0;
+    /* The message is in the entry and in its line of `errors`. */
+    if (s->state == ICE__ST_FAILED &&
+        (add_str(&total, id, 32, cap) != 0 ||
+         add_str(&total, s->err_msg != NULL ? s->err_msg : "", 0, cap) != 0 ||
+         add_str(&total, s->err_msg != NULL ? s->err_msg : "", 0, cap) != 0))
+      return 0;
+  }
+  return 1;
+}
+
+/* Writes node k's entry of `nodes`, as node_entry and build_result build
+ * it. -1 on ENOMEM. */
+static int write_entry(ice__jw_t *w, const ice_run_t *r, uint32_t k) {
+  const ice__slot_t *s = &r->top->slots[k];
+  const ice__node_t *n = &r->wf->nodes[r->top->scope->nodes[k]];
+  int st = s->state == ICE__ST_READY ? ICE__ST_PENDING : s->state;
+
+  ice__jw_member(w, 2, k == 0, n->id);
+  ice__jw_raw(w, "{", 1);
+  ice__jw_member(w, 3, 1, "status");
+  ice__jw_string(w, ice__state_name(st));
+  ice__jw_member(w, 3, 0, "attempts");
+  ice__jw_int(w, (int)s->attempts);
+  ice__jw_member(w, 3, 0, "duration_ms");
+  ice__jw_real(w, s->state == ICE__ST_SKIPPED ? 0.0 : ice__ms3(s->duration_ms));
+  if (s->tokens != 0 || s->cost_usd != 0) {
+    ice__jw_member(w, 3, 0, "tokens");
+    ice__jw_int(w, s->tokens);
+    ice__jw_member(w, 3, 0, "cost_usd");
+    ice__jw_real(w, s->cost_usd);
+  }
+  if (s->state == ICE__ST_FAILED) {
+    json_t *e =
+        json_pack("{s:s,s:o}", "kind", ice__kind_name(s->err_kind), "message",
+                  ice__json_lossy_cstr(s->err_msg != NULL ? s->err_msg : ""));
+    if (e == NULL)
+      return -1;
+    ice__jw_member(w, 3, 0, "error");
+    ice__jw_value(w, e, 3);
+    json_decref(e);
+  } else if (s->state == ICE__ST_SKIPPED) {
+    ice__jw_member(w, 3, 0, "reason");
+    ice__jw_string(w, ice__skip_name(s->skip));
+  }
+  ice__jw_close(w, 2, '}');
+  return 0;
+}
+
+/* `errors` as build_result builds it; NULL on ENOMEM. */
+static json_t *result_errors(const ice_run_t *r) {
+  const ice__frame_t *f = r->top;
+  json_t *errors = json_array();
+  int bad = errors == NULL;
+
+  for (uint32_t k = 0; k < f->n && !bad; k++) {
+    const ice__slot_t *s = &f->slots[k];
+    char *line = NULL;
+    if (s->state != ICE__ST_FAILED)
+      continue;
+    if (asprintf(&line, "Node %s failed: %s",
+                 r->wf->nodes[f->scope->nodes[k]].id,
+                 s->err_msg != NULL ? s->err_msg : "") < 0) {
+      bad = 1;
+      break;
+    }
+    bad |= json_array_append_new(errors, ice__json_lossy_cstr(line));
+    free(line);
+  }
+  if (!bad && r->end_commit_error != NULL)
+    bad |= json_array_append_new(
+        errors, json_sprintf("Commit: %s", r->end_commit_error));
+  if (!bad && r->end_fault != NULL)
+    bad |= json_array_append_new(errors, json_string(r->end_fault));
+  if (bad) {
+    json_decref(errors);
+    return NULL;
+  }
+  return errors;
+}
+
+/* The text of build_result's object, written from the run's state: a
+ * large run's result is never built as jansson values (480 bytes and six
+ * allocations per node) only to be printed. 0, or -1. */
+static int write_result(const ice_run_t *r, int indent,
+                        int (*write)(const char *buf, size_t len, void *data),
+                        void *data) {
+  const ice__frame_t *f = r->top;
+  json_int_t counts[ICE__ST_COUNT] = {0};
+  json_t *errors = result_errors(r);
+  ice__jw_t *w = errors != NULL ? ice__jw_new(indent, write, data) : NULL;
+  const char *status;
+
+  if (w == NULL) {
+    json_decref(errors);
+    return -1;
+  }
+  for (uint32_t k = 0; k < f->n; k++) {
+    if (f->slots[k].state < ICE__ST_COUNT)
+      counts[f->slots[k].state]++;
+  }
+  status = status_of(r, counts[ICE__ST_FAILED]);
+  ice__jw_raw(w, "{", 1);
+  ice__jw_member(w, 1, 1, "run_id");
+  ice__jw_string(w, r->id);
+  ice__jw_member(w, 1, 0, "workflow");
+  ice__jw_string(w, r->wf->name);
+  ice__jw_member(w, 1, 0, "status");
+  ice__jw_string(w, status);
+  ice__jw_member(w, 1, 0, "success");
+  if (strcmp(status, "completed") == 0)
+    ice__jw_raw(w, "true", 4);
+  else
+    ice__jw_raw(w, "false", 5);
+  ice__jw_member(w, 1, 0, "output");
+  ice__jw_value(w, r->output, 1);
+  ice__jw_member(w, 1, 0, "nodes");
+  if (f->n == 0) {
+    ice__jw_raw(w, "{}", 2);
+  } else {
+    ice__jw_raw(w, "{", 1);
+    for (uint32_t k = 0; k < f->n; k++) {
+      if (write_entry(w, r, k) != 0) {
+        json_decref(errors);
+        ice__jw_end(w);
+        return -1;
+      }
+    }
+    ice__jw_close(w, 1, '}');
+  }
+  ice__jw_member(w, 1, 0, "errors");
+  ice__jw_value(w, errors, 1);
+  json_decref(errors);
+  ice__jw_member(w, 1, 0, "metrics");
+  ice__jw_raw(w, "{", 1);
+  ice__jw_member(w, 2, 1, "duration_ms");
+  ice__jw_real(w, ice__ms3(r->duration_ms));
+  ice__jw_member(w, 2, 0, "nodes_completed");
+  ice__jw_int(w, counts[ICE__ST_COMPLETED]);
+  ice__jw_member(w, 2, 0, "nodes_failed");
+  ice__jw_int(w, counts[ICE__ST_FAILED]);
+  ice__jw_member(w, 2, 0, "nodes_skipped");
+  ice__jw_int(w, counts[ICE__ST_SKIPPED]);
+  ice__jw_member(w, 2, 0, "nodes_cancelled");
+  ice__jw_int(w, counts[ICE__ST_CANCELLED]);
+  ice__jw_member(w, 2, 0, "retries");
+  ice__jw_int(w, (long long)r->retries);
+  ice__jw_member(w, 2, 0, "tokens");
+  ice__jw_int(w, r->tokens);
+  ice__jw_member(w, 2, 0, "cost_usd");
+  ice__jw_real(w, r->cost_usd);
+  ice__jw_close(w, 1, '}');
+  ice__jw_close(w, 0, '}');
+  return ice__jw_end(w);
+}
+
+int ice_run_write_result(ice_run_t *r, int output_only, int indent, size_t cap,
+                         int (*write)(const char *buf, size_t len, void *data),
+                         void *data) {
+  const json_t *shown;
+
+  if (r == NULL || write == NULL || !r->ended)
+    return ICE_EINVAL;
+  if (r->result == NULL) {
+    /* Without a bundle's outputs (built at the end), `output` is the
+     * run's own. */
+    if (output_only) {
+      if (ice__json_size(r->output, cap) == SIZE_MAX)
+        return 1;
+      return ice_json_write(r->output, indent, write, data);
+    }
+    if (result_fits(r, cap))
+      return write_result(r, indent, write, data);
+  }
+  if (ice_run_result(r) == NULL)
+    return -1;
+  shown = output_only ? json_object_get(r->result, "output") : r->result;
+  if (ice__json_size(shown, cap) == SIZE_MAX)
+    return 1;
+  return ice_json_write(shown, indent, write, data);
 }
 
 /* ---- freeing ------------------------------------------------------------ */
@@ -580,7 +842,7 @@ void ice_run_free(ice_run_t *r) {
   r->free_requested = 1;
   if (r->in_drain)
     return;
-  if (r->started && r->result == NULL) {
+  if (r->started && !r->ended) {
     /* Still executing: stop it, free once it is done. */
     ice_run_cancel(r);
     return;

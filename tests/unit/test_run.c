@@ -1969,6 +1969,153 @@ static void test_result_too_large(void **state) {
   done_engine(e);
 }
 
+/* ---- the result written without being built ---- */
+
+static void usage_start(ice_task_t *t, json_t *args, void *data) {
+  (void)args;
+  (void)data;
+  ice_task_usage(t, 7, 0.125);
+  ice_task_done(t, json_pack("{s:s}", "said", "tab\there \"q\" \xc3\xa9"));
+}
+
+static int text_sink(const char *buf, size_t len, void *data) {
+  json_t *acc = data; /* a string: appended to */
+  char *both = NULL;
+
+  if (asprintf(&both, "%s%.*s", json_string_value(acc), (int)len, buf) < 0)
+    return -1;
+  json_string_set(acc, both);
+  free(both);
+  return 0;
+}
+
+static int failing_sink(const char *buf, size_t len, void *data) {
+  (void)buf;
+  (void)len;
+  (void)data;
+  return -1;
+}
+
+/* The text ice_run_write_result writes, as a new string. */
+static char *written(ice_run_t *r, int output_only, int indent, size_t cap,
+                     int *rc) {
+  json_t *acc = json_string("");
+  char *s;
+
+  *rc = ice_run_write_result(r, output_only, indent, cap, text_sink, acc);
+  s = strdup(json_string_value(acc));
+  json_decref(acc);
+  return s;
+}
+
+/* A deferred run writes, in every form, the text of the result it then
+ * builds: each node state, an error with escapes, a skip, usage, a fault
+ * of the commit hook. */
+static void check_written(ice_engine_t *e, const char *yaml, int halt_commit);
+
+static int commit_fails(const ice_commit_t *c, void *data, char *msg,
+                        size_t msglen) {
+  (void)data;
+  if (strcmp(c->change, "completed") == 0 && strcmp(c->node_id, "b") == 0) {
+    snprintf(msg, msglen, "disk \"full\"");
+    return -1;
+  }
+  return 0;
+}
+
+static void check_written(ice_engine_t *e, const char *yaml, int bad_commit) {
+  ice_workflow_t *wf = th_wf(e, yaml);
+  ice_run_opts_t o = ICE_RUN_OPTS_INIT;
+  ice_run_t *r;
+  char *text[2][2], *want;
+  const char *status;
+  int rc;
+
+  if (bad_commit)
+    o.commit = commit_fails;
+  assert_int_equal(ice_run_new(e, wf, &o, &r, NULL), 0);
+  ice_workflow_free(wf);
+  assert_int_equal(ice_run_status(r), NULL);
+  assert_int_equal(ice_run_write_result(r, 0, 0, SIZE_MAX, text_sink, NULL),
+                   ICE_EINVAL);
+  assert_int_equal(ice_run_defer_result(r), 0);
+  assert_int_equal(ice_run_execute(r), 0);
+  assert_int_equal(ice_run_defer_result(r), ICE_EINVAL);
+  assert_true(ice_run_finished(r));
+  status = ice_run_status(r);
+  assert_non_null(status);
+  for (int oo = 0; oo < 2; oo++) {
+    for (int ind = 0; ind < 2; ind++) {
+      text[oo][ind] = written(r, oo, ind * 2, SIZE_MAX, &rc);
+      assert_int_equal(rc, 0);
+    }
+  }
+  /* Over the cap: nothing written. */
+  free(written(r, 0, 0, 10, &rc));
+  assert_int_equal(rc, 1);
+  free(written(r, 1, 0, 1, &rc));
+  assert_int_equal(rc, 1);
+  assert_int_equal(ice_run_write_result(r, 0, 2, SIZE_MAX, failing_sink, NULL),
+                   -1);
+  /* Built now, on first use: the same text, the same status. */
+  assert_non_null(ice_run_result(r));
+  assert_string_equal(
+      status, json_string_value(json_object_get(ice_run_result(r), "status")));
+  for (int oo = 0; oo < 2; oo++) {
+    for (int ind = 0; ind < 2; ind++) {
+      json_t *v =
+          oo ? json_object_get(ice_run_result(r), "output") : ice_run_result(r);
+      want = ice_json_format(v, ind * 2);
+      assert_string_equal(text[oo][ind], want);
+      free(want);
+      free(text[oo][ind]);
+      /* And from the built result, through the same call. */
+      text[oo][ind] = written(r, oo, ind * 2, SIZE_MAX, &rc);
+      assert_int_equal(rc, 0);
+      want = ice_json_format(v, ind * 2);
+      assert_string_equal(text[oo][ind], want);
+      free(want);
+      free(text[oo][ind]);
+    }
+  }
+  free(written(r, 0, 0, 10, &rc));
+  assert_int_equal(rc, 1);
+  ice_run_free(r);
+}
+
+static void test_write_result(void **state) {
+  ice_engine_t *e = mk(1);
+  ice_tool_t usage = {"usage", usage_start, NULL, NULL};
+
+  (void)state;
+  assert_int_equal(ice_register_tool(e, &usage), 0);
+  check_written(e,
+                "name: \"w\\u00e9\"\n"
+                "failure_policy: continue_possible\nnodes:\n"
+                "  - {id: a, type: tool, tool_name: usage}\n"
+                "  - {id: b, type: tool, tool_name: fail, dependencies: [a],\n"
+                "     tool_args: {message: \"no\\n\\\"way\\\" \\u0001\"},\n"
+                "     retries: 1}\n"
+                "  - {id: c, type: tool, tool_name: echo, dependencies: [a],\n"
+                "     run_if: 'a.said == 1'}\n"
+                "  - {id: d, type: tool, tool_name: echo, dependencies: [b]}\n"
+                "  - {id: e, type: tool, tool_name: echo,\n"
+                "     tool_args: {x: [1, 2.5, {y: null}], z: {}}}\n",
+                0);
+  check_written(e,
+                "nodes:\n"
+                "  - {id: a, type: tool, tool_name: echo}\n"
+                "  - {id: b, type: tool, tool_name: echo}\n",
+                1);
+  check_written(e, "nodes:\n  - {id: only, type: tool, tool_name: echo}\n", 0);
+  /* A bundle's outputs are rendered at the end: built then. */
+  check_written(e,
+                "nodes:\n  - {id: a, type: tool, tool_name: echo, tool_args: "
+                "{x: 1}}\noutputs:\n  got: '{{ a.x }}'\n",
+                0);
+  done_engine(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
@@ -2029,6 +2176,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_engine_on_caller_loop, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_result_too_large, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_result, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

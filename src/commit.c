@@ -198,7 +198,7 @@ static void iteration_record(ice__slot_t *s, json_t **out, json_t **state) {
   json_decref(*state);
   *out = o;
   *state = st;
-  s->hist_committed = n;
+  s->hist_committed = (uint32_t)n;
 }
 
 /* Hands the change to the run's commit hook. A hook that fails stops the

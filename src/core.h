@@ -31,16 +31,18 @@ typedef struct {
   uint8_t restored;
   uint32_t pending; /* dependencies not yet terminal */
   uint32_t attempts;
-  uint32_t gen;   /* times a recursive iteration reset it: instance gen+1 */
-  json_t *output; /* completed: the output (owned reference) */
+  uint32_t gen; /* times a recursive iteration reset it: instance gen+1 */
   int err_kind;
+  /* Entries of carry.history already recorded (32 bits: with err_kind,
+   * no padding; a slot is 88 bytes, one per node instance). */
+  uint32_t hist_committed;
+  json_t *output; /* completed: the output (owned reference) */
   char *err_msg;
   double t_start_ms;
   double duration_ms;
-  ice_task_t *task;      /* while running or waiting */
-  json_t *carry;         /* recursive nodes: the context carried across them */
-  size_t hist_committed; /* entries of carry.history already recorded */
-  json_int_t tokens;     /* usage of every attempt, nested nodes included */
+  ice_task_t *task;  /* while running or waiting */
+  json_t *carry;     /* recursive nodes: the context carried across them */
+  json_int_t tokens; /* usage of every attempt, nested nodes included */
   double cost_usd;
 } ice__slot_t;
 

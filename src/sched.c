@@ -937,7 +937,7 @@ static void replay_iteration(ice_run_t *r, ice__slot_t *s, json_t *rec) {
   json_object_del(carry, "history_from");
   json_object_del(carry, "history_tail");
   json_object_del(carry, "output_carry_key");
-  s->hist_committed = json_array_size(hist);
+  s->hist_committed = (uint32_t)json_array_size(hist);
   if (json_object_set_new(carry, "history", hist) != 0 ||
       (key != NULL && json_object_set(out, key, carry) != 0))
     ice__run_fault(r, "out of memory: a recursive node's context was lost");

@@ -60,44 +60,46 @@ typedef struct {
 } ice__scope_t;
 
 typedef struct ice__node_s {
-  uint32_t idx;   /* global index */
-  uint32_t local; /* index inside its scope */
-  uint32_t scope;
+  /* Pointers and doubles first, then 32-bit fields: no padding (one node
+   * is 224 bytes, not 248; a workflow holds one per node). */
   const char *id; /* borrowed from def */
   const char *type;
   const ice_executor_t *ex;
   json_t *def;    /* borrowed; the document owns it */
   uint32_t *deps; /* local indices, sorted */
-  uint32_t ndeps;
   /* Dependencies on a recursive node whose cycle this node is on: ignored
    * for scheduling (SPEC §7.4). back[j] != 0 marks deps[j]. NULL = none. */
   uint8_t *back;
-  uint32_t nsched; /* dependencies that count for scheduling */
   /* Recursive nodes: the body (local indices of the nodes on cycles
    * through it). Body nodes: rec_owner is the local index of their
    * recursive node, else NONE. rec_pending: scheduling dependencies inside
    * the body (plus the recursive node), for re-running an iteration. */
   uint32_t *body;
-  uint32_t nbody;
-  uint32_t rec_owner;
-  uint32_t rec_pending;
   uint32_t *outs; /* local indices of dependents */
-  uint32_t nouts;
-  uint32_t depth; /* longest path from a root of the scope */
-  ice__trigger_t trigger;
   ice__expr_t *run_if;
   double timeout; /* seconds, 0 = none */
   ice__retry_t retry;
   ice__schema_t *in_schema;
   ice__schema_t *out_schema;
   ice__mapping_t *maps;
-  uint32_t nmaps;
   uint32_t *child_scopes; /* scopes owned by a control-flow node */
+  void *xdata;            /* executor-specific compiled config */
+  double cache_ttl;       /* seconds a cached output stays good; 0 = for ever */
+  uint32_t idx;           /* global index */
+  uint32_t local;         /* index inside its scope */
+  uint32_t scope;
+  uint32_t ndeps;
+  uint32_t nsched; /* dependencies that count for scheduling */
+  uint32_t nbody;
+  uint32_t rec_owner;
+  uint32_t rec_pending;
+  uint32_t nouts;
+  uint32_t depth; /* longest path from a root of the scope */
+  ice__trigger_t trigger;
+  uint32_t nmaps;
   uint32_t nchild;
-  void *xdata;      /* executor-specific compiled config */
-  uint32_t pool1;   /* index + 1 of its pool in the workflow's pools; 0 none */
-  int use_cache;    /* memoise its output across runs (SPEC §2.1) */
-  double cache_ttl; /* seconds a cached output stays good; 0 = for ever */
+  uint32_t pool1; /* index + 1 of its pool in the workflow's pools; 0 none */
+  int use_cache;  /* memoise its output across runs (SPEC §2.1) */
 } ice__node_t;
 
 struct ice_workflow_s {

@@ -316,8 +316,7 @@ int ice__commit(ice__frame_t *f, uint32_t k, ice__change_t ch, ice_task_t *t,
       s->output = t->output;
       t->output = NULL;
     }
-    if (f->parent == NULL &&
-        json_object_set_nocheck(r->output, n->id, s->output) != 0)
+    if (f->parent == NULL && ice__run_output_add(r, k) != 0)
       ice__run_fault(r, "out of memory: a node's output was lost");
     r->engine->ev_output = s->output; /* ice_event_output, during delivery */
     ICE__EMIT(r, ICE__EV_NODE_COMPLETED, f, k,

@@ -127,7 +127,16 @@ struct ice_run_s {
   ice_workflow_t *wf;
   char *id;
   json_t *inputs;
-  json_t *output; /* top-level outputs by id */
+  /* The result's `output`, id -> output of the completed top-level
+   * nodes, without a jansson object (a pair and a copied key per node):
+   * out_order holds top-level local indices in the order they joined it,
+   * out_pos[k] the position + 1 of k's live entry, 0 when k is not in it.
+   * A node that leaves (reset by a recursive iteration) and joins again
+   * goes to the end, as with json_object_del and json_object_set; its old
+   * entry stays, dead, until the array is compacted. */
+  uint32_t *out_order;
+  uint32_t *out_pos;
+  uint32_t nout, out_cap, out_live;
   json_t *result;
   json_t *tallies; /* run-scoped counters (the `flaky` tool) */
   ice__frame_t *top;
@@ -206,6 +215,17 @@ struct ice_run_s {
   void (*on_finish)(ice_run_t *r);
   void (*release)(ice_run_t *r);
 };
+
+/* ---- run.c: the run's output ----------------------------------------------
+ */
+
+/* Top-level node k (its slot's output) joins the run's output, or keeps
+ * its place when it is in it: 0, or ICE_ENOMEM. */
+int ice__run_output_add(ice_run_t *r, uint32_t k);
+/* k leaves the run's output. */
+void ice__run_output_del(ice_run_t *r, uint32_t k);
+/* The run's output as a new object; NULL on ENOMEM. */
+json_t *ice__run_outputs(const ice_run_t *r);
 
 /* ---- sched.c ------------------------------------------------------------ */
 

@@ -289,26 +289,34 @@ out:
 
 /* Dependents lists, from the dependencies that count for scheduling (all
  * of them when with_back is set). */
-static int build_outs(ice_workflow_t *wf, const ice__scope_t *sc,
-                      int with_back) {
+static int build_outs(ice_workflow_t *wf, ice__scope_t *sc, int with_back) {
+  uint32_t total = 0, at = 0;
+
+  /* One block per scope for every node's list: a node of a chain has one
+   * dependent, and its own allocation cost more than the list. */
+  ice__free(sc->outs_pool);
+  sc->outs_pool = NULL;
   for (uint32_t k = 0; k < sc->n; k++) {
     ice__node_t *n = &wf->nodes[sc->nodes[k]];
-    ice__free(n->outs);
     n->outs = NULL;
     n->nouts = 0;
   }
   for (uint32_t k = 0; k < sc->n; k++) {
     const ice__node_t *n = &wf->nodes[sc->nodes[k]];
     for (uint32_t j = 0; j < n->ndeps; j++) {
-      if (with_back || n->back == NULL || !n->back[j])
+      if (with_back || n->back == NULL || !n->back[j]) {
         wf->nodes[sc->nodes[n->deps[j]]].nouts++;
+        total++;
+      }
     }
   }
+  sc->outs_pool = ice__malloc(sizeof(uint32_t) * (total + 1));
+  if (sc->outs_pool == NULL)
+    return ICE_ENOMEM;
   for (uint32_t k = 0; k < sc->n; k++) {
     ice__node_t *n = &wf->nodes[sc->nodes[k]];
-    n->outs = ice__malloc(sizeof(uint32_t) * (n->nouts + 1));
-    if (n->outs == NULL)
-      return ICE_ENOMEM;
+    n->outs = sc->outs_pool + at;
+    at += n->nouts;
     n->nouts = 0;
   }
   /* Filling in node order keeps each outs list sorted by file position. */

@@ -123,6 +123,9 @@ void ice__utf8_truncate(char *s);
  * counting each shared container once, so it takes time linear in the
  * distinct content; SIZE_MAX when it is over cap (or on ENOMEM). */
 size_t ice__json_size(const json_t *v, size_t cap);
+/* The length of the JSON string literal of s (len bytes), quotes and
+ * escapes included. */
+size_t ice__json_quoted_size(const char *s, size_t len);
 /* Most bytes of JSON text one node's output or a run's result may take.
  * Far above any real output, it stops a value whose text would be
  * exponentially larger than its memory (nested outputs shared many times)

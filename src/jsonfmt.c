@@ -348,8 +348,10 @@ typedef struct {
  * base levels deep (its lines are indented from there). */
 static void format_into(out_t *o_, const json_t *v, int indent, size_t base) {
   out_t o = *o_;
-  level_t *st = NULL;
-  size_t depth = 0, cap = 0;
+  /* No allocation for the first 16 levels (ice run writes each node's
+   * output apart). */
+  level_t local[16], *st = local;
+  size_t depth = 0, cap = 16;
   const char *colon = indent > 0 ? ": " : ":";
 
   for (;;) {
@@ -360,12 +362,15 @@ static void format_into(out_t *o_, const json_t *v, int indent, size_t base) {
         puts_(&o, obj ? "{}" : "[]");
       } else {
         if (depth == cap) {
-          size_t ncap = cap == 0 ? 16 : cap * 2;
-          level_t *ns = ice__realloc(st, ncap * sizeof(*ns));
+          size_t ncap = cap * 2;
+          level_t *ns = st == local ? ice__malloc(ncap * sizeof(*ns))
+                                    : ice__realloc(st, ncap * sizeof(*ns));
           if (ns == NULL) {
             o.oom = 1;
             break;
           }
+          if (st == local)
+            memcpy(ns, local, sizeof(local));
           st = ns;
           cap = ncap;
         }
@@ -416,7 +421,8 @@ static void format_into(out_t *o_, const json_t *v, int indent, size_t base) {
     if (v == NULL || o.oom)
       break;
   }
-  ice__free(st);
+  if (st != local)
+    ice__free(st);
   *o_ = o;
 }
 

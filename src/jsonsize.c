@@ -67,7 +67,7 @@ static int memo_put(memo_t *m, const json_t *key, size_t size) {
   return 0;
 }
 
-static size_t quoted_size(const char *s, size_t len) {
+size_t ice__json_quoted_size(const char *s, size_t len) {
   size_t n = len + 2;
 
   for (size_t i = 0; i < len; i++) {
@@ -107,7 +107,7 @@ static size_t scalar_size(const json_t *v) {
   case JSON_FALSE:
     return 5;
   default:
-    return quoted_size(json_string_value(v), json_string_length(v));
+    return ice__json_quoted_size(json_string_value(v), json_string_length(v));
   }
 }
 
@@ -126,8 +126,10 @@ typedef struct {
 
 size_t ice__json_size(const json_t *v, size_t cap) {
   memo_t memo = {NULL, 0, 0};
-  level_t *st = NULL;
-  size_t depth = 0, scap = 0, total = 0, visits = 0;
+  /* Most values are shallow: no allocation for their first 16 levels
+   * (ice run counts each node's output apart). */
+  level_t local[16], *st = local;
+  size_t depth = 0, scap = 16, total = 0, visits = 0;
   int failed = 0;
 
   while (!failed) {
@@ -138,12 +140,15 @@ size_t ice__json_size(const json_t *v, size_t cap) {
         total += hit->size;
       } else {
         if (depth == scap) {
-          size_t ncap = scap == 0 ? 16 : scap * 2;
-          level_t *ns = ice__realloc(st, ncap * sizeof(*ns));
+          size_t ncap = scap * 2;
+          level_t *ns = st == local ? ice__malloc(ncap * sizeof(*ns))
+                                    : ice__realloc(st, ncap * sizeof(*ns));
           if (ns == NULL) {
             failed = 1;
             break;
           }
+          if (st == local)
+            memcpy(ns, local, sizeof(local));
           st = ns;
           scap = ncap;
         }
@@ -167,8 +172,8 @@ size_t ice__json_size(const json_t *v, size_t cap) {
         if (more) {
           if (l->iter != json_object_iter((json_t *)l->v))
             total += 1; /* , */
-          total += quoted_size(json_object_iter_key(l->iter),
-                               json_object_iter_key_len(l->iter)) +
+          total += ice__json_quoted_size(json_object_iter_key(l->iter),
+                                         json_object_iter_key_len(l->iter)) +
                    1;
           v = json_object_iter_value(l->iter);
           l->iter = json_object_iter_next((json_t *)l->v, l->iter);
@@ -193,7 +198,8 @@ size_t ice__json_size(const json_t *v, size_t cap) {
     if (v == NULL)
       break;
   }
-  ice__free(st);
+  if (st != local)
+    ice__free(st);
   ice__free(memo.slots);
   return failed || total > cap ? SIZE_MAX : total;
 }

@@ -36,7 +36,7 @@ static int new_scope(collect_t *c, uint32_t parent, json_t *list,
     c->scopes = s;
     c->scap = ncap;
   }
-  c->scopes[c->nscopes] = (ice__scope_t){NULL, 0, parent, list};
+  c->scopes[c->nscopes] = (ice__scope_t){NULL, 0, parent, list, NULL};
   *out = c->nscopes++;
   return 0;
 }

@@ -109,7 +109,6 @@ static int run_new(ice_engine_t *e, ice_workflow_t *wf,
   ice__workflow_ref(wf);
   e->runs++;
   r->inputs = inputs != NULL ? json_incref(inputs) : json_object();
-  r->output = json_object();
   r->tallies = json_object();
   r->parent = parent;
   r->suspend_after_ms = opts != NULL && opts->suspend_after >= 0
@@ -148,8 +147,8 @@ static int run_new(ice_engine_t *e, ice_workflow_t *wf,
         "{s:s,s:s,s:s,s:b,s:{},s:{},s:[s]}", "run_id", r->id, "workflow",
         wf->name, "status", "failed", "success", 0, "output", "nodes", "errors",
         "out of memory: the run's result could not be built");
-  if (rc != 0 || r->inputs == NULL || r->output == NULL || r->tallies == NULL ||
-      r->id == NULL || r->spare_result == NULL) {
+  if (rc != 0 || r->inputs == NULL || r->tallies == NULL || r->id == NULL ||
+      r->spare_result == NULL) {
     ice_run_free(r);
     return rc != 0 && rc != ICE_EINVAL ? rc : ICE_ENOMEM;
   }
@@ -259,7 +258,124 @@ int ice_run_cancel_node(ice_run_t *r, const char *node_id) {
 }
 
 json_t *ice_run_output(ice_run_t *r, const char *node_id) {
-  return json_object_get(r->output, node_id);
+  const ice__node_t *n = ice__workflow_node(r->wf, node_id);
+
+  if (n == NULL || n->scope != 0 || r->out_pos == NULL ||
+      r->out_pos[n->local] == 0)
+    return NULL;
+  return r->top->slots[n->local].output;
+}
+
+/* ---- the run's output -----------------------------------------------------
+ */
+
+int ice__run_output_add(ice_run_t *r, uint32_t k) {
+  if (r->out_pos == NULL &&
+      (r->out_pos = ice__calloc(r->top->n, sizeof(uint32_t))) == NULL)
+    return ICE_ENOMEM;
+  if (r->out_pos[k] != 0)
+    return 0; /* it keeps its place, as a set of an existing key does */
+  if (r->nout == r->out_cap && r->out_live < r->nout / 2) {
+    /* Mostly dead entries (recursive iterations): compacted in place. */
+    uint32_t n = 0;
+    for (uint32_t p = 0; p < r->nout; p++) {
+      uint32_t j = r->out_order[p];
+      if (r->out_pos[j] == p + 1) {
+        r->out_order[n++] = j;
+        r->out_pos[j] = n;
+      }
+    }
+    r->nout = n;
+  }
+  if (r->nout == r->out_cap) {
+    uint32_t ncap = r->out_cap == 0 ? 64 : r->out_cap * 2;
+    uint32_t *no = ice__realloc(r->out_order, ncap * sizeof(uint32_t));
+    if (no == NULL)
+      return ICE_ENOMEM;
+    r->out_order = no;
+    r->out_cap = ncap;
+  }
+  r->out_order[r->nout++] = k;
+  r->out_pos[k] = r->nout;
+  r->out_live++;
+  return 0;
+}
+
+void ice__run_output_del(ice_run_t *r, uint32_t k) {
+  if (r->out_pos != NULL && r->out_pos[k] != 0) {
+    r->out_pos[k] = 0;
+    r->out_live--;
+  }
+}
+
+/* The live entries of the output, in order: for (p = 0; next_out(r, &p,
+ * &k);). */
+static int next_out(const ice_run_t *r, uint32_t *p, uint32_t *k) {
+  for (; *p < r->nout; (*p)++) {
+    uint32_t j = r->out_order[*p];
+    if (r->out_pos[j] == *p + 1) {
+      *k = j;
+      (*p)++;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static const char *top_id(const ice_run_t *r, uint32_t k) {
+  return r->wf->nodes[r->top->scope->nodes[k]].id;
+}
+
+json_t *ice__run_outputs(const ice_run_t *r) {
+  json_t *o = json_object();
+  uint32_t p = 0, k;
+
+  while (o != NULL && next_out(r, &p, &k)) {
+    /* Ids are checked ASCII names (load.c). */
+    if (json_object_set_nocheck(o, top_id(r, k), r->top->slots[k].output) !=
+        0) {
+      json_decref(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+/* The length of the output's compact text, as ice__json_size gives it for
+ * ice__run_outputs(r); SIZE_MAX when over cap. */
+static size_t outputs_size(const ice_run_t *r, size_t cap) {
+  size_t total = 2;
+  uint32_t p = 0, k;
+
+  while (next_out(r, &p, &k)) {
+    const char *id = top_id(r, k);
+    size_t v;
+    total += ice__json_quoted_size(id, strlen(id)) + (total > 2 ? 2 : 1);
+    if (total > cap ||
+        (v = ice__json_size(r->top->slots[k].output, cap - total)) == SIZE_MAX)
+      return SIZE_MAX;
+    total += v;
+  }
+  return total <= cap ? total : SIZE_MAX;
+}
+
+/* Writes the output's text at `level`, as ice__jw_value would write
+ * ice__run_outputs(r). */
+static void write_outputs(ice__jw_t *w, const ice_run_t *r, size_t level) {
+  uint32_t p = 0, k;
+  int first = 1;
+
+  while (next_out(r, &p, &k)) {
+    if (first)
+      ice__jw_raw(w, "{", 1);
+    ice__jw_member(w, level + 1, first, top_id(r, k));
+    ice__jw_value(w, r->top->slots[k].output, level + 1);
+    first = 0;
+  }
+  if (first)
+    ice__jw_raw(w, "{}", 2);
+  else
+    ice__jw_close(w, level, '}');
 }
 
 /* ---- child runs --------------------------------------------------------- */
@@ -419,6 +535,7 @@ static json_t *build_result(ice_run_t *r) {
   const ice__frame_t *f = r->top;
   json_t *nodes = json_object(), *errors = json_array(), *res;
   json_t *output = NULL; /* the rendered outputs, when there are */
+  json_t *outs = NULL;   /* the run's output */
   shared_t sh = {{NULL}, {NULL}, NULL};
   json_int_t completed = 0, failed = 0, skipped = 0, cancelled = 0;
   const char *status;
@@ -478,26 +595,30 @@ static json_t *build_result(ice_run_t *r) {
   if (!bad && r->end_fault != NULL)
     bad |= json_array_append_new(errors, json_string(r->end_fault));
   status = status_of(r, failed);
+  if (!bad && (outs = ice__run_outputs(r)) == NULL)
+    bad = 1;
   /* A bundle workflow's `outputs` (SPEC §1.1) are the output of a run that
    * would otherwise succeed; one that fails to render fails the run. */
   if (!bad && r->wf->outputs != NULL && strcmp(status, "completed") == 0 &&
-      ice__outputs_render(r->wf, r->inputs, r->output, &output, errors) != 0)
+      ice__outputs_render(r->wf, r->inputs, outs, &output, errors) != 0)
     status = "failed";
   if (bad) {
     json_decref(nodes);
     json_decref(errors);
+    json_decref(outs);
     return NULL;
   }
   res = json_pack(
       "{s:s,s:s,s:s,s:b,s:O,s:o,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:f}}",
       "run_id", r->id, "workflow", r->wf->name, "status", status, "success",
       strcmp(status, "completed") == 0, "output",
-      output != NULL ? output : r->output, "nodes", nodes, "errors", errors,
+      output != NULL ? output : outs, "nodes", nodes, "errors", errors,
       "metrics", "duration_ms", ice__ms3(r->duration_ms), "nodes_completed",
       completed, "nodes_failed", failed, "nodes_skipped", skipped,
       "nodes_cancelled", cancelled, "retries", (json_int_t)r->retries, "tokens",
       r->tokens, "cost_usd", r->cost_usd);
   json_decref(output);
+  json_decref(outs);
   return res;
 }
 
@@ -599,7 +720,7 @@ static int add_str(size_t *total, const char *s, size_t extra, size_t cap) {
  * and checked exactly. */
 static int result_fits(const ice_run_t *r, size_t cap) {
   const ice__frame_t *f = r->top;
-  size_t total = ice__json_size(r->output, cap);
+  size_t total = outputs_size(r, cap);
 
   if (total == SIZE_MAX || !isfinite(r->duration_ms) ||
       !isfinite(r->cost_usd) ||
@@ -772,7 +893,7 @@ static int write_result(const ice_run_t *r, int indent,
   else
     ice__jw_raw(w, "false", 5);
   ice__jw_member(w, 1, 0, "output");
-  ice__jw_value(w, r->output, 1);
+  write_outputs(w, r, 1);
   ice__jw_member(w, 1, 0, "nodes");
   if (f->n == 0) {
     ice__jw_raw(w, "{}", 2);
@@ -826,9 +947,13 @@ int ice_run_write_result(ice_run_t *r, int output_only, int indent, size_t cap,
     /* Without a bundle's outputs (built at the end), `output` is the
      * run's own. */
     if (output_only) {
-      if (ice__json_size(r->output, cap) == SIZE_MAX)
+      ice__jw_t *w;
+      if (outputs_size(r, cap) == SIZE_MAX)
         return 1;
-      return ice_json_write(r->output, indent, write, data);
+      if ((w = ice__jw_new(indent, write, data)) == NULL)
+        return -1;
+      write_outputs(w, r, 0);
+      return ice__jw_end(w);
     }
     if (result_fits(r, cap))
       return write_result(r, indent, write, data);
@@ -857,7 +982,8 @@ static void really_free(ice_run_t *r) {
   r->top = NULL;
   ice__pools_close(r);
   json_decref(r->inputs);
-  json_decref(r->output);
+  ice__free(r->out_order);
+  ice__free(r->out_pos);
   json_decref(r->result);
   json_decref(r->spare_result);
   json_decref(r->tallies);

@@ -672,7 +672,7 @@ static void iterate(ice__frame_t *f, uint32_t k, ice_task_t *t) {
      * cancel now must not leave its last output in the result. The slot
      * keeps it for R's context. */
     if (f->parent == NULL)
-      json_object_del(f->run->output, node_of(f, b)->id);
+      ice__run_output_del(f->run, b);
   }
   for (uint32_t i = 0; i < R->nbody; i++) {
     uint32_t b = R->body[i];
@@ -965,9 +965,7 @@ static int replay(ice__frame_t *f, uint32_t k, ice_task_t *t, json_t *rec) {
       s->output = json_object();
     s->state = ICE__ST_COMPLETED;
     s->attempts = (uint32_t)attempt;
-    if (f->parent == NULL &&
-        json_object_set_nocheck(f->run->output, node_of(f, k)->id, s->output) !=
-            0)
+    if (f->parent == NULL && ice__run_output_add(f->run, k) != 0)
       ice__run_fault(f->run, "out of memory: a node's output was lost");
     task_free(t);
     node_terminal(f, k);

@@ -11,7 +11,6 @@ static void free_nodes(ice_workflow_t *wf) {
     ice__free(n->deps);
     ice__free(n->back);
     ice__free(n->body);
-    ice__free(n->outs);
     ice__free(n->maps);
     ice__free(n->child_scopes);
     ice__expr_free(n->run_if);
@@ -21,8 +20,10 @@ static void free_nodes(ice_workflow_t *wf) {
       n->ex->free_compiled(n->xdata, n->ex->data);
   }
   ice__free(wf->nodes);
-  for (uint32_t i = 0; i < wf->nscopes; i++)
+  for (uint32_t i = 0; i < wf->nscopes; i++) {
     ice__free(wf->scopes[i].nodes);
+    ice__free(wf->scopes[i].outs_pool);
+  }
   ice__free(wf->scopes);
 }
 

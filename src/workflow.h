@@ -55,8 +55,9 @@ typedef struct {
 typedef struct {
   uint32_t *nodes; /* global indices, in file order */
   uint32_t n;
-  uint32_t parent; /* global index of the owning node, NONE at top */
-  json_t *list;    /* borrowed: the JSON array the nodes came from */
+  uint32_t parent;     /* global index of the owning node, NONE at top */
+  json_t *list;        /* borrowed: the JSON array the nodes came from */
+  uint32_t *outs_pool; /* the nodes' outs lists, one block (graph.c) */
 } ice__scope_t;
 
 typedef struct ice__node_s {
@@ -75,7 +76,7 @@ typedef struct ice__node_s {
    * recursive node, else NONE. rec_pending: scheduling dependencies inside
    * the body (plus the recursive node), for re-running an iteration. */
   uint32_t *body;
-  uint32_t *outs; /* local indices of dependents */
+  uint32_t *outs; /* local indices of dependents, in its scope's outs_pool */
   ice__expr_t *run_if;
   double timeout; /* seconds, 0 = none */
   ice__retry_t retry;

@@ -18,6 +18,22 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Room for k dependencies of a node, from the workflow's block (counted
+ * by ice__graph_check): one allocation for all the nodes' lists. */
+static uint32_t *deps_room(ice_workflow_t *wf, size_t k) {
+  uint32_t *p = wf->deps_pool + wf->deps_used;
+
+  wf->deps_used += k;
+  return p;
+}
+
+int ice__deps_pooled(const ice_workflow_t *wf, const uint32_t *deps) {
+  uintptr_t p = (uintptr_t)deps, lo = (uintptr_t)wf->deps_pool;
+
+  return wf->deps_pool != NULL && p >= lo &&
+         p < lo + sizeof(uint32_t) * (wf->deps_used + 1);
+}
+
 static int resolve_deps(ice__vctx_t *v, ice__node_t *n) {
   ice_workflow_t *wf = v->wf;
   const ice__scope_t *sc = &wf->scopes[n->scope];
@@ -29,17 +45,13 @@ static int resolve_deps(ice__vctx_t *v, ice__node_t *n) {
   if (!json_is_array(deps)) {
     /* Nested nodes default to depending on the previous sibling. */
     if (deps == NULL && sc->parent != ICE__NONE && n->local > 0) {
-      n->deps = ice__malloc(sizeof(uint32_t));
-      if (n->deps == NULL)
-        return ICE_ENOMEM;
+      n->deps = deps_room(wf, 1);
       n->deps[0] = n->local - 1;
       n->ndeps = n->nsched = 1;
     }
     return 0;
   }
-  n->deps = ice__malloc(sizeof(uint32_t) * (json_array_size(deps) + 1));
-  if (n->deps == NULL)
-    return ICE_ENOMEM;
+  n->deps = deps_room(wf, json_array_size(deps));
   json_array_foreach(deps, i, d) {
     const ice__node_t *t;
     if (!json_is_string(d)) {
@@ -352,13 +364,19 @@ static void reach(const ice_workflow_t *wf, const ice__scope_t *sc,
   }
 }
 
-/* Adds dependency d to x (kept sorted; a scheduling dependency). */
-static int add_dep(ice__node_t *x, uint32_t d) {
-  uint32_t *nd = ice__realloc(x->deps, sizeof(uint32_t) * (x->ndeps + 1));
+/* Adds dependency d to x (kept sorted; a scheduling dependency). A list
+ * in the workflow's block moves to its own allocation. */
+static int add_dep(const ice_workflow_t *wf, ice__node_t *x, uint32_t d) {
+  int pooled = ice__deps_pooled(wf, x->deps);
+  uint32_t *nd = pooled
+                     ? ice__malloc(sizeof(uint32_t) * (x->ndeps + 1))
+                     : ice__realloc(x->deps, sizeof(uint32_t) * (x->ndeps + 1));
   uint32_t i;
 
   if (nd == NULL)
     return -1;
+  if (pooled && x->ndeps > 0)
+    memcpy(nd, x->deps, sizeof(uint32_t) * x->ndeps);
   x->deps = nd;
   if (x->back != NULL) {
     uint8_t *nb = ice__realloc(x->back, x->ndeps + 1);
@@ -470,7 +488,7 @@ static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
         has_r |= x->deps[j] == r;
         reads_body |= x->deps[j] != r && fwd[x->deps[j]] && bwd[x->deps[j]];
       }
-      if (reads_body && !has_r && add_dep(x, r) != 0) {
+      if (reads_body && !has_r && add_dep(wf, x, r) != 0) {
         rc = ICE_ENOMEM;
         goto out;
       }
@@ -503,6 +521,16 @@ int ice__graph_check(ice__vctx_t *v) {
   ice_workflow_t *wf = v->wf;
   int rc;
 
+  size_t total = 0;
+
+  for (uint32_t i = 0; i < wf->nnodes; i++) {
+    const ice__node_t *n = &wf->nodes[i];
+    json_t *deps = json_object_get(n->def, "dependencies");
+    total += json_is_array(deps) ? json_array_size(deps) : 1;
+  }
+  wf->deps_pool = ice__malloc(sizeof(uint32_t) * (total + 1));
+  if (wf->deps_pool == NULL)
+    return ICE_ENOMEM;
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     rc = resolve_deps(v, &wf->nodes[i]);
     if (rc == 0)

@@ -8,7 +8,8 @@
 static void free_nodes(ice_workflow_t *wf) {
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     ice__node_t *n = &wf->nodes[i];
-    ice__free(n->deps);
+    if (!ice__deps_pooled(wf, n->deps))
+      ice__free(n->deps);
     ice__free(n->back);
     ice__free(n->body);
     ice__free(n->maps);
@@ -32,6 +33,7 @@ void ice_workflow_free(ice_workflow_t *wf) {
     return;
   free_nodes(wf);
   ice__tooldefs_release(wf);
+  ice__free(wf->deps_pool);
   ice__schema_free(wf->input_schema);
   ice__outputs_free(wf->outputs);
   json_decref(wf->reads);

@@ -144,6 +144,10 @@ struct ice_workflow_s {
   /* Tool definitions shared by the nodes that name the same tool
    * (toolcall.c). */
   struct ice__tooldef_s *tooldefs;
+  /* The nodes' dependency lists, one block (graph.c); a list that grows
+   * later has its own allocation (ice__deps_pooled). */
+  uint32_t *deps_pool;
+  size_t deps_used;
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE
@@ -276,6 +280,8 @@ const char *ice__hint(char *buf, size_t len, const char *word,
 /* ice__diags_add and ice__diags_add_sev are declared in diag.h. */
 
 void ice__workflow_ref(ice_workflow_t *wf);
+/* 1 when deps is a list inside wf->deps_pool (not freed on its own). */
+int ice__deps_pooled(const ice_workflow_t *wf, const uint32_t *deps);
 /* Drops the workflow's references to its shared tool definitions
  * (toolcall.c). */
 void ice__tooldefs_release(ice_workflow_t *wf);

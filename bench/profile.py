@@ -282,9 +282,13 @@ def instructions(ice, name, n, tmp):
     print()
     print("| step | instructions per node | share |")
     print("|---|---:|---:|")
+    shown = set()
     for step, file, func in STEPS:
         ir = found.get((file, func))
-        if ir is not None:
+        # A step named twice (its function in one build or another): the
+        # first found.
+        if ir is not None and step not in shown:
+            shown.add(step)
             print("| %s | %.0f | %.1f%% |" % (step.replace("  ", "… "),
                                               ir / nodes,
                                               100 * ir / (total - one)))

@@ -325,11 +325,11 @@ static uint32_t default_retry_on(void) {
   return m;
 }
 
-static void check_retry(ice__vctx_t *v, ice__node_t *n) {
+static void check_retry(ice__vctx_t *v, ice__node_t *n, ice__node_opts_t *o) {
   json_t *def = n->def, *rp, *x;
   double d;
 
-  n->retry = (ice__retry_t){1, ICE__BACKOFF_EXPONENTIAL, 1.0, 60.0,
+  o->retry = (ice__retry_t){1, ICE__BACKOFF_EXPONENTIAL, 1.0, 60.0,
                             0, default_retry_on()};
   rp = ice__field(v, n, def, "retry_policy", ICE_T_OBJECT);
   if (rp != NULL) {
@@ -345,20 +345,20 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
             v, n, rp, k, "unknown field 'retry_policy.%s'%s", k,
             ice__hint(h, sizeof(h), k, retry_keys, ice__list_len(retry_keys)));
     }
-    n->retry.max_attempts = 3;
+    o->retry.max_attempts = 3;
     if ((x = ice__field(v, n, rp, "max_attempts", ICE_T_INT)) != NULL) {
       if (json_integer_value(x) < 1 || json_integer_value(x) > 1000)
         ice__verr(v, n, rp, "max_attempts",
                   "retry_policy.max_attempts must be between 1 and 1000");
       else
-        n->retry.max_attempts = (int)json_integer_value(x);
+        o->retry.max_attempts = (int)json_integer_value(x);
     }
     if ((x = ice__field(v, n, rp, "backoff_strategy", ICE_T_STRING)) != NULL) {
       const char *s = json_string_value(x);
       if (strcmp(s, "fixed") == 0)
-        n->retry.strategy = ICE__BACKOFF_FIXED;
+        o->retry.strategy = ICE__BACKOFF_FIXED;
       else if (strcmp(s, "linear") == 0)
-        n->retry.strategy = ICE__BACKOFF_LINEAR;
+        o->retry.strategy = ICE__BACKOFF_LINEAR;
       else if (strcmp(s, "exponential") != 0)
         ice__verr(v, n, rp, "backoff_strategy",
                   "retry_policy.backoff_strategy '%s' is not one of fixed, "
@@ -370,7 +370,7 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
         ice__verr(v, n, rp, "backoff_seconds",
                   "retry_policy.backoff_seconds must be between 0 and 86400");
       else
-        n->retry.backoff_seconds = d;
+        o->retry.backoff_seconds = d;
     }
     if ((x = ice__field(v, n, rp, "max_backoff_seconds", ICE_T_NUMBER)) !=
         NULL) {
@@ -379,14 +379,14 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
                   "retry_policy.max_backoff_seconds must be between 0 and "
                   "86400");
       else
-        n->retry.max_backoff_seconds = d;
+        o->retry.max_backoff_seconds = d;
     }
     if ((x = ice__field(v, n, rp, "jitter", ICE_T_BOOL)) != NULL)
-      n->retry.jitter = json_is_true(x);
+      o->retry.jitter = json_is_true(x);
     if ((x = ice__field(v, n, rp, "retry_on", ICE_T_ARRAY)) != NULL) {
       size_t i;
       json_t *kv;
-      n->retry.retry_on = 0;
+      o->retry.retry_on = 0;
       json_array_foreach(x, i, kv) {
         int kind = json_is_string(kv)
                        ? ice__kind_from_name(json_string_value(kv))
@@ -395,7 +395,7 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
           ice__verr(v, n, rp, "retry_on",
                     "retry_policy.retry_on[%zu] is not an error kind", i);
         else
-          n->retry.retry_on |= UINT32_C(1) << kind;
+          o->retry.retry_on |= UINT32_C(1) << kind;
       }
     }
   }
@@ -406,7 +406,7 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
     else if (json_integer_value(x) < 0 || json_integer_value(x) > 999)
       ice__verr(v, n, def, "retries", "retries must be between 0 and 999");
     else
-      n->retry.max_attempts = (int)json_integer_value(x) + 1;
+      o->retry.max_attempts = (int)json_integer_value(x) + 1;
   }
   if ((x = ice__field(v, n, def, "backoff_seconds", ICE_T_NUMBER)) != NULL &&
       rp == NULL) {
@@ -414,7 +414,7 @@ static void check_retry(ice__vctx_t *v, ice__node_t *n) {
       ice__verr(v, n, def, "backoff_seconds",
                 "backoff_seconds must be between 0 and 86400");
     else
-      n->retry.backoff_seconds = d;
+      o->retry.backoff_seconds = d;
   }
 }
 
@@ -450,11 +450,47 @@ static void check_iceos_fields(ice__vctx_t *v, ice__node_t *n) {
   }
 }
 
+static int same_opts(const ice__node_opts_t *a, const ice__node_opts_t *b) {
+  const ice__retry_t *x = &a->retry, *y = &b->retry;
+
+  return x->max_attempts == y->max_attempts && x->strategy == y->strategy &&
+         x->backoff_seconds == y->backoff_seconds &&
+         x->max_backoff_seconds == y->max_backoff_seconds &&
+         x->jitter == y->jitter && x->retry_on == y->retry_on &&
+         a->timeout == b->timeout && a->cache_ttl == b->cache_ttl &&
+         a->use_cache == b->use_cache;
+}
+
+/* The workflow's copy of o: most nodes share their policies (W1: one copy
+ * for 100,000 nodes), so nodes point to one of the workflow's list (its
+ * latest 64 entries are searched). NULL on ENOMEM, reported. */
+static const ice__node_opts_t *intern_opts(ice__vctx_t *v, ice__node_t *n,
+                                           const ice__node_opts_t *o) {
+  ice__node_opts_t *p = v->wf->opts;
+
+  for (int i = 0; p != NULL && i < 64; p = p->next, i++) {
+    if (same_opts(p, o))
+      return p;
+  }
+  p = ice__malloc(sizeof(*p));
+  if (p == NULL) {
+    ice__verr(v, n, n->def, NULL, "out of memory");
+    return NULL;
+  }
+  *p = *o;
+  p->next = v->wf->opts;
+  v->wf->opts = p;
+  return p;
+}
+
 void ice__check_node(ice__vctx_t *v, ice__node_t *n,
                      const ice__type_entry_t *te) {
   json_t *def = n->def, *x;
   const char *k;
   double d;
+  ice__node_opts_t o;
+
+  memset(&o, 0, sizeof(o));
 
   v->memo_obj = NULL;
   v->memo_n = 0;
@@ -513,18 +549,18 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
                 "one_success, none_failed",
                 s);
   }
-  n->timeout = te != NULL ? te->ex->default_timeout : 0;
+  o.timeout = te != NULL ? te->ex->default_timeout : 0;
   if ((x = ice__field(v, n, def, "timeout_seconds", ICE_T_NUMBER)) != NULL) {
     if (!number_of(x, &d) || d <= 0 || d > 31536000)
       ice__verr(v, n, def, "timeout_seconds",
                 "timeout_seconds must be a number > 0");
     else
-      n->timeout = d;
+      o.timeout = d;
   }
-  check_retry(v, n);
+  check_retry(v, n, &o);
   check_schema_field(v, n, "input_schema", &n->in_schema);
   check_schema_field(v, n, "output_schema", &n->out_schema);
-  n->use_cache = json_is_true(ice__field(v, n, def, "use_cache", ICE_T_BOOL));
+  o.use_cache = json_is_true(ice__field(v, n, def, "use_cache", ICE_T_BOOL));
   if ((x = ice__field(v, n, def, "pool", ICE_T_STRING)) != NULL) {
     const char *p = json_string_value(x);
     n->pool1 = pool_index(v->wf, p);
@@ -543,7 +579,7 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
       json_number_value(x) < 0)
     ice__verr(v, n, def, "cache_ttl_seconds", "cache_ttl_seconds must be >= 0");
   else if (x != NULL)
-    n->cache_ttl = json_number_value(x);
+    o.cache_ttl = json_number_value(x);
   /* Type-specific required fields and types. */
   if (te != NULL) {
     for (const ice_field_t *f = te->ex->fields; f != NULL && f->name != NULL;
@@ -570,6 +606,7 @@ void ice__check_node(ice__vctx_t *v, ice__node_t *n,
     }
   }
   v->memo_obj = NULL;
+  n->opt = intern_opts(v, n, &o);
 }
 
 /* ---- what a compile hook sees (ABI 2) ------------------------------------ */

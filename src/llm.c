@@ -553,7 +553,8 @@ static void send_openai(req_t *q) {
   const char *headers[3];
   json_t *b;
   int rc;
-  long timeout_ms = t->node->timeout > 0 ? (long)(t->node->timeout * 1000) : 0;
+  long timeout_ms =
+      t->node->opt->timeout > 0 ? (long)(t->node->opt->timeout * 1000) : 0;
 
   if (key == NULL || key[0] == '\0') {
     ice__task_fail_kind(t, ICE__KIND_LLM_ERROR,

@@ -759,25 +759,25 @@ static void process(ice_task_t *t) {
   }
   if (t->cancel == ICE__CANCEL_TIMEOUT) {
     char buf[96];
-    snprintf(buf, sizeof(buf), "timed out after %g seconds", n->timeout);
+    snprintf(buf, sizeof(buf), "timed out after %g seconds", n->opt->timeout);
     ice__free(t->err_msg);
     t->err_msg = ice__strdup(buf);
     t->err_kind = ICE__KIND_TIMEOUT;
   }
-  will_retry = t->attempt < n->retry.max_attempts &&
-               (n->retry.retry_on & (UINT32_C(1) << t->err_kind)) != 0 &&
+  will_retry = t->attempt < n->opt->retry.max_attempts &&
+               (n->opt->retry.retry_on & (UINT32_C(1) << t->err_kind)) != 0 &&
                !f->stopping && !r->cancelled && r->stop == ICE__STOP_NONE;
   if (!will_retry) {
     finish_node(f, t, ICE__CH_FAILED);
     return;
   }
   {
-    uint64_t delay = ice__retry_delay_ms(&n->retry, (unsigned)t->attempt,
+    uint64_t delay = ice__retry_delay_ms(&n->opt->retry, (unsigned)t->attempt,
                                          (uint32_t)random());
     /* A callee that said how long to wait (an LLM's Retry-After) is
      * believed, up to the policy's ceiling. */
     if (t->retry_after_ms >= 0) {
-      double cap = n->retry.max_backoff_seconds * 1000.0;
+      double cap = n->opt->retry.max_backoff_seconds * 1000.0;
       delay = (uint64_t)(t->retry_after_ms < cap ? t->retry_after_ms : cap);
     }
     r->retries++;
@@ -830,8 +830,9 @@ static int from_cache(ice_task_t *t) {
   t->cache_key = cache_key(t);
   if (t->cache_key == NULL)
     return 0;
-  out = r->cache_get(r->cache_data, t->cache_key,
-                     t->node->cache_ttl > 0 ? t->node->cache_ttl * 1000 : 0);
+  out = r->cache_get(
+      r->cache_data, t->cache_key,
+      t->node->opt->cache_ttl > 0 ? t->node->opt->cache_ttl * 1000 : 0);
   if (out == NULL)
     return 0;
   t->cache_hit = 1;
@@ -872,13 +873,13 @@ static void start_attempt(ice_task_t *t) {
     return;
   }
   t->cache_hit = 0;
-  if (t->node->use_cache && t->run->cache_get != NULL && from_cache(t))
+  if (t->node->opt->use_cache && t->run->cache_get != NULL && from_cache(t))
     return;
   t->in_exec = 1;
   t->node->ex->start(t);
   t->in_exec = 0;
-  if (!t->done && !t->waiting && t->node->timeout > 0)
-    arm(t, (uint64_t)(t->node->timeout * 1000.0), on_timeout, 0);
+  if (!t->done && !t->waiting && t->node->opt->timeout > 0)
+    arm(t, (uint64_t)(t->node->opt->timeout * 1000.0), on_timeout, 0);
 }
 
 /* Puts back a recursive node's carried context and intermediate output

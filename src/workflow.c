@@ -34,6 +34,10 @@ void ice_workflow_free(ice_workflow_t *wf) {
   free_nodes(wf);
   ice__tooldefs_release(wf);
   ice__free(wf->deps_pool);
+  for (ice__node_opts_t *o = wf->opts, *next; o != NULL; o = next) {
+    next = o->next;
+    ice__free(o);
+  }
   ice__schema_free(wf->input_schema);
   ice__outputs_free(wf->outputs);
   json_decref(wf->reads);

@@ -60,6 +60,16 @@ typedef struct {
   uint32_t *outs_pool; /* the nodes' outs lists, one block (graph.c) */
 } ice__scope_t;
 
+/* A node's policies, which most nodes of a workflow share: one copy per
+ * distinct set (fields.c), in the workflow's list. */
+typedef struct ice__node_opts_s {
+  ice__retry_t retry;
+  double timeout;   /* seconds, 0 = none */
+  double cache_ttl; /* seconds a cached output stays good; 0 = for ever */
+  int use_cache;    /* memoise its output across runs (SPEC §2.1) */
+  struct ice__node_opts_s *next;
+} ice__node_opts_t;
+
 typedef struct ice__node_s {
   /* Pointers and doubles first, then 32-bit fields: no padding (one node
    * is 224 bytes, not 248; a workflow holds one per node). */
@@ -78,16 +88,16 @@ typedef struct ice__node_s {
   uint32_t *body;
   uint32_t *outs; /* local indices of dependents, in its scope's outs_pool */
   ice__expr_t *run_if;
-  double timeout; /* seconds, 0 = none */
-  ice__retry_t retry;
   ice__schema_t *in_schema;
   ice__schema_t *out_schema;
   ice__mapping_t *maps;
   uint32_t *child_scopes; /* scopes owned by a control-flow node */
   void *xdata;            /* executor-specific compiled config */
-  double cache_ttl;       /* seconds a cached output stays good; 0 = for ever */
-  uint32_t idx;           /* global index */
-  uint32_t local;         /* index inside its scope */
+  /* Retry policy, timeout, cache settings: set by ice__check_node (NULL
+   * only in a workflow that failed validation). */
+  const ice__node_opts_t *opt;
+  uint32_t idx;   /* global index */
+  uint32_t local; /* index inside its scope */
   uint32_t scope;
   uint32_t ndeps;
   uint32_t nsched; /* dependencies that count for scheduling */
@@ -100,7 +110,6 @@ typedef struct ice__node_s {
   uint32_t nmaps;
   uint32_t nchild;
   uint32_t pool1; /* index + 1 of its pool in the workflow's pools; 0 none */
-  int use_cache;  /* memoise its output across runs (SPEC §2.1) */
 } ice__node_t;
 
 struct ice_workflow_s {
@@ -148,6 +157,7 @@ struct ice_workflow_s {
    * later has its own allocation (ice__deps_pooled). */
   uint32_t *deps_pool;
   size_t deps_used;
+  ice__node_opts_t *opts; /* the nodes' distinct policies (fields.c) */
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE

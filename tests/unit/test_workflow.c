@@ -278,14 +278,14 @@ static void test_retry_policy_fields(void **state) {
                "    retries: 0\n",
                1);
   n = node(wf, "none");
-  assert_int_equal(n->retry.max_attempts, 1);
+  assert_int_equal(n->opt->retry.max_attempts, 1);
   n = node(wf, "empty");
   /* A policy without max_attempts means 3; the other defaults of §4.4. */
-  assert_int_equal(n->retry.max_attempts, 3);
-  assert_int_equal(n->retry.strategy, ICE__BACKOFF_EXPONENTIAL);
-  assert_true(n->retry.backoff_seconds == 1.0);
-  assert_true(n->retry.max_backoff_seconds == 60.0);
-  assert_int_equal(n->retry.jitter, 0);
+  assert_int_equal(n->opt->retry.max_attempts, 3);
+  assert_int_equal(n->opt->retry.strategy, ICE__BACKOFF_EXPONENTIAL);
+  assert_true(n->opt->retry.backoff_seconds == 1.0);
+  assert_true(n->opt->retry.max_backoff_seconds == 60.0);
+  assert_int_equal(n->opt->retry.jitter, 0);
   {
     uint32_t want = 0;
     for (int k = 1; k < ICE__KIND_COUNT; k++)
@@ -297,28 +297,28 @@ static void test_retry_policy_fields(void **state) {
               (UINT32_C(1) << ICE__KIND_INPUT_MAPPING) |
               (UINT32_C(1) << ICE__KIND_CANCELLED) |
               (UINT32_C(1) << ICE__KIND_NON_RETRYABLE));
-    assert_int_equal(n->retry.retry_on, want);
-    assert_true(n->retry.retry_on & (UINT32_C(1) << ICE__KIND_TRANSIENT));
-    assert_true(n->retry.retry_on & (UINT32_C(1) << ICE__KIND_TIMEOUT));
+    assert_int_equal(n->opt->retry.retry_on, want);
+    assert_true(n->opt->retry.retry_on & (UINT32_C(1) << ICE__KIND_TRANSIENT));
+    assert_true(n->opt->retry.retry_on & (UINT32_C(1) << ICE__KIND_TIMEOUT));
   }
   n = node(wf, "full");
-  assert_int_equal(n->retry.max_attempts, 7);
-  assert_int_equal(n->retry.strategy, ICE__BACKOFF_LINEAR);
-  assert_true(n->retry.backoff_seconds == 0.25);
-  assert_true(n->retry.max_backoff_seconds == 9.0);
-  assert_int_equal(n->retry.jitter, 1);
-  assert_int_equal(n->retry.retry_on,
+  assert_int_equal(n->opt->retry.max_attempts, 7);
+  assert_int_equal(n->opt->retry.strategy, ICE__BACKOFF_LINEAR);
+  assert_true(n->opt->retry.backoff_seconds == 0.25);
+  assert_true(n->opt->retry.max_backoff_seconds == 9.0);
+  assert_int_equal(n->opt->retry.jitter, 1);
+  assert_int_equal(n->opt->retry.retry_on,
                    (UINT32_C(1) << ICE__KIND_TIMEOUT) |
                        (UINT32_C(1) << ICE__KIND_INPUT_VALIDATION));
   n = node(wf, "fixed");
-  assert_int_equal(n->retry.strategy, ICE__BACKOFF_FIXED);
-  assert_int_equal(n->retry.retry_on, 0);
+  assert_int_equal(n->opt->retry.strategy, ICE__BACKOFF_FIXED);
+  assert_int_equal(n->opt->retry.retry_on, 0);
   n = node(wf, "legacy");
-  assert_int_equal(n->retry.max_attempts, 3);
-  assert_int_equal(n->retry.strategy, ICE__BACKOFF_EXPONENTIAL);
-  assert_true(n->retry.backoff_seconds == 0.5);
+  assert_int_equal(n->opt->retry.max_attempts, 3);
+  assert_int_equal(n->opt->retry.strategy, ICE__BACKOFF_EXPONENTIAL);
+  assert_true(n->opt->retry.backoff_seconds == 0.5);
   n = node(wf, "legacy0");
-  assert_int_equal(n->retry.max_attempts, 1);
+  assert_int_equal(n->opt->retry.max_attempts, 1);
   ice_workflow_free(wf);
   engine_done(e);
 }
@@ -543,7 +543,7 @@ static void test_custom_type_fields(void **state) {
   (void)state;
   wf = load_ok(e, "nodes: [{id: a, type: custom, size: 3, label: x}]", 1);
   /* The executor's default timeout applies. */
-  assert_true(node(wf, "a")->timeout == 5.0);
+  assert_true(node(wf, "a")->opt->timeout == 5.0);
   ice_workflow_free(wf);
   WANT(e,
        "nodes:\n"
@@ -1164,8 +1164,8 @@ static void test_iceos_model_dump(void **state) {
           0, NULL);
   /* Nulls are absent: the tool default timeout, no retry policy; `{}` is
    * no schema at all (SPEC §2.3); null inside tool_args is a value. */
-  assert_true(node(wf, "t")->timeout == 30.0);
-  assert_int_equal(node(wf, "t")->retry.max_attempts, 1);
+  assert_true(node(wf, "t")->opt->timeout == 30.0);
+  assert_int_equal(node(wf, "t")->opt->retry.max_attempts, 1);
   ice_workflow_free(wf);
 
   /* Each non-empty accepted field warns once, at its key; the rest load. */
@@ -1190,8 +1190,8 @@ static void test_iceos_model_dump(void **state) {
           "iceOS compatibility and ignored (iceOS does not act on it either)",
           "wf.yaml:8:5: warning: node 't': 'context_rules' is accepted for "
           "iceOS compatibility and ignored (iceOS does not act on it either)");
-  assert_int_equal(node(wf, "t")->retry.max_attempts, 2);
-  assert_true(node(wf, "t")->retry.backoff_seconds == 1.0);
+  assert_int_equal(node(wf, "t")->opt->retry.max_attempts, 2);
+  assert_true(node(wf, "t")->opt->retry.backoff_seconds == 1.0);
   ice_workflow_free(wf);
 
   /* Warnings go with errors when there are errors; other unknown fields
@@ -1297,7 +1297,7 @@ static void test_yaml_tags(void **state) {
                "                l: !!seq [1], h: !!int 0x10, g: !!float "
                "'1.5'}\n",
                1);
-  assert_true(node(wf, "a")->timeout == 5.0);
+  assert_true(node(wf, "a")->opt->timeout == 5.0);
   args = json_object_get(node(wf, "a")->def, "tool_args");
   th_assert_json(args, "{\"i\":7,\"f\":2.0,\"b\":true,\"n\":null,\"s\":\"3\","
                        "\"t\":\"4\",\"l\":[1],\"h\":16,\"g\":1.5}");

@@ -216,8 +216,7 @@ struct ice_run_s {
   void (*release)(ice_run_t *r);
 };
 
-/* ---- run.c: the run's output ----------------------------------------------
- */
+/* ---- run.c: the run's output ------------------------------------------ */
 
 /* Top-level node k (its slot's output) joins the run's output, or keeps
  * its place when it is in it: 0, or ICE_ENOMEM. */

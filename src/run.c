@@ -266,8 +266,7 @@ json_t *ice_run_output(ice_run_t *r, const char *node_id) {
   return r->top->slots[n->local].output;
 }
 
-/* ---- the run's output -----------------------------------------------------
- */
+/* ---- the run's output --------------------------------------------------- */
 
 int ice__run_output_add(ice_run_t *r, uint32_t k) {
   if (r->out_pos == NULL &&
@@ -705,7 +704,7 @@ const char *ice_run_status(ice_run_t *r) {
   return status_of(r, count_failed(r));
 }
 
-/* ---- the result, written without being built ----------------------------- */
+/* ---- the result, written without being built ---------------------------- */
 
 /* Adds the most bytes s can take as a JSON string (each byte escaped as
  * \u00XX at worst) to *total; 0, or -1 once *total is over cap. */

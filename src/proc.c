@@ -65,6 +65,9 @@ extern char **environ;
  * page faults on the fresh pages) every time. */
 #define READ_CHUNK (64 * 1024)
 #define FIRST_READ 4096
+/* libuv asks for a buffer before every read, EOF included: `line` is
+ * taken only once stderr has bytes, which most tools never write. */
+#define FIRST_ERR 512
 /* After the child has exited and its group was killed, EOF normally comes
  * at once. Only a descendant that left the group (setsid) can hold a pipe
  * open; we stop waiting for it after this long. */
@@ -81,7 +84,7 @@ struct ice__proc_s {
     uv_poll_t poll;  /* readable when the child has exited */
     uv_signal_t sig; /* SIGCHLD, when there is no pidfd */
   } watch;
-  uv_pipe_t in;
+  uv_pipe_t in; /* only for an input PIPE_BUF cannot hold (in_init) */
   uv_pipe_t out;
   uv_pipe_t err;
   uv_timer_t drain;
@@ -93,6 +96,7 @@ struct ice__proc_s {
   int pidfd;      /* -1 without one; closed after the poll handle */
   int watch_init; /* `watch` was initialised (it must be closed) */
   int drain_late; /* the drain timer fired once already */
+  int in_init;    /* `in` was initialised (it must be closed) */
   size_t max_output;
   void (*on_stderr_line)(void *data, const char *line, size_t len);
   void (*on_exit)(void *data, const ice__proc_result_t *res);
@@ -103,6 +107,7 @@ struct ice__proc_s {
   size_t out_cap;
   char *line; /* partial stderr line, LINE_CAP bytes when allocated */
   size_t line_len;
+  char err_first[FIRST_ERR]; /* the first read of stderr, before `line` */
   char tail[TAIL_CAP + 1];
   size_t tail_len;
   ice__proc_result_t res;
@@ -115,6 +120,7 @@ struct ice__proc_s {
   int report_init;   /* `report` was initialised (it must be closed) */
   int report_eof;    /* every record is in */
   int report_failed; /* a FAIL record came: `failed` */
+  int degraded_due;  /* every record is in: on_degraded is owed */
   ice__sandbox_report_t failed;
   unsigned degraded;
   void (*on_degraded)(void *data, unsigned mask);
@@ -460,18 +466,19 @@ static int read_reports(int fd, unsigned *degraded, report_t *failed,
  * errno with *step set when the child reported a failure before exec (it
  * has been reaped then). With report_fd (async start), it does not wait
  * for the exec: *report_fd is the report pipe's non-blocking read end, for
- * the loop to read. With an init (a pid namespace), *status_fd is the read
- * end of the pipe through which it reports the tool's status. */
+ * the loop to read, or -1 when every record is in already (*failed and
+ * *got as read_reports sets them). With an init (a pid namespace),
+ * *status_fd is the read end of the pipe through which it reports the
+ * tool's status. */
 static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
                  int *status_fd, int *report_fd, unsigned *degraded,
-                 int *step) {
+                 report_t *failed, int *got, int *step) {
   child_t c;
   int report[2], status[2] = {-1, -1};
   size_t argc = 0;
   sigset_t all, old;
-  ice__sandbox_report_t failed;
   pid_t pid;
-  int err, got = 0;
+  int err, vforked = 0;
 
   while (o->argv[argc] != NULL)
     argc++;
@@ -512,6 +519,7 @@ static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
       child_main(&c); /* never returns */
   } else {
     pid = vfork_child(&c); /* no namespace to make: nothing to fork for */
+    vforked = 1;
   }
   err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -540,17 +548,26 @@ static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
     fcntl(status[0], F_SETFL, O_NONBLOCK);
   if (report_fd != NULL) {
     fcntl(report[0], F_SETFL, O_NONBLOCK);
-    *report_fd = report[0];
     *status_fd = status[0];
+    /* A vfork child without an init has exec'd or exited when clone
+     * returns: it wrote every record it will. Read them now, and the loop
+     * watches one descriptor less (and wakes once less) per tool. */
+    if (vforked && (sb == NULL || !ice__sandbox_has_init(sb))) {
+      read_reports(report[0], degraded, failed, got);
+      close(report[0]);
+      *report_fd = -1;
+    } else {
+      *report_fd = report[0];
+    }
     return pid;
   }
   /* Records until EOF (0 bytes): exec succeeded once every copy of the
    * report end is closed (on exec, and by a sandbox's init after it started
    * the tool). DEGRADED records only add to what is missing; the first
    * FAIL record is the error. */
-  read_reports(report[0], degraded, &failed, &got);
+  read_reports(report[0], degraded, failed, got);
   close(report[0]);
-  if (!got) {
+  if (!*got) {
     *status_fd = status[0];
     return pid;
   }
@@ -558,10 +575,10 @@ static int spawn(const ice__proc_opts_t *o, int fds[3][2], ice__sandbox_t *sb,
     close(status[0]);
   while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) {
   }
-  *step = failed.step;
-  if (failed.step == ICE__PROC_STEP_SANDBOX && o->errbuf != NULL)
-    ice__sandbox_describe(sb, &failed, o->errbuf, o->errlen);
-  return failed.err > 0 ? -failed.err : -EIO;
+  *step = failed->step;
+  if (failed->step == ICE__PROC_STEP_SANDBOX && o->errbuf != NULL)
+    ice__sandbox_describe(sb, failed, o->errbuf, o->errlen);
+  return failed->err > 0 ? -failed->err : -EIO;
 }
 
 static int pidfd_open_(int pid) {
@@ -612,6 +629,11 @@ static void on_close(uv_handle_t *h) {
 static void close_handle(uv_handle_t *h) {
   if (!uv_is_closing(h))
     uv_close(h, on_close);
+}
+
+static void close_in(ice__proc_t *p) {
+  if (p->in_init)
+    close_handle((uv_handle_t *)&p->in);
 }
 
 /* Once the child has exited and both output pipes are closed (or closing)
@@ -694,7 +716,18 @@ static void append_tail(ice__proc_t *p, const char *s, size_t len) {
   p->tail_len += len;
 }
 
+/* Once every record is in: say what the sandbox runs without (once, and
+ * only when the tool did start). */
+static void tell_degraded(ice__proc_t *p) {
+  if (!p->degraded_due)
+    return;
+  p->degraded_due = 0;
+  if (p->degraded != 0 && !p->report_failed && p->on_degraded != NULL)
+    p->on_degraded(p->data, p->degraded);
+}
+
 static void emit_line(ice__proc_t *p, const char *s, size_t len, int strip) {
+  tell_degraded(p); /* before the tool's first line, as it was told */
   if (strip && len > 0 && s[len - 1] == '\r')
     len--;
   append_tail(p, s, len);
@@ -731,10 +764,8 @@ static void split_lines(ice__proc_t *p, size_t scan_from) {
 static void err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   ice__proc_t *p = h->data;
 
-  if (p->line == NULL)
-    p->line = ice__malloc(LINE_CAP);
   if (p->line == NULL) {
-    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+    *buf = uv_buf_init(p->err_first, sizeof(p->err_first));
     return;
   }
   *buf = uv_buf_init(p->line + p->line_len, LINE_CAP - p->line_len);
@@ -743,6 +774,14 @@ static void err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void err_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ice__proc_t *p = s->data;
 
+  if (nread > 0 && buf->base == p->err_first) {
+    /* The first bytes: now the line buffer (line_len is 0). */
+    p->line = ice__malloc(LINE_CAP);
+    if (p->line != NULL)
+      memcpy(p->line, p->err_first, (size_t)nread);
+    else
+      nread = UV_ENOBUFS; /* stop reading, as libuv would have */
+  }
   if (nread > 0) {
     size_t old = p->line_len;
 
@@ -823,7 +862,7 @@ static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void on_write(uv_write_t *req, int status) {
   ice__proc_t *p = req->data;
 
-  close_handle((uv_handle_t *)&p->in);
+  close_in(p);
 }
 
 static void on_drain_timeout(uv_timer_t *t) {
@@ -847,18 +886,18 @@ static void on_drain_timeout(uv_timer_t *t) {
 }
 
 /* Reads what the report pipe holds (async start). At EOF: the exec
- * happened or the child is gone; stop watching, and say what the sandbox
- * runs without (once, and only when the tool did start). */
+ * happened or the child is gone; stop watching, and tell. */
 static void drain_report(ice__proc_t *p) {
-  if (p->report_eof || p->report_fd < 0)
-    return;
-  if (!read_reports(p->report_fd, &p->degraded, &p->failed, &p->report_failed))
-    return;
-  p->report_eof = 1;
-  if (p->report_init)
-    close_handle((uv_handle_t *)&p->report);
-  if (p->degraded != 0 && !p->report_failed && p->on_degraded != NULL)
-    p->on_degraded(p->data, p->degraded);
+  if (!p->report_eof && p->report_fd >= 0) {
+    if (!read_reports(p->report_fd, &p->degraded, &p->failed,
+                      &p->report_failed))
+      return;
+    p->report_eof = 1;
+    p->degraded_due = 1;
+    if (p->report_init)
+      close_handle((uv_handle_t *)&p->report);
+  }
+  tell_degraded(p);
 }
 
 static void on_report(uv_poll_t *h, int status, int events) {
@@ -868,10 +907,11 @@ static void on_report(uv_poll_t *h, int status, int events) {
 }
 
 static void on_exited(ice__proc_t *p) {
+  tell_degraded(p);
   p->exited = 1;
   uv_timer_stop(&p->drain); /* the reap poll, without a pidfd */
   /* Nobody is left to read stdin; this cancels a pending write. */
-  close_handle((uv_handle_t *)&p->in);
+  close_in(p);
   close_handle((uv_handle_t *)&p->watch);
   if (p->report_init) /* drained at the reap; a stray writer cannot hold us */
     close_handle((uv_handle_t *)&p->report);
@@ -991,7 +1031,15 @@ static void on_sigchld(uv_signal_t *h, int signum) {
  * would go unseen. This check catches them; the drain timer is free until
  * the exit, when on_exited takes it over. */
 static void on_reap_poll(uv_timer_t *t) {
+  tell_degraded(t->data);
   try_reap(t->data);
+}
+
+/* With a pidfd: the loop turn after the start, tell what the records
+ * read at the start said (never from inside ice__proc_start: the caller
+ * does not hold the proc yet). The drain timer is free until the exit. */
+static void on_started(uv_timer_t *t) {
+  tell_degraded(t->data);
 }
 
 /* Opens the parent's ends as libuv streams. A failure leaves the handle
@@ -1014,7 +1062,7 @@ static void close_all(ice__proc_t *p) {
     close_handle((uv_handle_t *)&p->watch);
   else
     p->open_handles--; /* never initialised: nothing to close */
-  close_handle((uv_handle_t *)&p->in);
+  close_in(p);
   close_handle((uv_handle_t *)&p->out);
   close_handle((uv_handle_t *)&p->err);
   close_handle((uv_handle_t *)&p->drain);
@@ -1091,15 +1139,6 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
       return r;
     }
   }
-  if (opts->stdin_len > 0) {
-    p->stdin_buf = ice__malloc(opts->stdin_len);
-    if (p->stdin_buf == NULL) {
-      ice__sandbox_free(p->sb);
-      ice__free(p);
-      return UV_ENOMEM;
-    }
-    memcpy(p->stdin_buf, opts->stdin_data, opts->stdin_len);
-  }
   p->max_output = opts->max_output_bytes;
   p->on_stderr_line = opts->on_stderr_line;
   p->on_exit = opts->on_exit;
@@ -1108,9 +1147,23 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
 
   for (int i = 0; i < 3 && r == 0; i++)
     r = make_pipe(fds[i]);
+  /* An input that PIPE_BUF holds goes into the empty pipe now, whole (such
+   * a write neither blocks nor splits), and our end closes: the child
+   * reads the same bytes then EOF, and the loop has no stdin to watch. */
+  if (r == 0 && opts->stdin_len <= PIPE_BUF &&
+      (opts->stdin_len == 0 ||
+       write(fds[0][1], opts->stdin_data, opts->stdin_len) ==
+           (ssize_t)opts->stdin_len))
+    close_fd(&fds[0][1]);
+  else if (r == 0 && (p->stdin_buf = ice__malloc(opts->stdin_len)) == NULL) {
+    r = UV_ENOMEM;
+    step = ICE__PROC_STEP_NONE;
+  } else if (r == 0)
+    memcpy(p->stdin_buf, opts->stdin_data, opts->stdin_len);
   if (r == 0)
     r = spawn(opts, fds, p->sb, &p->status_fd,
-              opts->async_start ? &p->report_fd : NULL, &p->degraded, &step);
+              opts->async_start ? &p->report_fd : NULL, &p->degraded,
+              &p->failed, &p->report_failed, &step);
   /* The child's ends are the child's now (or nobody's). */
   close_fd(&fds[0][0]);
   close_fd(&fds[1][1]);
@@ -1130,15 +1183,22 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   }
   p->pid = r;
   p->spawned = 1;
+  /* Every record was read at the start (a vfork child). */
+  if (opts->async_start && p->report_fd < 0)
+    p->report_eof = p->degraded_due = 1;
   if (opts->degraded != NULL)
     *opts->degraded = p->degraded;
-  open_pipe(loop, &p->in, p, &fds[0][1]);
+  p->open_handles = 4;
+  if (fds[0][1] >= 0) {
+    open_pipe(loop, &p->in, p, &fds[0][1]);
+    p->in_init = 1;
+    p->open_handles++;
+  }
   open_pipe(loop, &p->out, p, &fds[1][0]);
   open_pipe(loop, &p->err, p, &fds[2][0]);
   uv_timer_init(loop, &p->drain);
   p->drain.data = p;
   p->write_req.data = p;
-  p->open_handles = 5;
   /* Async start: the exec is confirmed on the loop (or the failure comes
    * with the exit); without a poll handle, everything is read at the
    * exit. */
@@ -1153,13 +1213,11 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
    * just never deliver and the drain timer would close it after exit. */
   uv_read_start((uv_stream_t *)&p->out, out_alloc, out_read);
   uv_read_start((uv_stream_t *)&p->err, err_alloc, err_read);
-  if (p->stdin_buf != NULL) {
+  if (p->in_init) {
     uv_buf_t b = uv_buf_init(p->stdin_buf, (unsigned int)opts->stdin_len);
 
     if (uv_write(&p->write_req, (uv_stream_t *)&p->in, &b, 1, on_write) != 0)
-      close_handle((uv_handle_t *)&p->in);
-  } else {
-    close_handle((uv_handle_t *)&p->in); /* the child sees EOF at once */
+      close_in(p);
   }
   r = start_watch(loop, p);
   if (r != 0) {
@@ -1172,6 +1230,8 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     close_all(p);
     return r;
   }
+  if (p->degraded_due && p->pidfd >= 0)
+    uv_timer_start(&p->drain, on_started, 0, 0);
   *out = p;
   return 0;
 }

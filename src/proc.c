@@ -88,6 +88,7 @@ struct ice__proc_s {
   uv_pipe_t out;
   uv_pipe_t err;
   uv_timer_t drain;
+  uv_prepare_t tell; /* tells on_degraded before the loop waits (tell_init) */
   uv_write_t write_req;
   int open_handles; /* initialised and not yet closed */
   int spawned;      /* the child runs: on_exit is owed */
@@ -97,6 +98,7 @@ struct ice__proc_s {
   int watch_init; /* `watch` was initialised (it must be closed) */
   int drain_late; /* the drain timer fired once already */
   int in_init;    /* `in` was initialised (it must be closed) */
+  int tell_init;  /* `tell` was initialised (it must be closed) */
   size_t max_output;
   void (*on_stderr_line)(void *data, const char *line, size_t len);
   void (*on_exit)(void *data, const ice__proc_result_t *res);
@@ -913,6 +915,8 @@ static void on_exited(ice__proc_t *p) {
   /* Nobody is left to read stdin; this cancels a pending write. */
   close_in(p);
   close_handle((uv_handle_t *)&p->watch);
+  if (p->tell_init)
+    close_handle((uv_handle_t *)&p->tell);
   if (p->report_init) /* drained at the reap; a stray writer cannot hold us */
     close_handle((uv_handle_t *)&p->report);
   if (!uv_is_closing((uv_handle_t *)&p->out) ||
@@ -1035,11 +1039,13 @@ static void on_reap_poll(uv_timer_t *t) {
   try_reap(t->data);
 }
 
-/* With a pidfd: the loop turn after the start, tell what the records
- * read at the start said (never from inside ice__proc_start: the caller
- * does not hold the proc yet). The drain timer is free until the exit. */
-static void on_started(uv_timer_t *t) {
-  tell_degraded(t->data);
+/* Tells what the records read at the start said, never from inside
+ * ice__proc_start (the caller does not hold the proc yet, and could not
+ * stop it), but before the loop next waits: a prepare handle, where a
+ * timer would cost a loop turn more. */
+static void on_started(uv_prepare_t *h) {
+  tell_degraded(h->data);
+  uv_prepare_stop(h);
 }
 
 /* Opens the parent's ends as libuv streams. A failure leaves the handle
@@ -1230,8 +1236,12 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     close_all(p);
     return r;
   }
-  if (p->degraded_due && p->pidfd >= 0)
-    uv_timer_start(&p->drain, on_started, 0, 0);
+  if (p->degraded_due && uv_prepare_init(loop, &p->tell) == 0) {
+    p->tell_init = 1;
+    p->tell.data = p;
+    p->open_handles++;
+    uv_prepare_start(&p->tell, on_started);
+  }
   *out = p;
   return 0;
 }

@@ -315,9 +315,10 @@ typedef struct ptask_s {
   char **envp;
   size_t env_own; /* envp[env_own..] are ours; those before, environ's */
   size_t max_output;
-  /* After the tool ended, its emptied TMPDIR waits here for the next tool
-   * started on the same loop (see offer_tmpdir). */
+  /* After the tool ended, it waits with its emptied TMPDIR for the next
+   * tool started on the same loop, which takes both (see release). */
   uv_prepare_t keep;
+  int keep_init; /* `keep` was initialised: it must be closed */
   uv_loop_t *loop;
   struct ptask_s *next_spare;
 } ptask_t;
@@ -385,6 +386,14 @@ static void on_keep_closed(uv_handle_t *h) {
   ptask_free(h->data); /* removes the directory if nobody took it */
 }
 
+/* Frees p, its handle first if it has one. */
+static void ptask_drop(ptask_t *p) {
+  if (p->keep_init)
+    uv_close((uv_handle_t *)&p->keep, on_keep_closed);
+  else
+    ptask_free(p);
+}
+
 static void on_keep(uv_prepare_t *h) {
   ptask_t *p = h->data;
 
@@ -436,14 +445,23 @@ static int emptied(const char *dir) {
          st.st_uid == geteuid() && (st.st_mode & 07777) == 0700;
 }
 
-/* Empties p's TMPDIR and offers it, or frees p (removing it). */
+/* Empties p's TMPDIR and offers p with it, or frees p (removing it). The
+ * next tool takes p whole, its stopped handle included: a handle closed
+ * per tool would cost the loop a turn more per tool (a closing handle
+ * makes the loop poll without waiting). */
 static void release(ptask_t *p, int reusable) {
-  if (p->tmpdir == NULL || !reusable || !emptied(p->tmpdir) ||
-      uv_prepare_init(p->loop, &p->keep) != 0) {
-    ptask_free(p);
+  if (p->tmpdir == NULL || !reusable || !emptied(p->tmpdir)) {
+    ptask_drop(p);
     return;
   }
-  p->keep.data = p;
+  if (!p->keep_init) {
+    if (uv_prepare_init(p->loop, &p->keep) != 0) {
+      ptask_free(p);
+      return;
+    }
+    p->keep_init = 1;
+    p->keep.data = p;
+  }
   uv_prepare_start(&p->keep, on_keep);
   p->next_spare = spares;
   spares = p;
@@ -465,18 +483,19 @@ static int new_tmpdir(const char *base, char **out) {
   return 0;
 }
 
-/* An emptied TMPDIR under base left by a tool on this loop, or NULL. */
-static char *take_tmpdir(uv_loop_t *loop, const char *base) {
+/* A ptask left by a tool on this loop with an emptied TMPDIR under base,
+ * or NULL. */
+static ptask_t *take_spare(uv_loop_t *loop, const char *base) {
   size_t n = strlen(base);
 
   for (ptask_t *q = spares; q != NULL; q = q->next_spare) {
-    char *d = q->tmpdir;
+    const char *d = q->tmpdir;
 
     if (q->loop == loop && strncmp(d, base, n) == 0 && d[n] == '/' &&
         strchr(d + n + 1, '/') == NULL) {
       spare_unlink(q);
-      q->tmpdir = NULL;
-      return d;
+      uv_prepare_stop(&q->keep);
+      return q;
     }
   }
   return NULL;
@@ -849,20 +868,20 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   int rc, step, err;
   char sbmsg[512] = "";
 
-  p = ice__calloc(1, sizeof(*p));
-  if (p == NULL) {
+  if (base == NULL || base[0] == '\0')
+    base = "/tmp";
+  p = take_spare(ice_task_loop(t), base);
+  if (p == NULL && (p = ice__calloc(1, sizeof(*p))) == NULL) {
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     return;
   }
   p->task = t;
+  p->proc = NULL;
   p->def = c;
   p->max_output = c->max_output;
   p->loop = ice_task_loop(t);
-  if (base == NULL || base[0] == '\0')
-    base = "/tmp";
-  p->tmpdir = take_tmpdir(p->loop, base);
   if (p->tmpdir == NULL && (err = new_tmpdir(base, &p->tmpdir)) != 0) {
-    ptask_free(p);
+    ptask_drop(p);
     if (err == ENOMEM)
       ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     else
@@ -875,7 +894,7 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   line = json_dumps(args, JSON_COMPACT);
   if (p->envp == NULL || line == NULL) {
     free(line);
-    ptask_free(p);
+    ptask_drop(p);
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     return;
   }
@@ -883,7 +902,7 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   char *buf = ice__realloc(line, len + 2);
   if (buf == NULL) {
     free(line);
-    ptask_free(p);
+    ptask_drop(p);
     ice__task_fail_kind(t, ICE__KIND_INTERNAL, "out of memory");
     return;
   }
@@ -910,7 +929,7 @@ static void start_process(ice_task_t *t, const ice__tooldef_t *c,
   ice__free(buf);
   free_env(p); /* the child has its copy (or never ran) */
   if (rc != 0) {
-    ptask_free(p);
+    ptask_drop(p);
     if (step == ICE__PROC_STEP_SANDBOX)
       ice__task_fail_kind(t, ICE__KIND_TOOL_ERROR, "%s", sbmsg);
     else

@@ -76,6 +76,11 @@ extern char **environ;
 /* Without a pidfd, how often we also check for an exit that SIGCHLD did
  * not report (see on_reap_poll). */
 #define REAP_POLL_MS 100
+/* With a pidfd, stdout and stderr are read from the exit, or from this
+ * long after the start for a tool still running: a short tool then wakes
+ * the loop once (its exit), not for its output and each pipe's EOF too.
+ * Meanwhile the pipes buffer what it writes (64 KiB each). */
+#define LAZY_MS 5
 
 int ice__proc_no_pidfd;
 
@@ -98,6 +103,7 @@ struct ice__proc_s {
   int watch_init; /* `watch` was initialised (it must be closed) */
   int drain_late; /* the drain timer fired once already */
   int in_init;    /* `in` was initialised (it must be closed) */
+  int reading;    /* libuv reads stdout and stderr (else: at the exit) */
   int tell_init;  /* `tell` was initialised (it must be closed) */
   size_t max_output;
   void (*on_stderr_line)(void *data, const char *line, size_t len);
@@ -908,10 +914,67 @@ static void on_report(uv_poll_t *h, int status, int events) {
   drain_report(h->data);
 }
 
+/* Until the loop reads them: the pipes are watched from now on. */
+static void start_reading(ice__proc_t *p) {
+  if (p->reading)
+    return;
+  p->reading = 1;
+  /* Reading cannot fail on freshly opened pipes; if it did, the pipe would
+   * just never deliver and the drain timer would close it after exit. */
+  uv_read_start((uv_stream_t *)&p->out, out_alloc, out_read);
+  uv_read_start((uv_stream_t *)&p->err, err_alloc, err_read);
+}
+
+static void on_lazy(uv_timer_t *t) {
+  start_reading(t->data);
+}
+
+/* At the exit, what a pipe holds, read here as libuv would (the same
+ * callbacks, buffers and errors), until EOF. If it holds nothing yet but
+ * is still open (a process the tool left holds it), or keeps filling (as
+ * libuv, at most 32 reads at once), libuv goes on. */
+static void read_now(uv_pipe_t *h, uv_alloc_cb alloc, uv_read_cb cb) {
+  uv_os_fd_t fd;
+  uv_buf_t b;
+  ssize_t n;
+
+  if (uv_fileno((uv_handle_t *)h, &fd) != 0)
+    return; /* never opened: the drain timer closes it */
+  for (int k = 0; !uv_is_closing((uv_handle_t *)h); k++) {
+    if (k == 32) {
+      uv_read_start((uv_stream_t *)h, alloc, cb);
+      return;
+    }
+    alloc((uv_handle_t *)h, READ_CHUNK, &b);
+    if (b.base == NULL || b.len == 0) {
+      cb((uv_stream_t *)h, UV_ENOBUFS, &b);
+      return;
+    }
+    do
+      n = read(fd, b.base, b.len);
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+      cb((uv_stream_t *)h, n, &b);
+    else if (n == 0)
+      cb((uv_stream_t *)h, UV_EOF, &b);
+    else if (errno != EAGAIN && errno != EWOULDBLOCK)
+      cb((uv_stream_t *)h, -errno, &b);
+    else {
+      uv_read_start((uv_stream_t *)h, alloc, cb);
+      return;
+    }
+  }
+}
+
 static void on_exited(ice__proc_t *p) {
   tell_degraded(p);
   p->exited = 1;
-  uv_timer_stop(&p->drain); /* the reap poll, without a pidfd */
+  uv_timer_stop(&p->drain); /* the reap poll, or the lazy start */
+  if (!p->reading) {
+    p->reading = 1;
+    read_now(&p->out, out_alloc, out_read);
+    read_now(&p->err, err_alloc, err_read);
+  }
   /* Nobody is left to read stdin; this cancels a pending write. */
   close_in(p);
   close_handle((uv_handle_t *)&p->watch);
@@ -1215,10 +1278,6 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     uv_poll_start(&p->report, UV_READABLE, on_report);
   }
 
-  /* Reading cannot fail on freshly opened pipes; if it did, the pipe would
-   * just never deliver and the drain timer would close it after exit. */
-  uv_read_start((uv_stream_t *)&p->out, out_alloc, out_read);
-  uv_read_start((uv_stream_t *)&p->err, err_alloc, err_read);
   if (p->in_init) {
     uv_buf_t b = uv_buf_init(p->stdin_buf, (unsigned int)opts->stdin_len);
 
@@ -1236,6 +1295,10 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     close_all(p);
     return r;
   }
+  if (p->pidfd >= 0)
+    uv_timer_start(&p->drain, on_lazy, LAZY_MS, 0);
+  else
+    start_reading(p);
   if (p->degraded_due && uv_prepare_init(loop, &p->tell) == 0) {
     p->tell_init = 1;
     p->tell.data = p;

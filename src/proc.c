@@ -104,7 +104,9 @@ struct ice__proc_s {
   int drain_late; /* the drain timer fired once already */
   int in_init;    /* `in` was initialised (it must be closed) */
   int reading;    /* libuv reads stdout and stderr (else: at the exit) */
-  int tell_init;  /* `tell` was initialised (it must be closed) */
+  int out_fd;     /* the pipes' ends until libuv has them (or -1) */
+  int err_fd;
+  int tell_init; /* `tell` was initialised (it must be closed) */
   size_t max_output;
   void (*on_stderr_line)(void *data, const char *line, size_t len);
   void (*on_exit)(void *data, const ice__proc_result_t *res);
@@ -620,6 +622,8 @@ static void finish(ice__proc_t *p) {
   close_fd(&p->pidfd);
   close_fd(&p->status_fd);
   close_fd(&p->report_fd); /* after its poll handle closed, as the pidfd */
+  close_fd(&p->out_fd);    /* never given to libuv */
+  close_fd(&p->err_fd);
   ice__sandbox_free(p->sb);
   ice__free(p->stdin_buf);
   ice__free(p->out_buf);
@@ -915,10 +919,20 @@ static void on_report(uv_poll_t *h, int status, int events) {
 }
 
 /* Until the loop reads them: the pipes are watched from now on. */
+/* Hands fd to the initialised pipe handle h (or closes it). A handle
+ * without one closes without a system call. */
+static void give_fd(uv_pipe_t *h, int *fd) {
+  if (*fd >= 0 && uv_pipe_open(h, *fd) != 0)
+    close(*fd);
+  *fd = -1;
+}
+
 static void start_reading(ice__proc_t *p) {
   if (p->reading)
     return;
   p->reading = 1;
+  give_fd(&p->out, &p->out_fd);
+  give_fd(&p->err, &p->err_fd);
   /* Reading cannot fail on freshly opened pipes; if it did, the pipe would
    * just never deliver and the drain timer would close it after exit. */
   uv_read_start((uv_stream_t *)&p->out, out_alloc, out_read);
@@ -929,40 +943,42 @@ static void on_lazy(uv_timer_t *t) {
   start_reading(t->data);
 }
 
-/* At the exit, what a pipe holds, read here as libuv would (the same
- * callbacks, buffers and errors), until EOF. If it holds nothing yet but
- * is still open (a process the tool left holds it), or keeps filling (as
- * libuv, at most 32 reads at once), libuv goes on. */
-static void read_now(uv_pipe_t *h, uv_alloc_cb alloc, uv_read_cb cb) {
-  uv_os_fd_t fd;
+/* At the exit, what a pipe holds, read from *fd (non-blocking) as libuv
+ * would (the same callbacks, buffers and errors), until EOF. If it holds
+ * nothing yet but is still open (a process the tool left holds it), or
+ * keeps filling (as libuv, at most 32 reads at once), libuv goes on. The
+ * fd is closed, or libuv's, when this returns. */
+static void read_now(uv_pipe_t *h, int *fd, uv_alloc_cb alloc, uv_read_cb cb) {
   uv_buf_t b;
   ssize_t n;
 
-  if (uv_fileno((uv_handle_t *)h, &fd) != 0)
-    return; /* never opened: the drain timer closes it */
-  for (int k = 0; !uv_is_closing((uv_handle_t *)h); k++) {
-    if (k == 32) {
-      uv_read_start((uv_stream_t *)h, alloc, cb);
-      return;
-    }
+  for (int k = 0; *fd >= 0 && !uv_is_closing((uv_handle_t *)h); k++) {
+    if (k == 32)
+      break;
     alloc((uv_handle_t *)h, READ_CHUNK, &b);
     if (b.base == NULL || b.len == 0) {
       cb((uv_stream_t *)h, UV_ENOBUFS, &b);
       return;
     }
     do
-      n = read(fd, b.base, b.len);
+      n = read(*fd, b.base, b.len);
     while (n < 0 && errno == EINTR);
-    if (n > 0)
+    if (n > 0) {
       cb((uv_stream_t *)h, n, &b);
-    else if (n == 0)
-      cb((uv_stream_t *)h, UV_EOF, &b);
-    else if (errno != EAGAIN && errno != EWOULDBLOCK)
-      cb((uv_stream_t *)h, -errno, &b);
-    else {
-      uv_read_start((uv_stream_t *)h, alloc, cb);
-      return;
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      int err = n == 0 ? UV_EOF : -errno;
+
+      close_fd(fd);
+      cb((uv_stream_t *)h, err, &b);
+    } else {
+      break;
     }
+  }
+  if (*fd >= 0 && uv_is_closing((uv_handle_t *)h)) {
+    close_fd(fd); /* the callback gave up on it (output cap, no memory) */
+  } else if (*fd >= 0) {
+    give_fd(h, fd);
+    uv_read_start((uv_stream_t *)h, alloc, cb);
   }
 }
 
@@ -972,8 +988,8 @@ static void on_exited(ice__proc_t *p) {
   uv_timer_stop(&p->drain); /* the reap poll, or the lazy start */
   if (!p->reading) {
     p->reading = 1;
-    read_now(&p->out, out_alloc, out_read);
-    read_now(&p->err, err_alloc, err_read);
+    read_now(&p->out, &p->out_fd, out_alloc, out_read);
+    read_now(&p->err, &p->err_fd, err_alloc, err_read);
   }
   /* Nobody is left to read stdin; this cancels a pending write. */
   close_in(p);
@@ -1116,9 +1132,7 @@ static void on_started(uv_prepare_t *h) {
 static void open_pipe(uv_loop_t *loop, uv_pipe_t *h, ice__proc_t *p, int *fd) {
   uv_pipe_init(loop, h, 0);
   h->data = p;
-  if (uv_pipe_open(h, *fd) != 0)
-    close(*fd);
-  *fd = -1;
+  give_fd(h, fd);
 }
 
 /* After a failure once handles exist, every one of them still has to go
@@ -1189,6 +1203,7 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
   p->pidfd = -1;
   p->status_fd = -1;
   p->report_fd = -1;
+  p->out_fd = p->err_fd = -1;
   if (opts->degraded != NULL)
     *opts->degraded = 0;
   /* The benchmark hook: no sandbox at all, and every mechanism missing. */
@@ -1263,8 +1278,14 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     p->in_init = 1;
     p->open_handles++;
   }
-  open_pipe(loop, &p->out, p, &fds[1][0]);
-  open_pipe(loop, &p->err, p, &fds[2][0]);
+  /* stdout and stderr go to libuv when it reads them (start_reading). */
+  uv_pipe_init(loop, &p->out, 0);
+  p->out.data = p;
+  p->out_fd = fds[1][0];
+  uv_pipe_init(loop, &p->err, 0);
+  p->err.data = p;
+  p->err_fd = fds[2][0];
+  fds[1][0] = fds[2][0] = -1;
   uv_timer_init(loop, &p->drain);
   p->drain.data = p;
   p->write_req.data = p;
@@ -1295,7 +1316,8 @@ int ice__proc_start(uv_loop_t *loop, const ice__proc_opts_t *opts,
     close_all(p);
     return r;
   }
-  if (p->pidfd >= 0)
+  if (p->pidfd >= 0 && fcntl(p->out_fd, F_SETFL, O_NONBLOCK) == 0 &&
+      fcntl(p->err_fd, F_SETFL, O_NONBLOCK) == 0)
     uv_timer_start(&p->drain, on_lazy, LAZY_MS, 0);
   else
     start_reading(p);

@@ -1,9 +1,11 @@
-/* Child processes on the libuv loop (see proc.h). A proc owns five handles
- * (an exit watcher, three pipes, a drain timer); it calls on_exit and frees
- * itself only once every one of them has closed, so nothing outlives it and
- * the loop can be closed right after. The sandbox (sandbox.c) hooks in at
- * three points: it creates the child (clone into namespaces), it runs in
- * the child before exec, and it judges the exit (which limit was hit).
+/* Child processes on the libuv loop (see proc.h). A proc owns its handles
+ * (an exit watcher, the stdout and stderr pipes, a drain timer; stdin's
+ * pipe, the report pipe's watcher and a prepare handle when it needs
+ * them); it calls on_exit and frees itself only once every one of them has
+ * closed, so nothing outlives it and the loop can be closed right after. The
+ * sandbox (sandbox.c) hooks in at three points: it creates the child (clone
+ * into namespaces), it runs in the child before exec, and it judges the exit
+ * (which limit was hit).
  *
  * We start and exec the child ourselves instead of using uv_spawn (a
  * clone that shares our memory until exec, or, to make namespaces, a
@@ -918,7 +920,6 @@ static void on_report(uv_poll_t *h, int status, int events) {
   drain_report(h->data);
 }
 
-/* Until the loop reads them: the pipes are watched from now on. */
 /* Hands fd to the initialised pipe handle h (or closes it). A handle
  * without one closes without a system call. */
 static void give_fd(uv_pipe_t *h, int *fd) {
@@ -927,6 +928,7 @@ static void give_fd(uv_pipe_t *h, int *fd) {
   *fd = -1;
 }
 
+/* From now on libuv reads stdout and stderr as they come. */
 static void start_reading(ice__proc_t *p) {
   if (p->reading)
     return;
@@ -957,8 +959,8 @@ static void read_now(uv_pipe_t *h, int *fd, uv_alloc_cb alloc, uv_read_cb cb) {
       break;
     alloc((uv_handle_t *)h, READ_CHUNK, &b);
     if (b.base == NULL || b.len == 0) {
-      cb((uv_stream_t *)h, UV_ENOBUFS, &b);
-      return;
+      cb((uv_stream_t *)h, UV_ENOBUFS, &b); /* closes h */
+      break;
     }
     do
       n = read(*fd, b.base, b.len);

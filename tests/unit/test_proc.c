@@ -1199,6 +1199,85 @@ static int warm_up(void **state) {
   return uv_loop_close(&loop);
 }
 
+/* ---- async_start --------------------------------------------------------- */
+
+static int g_started, g_deg_calls, g_deg_early, g_deg_late;
+static unsigned g_deg_mask;
+
+static void on_deg(void *data, unsigned mask) {
+  run_t *r = data;
+
+  g_deg_calls++;
+  g_deg_mask = mask;
+  g_deg_early |= !g_started;
+  g_deg_late |= r->exit_calls != 0 || r->nlines != 0;
+}
+
+/* async_start without namespaces (a vfork child): the records are read
+ * when clone returns, but what they say still comes on the loop, after
+ * start returned and before the first stderr line and the exit; a failure
+ * before exec comes with the exit, and on_degraded not at all. */
+static void test_async_start(void **state) {
+  const char *argv[] = {"sh", "-c", "echo out; echo err >&2", NULL};
+  const char *missing[] = {"/nonexistent/ice-no-such-program", NULL};
+  json_t *strict_off = json_pack("{s:b}", "strict", 0);
+  ice__sandbox_conf_t c;
+  char err[256];
+  ice__proc_opts_t o;
+  uv_loop_t loop;
+  ice__proc_t *p = NULL;
+  run_t r = {0};
+  int fds = count_fds();
+
+  (void)state;
+  ice__sandbox_conf_init(&c);
+  assert_int_equal(
+      ice__sandbox_conf_parse(&c, strict_off, ".", err, sizeof(err)), 0);
+  json_decref(strict_off);
+  setenv("ICE_SANDBOX_REFUSE", "sandbox", 1); /* no sandbox, all missing */
+  assert_int_equal(uv_loop_init(&loop), 0);
+
+  o = opts_for(argv, &r);
+  o.async_start = 1;
+  o.sandbox = &c;
+  o.on_degraded = on_deg;
+  g_started = g_deg_calls = g_deg_early = g_deg_late = 0;
+  assert_int_equal(ice__proc_start(&loop, &o, &p), 0);
+  g_started = 1;
+  assert_int_equal(g_deg_calls, 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(r.exit_calls, 1);
+  assert_int_equal(r.res.spawn_error, 0);
+  assert_int_equal(r.res.exit_status, 0);
+  assert_string_equal(r.out, "out\n");
+  assert_int_equal(r.nlines, 1);
+  assert_string_equal(r.lines[0], "err");
+  assert_int_equal(g_deg_calls, 1);
+  assert_true(g_deg_mask != 0);
+  assert_false(g_deg_early);
+  assert_false(g_deg_late);
+  run_free(&r);
+
+  memset(&r, 0, sizeof(r));
+  o = opts_for(missing, &r);
+  o.async_start = 1;
+  o.sandbox = &c;
+  o.on_degraded = on_deg;
+  g_deg_calls = 0;
+  assert_int_equal(ice__proc_start(&loop, &o, &p), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(r.exit_calls, 1);
+  assert_int_equal(r.res.spawn_error, UV_ENOENT);
+  assert_int_equal(r.res.failed_step, ICE__PROC_STEP_EXEC);
+  assert_int_equal(g_deg_calls, 0);
+  run_free(&r);
+
+  unsetenv("ICE_SANDBOX_REFUSE");
+  ice__sandbox_conf_free(&c);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(count_fds(), fds);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       /* First: fork gets slower as the (sanitizer) heap grows. */
@@ -1242,6 +1321,7 @@ int main(void) {
       cmocka_unit_test(test_reaped_by_someone_else),
       cmocka_unit_test(test_stderr_utf8_cuts),
       cmocka_unit_test(test_stderr_nul),
+      cmocka_unit_test(test_async_start),
   };
 
   return cmocka_run_group_tests(tests, warm_up, NULL);

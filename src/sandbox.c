@@ -552,8 +552,7 @@ static int get_idmap(uid_t uid, gid_t gid) {
   return fd;
 }
 
-/* ---- cgroups --------------------------------------------------------------
- */
+/* ---- cgroups ------------------------------------------------------------ */
 
 /* Where tool cgroups go: $ICE_CGROUP (a directory an operator delegated:
  * cgroup v2, or a v1 memory cgroup), else the engine's own cgroup when its
@@ -654,9 +653,8 @@ static void remove_stale(const char *dir) {
     if (strncmp(e->d_name, "ice-", 4) != 0)
       continue;
     pid = strtol(e->d_name + 4, &end, 10);
-    if (pid <= 0 || *end != '-' ||
-        (kill((pid_t)pid, 0) != 0 && errno != ESRCH) ||
-        kill((pid_t)pid, 0) == 0)
+    /* Alive, or someone else's (EPERM): not ours to remove. */
+    if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
       continue;
     snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
     (void)rmdir(path);
@@ -717,6 +715,7 @@ static void probe_cgroup(void) {
  * program that closed our descriptor (and maybe reused its number). */
 static int net_fd = -1;
 static struct stat net_st;
+static int net_refused; /* the kernel said no: each tool makes its own */
 
 static int open_own_net(void *arg) {
   int *fd = arg;
@@ -733,13 +732,15 @@ static int shared_net(void) {
   char stack[16384] __attribute__((aligned(16)));
   struct stat st;
   sigset_t all, old;
-  int fd = -1;
+  int fd = -1, err;
   pid_t pid;
 
   if (net_fd >= 0 && fstat(net_fd, &st) == 0 && st.st_dev == net_st.st_dev &&
       st.st_ino == net_st.st_ino)
     return net_fd;
   net_fd = -1; /* never made, or no longer ours: not closed, then */
+  if (net_refused)
+    return -1;
   /* No handler of the engine may run in the child, which has its memory. */
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -747,9 +748,13 @@ static int shared_net(void) {
   pid =
       clone(open_own_net, stack + sizeof(stack),
             CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWNET | SIGCHLD, &fd);
+  err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (pid < 0)
+  if (pid < 0) {
+    net_refused =
+        err == EPERM || err == EINVAL || err == ENOSPC || err == EUSERS;
     return -1;
+  }
   /* ECHILD: a program that reaps every child got it first. */
   while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) {
   }

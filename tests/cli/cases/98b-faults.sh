@@ -408,8 +408,9 @@ for name, strict in (("bgout", True), ("bgout-degraded", False)):
     json.dump({"name": name, "max_parallel": 8, "tools": t, "nodes": nodes},
               open("%s/%s.json" % (w, name), "w"))
 PY
-# The sleeps last 36 s and ice's bound is 20 s: waiting for their EOF
-# would fail the case.
+# The sleeps last 36 s and ice's guard here is 20 s: waiting for their
+# EOF would fail the case.
+ICE_T_GUARD=20
 ice run "$W/bgout.json" --store "$W/bgout.db"
 expect_rc 1
 expect_json 'r["output"]["bg"] == {"a": 1} and r["output"]["bgerr"] == {"b": 2} and r["output"]["bgsid"] == {"c": 3} and r["output"]["bgtrap"] == {"d": 4}' \
@@ -421,6 +422,7 @@ integrity "$W/bgout.db"
 # kills the tool's process group; a child that left it with setsid is
 # not covered there (docs/reliability.md).
 ICE_SANDBOX_REFUSE=all ice run "$W/bgout-degraded.json" --store "$W/bgout.db"
+unset ICE_T_GUARD
 expect_rc 1
 expect_json 'r["output"]["bg"] == {"a": 1} and r["output"]["bgerr"] == {"b": 2} and r["output"]["bgtrap"] == {"d": 4}' \
   'r["nodes"]["bgfail"]["error"]["message"] == "exit status 3: oops"'

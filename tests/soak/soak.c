@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "../support/loadmix.h"
+#include "../support/portfile.h"
 
 #define BATCH 40
 #define MAX_SAMPLES 4096
@@ -140,8 +141,7 @@ static long median(const sample_t *s, size_t from, size_t to, int heap) {
 
 static int start_server(void) {
   char port_file[128];
-  FILE *f;
-  int port = 0;
+  int port;
 
   snprintf(port_file, sizeof(port_file), "%s/port", g_dir);
   g_server = fork();
@@ -154,17 +154,7 @@ static int start_server(void) {
            "--port-file", port_file, (char *)NULL);
     _exit(127);
   }
-  for (int i = 0; i < 1500 && port == 0; i++) {
-    f = fopen(port_file, "r");
-    if (f != NULL) {
-      if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-      fclose(f);
-    }
-    if (port == 0)
-      usleep(10000);
-  }
-  if (port == 0)
+  if ((port = wait_port_file(port_file)) == 0)
     return -1;
   snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d/v1", port);
   return 0;

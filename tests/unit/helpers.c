@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 json_t *th_json(const char *text) {
   json_error_t e;
@@ -108,20 +107,4 @@ void th_want_node(json_t *res, const char *id, const char *status,
     fail_msg("node %s: %s %s, expected %s", id,
              strcmp(status, "skipped") == 0 ? "reason" : "kind",
              got ? got : "?", extra);
-}
-
-int th_wait_port_file(const char *path) {
-  int port = 0;
-
-  for (int i = 0; i < 1500 && port == 0; i++) { /* up to 15 s */
-    FILE *f = fopen(path, "r");
-    if (f != NULL) {
-      if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-      fclose(f);
-    }
-    if (port == 0)
-      usleep(10000);
-  }
-  return port;
 }

@@ -42,8 +42,7 @@ json_t *th_events_of(json_t *evs, const char *type, const char *node);
 void th_want_node(json_t *res, const char *id, const char *status,
                   const char *extra);
 
-/* The port a test server (tests/support/chat_server.py --port-file)
- * wrote to path, waiting up to 15 s for it; 0 when it never came. */
-int th_wait_port_file(const char *path);
+/* wait_port_file(path): a test server's port (tests/support). */
+#include "../support/portfile.h"
 
 #endif

@@ -198,7 +198,7 @@ static int start_server(void **state) {
            "200", (char *)NULL);
     _exit(127);
   }
-  port = th_wait_port_file(port_file);
+  port = wait_port_file(port_file);
   if (port == 0)
     return -1;
   snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d", port);

@@ -35,14 +35,6 @@ import workloads as wl  # noqa: E402
 NS_REFUSED = "user,pid,net,mount,ipc,uts,readonly,idmap"
 
 
-def w4(path, n, strict):
-    doc = wl.workflow("W4 procs", n)
-    if not strict:
-        doc["tools"]["cmd"]["sandbox"] = {"strict": False}
-    with open(path, "w") as f:
-        json.dump(doc, f)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -69,8 +61,8 @@ def run(ice, args, tmp):
     n = args.count
     strict, loose = os.path.join(tmp, "w4.json"), os.path.join(tmp,
                                                               "w4l.json")
-    w4(strict, n, True)
-    w4(loose, n, False)
+    wl.write_w4(strict, n, True)
+    wl.write_w4(loose, n, False)
     one = os.path.join(tmp, "w6.json")
     with open(one, "w") as f:
         json.dump(wl.workflow("W6 one node", 1), f)
@@ -81,7 +73,7 @@ def run(ice, args, tmp):
     env = dict(os.environ)
     env.pop("ICE_SANDBOX_REFUSE", None)
     env_ns = dict(env, ICE_SANDBOX_REFUSE=NS_REFUSED)
-    env_off = dict(env, ICE_SANDBOX_REFUSE="sandbox")
+    env_off = dict(env, **wl.SANDBOX_OFF)
     run_args = ["run", "--no-store", "--quiet"]
 
     def ice_cases(exe, tag):

@@ -75,11 +75,8 @@ def run(ice, reps, tmp):
     cases.append((("W4 procs", wl.W4_COUNT, "make -j2"), argv, cwd, False))
     # W4 as issue 10 sets its 1.1x target: the engine's own cost, with no
     # sandbox (the test hook; the tool says strict: false).
-    off = wl.workflow("W4 procs", wl.W4_COUNT)
-    off["tools"]["cmd"]["sandbox"] = {"strict": False}
     off_path = os.path.join(tmp, "w4-sandbox-off.json")
-    with open(off_path, "w") as f:
-        json.dump(off, f)
+    wl.write_w4(off_path, wl.W4_COUNT, False)
     cases.append((("W4 procs", wl.W4_COUNT, "sandbox off"),
                   [ice, "run", off_path, "--no-store"], None, False))
     cases.append((("W6 one node", 1, "startup"),
@@ -92,7 +89,7 @@ def run(ice, reps, tmp):
     print("load average at start: %.2f; %d rounds, medians" %
           (wl.load(), reps))
     samples = {key: wl.Sample() for key, _, _, _ in cases}
-    env_off = dict(os.environ, ICE_SANDBOX_REFUSE="sandbox")
+    env_off = dict(os.environ, **wl.SANDBOX_OFF)
     for _ in range(reps):
         for key, argv, cwd, fresh in cases:
             if fresh:

@@ -95,6 +95,21 @@ def workflow(name, n):
     return {"name": name.split()[1], "nodes": nodes}
 
 
+# The test hook that runs a `strict: false` tool with no sandbox at all
+# (docs/security.md): W4 "sandbox off", the engine's own cost.
+SANDBOX_OFF = {"ICE_SANDBOX_REFUSE": "sandbox"}
+
+
+def write_w4(path, n, strict):
+    """Writes W4 with n tools to path; strict=False lets the test hooks
+    (SANDBOX_OFF, or refused namespaces) run the tools with less."""
+    doc = workflow("W4 procs", n)
+    if not strict:
+        doc["tools"]["cmd"]["sandbox"] = {"strict": False}
+    with open(path, "w") as f:
+        json.dump(doc, f)
+
+
 def write_workflows(directory):
     """Writes one file per row of SIZES; returns {(name, n): path}."""
     paths = {}

@@ -24,6 +24,16 @@ int ice__json_too_deep(json_t *root, int max);
  * read it the old way, which reports what it must (jsonfast.c). */
 json_t *ice__json_fast_parse(const char *text, size_t len);
 
+/* The same, for a streamed load (load_stream.c): each element of the
+ * root object's "nodes" array is handed to each(ud, root, item) as soon as
+ * it is read (root holds the members read so far; item is a reference,
+ * taken) and not kept: "nodes" is an empty array in the result. NULL as
+ * ice__json_fast_parse, when each() returns non-zero, or when a member
+ * follows "nodes" (the nodes were checked without it). */
+json_t *ice__json_fast_stream(const char *text, size_t len,
+                              int (*each)(void *ud, json_t *root, json_t *item),
+                              void *ud);
+
 /* Parses text (JSON when !is_yaml; YAML 1.2 core schema otherwise). On
  * success *root is a new reference and positions are added to pm. On
  * failure returns -1 with a message and 1-based line/col in err_* .

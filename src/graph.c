@@ -526,13 +526,25 @@ int ice__graph_check(ice__vctx_t *v) {
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     const ice__node_t *n = &wf->nodes[i];
     json_t *deps = json_object_get(n->def, "dependencies");
-    total += json_is_array(deps) ? json_array_size(deps) : 1;
+    if (n->def == NULL)
+      total += n->ndeps; /* resolved by a streamed load */
+    else
+      total += json_is_array(deps) ? json_array_size(deps) : 1;
   }
   wf->deps_pool = ice__malloc(sizeof(uint32_t) * (total + 1));
   if (wf->deps_pool == NULL)
     return ICE_ENOMEM;
   for (uint32_t i = 0; i < wf->nnodes; i++) {
-    rc = resolve_deps(v, &wf->nodes[i]);
+    ice__node_t *n = &wf->nodes[i];
+    if (n->def == NULL && v->streamed_deps != NULL) {
+      if (n->ndeps > 0) {
+        n->deps = deps_room(wf, n->ndeps);
+        memcpy(n->deps, v->streamed_deps + v->streamed_off[i],
+               n->ndeps * sizeof(uint32_t));
+      }
+      continue;
+    }
+    rc = resolve_deps(v, n);
     if (rc == 0)
       rc = resolve_mappings(v, &wf->nodes[i]);
     if (rc != 0)

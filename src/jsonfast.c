@@ -262,7 +262,17 @@ static int push_key(keys_t *k, const char *s, size_t n) {
   return 0;
 }
 
-json_t *ice__json_fast_parse(const char *text, size_t len) {
+/* What a read does besides building the value: with each set, the
+ * elements of the root object's "nodes" array are handed to each() one at
+ * a time instead of being appended (see ice__json_fast_stream). */
+typedef struct {
+  int (*each)(void *ud, json_t *root, json_t *item);
+  void *ud;
+  int in_nodes;   /* st[1] is the root's "nodes" array */
+  int nodes_seen; /* it has been opened */
+} read_opts_t;
+
+static json_t *read_doc(const char *text, size_t len, read_opts_t *o) {
   rd_t r = {text, text + len};
   lvl_t st[ICE__DOC_MAX_DEPTH];
   int depth = 0;
@@ -290,6 +300,11 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
         goto fail;
       if ((c = obj ? json_object() : json_array()) == NULL)
         goto fail;
+      if (o->each != NULL && depth == 1 && !obj && st[0].klen == 5 &&
+          memcmp(st[0].kptr != NULL ? st[0].kptr : keys.s + st[0].koff, "nodes",
+                 5) == 0) {
+        o->in_nodes = o->nodes_seen = 1;
+      }
       st[depth++] = (lvl_t){c, NULL, keys.len, 0};
       r.p++;
       skip_ws(&r);
@@ -352,7 +367,8 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
         if (rc != 0 || json_object_size(top->v) == before)
           goto fail;
       } else {
-        int rc = json_array_append_new(top->v, v);
+        int rc = depth == 2 && o->in_nodes ? o->each(o->ud, st[0].v, v)
+                                           : json_array_append_new(top->v, v);
         v = NULL;
         if (rc != 0)
           goto fail;
@@ -371,6 +387,8 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
       r.p++;
       v = top->v;
       depth--;
+      if (depth == 1)
+        o->in_nodes = 0;
     }
     continue;
   key:
@@ -398,6 +416,9 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
     if (r.p >= r.end || *r.p != ':')
       goto fail;
     r.p++;
+    /* A member after the streamed nodes: they were checked without it. */
+    if (depth == 1 && o->nodes_seen)
+      goto fail;
   }
 done:
   skip_ws(&r);
@@ -418,4 +439,18 @@ fail:
   ice__free(keys.s);
   intern_free(&strs);
   return NULL;
+}
+
+json_t *ice__json_fast_parse(const char *text, size_t len) {
+  read_opts_t o = {0};
+
+  return read_doc(text, len, &o);
+}
+
+json_t *ice__json_fast_stream(const char *text, size_t len,
+                              int (*each)(void *ud, json_t *root, json_t *item),
+                              void *ud) {
+  read_opts_t o = {.each = each, .ud = ud};
+
+  return read_doc(text, len, &o);
 }

@@ -3,6 +3,8 @@
  * included, as their types declare them), then each node's fields
  * (fields.c), the graph (graph.c) and each type's compile hook. Every
  * problem is reported (diag.c); none stops the others. */
+#include "load.h"
+
 #include "engine.h"
 #include "graph.h"
 #include "llm.h"
@@ -17,17 +19,8 @@
 
 /* ---- collecting nodes (nested lists included) --------------------------- */
 
-typedef struct {
-  ice__vctx_t *v;
-  json_t **defs;   /* node objects, global order */
-  uint32_t *scope; /* scope of each */
-  uint32_t n, cap;
-  ice__scope_t *scopes;
-  uint32_t nscopes, scap;
-} collect_t;
-
-static int new_scope(collect_t *c, uint32_t parent, json_t *list,
-                     uint32_t *out) {
+int ice__collect_scope(collect_t *c, uint32_t parent, json_t *list,
+                       uint32_t *out) {
   if (c->nscopes == c->scap) {
     uint32_t ncap = c->scap == 0 ? 8 : c->scap * 2;
     ice__scope_t *s = ice__realloc(c->scopes, ncap * sizeof(*s));
@@ -41,7 +34,7 @@ static int new_scope(collect_t *c, uint32_t parent, json_t *list,
   return 0;
 }
 
-static int add_def(collect_t *c, json_t *def, uint32_t scope) {
+int ice__collect_room(collect_t *c) {
   if (c->n == c->cap) {
     uint32_t ncap = c->cap == 0 ? 64 : c->cap * 2;
     json_t **d = ice__realloc(c->defs, ncap * sizeof(*d));
@@ -54,6 +47,12 @@ static int add_def(collect_t *c, json_t *def, uint32_t scope) {
       return -1;
     c->cap = ncap;
   }
+  return 0;
+}
+
+static int add_def(collect_t *c, json_t *def, uint32_t scope) {
+  if (ice__collect_room(c) != 0)
+    return -1;
   /* null optional fields are absent from here on (SPEC §1.1). */
   def = ice__node_drop_nulls(c->v->wf, def);
   if (def == NULL)
@@ -91,7 +90,7 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
     owner = msg_node(c, parent);
     on = &owner;
   }
-  if (new_scope(c, parent, list, &scope) != 0)
+  if (ice__collect_scope(c, parent, list, &scope) != 0)
     return -1;
   first = c->n;
   json_array_foreach(list, i, def) {
@@ -111,10 +110,15 @@ static int collect_list(collect_t *c, json_t *list, uint32_t parent,
     return -1;
   for (uint32_t k = 0; k < c->scopes[scope].n; k++)
     c->scopes[scope].nodes[k] = first + k;
-  /* Then the nested lists of each node: the fields its type declares as
-   * lists of nodes (ICE_T_NODES) or lists of such lists (ICE_T_NODE_LISTS).
-   * The loader names no type: a registered type nests the same way. */
-  for (uint32_t g = first, end = c->n; g < end; g++) {
+  return ice__collect_nested(c, first, c->n);
+}
+
+/* The nested lists of nodes [first, end): the fields their types declare
+ * as lists of nodes (ICE_T_NODES) or lists of such lists
+ * (ICE_T_NODE_LISTS). The loader names no type: a registered type nests
+ * the same way. A node without its object (a streamed one) has none. */
+int ice__collect_nested(collect_t *c, uint32_t first, uint32_t end) {
+  for (uint32_t g = first; g < end; g++) {
     const char *type = json_string_value(json_object_get(c->defs[g], "type"));
     const ice__type_entry_t *te =
         type != NULL ? ice__engine_type(c->v->wf->engine, type) : NULL;
@@ -226,7 +230,7 @@ static void check_pools(ice__vctx_t *v, json_t *pools) {
   }
 }
 
-static void check_top(ice__vctx_t *v, json_t *root) {
+void ice__load_top(ice__vctx_t *v, json_t *root) {
   ice_workflow_t *wf = v->wf;
   const char *k;
   json_t *x;
@@ -295,19 +299,158 @@ static void check_top(ice__vctx_t *v, json_t *root) {
 
 /* ---- building ----------------------------------------------------------- */
 
-static int build(ice__vctx_t *v, json_t *root) {
+/* The nodes of c as wf's nodes [from, c->n) (allocated for c->n, the ones
+ * before kept), each scope from `scope` on wired to its nodes and to the
+ * node that owns it. The scopes pass to wf. */
+int ice__load_nodes(ice_workflow_t *wf, collect_t *c, uint32_t from,
+                    uint32_t scope) {
+  if (c->n > wf->nnodes || wf->nodes == NULL) {
+    ice__node_t *nodes = ice__realloc(
+        wf->nodes, (size_t)(c->n == 0 ? 1 : c->n) * sizeof(*nodes));
+    if (nodes == NULL)
+      return ICE_ENOMEM;
+    memset(nodes + from, 0, (size_t)(c->n - from) * sizeof(*nodes));
+    wf->nodes = nodes;
+  }
+  wf->nnodes = c->n;
+  for (uint32_t i = from; i < c->n; i++) {
+    wf->nodes[i].idx = i;
+    wf->nodes[i].def = c->defs[i];
+  }
+  wf->scopes = c->scopes;
+  wf->nscopes = c->nscopes;
+  c->scopes = NULL;
+  for (uint32_t s = scope; s < wf->nscopes; s++) {
+    for (uint32_t k = 0; k < wf->scopes[s].n; k++) {
+      ice__node_t *n = &wf->nodes[wf->scopes[s].nodes[k]];
+      n->scope = s;
+      n->local = k;
+    }
+    if (wf->scopes[s].parent != ICE__NONE) {
+      ice__node_t *p = &wf->nodes[wf->scopes[s].parent];
+      uint32_t *cs =
+          ice__realloc(p->child_scopes, (p->nchild + 1) * sizeof(uint32_t));
+      if (cs == NULL)
+        return ICE_ENOMEM;
+      p->child_scopes = cs;
+      p->child_scopes[p->nchild++] = s;
+    }
+  }
+  return 0;
+}
+
+int ice__load_id(ice__vctx_t *v, ice__node_t *n) {
+  json_t *idv = json_object_get(n->def, "id");
+
+  if (idv == NULL) {
+    ice__verr(v, n, n->def, NULL, "missing required field 'id'");
+    return 0;
+  }
+  if (!json_is_string(idv) || !ice__valid_id(json_string_value(idv))) {
+    ice__verr(v, n, n->def, "id",
+              "field 'id' must be a string matching "
+              "^[A-Za-z_][A-Za-z0-9_-]*$");
+    return 0;
+  }
+  n->id = json_string_value(idv);
+  if (ice__expr_is_keyword(n->id, strlen(n->id)))
+    /* SPEC §2.1 allows the id, but no expression can name it (§3.2): say
+     * so, and how its output can still be read. */
+    ice__vwarn(v, n, n->def, "id",
+               "id '%s' is a keyword of expressions: expressions and "
+               "templates cannot name it (read its output through "
+               "input_mappings, or choose another id)",
+               n->id);
+  switch (ice__workflow_add_id(v->wf, n->idx)) {
+  case 0:
+    return 0;
+  case 1:
+    ice__verr(v, NULL, n->def, "id", "duplicate id '%s'", n->id);
+    return 0;
+  default:
+    return ICE_ENOMEM;
+  }
+}
+
+void ice__load_check(ice__vctx_t *v, ice__node_t *n) {
+  ice_workflow_t *wf = v->wf;
+  json_t *tv = json_object_get(n->def, "type");
+  const ice__type_entry_t *te = NULL;
+
+  if (tv == NULL) {
+    ice__verr(v, n, n->def, NULL, "missing required field 'type'");
+  } else if (!json_is_string(tv)) {
+    ice__verr(v, n, n->def, "type", "field 'type' must be a string");
+  } else {
+    n->type = json_string_value(tv);
+    te = ice__engine_type(wf->engine, n->type);
+    if (te == NULL) {
+      const char *names[64];
+      size_t nn = 0;
+      char h[96];
+      for (size_t t = 0; t < wf->engine->ntypes && nn < 64; t++)
+        names[nn++] = wf->engine->types[t].ex->type;
+      ice__verr(v, n, n->def, "type", "unknown node type '%s'%s", n->type,
+                ice__hint(h, sizeof(h), n->type, names, nn));
+    }
+  }
+  if (te != NULL)
+    n->ex = te->ex;
+  ice__check_node(v, n, te);
+}
+
+void ice__load_compile(ice__vctx_t *v, ice__node_t *n) {
+  if (n->ex == NULL)
+    return;
+  if (n->ex->validate != NULL) {
+    char msg[512] = "";
+    if (n->ex->validate(n->def, msg, sizeof(msg)) != 0)
+      ice__verr(v, n, n->def, NULL, "%s", msg[0] ? msg : "invalid config");
+  }
+  if (n->ex->compile != NULL) {
+    /* Once per node, at validation; every attempt gets the result. */
+    ice_compile_t cc = {v, n};
+    n->xdata = n->ex->compile(&cc);
+  }
+}
+
+int ice__load_graph(ice__vctx_t *v) {
+  ice_workflow_t *wf = v->wf;
+  int rc = ice__graph_check(v);
+
+  if (rc == 0)
+    rc = ice__tool_defs_check(v);
+  if (rc == 0 && wf->engine->refs != NULL)
+    rc = wf->engine->refs->check_names(v);
+  return rc;
+}
+
+void ice__collect_free(collect_t *c) {
+  for (uint32_t i = 0; c->scopes != NULL && i < c->nscopes; i++)
+    ice__free(c->scopes[i].nodes);
+  ice__free(c->scopes);
+  ice__free(c->defs);
+  ice__free(c->scope);
+}
+
+/* The nodes of root, as SPEC §4.1 orders the checks: ids first, so that
+ * every later message can name its node, then each node's type and
+ * fields, the graph, and last each type's compile hook, which may look at
+ * resolved dependencies. */
+static int build(ice__vctx_t *v, json_t *root, void *ctx) {
   ice_workflow_t *wf = v->wf;
   collect_t c;
   json_t *nodes;
   int rc = 0;
 
+  (void)ctx;
   memset(&c, 0, sizeof(c));
   c.v = v;
   if (!json_is_object(root)) {
     ice__verr(v, NULL, root, NULL, "a workflow must be an object with 'nodes'");
     return 0;
   }
-  check_top(v, root);
+  ice__load_top(v, root);
   nodes = json_object_get(root, "nodes");
   if (nodes == NULL) {
     ice__verr(v, NULL, root, NULL, "missing required field 'nodes'");
@@ -328,128 +471,24 @@ static int build(ice__vctx_t *v, json_t *root) {
   }
   if (c.nscopes == 0)
     goto out;
-  wf->nodes = ice__calloc(c.n, sizeof(ice__node_t));
-  if (wf->nodes == NULL) {
-    rc = ICE_ENOMEM;
+  if ((rc = ice__load_nodes(wf, &c, 0, 0)) != 0)
     goto out;
-  }
-  wf->nnodes = c.n;
-  wf->scopes = c.scopes;
-  wf->nscopes = c.nscopes;
-  c.scopes = NULL;
-  for (uint32_t s = 0; s < wf->nscopes; s++) {
-    for (uint32_t k = 0; k < wf->scopes[s].n; k++) {
-      ice__node_t *n = &wf->nodes[wf->scopes[s].nodes[k]];
-      n->scope = s;
-      n->local = k;
-    }
-    if (wf->scopes[s].parent != ICE__NONE) {
-      ice__node_t *p = &wf->nodes[wf->scopes[s].parent];
-      uint32_t *cs =
-          ice__realloc(p->child_scopes, (p->nchild + 1) * sizeof(uint32_t));
-      if (cs == NULL) {
-        rc = ICE_ENOMEM;
-        goto out;
-      }
-      p->child_scopes = cs;
-      p->child_scopes[p->nchild++] = s;
-    }
-  }
-  /* Ids first, so that every later message can name its node. */
-  for (uint32_t i = 0; i < c.n; i++) {
-    ice__node_t *n = &wf->nodes[i];
-    json_t *idv = json_object_get(c.defs[i], "id");
-    n->idx = i;
-    n->def = c.defs[i];
-    if (idv == NULL) {
-      ice__verr(v, n, n->def, NULL, "missing required field 'id'");
-      continue;
-    }
-    if (!json_is_string(idv) || !ice__valid_id(json_string_value(idv))) {
-      ice__verr(v, n, n->def, "id",
-                "field 'id' must be a string matching "
-                "^[A-Za-z_][A-Za-z0-9_-]*$");
-      continue;
-    }
-    n->id = json_string_value(idv);
-    if (ice__expr_is_keyword(n->id, strlen(n->id)))
-      /* SPEC §2.1 allows the id, but no expression can name it (§3.2):
-       * say so, and how its output can still be read. */
-      ice__vwarn(v, n, n->def, "id",
-                 "id '%s' is a keyword of expressions: expressions and "
-                 "templates cannot name it (read its output through "
-                 "input_mappings, or choose another id)",
-                 n->id);
-    switch (ice__workflow_add_id(wf, i)) {
-    case 0:
-      break;
-    case 1:
-      ice__verr(v, NULL, n->def, "id", "duplicate id '%s'", n->id);
-      continue;
-    default:
-      rc = ICE_ENOMEM;
-      goto out;
-    }
-  }
-  for (uint32_t i = 0; i < c.n; i++) {
-    ice__node_t *n = &wf->nodes[i];
-    json_t *tv = json_object_get(n->def, "type");
-    const ice__type_entry_t *te = NULL;
-    if (tv == NULL) {
-      ice__verr(v, n, n->def, NULL, "missing required field 'type'");
-    } else if (!json_is_string(tv)) {
-      ice__verr(v, n, n->def, "type", "field 'type' must be a string");
-    } else {
-      n->type = json_string_value(tv);
-      te = ice__engine_type(wf->engine, n->type);
-      if (te == NULL) {
-        const char *names[64];
-        size_t nn = 0;
-        char h[96];
-        for (size_t t = 0; t < wf->engine->ntypes && nn < 64; t++)
-          names[nn++] = wf->engine->types[t].ex->type;
-        ice__verr(v, n, n->def, "type", "unknown node type '%s'%s", n->type,
-                  ice__hint(h, sizeof(h), n->type, names, nn));
-      }
-    }
-    if (te != NULL) {
-      n->ex = te->ex;
-    }
-    ice__check_node(v, n, te);
-  }
+  for (uint32_t i = 0; i < wf->nnodes && rc == 0; i++)
+    rc = ice__load_id(v, &wf->nodes[i]);
+  if (rc != 0)
+    goto out;
+  for (uint32_t i = 0; i < wf->nnodes; i++)
+    ice__load_check(v, &wf->nodes[i]);
   /* Every build that reaches its compile hooks passes here first: the
    * files it references are loaded once per outermost validation. */
   if (wf->engine->refs != NULL)
     wf->engine->refs->begin(v);
-  rc = ice__graph_check(v);
-  if (rc == 0)
-    rc = ice__tool_defs_check(v);
-  if (rc == 0 && wf->engine->refs != NULL)
-    rc = wf->engine->refs->check_names(v);
-  if (rc != 0)
+  if ((rc = ice__load_graph(v)) != 0)
     goto out;
-  /* Type-specific checks come last: they may look at resolved deps. */
-  for (uint32_t i = 0; i < wf->nnodes; i++) {
-    ice__node_t *n = &wf->nodes[i];
-    if (n->ex == NULL)
-      continue;
-    if (n->ex->validate != NULL) {
-      char msg[512] = "";
-      if (n->ex->validate(n->def, msg, sizeof(msg)) != 0)
-        ice__verr(v, n, n->def, NULL, "%s", msg[0] ? msg : "invalid config");
-    }
-    if (n->ex->compile != NULL) {
-      /* Once per node, at validation; every attempt gets the result. */
-      ice_compile_t cc = {v, n};
-      n->xdata = n->ex->compile(&cc);
-    }
-  }
+  for (uint32_t i = 0; i < wf->nnodes; i++)
+    ice__load_compile(v, &wf->nodes[i]);
 out:
-  for (uint32_t i = 0; c.scopes != NULL && i < c.nscopes; i++)
-    ice__free(c.scopes[i].nodes);
-  ice__free(c.scopes);
-  ice__free(c.defs);
-  ice__free(c.scope);
+  ice__collect_free(&c);
   return rc;
 }
 
@@ -468,9 +507,9 @@ static char *dir_of(const char *file) {
 /* Validates doc. nsoft: problems the parser already reported (the load
  * fails, but every other problem is still found). Warnings alone do not
  * fail it. */
-static int finish(ice_engine_t *e, const char *name, json_t *doc,
-                  ice__posmap_t *pos, int nsoft, ice_workflow_t **out,
-                  ice_diags_t *diags) {
+int ice__load_finish(ice_engine_t *e, const char *name, json_t *doc,
+                     ice__posmap_t *pos, int nsoft, ice_workflow_t **out,
+                     ice_diags_t *diags, ice__build_fn build_fn, void *ctx) {
   ice_workflow_t *wf;
   ice__vctx_t v;
   int rc;
@@ -502,7 +541,7 @@ static int finish(ice_engine_t *e, const char *name, json_t *doc,
   }
   {
     json_t *outer = ice__expr_collect(wf->reads);
-    rc = build(&v, doc);
+    rc = build_fn(&v, doc, ctx);
     ice__expr_collect(outer);
   }
   if (rc == 0 && (v.errors > 0 || nsoft > 0))
@@ -531,11 +570,16 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
      * with a fraction of the memory, but keeps no positions. Positions
      * only matter for diagnostics, so any problem sends the text through
      * libfyaml again, which reports it with its line and column. */
-    json_t *fast = ice__json_fast_parse(text, len);
+    json_t *fast = NULL;
+    int rc = ice__load_stream(e, name, text, len, out);
+    if (rc != 1 && rc != 2)
+      return rc;
+    if (rc == 1)
+      fast = ice__json_fast_parse(text, len);
     /* What the quick reader leaves (escapes \u, big integers, errors)
      * goes through jansson; jansson allows 2048 levels, and files get
      * the same limit either way. */
-    if (fast == NULL &&
+    if (rc == 1 && fast == NULL &&
         (fast = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) != NULL &&
         ice__json_too_deep(fast, ICE__DOC_MAX_DEPTH)) {
       json_decref(fast);
@@ -543,7 +587,7 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
     }
     if (fast != NULL) {
       ice_diags_t quiet = {0};
-      int rc = finish(e, name, fast, &pos, 0, out, &quiet);
+      rc = ice__load_finish(e, name, fast, &pos, 0, out, &quiet, build, NULL);
       /* Warnings need their positions too. */
       int redo = rc == ICE_EWORKFLOW || (rc == 0 && quiet.count > 0);
       ice_diags_free(&quiet);
@@ -560,7 +604,7 @@ int ice_workflow_parse(ice_engine_t *e, const char *name, const char *text,
     ice__diags_add_sev(diags, ICE_DIAG_ERROR, name, line, col, msg);
     return ICE_EWORKFLOW;
   }
-  return finish(e, name, doc, &pos, nsoft, out, diags);
+  return ice__load_finish(e, name, doc, &pos, nsoft, out, diags, build, NULL);
 }
 
 int ice_workflow_from_json(ice_engine_t *e, const char *name, json_t *doc,
@@ -571,7 +615,8 @@ int ice_workflow_from_json(ice_engine_t *e, const char *name, json_t *doc,
   if (e == NULL || doc == NULL)
     return ICE_EINVAL;
   /* The document is kept as it is; the caller must not change it. */
-  return finish(e, name, json_incref(doc), &pos, 0, out, diags);
+  return ice__load_finish(e, name, json_incref(doc), &pos, 0, out, diags, build,
+                          NULL);
 }
 
 static int has_suffix(const char *s, const char *suf) {

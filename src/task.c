@@ -13,7 +13,29 @@ const char *ice_task_node_id(const ice_task_t *t) {
   return t->node->id;
 }
 json_t *ice_task_config(const ice_task_t *t) {
-  return t->node->def;
+  ice_workflow_t *wf = t->run->wf;
+  ice__node_t *n;
+  json_t *def;
+
+  if (t->node->def != NULL)
+    return t->node->def;
+  /* A tool node whose object a streamed load freed (load_stream.c): made
+   * again on first use and kept with the workflow's other node objects.
+   * The workflow is read-only for runs, but for this: runs share it on
+   * one loop, so no other thread sees it change. */
+  if (t->node < wf->nodes || t->node >= wf->nodes + wf->nnodes)
+    return NULL;
+  n = &wf->nodes[t->node - wf->nodes];
+  if ((def = ice__tool_config(wf, n)) == NULL)
+    return NULL; /* out of memory */
+  if (wf->norm == NULL && (wf->norm = json_array()) == NULL) {
+    json_decref(def);
+    return NULL;
+  }
+  if (json_array_append_new(wf->norm, def) != 0)
+    return NULL;
+  n->def = def;
+  return def;
 }
 int ice_task_attempt(const ice_task_t *t) {
   return t->attempt;

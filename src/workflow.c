@@ -28,10 +28,42 @@ static void free_nodes(ice_workflow_t *wf) {
   ice__free(wf->scopes);
 }
 
+struct ice__strblock_s {
+  struct ice__strblock_s *next;
+  size_t used, cap;
+  char text[];
+};
+
+const char *ice__workflow_keep(ice_workflow_t *wf, const char *s, size_t len) {
+  struct ice__strblock_s *b = wf->strs;
+  char *out;
+
+  if (b == NULL || b->cap - b->used < len + 1) {
+    /* Blocks of 16 KiB: a few hundred ids each, one allocation. */
+    size_t cap = len + 1 > 16384 - sizeof(*b) ? len + 1 : 16384 - sizeof(*b);
+    b = ice__malloc(sizeof(*b) + cap);
+    if (b == NULL)
+      return NULL;
+    b->next = wf->strs;
+    b->used = 0;
+    b->cap = cap;
+    wf->strs = b;
+  }
+  out = b->text + b->used;
+  memcpy(out, s, len);
+  out[len] = '\0';
+  b->used += len + 1;
+  return out;
+}
+
 void ice_workflow_free(ice_workflow_t *wf) {
   if (wf == NULL || --wf->refs > 0)
     return;
   free_nodes(wf);
+  for (struct ice__strblock_s *b = wf->strs, *next; b != NULL; b = next) {
+    next = b->next;
+    ice__free(b);
+  }
   ice__tooldefs_release(wf);
   ice__free(wf->deps_pool);
   for (ice__node_opts_t *o = wf->opts, *next; o != NULL; o = next) {
@@ -96,14 +128,30 @@ int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i) {
   size_t len = strlen(id);
   uint32_t s;
 
-  if (wf->idcap == 0) {
-    uint32_t cap = 16;
-    /* At most half full: probes stay short. */
-    while (cap < 2 * (uint64_t)wf->nnodes)
+  /* At most half full: probes stay short. The table is sized for the
+   * nodes known at its first use; a streamed load finds nested ones
+   * later, and it grows for them. */
+  if (wf->idcap == 0 || 2 * ((uint64_t)wf->idused + 1) > wf->idcap) {
+    uint32_t cap = 16, *tab;
+    while (cap < 2 * (uint64_t)wf->nnodes ||
+           cap < 2 * ((uint64_t)wf->idused + 1))
       cap *= 2;
-    wf->idtab = ice__calloc(cap, sizeof(*wf->idtab));
-    if (wf->idtab == NULL)
+    tab = ice__calloc(cap, sizeof(*tab));
+    if (tab == NULL)
       return ICE_ENOMEM;
+    for (uint32_t k = 0; k < wf->idcap; k++) {
+      uint32_t g = wf->idtab[k];
+      const char *other;
+      if (g == 0)
+        continue;
+      other = wf->nodes[g - 1].id;
+      for (s = ice__fnv1a32(other, strlen(other)) & (cap - 1); tab[s] != 0;
+           s = (s + 1) & (cap - 1))
+        ;
+      tab[s] = g;
+    }
+    ice__free(wf->idtab);
+    wf->idtab = tab;
     wf->idcap = cap;
   }
   if (ice__workflow_find(wf, id, len) != ICE__NONE)
@@ -112,6 +160,7 @@ int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i) {
        s = (s + 1) & (wf->idcap - 1))
     ;
   wf->idtab[s] = i + 1;
+  wf->idused++;
   return 0;
 }
 

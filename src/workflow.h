@@ -158,6 +158,10 @@ struct ice_workflow_s {
   uint32_t *deps_pool;
   size_t deps_used;
   ice__node_opts_t *opts; /* the nodes' distinct policies (fields.c) */
+  uint32_t idused;        /* ids in idtab */
+  /* Strings the workflow keeps for nodes whose object is gone (a streamed
+   * node's id, load_stream.c), in blocks. */
+  struct ice__strblock_s *strs;
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE
@@ -181,6 +185,10 @@ typedef struct {
   uint64_t memo_first; /* a bit per remembered key (fields.c, memo_bit) */
   const char *memo_keys[ICE__VCTX_MEMBERS];
   json_t *memo_vals[ICE__VCTX_MEMBERS];
+  /* A streamed load (load_stream.c): the dependencies it resolved for the
+   * nodes whose object it freed, at streamed_off[node] in streamed_deps;
+   * NULL otherwise. */
+  const uint32_t *streamed_deps, *streamed_off;
 } ice__vctx_t;
 
 /* A node being validated, as a compile hook (ABI 2) sees it. */
@@ -295,6 +303,15 @@ int ice__deps_pooled(const ice_workflow_t *wf, const uint32_t *deps);
 /* Drops the workflow's references to its shared tool definitions
  * (toolcall.c). */
 void ice__tooldefs_release(ice_workflow_t *wf);
+
+/* A copy of s (len bytes and a NUL) that lives as long as wf; NULL on
+ * ENOMEM. */
+const char *ice__workflow_keep(ice_workflow_t *wf, const char *s, size_t len);
+
+/* The config object of tool node n, whose object a streamed load freed,
+ * made again from what it compiled (exec/tool.c); a new reference, NULL on
+ * ENOMEM. */
+json_t *ice__tool_config(const ice_workflow_t *wf, const ice__node_t *n);
 
 /* Looks a node up by id; NULL when unknown. */
 const ice__node_t *ice__workflow_node(const ice_workflow_t *wf, const char *id);

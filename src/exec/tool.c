@@ -6,7 +6,8 @@
 typedef struct {
   ice__tooldef_t *def;
   ice__tmpl_t *args_tmpl; /* NULL when tool_args hold no template */
-  json_t *args;           /* borrowed: tool_args, or NULL */
+  json_t *args;           /* tool_args, or NULL (a reference: a streamed
+                             load frees the node's object) */
 } tool_conf_t;
 
 static const ice_field_t tool_fields[] = {
@@ -23,6 +24,7 @@ static void conf_free(void *p, void *data) {
     return;
   ice__tooldef_free(c->def);
   ice__tmpl_free(c->args_tmpl);
+  json_decref(c->args);
   ice__free(c);
 }
 
@@ -43,12 +45,41 @@ static void *compile(ice_compile_t *cc) {
   }
   n->xdata = c;
   if (json_is_object(args)) {
-    c->args = args;
+    c->args = json_incref(args);
     if (ice__tmpl_compile(args, &c->args_tmpl, &err) != 0)
       ice__verr_tmpl(v, n, n->def, "tool_args", &err);
   }
   c->def = ice__tooldef_resolve(v, n, n->def, "tool_name", name);
   return c;
+}
+
+json_t *ice__tool_config(const ice_workflow_t *wf, const ice__node_t *n) {
+  const tool_conf_t *c = n->xdata;
+  json_t *o = json_object(), *deps = n->ndeps > 0 ? json_array() : NULL;
+  int bad = o == NULL || (n->ndeps > 0 && deps == NULL) || c == NULL;
+
+  /* The fields a streamed node may have (load_stream.c), in the order a
+   * file usually gives them. */
+  bad = bad || json_object_set_new(o, "id", json_string(n->id)) != 0 ||
+        json_object_set_new(o, "type", json_string(n->type)) != 0 ||
+        json_object_set_new(o, "tool_name",
+                            json_string(ice__tooldef_name(c->def))) != 0 ||
+        (c->args != NULL && json_object_set(o, "tool_args", c->args) != 0);
+  for (uint32_t j = 0; !bad && j < n->ndeps; j++) {
+    const ice__scope_t *sc = &wf->scopes[n->scope];
+    bad = json_array_append_new(
+              deps, json_string(wf->nodes[sc->nodes[n->deps[j]]].id)) != 0;
+  }
+  if (!bad && deps != NULL) {
+    bad = json_object_set_new(o, "dependencies", deps) != 0;
+    deps = NULL;
+  }
+  json_decref(deps);
+  if (bad) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
 }
 
 static void tool_start(ice_task_t *t) {

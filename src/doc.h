@@ -24,15 +24,30 @@ int ice__json_too_deep(json_t *root, int max);
  * read it the old way, which reports what it must (jsonfast.c). */
 json_t *ice__json_fast_parse(const char *text, size_t len);
 
-/* The same, for a streamed load (load_stream.c): each element of the
- * root object's "nodes" array is handed to each(ud, root, item) as soon as
- * it is read (root holds the members read so far; item is a reference,
- * taken) and not kept: "nodes" is an empty array in the result. NULL as
- * ice__json_fast_parse, when each() returns non-zero, or when a member
- * follows "nodes" (the nodes were checked without it). */
+/* The same, for a streamed load (load_stream.c). Each element of the
+ * root object's "nodes" array that is an object is first offered to
+ * take(ud, root, j), with j at its '{' (root holds the members read so
+ * far): take() may read the node itself through j and return 0, or leave
+ * it (1; where it stopped does not matter), or give up (-1). A node it
+ * leaves is read, then handed to each(ud, root, item) (item a reference,
+ * taken) instead of being kept: "nodes" is an empty array in the result.
+ * NULL as ice__json_fast_parse, when take() or each() gives up, or when a
+ * member follows "nodes" (the nodes were checked without it). */
+typedef struct ice__jrd_s ice__jrd_t;
 json_t *ice__json_fast_stream(const char *text, size_t len,
+                              int (*take)(void *ud, json_t *root,
+                                          ice__jrd_t *j),
                               int (*each)(void *ud, json_t *root, json_t *item),
                               void *ud);
+/* take()'s reading, white space skipped first: the next character (-1 at
+ * the end); that character consumed when it is c (0, else -1); a string
+ * of printable ASCII without escapes, as a pointer into the text (0, else
+ * -1: anything else is left to the usual reading); a whole value as
+ * jansson values (NULL when the quick reader gives up). */
+int ice__jrd_peek(ice__jrd_t *j);
+int ice__jrd_char(ice__jrd_t *j, char c);
+int ice__jrd_string(ice__jrd_t *j, const char **s, size_t *n);
+json_t *ice__jrd_value(ice__jrd_t *j);
 
 /* Parses text (JSON when !is_yaml; YAML 1.2 core schema otherwise). On
  * success *root is a new reference and positions are added to pm. On

@@ -263,53 +263,75 @@ static int push_key(keys_t *k, const char *s, size_t n) {
 }
 
 /* What a read does besides building the value: with each set, the
- * elements of the root object's "nodes" array are handed to each() one at
- * a time instead of being appended (see ice__json_fast_stream). */
+ * elements of the root object's "nodes" array are offered to take() as
+ * they start, which may read one itself (0) or leave it (1), and those it
+ * leaves are handed to each() once read, instead of being appended (see
+ * ice__json_fast_stream). */
 typedef struct {
+  int (*take)(void *ud, json_t *root, ice__jrd_t *j);
   int (*each)(void *ud, json_t *root, json_t *item);
   void *ud;
   int in_nodes;   /* st[1] is the root's "nodes" array */
   int nodes_seen; /* it has been opened */
 } read_opts_t;
 
-static json_t *read_doc(const char *text, size_t len, read_opts_t *o) {
-  rd_t r = {text, text + len};
+/* What reads of one document share: the buffer of a string with escapes,
+ * the stack of pending keys that had escapes, the shared short strings. */
+typedef struct {
+  char *buf;
+  size_t cap;
+  keys_t keys;
+  intern_t strs;
+} scratch_t;
+
+struct ice__jrd_s {
+  rd_t *r;
+  scratch_t *sc;
+};
+
+/* One value at r->p (r->p then after it), nested under `above` levels
+ * already open. */
+static json_t *read_value(rd_t *r, scratch_t *sc, read_opts_t *o, int above) {
   lvl_t st[ICE__DOC_MAX_DEPTH];
   int depth = 0;
   json_t *root = NULL, *v = NULL;
-  char *buf = NULL;
-  size_t cap = 0;
-  keys_t keys = {NULL, 0, 0};
-  intern_t strs = {NULL, 0, 0};
 
-  skip_ws(&r);
-  if (r.p >= r.end || (*r.p != '{' && *r.p != '['))
-    return NULL;
   for (;;) {
     lvl_t *top;
     /* A value starts here. */
-    skip_ws(&r);
-    if (r.p >= r.end)
+    skip_ws(r);
+    if (r->p >= r->end)
       goto fail;
-    switch (*r.p) {
+    if (depth == 2 && o->in_nodes && o->take != NULL && *r->p == '{') {
+      /* A node: take() may read it itself, else it is read here. */
+      const char *at = r->p;
+      ice__jrd_t j = {r, sc};
+      int t = o->take(o->ud, st[0].v, &j);
+      if (t < 0)
+        goto fail;
+      if (t == 0)
+        goto attach; /* v is NULL: nothing to attach */
+      r->p = at;
+    }
+    switch (*r->p) {
     case '{':
     case '[': {
-      int obj = *r.p == '{';
+      int obj = *r->p == '{';
       json_t *c;
-      if (depth == ICE__DOC_MAX_DEPTH)
+      if (depth + above == ICE__DOC_MAX_DEPTH)
         goto fail;
       if ((c = obj ? json_object() : json_array()) == NULL)
         goto fail;
       if (o->each != NULL && depth == 1 && !obj && st[0].klen == 5 &&
-          memcmp(st[0].kptr != NULL ? st[0].kptr : keys.s + st[0].koff, "nodes",
-                 5) == 0) {
+          memcmp(st[0].kptr != NULL ? st[0].kptr : sc->keys.s + st[0].koff,
+                 "nodes", 5) == 0) {
         o->in_nodes = o->nodes_seen = 1;
       }
-      st[depth++] = (lvl_t){c, NULL, keys.len, 0};
-      r.p++;
-      skip_ws(&r);
-      if (r.p < r.end && *r.p == (obj ? '}' : ']')) {
-        r.p++;
+      st[depth++] = (lvl_t){c, NULL, sc->keys.len, 0};
+      r->p++;
+      skip_ws(r);
+      if (r->p < r->end && *r->p == (obj ? '}' : ']')) {
+        r->p++;
         v = c; /* empty: finished at once */
         depth--;
         break;
@@ -322,9 +344,9 @@ static json_t *read_doc(const char *text, size_t len, read_opts_t *o) {
       int ascii;
       const char *str;
       long n;
-      r.p++;
-      n = read_string(&r, &buf, &cap, &ascii, &str);
-      if (n < 0 || (v = new_string(&strs, str, (size_t)n, ascii)) == NULL)
+      r->p++;
+      n = read_string(r, &sc->buf, &sc->cap, &ascii, &str);
+      if (n < 0 || (v = new_string(&sc->strs, str, (size_t)n, ascii)) == NULL)
         goto fail;
       break;
     }
@@ -332,20 +354,21 @@ static json_t *read_doc(const char *text, size_t len, read_opts_t *o) {
     case 'f':
     case 'n': {
       static const char *const words[] = {"true", "false", "null"};
-      int w = *r.p == 't' ? 0 : *r.p == 'f' ? 1 : 2;
+      int w = *r->p == 't' ? 0 : *r->p == 'f' ? 1 : 2;
       size_t wl = strlen(words[w]);
-      if ((size_t)(r.end - r.p) < wl || memcmp(r.p, words[w], wl) != 0)
+      if ((size_t)(r->end - r->p) < wl || memcmp(r->p, words[w], wl) != 0)
         goto fail;
-      r.p += wl;
+      r->p += wl;
       v = w == 0 ? json_true() : w == 1 ? json_false() : json_null();
       break;
     }
     default:
-      if ((v = read_number(&r)) == NULL)
+      if ((v = read_number(r)) == NULL)
         goto fail;
     }
     /* v is finished and owned here: attach it to the container it is in,
      * then close every container that ends after it. */
+  attach:
     for (;;) {
       int obj;
       if (depth == 0) {
@@ -359,32 +382,33 @@ static json_t *read_doc(const char *text, size_t len, read_opts_t *o) {
         size_t before = json_object_size(top->v);
         /* The key is on top of the key stack: it goes with the member. */
         int rc = json_object_setn_new_nocheck(
-            top->v, top->kptr != NULL ? top->kptr : keys.s + top->koff,
+            top->v, top->kptr != NULL ? top->kptr : sc->keys.s + top->koff,
             top->klen, v);
         v = NULL;
-        keys.len = top->koff;
+        sc->keys.len = top->koff;
         /* A duplicate replaced the first value: jansson refuses it. */
         if (rc != 0 || json_object_size(top->v) == before)
           goto fail;
       } else {
-        int rc = depth == 2 && o->in_nodes ? o->each(o->ud, st[0].v, v)
-                                           : json_array_append_new(top->v, v);
+        int rc = v == NULL                   ? 0 /* taken */
+                 : depth == 2 && o->in_nodes ? o->each(o->ud, st[0].v, v)
+                                             : json_array_append_new(top->v, v);
         v = NULL;
         if (rc != 0)
           goto fail;
       }
-      skip_ws(&r);
-      if (r.p >= r.end)
+      skip_ws(r);
+      if (r->p >= r->end)
         goto fail;
-      if (*r.p == ',') {
-        r.p++;
+      if (*r->p == ',') {
+        r->p++;
         if (obj)
           goto key;
         break; /* the next element */
       }
-      if (*r.p != (obj ? '}' : ']'))
+      if (*r->p != (obj ? '}' : ']'))
         goto fail;
-      r.p++;
+      r->p++;
       v = top->v;
       depth--;
       if (depth == 1)
@@ -394,51 +418,64 @@ static json_t *read_doc(const char *text, size_t len, read_opts_t *o) {
   key:
     /* An object's member: "key" : */
     top = &st[depth - 1];
-    skip_ws(&r);
-    if (r.p >= r.end || *r.p != '"')
+    skip_ws(r);
+    if (r->p >= r->end || *r->p != '"')
       goto fail;
-    r.p++;
+    r->p++;
     {
       int ascii;
       const char *str;
-      long n = read_string(&r, &buf, &cap, &ascii, &str);
+      long n = read_string(r, &sc->buf, &sc->cap, &ascii, &str);
       /* A key holding NUL or any byte >= 0x80 goes the old way (jansson
        * checks its UTF-8; such keys are rare). */
       if (n < 0 || !ascii || memchr(str, '\0', (size_t)n) != NULL)
         goto fail;
-      top->koff = keys.len;
+      top->koff = sc->keys.len;
       top->klen = (size_t)n;
-      top->kptr = str != buf ? str : NULL;
-      if (top->kptr == NULL && push_key(&keys, buf, (size_t)n) != 0)
+      top->kptr = str != sc->buf ? str : NULL;
+      if (top->kptr == NULL && push_key(&sc->keys, sc->buf, (size_t)n) != 0)
         goto fail;
     }
-    skip_ws(&r);
-    if (r.p >= r.end || *r.p != ':')
+    skip_ws(r);
+    if (r->p >= r->end || *r->p != ':')
       goto fail;
-    r.p++;
+    r->p++;
     /* A member after the streamed nodes: they were checked without it. */
     if (depth == 1 && o->nodes_seen)
       goto fail;
   }
 done:
-  skip_ws(&r);
-  ice__free(buf);
-  ice__free(keys.s);
-  intern_free(&strs);
-  if (r.p != r.end) {
-    json_decref(root);
-    return NULL;
-  }
   return root;
 fail:
   /* Open containers are not attached to their parents until they close. */
   json_decref(v);
   for (int i = 0; i < depth; i++)
     json_decref(st[i].v);
-  ice__free(buf);
-  ice__free(keys.s);
-  intern_free(&strs);
   return NULL;
+}
+
+static void scratch_free(scratch_t *sc) {
+  ice__free(sc->buf);
+  ice__free(sc->keys.s);
+  intern_free(&sc->strs);
+}
+
+static json_t *read_doc(const char *text, size_t len, read_opts_t *o) {
+  rd_t r = {text, text + len};
+  scratch_t sc;
+  json_t *root = NULL;
+
+  memset(&sc, 0, sizeof(sc));
+  skip_ws(&r);
+  if (r.p < r.end && (*r.p == '{' || *r.p == '['))
+    root = read_value(&r, &sc, o, 0);
+  skip_ws(&r);
+  scratch_free(&sc);
+  if (root != NULL && r.p != r.end) {
+    json_decref(root);
+    return NULL;
+  }
+  return root;
 }
 
 json_t *ice__json_fast_parse(const char *text, size_t len) {
@@ -448,9 +485,53 @@ json_t *ice__json_fast_parse(const char *text, size_t len) {
 }
 
 json_t *ice__json_fast_stream(const char *text, size_t len,
+                              int (*take)(void *ud, json_t *root,
+                                          ice__jrd_t *j),
                               int (*each)(void *ud, json_t *root, json_t *item),
                               void *ud) {
-  read_opts_t o = {.each = each, .ud = ud};
+  read_opts_t o = {.take = take, .each = each, .ud = ud};
 
   return read_doc(text, len, &o);
+}
+
+int ice__jrd_peek(ice__jrd_t *j) {
+  skip_ws(j->r);
+  return j->r->p < j->r->end ? (unsigned char)*j->r->p : -1;
+}
+
+int ice__jrd_char(ice__jrd_t *j, char c) {
+  if (ice__jrd_peek(j) != (unsigned char)c)
+    return -1;
+  j->r->p++;
+  return 0;
+}
+
+int ice__jrd_string(ice__jrd_t *j, const char **s, size_t *n) {
+  rd_t *r = j->r;
+  const char *start;
+
+  if (ice__jrd_char(j, '"') != 0)
+    return -1;
+  start = r->p;
+  /* Printable ASCII without escapes: the text is the string. */
+  while (r->p < r->end && *r->p != '"') {
+    unsigned char c = (unsigned char)*r->p;
+    if (c < 0x20 || c >= 0x80 || c == '\\')
+      return -1;
+    r->p++;
+  }
+  if (r->p >= r->end)
+    return -1;
+  *s = start;
+  *n = (size_t)(r->p - start);
+  r->p++;
+  return 0;
+}
+
+json_t *ice__jrd_value(ice__jrd_t *j) {
+  read_opts_t o = {0};
+
+  skip_ws(j->r);
+  /* Inside the root object, "nodes" and a node. */
+  return read_value(j->r, j->sc, &o, 3);
 }

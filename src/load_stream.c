@@ -28,32 +28,21 @@ typedef struct {
   const char *text; /* the file */
   size_t len;
   int started;   /* the top level was checked, at the first node */
+  int plain_ok;  /* `tool` is the built-in tool type */
   uint32_t ncap; /* room in wf->nodes and off */
   collect_t c;
-  /* The dependencies of the freed nodes: node i's at deps + off[i]. */
+  /* The dependencies of the plain nodes: node i's at deps + off[i]. */
   uint32_t *deps, *off;
   size_t ndeps, cap;
+  /* What ice__check_node gives every plain node (see start). */
+  const ice__node_opts_t *opt;
+  ice__trigger_t trigger;
   int enomem;
+  int invalid; /* a problem was seen, not yet reported */
 } stream_t;
 
 static int problem(const stream_t *st) {
   return st->v->errors > 0 || st->v->diags->count > 0;
-}
-
-/* 1 when only these fields are present: what ice__tool_config makes
- * again when a caller asks for the object. */
-static int plain_fields(json_t *def) {
-  static const char *const plain[] = {"id",        "type",         "tool_name",
-                                      "tool_args", "dependencies", NULL};
-  const char *k;
-  json_t *x;
-
-  json_object_foreach(def, k, x) {
-    if (!ice__in_list(k, plain))
-      return 0;
-  }
-  return json_is_string(json_object_get(def, "tool_name")) &&
-         json_is_object(json_object_get(def, "tool_args"));
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -62,81 +51,14 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Node i's dependencies, when each names a node before it, resolved into
- * st->deps (sorted, without repeats, as graph.c does): 1, else 0 (the
- * node keeps its object and graph.c resolves or reports them). */
-static int resolve_back(stream_t *st, ice__node_t *n) {
-  json_t *deps = json_object_get(n->def, "dependencies"), *d;
-  size_t k = json_array_size(deps), i, start = st->ndeps;
-  uint32_t *out, cnt = 0;
-
-  if (deps != NULL && !json_is_array(deps))
-    return 0;
-  if (st->ndeps + k > st->cap) {
-    size_t ncap = (st->ndeps + k) * 2;
-    uint32_t *nd = ice__realloc(st->deps, ncap * sizeof(*nd));
-    if (nd == NULL) {
-      st->enomem = 1;
-      return 0;
-    }
-    st->deps = nd;
-    st->cap = ncap;
-  }
-  out = st->deps + start;
-  json_array_foreach(deps, i, d) {
-    uint32_t g;
-    if (!json_is_string(d))
-      return 0;
-    g = ice__workflow_find(st->v->wf, json_string_value(d),
-                           json_string_length(d));
-    if (g == ICE__NONE || g >= n->idx)
-      return 0; /* a later node, itself or unknown */
-    out[cnt++] = g;
-  }
-  qsort(out, cnt, sizeof(uint32_t), cmp_u32);
-  n->ndeps = 0;
-  for (uint32_t j = 0; j < cnt; j++) {
-    if (n->ndeps == 0 || out[n->ndeps - 1] != out[j])
-      out[n->ndeps++] = out[j];
-  }
-  n->nsched = n->ndeps;
-  st->off[n->idx] = (uint32_t)start;
-  st->ndeps = start + n->ndeps;
-  return 1;
-}
-
-/* Checks, compiles and frees plain tool node n (its object def). 0 when
- * it did, 1 when n is not one (it keeps its object), -1 on a problem. */
-static int take_plain(stream_t *st, ice__node_t *n, json_t *def) {
-  ice__vctx_t *v = st->v;
-  const ice__type_entry_t *te;
-  const char *id;
-
-  if (!plain_fields(def) ||
-      strcmp(json_string_value(json_object_get(def, "type")), "tool") != 0 ||
-      (te = ice__engine_type(v->wf->engine, "tool")) == NULL ||
-      te->ex != &ice__exec_tool || !resolve_back(st, n))
-    return st->enomem ? -1 : 1;
-  ice__load_check(v, n);
-  ice__load_compile(v, n);
-  if (problem(st))
-    return -1;
-  if ((id = ice__workflow_keep(v->wf, n->id, strlen(n->id))) == NULL) {
-    st->enomem = 1;
-    return -1;
-  }
-  n->id = id;
-  n->type = n->ex->type;
-  n->def = NULL;
-  st->c.defs[n->idx] = NULL;
-  json_decref(def);
-  return 0;
-}
-
 /* Before the first node: the top-level members read so far (all of
- * them, or the file is given up), and the scope of "nodes". */
+ * them, or the file is given up), the scope of "nodes", and what the
+ * field checks give a plain node: its fields leave every policy at its
+ * default, so the checks of one such node (run for real here) hold for
+ * all of them. */
 static int start(stream_t *st, json_t *root) {
   ice__vctx_t *v = st->v;
+  const ice__type_entry_t *te = ice__engine_type(v->wf->engine, "tool");
   uint32_t scope;
 
   st->started = 1;
@@ -159,7 +81,25 @@ static int start(stream_t *st, json_t *root) {
   /* Before any compile hook, as build() does. */
   if (v->wf->engine->refs != NULL)
     v->wf->engine->refs->begin(v);
-  return 0;
+  if (te != NULL && te->ex == &ice__exec_tool) {
+    json_t *def = json_pack("{s:s, s:s, s:s, s:{}}", "id", "n", "type", "tool",
+                            "tool_name", "t", "tool_args");
+    ice__node_t n;
+    if (def == NULL) {
+      st->enomem = 1;
+      return -1;
+    }
+    memset(&n, 0, sizeof(n));
+    n.id = "n";
+    n.type = "tool";
+    n.def = def;
+    ice__check_node(v, &n, te);
+    json_decref(def);
+    st->opt = n.opt;
+    st->trigger = n.trigger;
+    st->plain_ok = n.opt != NULL && !problem(st);
+  }
+  return problem(st) ? -1 : 0;
 }
 
 /* Room for node i in wf->nodes and off. */
@@ -179,67 +119,234 @@ static int room(stream_t *st, uint32_t i) {
     st->off = off;
     st->ncap = ncap;
   }
+  if (ice__collect_room(&st->c) != 0)
+    return -1;
   memset(&wf->nodes[i], 0, sizeof(ice__node_t));
   st->off[i] = 0;
   return 0;
 }
 
-/* One element of "nodes" (a reference, taken). */
-static int on_node(void *ud, json_t *root, json_t *def) {
-  stream_t *st = ud;
+/* Node i of the stream, in wf->nodes, with def (NULL for a plain node). */
+static ice__node_t *add_node(stream_t *st, json_t *def) {
   ice_workflow_t *wf = st->v->wf;
   uint32_t i = st->c.n;
   ice__node_t *n;
-  json_t *d;
-  int rc = 1;
 
-  if (!json_is_object(def) || i == UINT32_MAX / 4 ||
-      (!st->started && start(st, root) != 0)) {
-    json_decref(def);
-    return -1;
-  }
-  if (room(st, i) != 0 || ice__collect_room(&st->c) != 0 ||
-      (d = ice__node_drop_nulls(wf, def)) == NULL) {
-    json_decref(def);
+  if (room(st, i) != 0) {
     st->enomem = 1;
-    return -1;
+    return NULL;
   }
   n = &wf->nodes[i];
   n->idx = i;
   n->local = i;
-  n->def = d;
-  st->c.defs[i] = d;
+  n->def = def;
+  st->c.defs[i] = def;
   st->c.scope[i] = 0;
   st->c.n++;
   wf->nnodes = st->c.n;
-  if (ice__load_id(st->v, n) != 0) {
-    st->enomem = 1;
-    rc = -1;
-  } else if (problem(st)) {
-    rc = -1;
-  } else if (d == def && (rc = take_plain(st, n, def)) == 0) {
-    return 0; /* def is freed */
+  return n;
+}
+
+/* A plain node's "dependencies": each a node before node i, resolved into
+ * st->deps after the committed ones (sorted, without repeats, as graph.c
+ * does), *k of them. 0, or 1 when they are not all such names (the node
+ * is read the usual way, and graph.c resolves or reports them). */
+static int read_deps(stream_t *st, ice__jrd_t *j, uint32_t i, uint32_t *k) {
+  uint32_t cnt = 0, *out;
+
+  if (ice__jrd_char(j, '[') != 0)
+    return 1;
+  if (ice__jrd_peek(j) == ']') {
+    ice__jrd_char(j, ']');
+    *k = 0;
+    return 0;
   }
-  if (rc < 0) {
-    json_decref(def);
+  for (;;) {
+    const char *s;
+    size_t n;
+    uint32_t g;
+    if (ice__jrd_string(j, &s, &n) != 0)
+      return 1;
+    g = ice__workflow_find(st->v->wf, s, n);
+    if (g == ICE__NONE || g >= i)
+      return 1; /* unknown, or not before it */
+    if (st->ndeps + cnt == st->cap) {
+      size_t ncap = st->cap == 0 ? 1024 : st->cap * 2;
+      uint32_t *nd = ice__realloc(st->deps, ncap * sizeof(*nd));
+      if (nd == NULL) {
+        st->enomem = 1;
+        return 1;
+      }
+      st->deps = nd;
+      st->cap = ncap;
+    }
+    st->deps[st->ndeps + cnt++] = g;
+    if (ice__jrd_char(j, ',') == 0)
+      continue;
+    if (ice__jrd_char(j, ']') != 0)
+      return 1;
+    break;
+  }
+  out = st->deps + st->ndeps;
+  qsort(out, cnt, sizeof(uint32_t), cmp_u32);
+  *k = 0;
+  for (uint32_t m = 0; m < cnt; m++) {
+    if (*k == 0 || out[*k - 1] != out[m])
+      out[(*k)++] = out[m];
+  }
+  return 0;
+}
+
+/* The fields of a plain node. */
+enum { F_ID = 1, F_TYPE = 2, F_NAME = 4, F_ARGS = 8, F_DEPS = 16 };
+
+static unsigned field_bit(const char *k, size_t n) {
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } fields[] = {{"id", F_ID},
+                {"type", F_TYPE},
+                {"tool_name", F_NAME},
+                {"tool_args", F_ARGS},
+                {"dependencies", F_DEPS}};
+
+  for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+    if (strlen(fields[f].name) == n && memcmp(fields[f].name, k, n) == 0)
+      return fields[f].bit;
+  }
+  return 0;
+}
+
+/* A node read straight from the text when it is a plain tool node: its
+ * id, type "tool", tool_name and tool_args (an object), dependencies on
+ * nodes before it, in any order, nothing else. It is checked and compiled
+ * at once and no object of it is kept but its tool_args. 0 when taken, 1
+ * when it is not such a node (it is read the usual way), -1 to give up. */
+static int take(void *ud, json_t *root, ice__jrd_t *j) {
+  stream_t *st = ud;
+  ice__vctx_t *v = st->v;
+  ice_workflow_t *wf = v->wf;
+  const char *id = NULL, *type = NULL, *tool = NULL;
+  size_t idn = 0, typen = 0, tooln = 0;
+  char name[256];
+  json_t *args = NULL;
+  unsigned seen = 0;
+  uint32_t i = st->c.n, ndeps = 0;
+  ice__node_t *n;
+
+  if (!st->started && start(st, root) != 0)
+    return -1;
+  if (!st->plain_ok || i == UINT32_MAX / 4 || ice__jrd_char(j, '{') != 0 ||
+      ice__jrd_peek(j) == '}')
+    return 1;
+  for (;;) {
+    const char *k;
+    size_t kn;
+    unsigned bit;
+    int bad;
+    if (ice__jrd_string(j, &k, &kn) != 0 || ice__jrd_char(j, ':') != 0 ||
+        (bit = field_bit(k, kn)) == 0 || (seen & bit) != 0)
+      goto leave;
+    seen |= bit;
+    switch (bit) {
+    case F_ID:
+      bad = ice__jrd_string(j, &id, &idn);
+      break;
+    case F_TYPE:
+      bad = ice__jrd_string(j, &type, &typen);
+      break;
+    case F_NAME:
+      bad = ice__jrd_string(j, &tool, &tooln);
+      break;
+    case F_ARGS:
+      bad = ice__jrd_peek(j) != '{' || (args = ice__jrd_value(j)) == NULL;
+      break;
+    default:
+      bad = read_deps(st, j, i, &ndeps);
+    }
+    if (bad)
+      goto leave;
+    if (ice__jrd_char(j, ',') == 0)
+      continue;
+    if (ice__jrd_char(j, '}') != 0)
+      goto leave;
+    break;
+  }
+  if ((seen & (F_ID | F_TYPE | F_NAME)) != (F_ID | F_TYPE | F_NAME) ||
+      typen != 4 || memcmp(type, "tool", 4) != 0 || tooln >= sizeof(name))
+    goto leave;
+  memcpy(name, tool, tooln);
+  name[tooln] = '\0';
+  /* A plain node from here on: a problem gives the file up. */
+  if ((n = add_node(st, NULL)) == NULL ||
+      (n->id = ice__workflow_keep(wf, id, idn)) == NULL) {
+    json_decref(args);
+    st->enomem = 1;
     return -1;
   }
-  /* A node that keeps its object: the workflow holds it (a copy without
-   * its nulls is held there already). */
-  if (d != def) {
+  /* What ice__load_id would report. */
+  if (!ice__valid_id(n->id) || ice__expr_is_keyword(n->id, idn)) {
+    json_decref(args);
+    st->invalid = 1;
+    return -1;
+  }
+  switch (ice__workflow_add_id(wf, i)) {
+  case 0:
+    break;
+  case 1:
+    json_decref(args);
+    st->invalid = 1;
+    return -1;
+  default:
+    json_decref(args);
+    st->enomem = 1;
+    return -1;
+  }
+  n->ex = &ice__exec_tool;
+  n->type = n->ex->type;
+  n->opt = st->opt;
+  n->trigger = st->trigger;
+  n->ndeps = n->nsched = ndeps;
+  st->off[i] = (uint32_t)st->ndeps;
+  st->ndeps += ndeps;
+  if (ice__tool_compile(v, n, name, args) == NULL)
+    st->enomem = 1;
+  json_decref(args);
+  return st->enomem || problem(st) ? -1 : 0;
+leave:
+  json_decref(args);
+  return st->enomem ? -1 : 1;
+}
+
+/* A node take() left, read (a reference, taken): it keeps its object, in
+ * the workflow's list of them, for the usual steps after the stream. */
+static int on_node(void *ud, json_t *root, json_t *def) {
+  stream_t *st = ud;
+  ice_workflow_t *wf = st->v->wf;
+  ice__node_t *n;
+  json_t *d;
+
+  if (!json_is_object(def) || st->c.n == UINT32_MAX / 4 ||
+      (!st->started && start(st, root) != 0)) {
     json_decref(def);
-    return 0;
+    return -1;
   }
   if (wf->norm == NULL && (wf->norm = json_array()) == NULL) {
     json_decref(def);
     st->enomem = 1;
     return -1;
   }
-  if (json_array_append_new(wf->norm, def) != 0) {
+  if (json_array_append_new(wf->norm, def) != 0 ||
+      (d = ice__node_drop_nulls(wf, def)) == NULL ||
+      (n = add_node(st, d)) == NULL) {
     st->enomem = 1;
     return -1;
   }
-  return 0;
+  if (ice__load_id(st->v, n) != 0) {
+    st->enomem = 1;
+    return -1;
+  }
+  return problem(st) ? -1 : 0;
 }
 
 /* Reads the file, streaming its nodes, then collects the nested lists
@@ -253,7 +360,7 @@ static int build_stream(ice__vctx_t *v, json_t *doc, void *ctx) {
   (void)doc; /* read here */
   st->v = v;
   st->c.v = v;
-  wf->doc = ice__json_fast_stream(st->text, st->len, on_node, st);
+  wf->doc = ice__json_fast_stream(st->text, st->len, take, on_node, st);
   count = st->c.n;
   if (st->enomem) {
     rc = ICE_ENOMEM;
@@ -323,7 +430,7 @@ int ice__load_stream(ice_engine_t *e, const char *name, const char *text,
   if (rc == ICE_EWORKFLOW)
     /* A problem to report needs positions; anything else, the whole
      * document. */
-    rc = quiet.count > 0 ? 2 : 1;
+    rc = quiet.count > 0 || st.invalid ? 2 : 1;
   ice_diags_free(&quiet);
   return rc;
 }

@@ -308,6 +308,12 @@ void ice__tooldefs_release(ice_workflow_t *wf);
  * ENOMEM. */
 const char *ice__workflow_keep(ice_workflow_t *wf, const char *s, size_t len);
 
+/* Compiles tool node n (exec/tool.c): tool_args (an object or NULL) and
+ * the tool `name`, reported at n->def (which may be NULL). The compiled
+ * config, also in n->xdata; NULL on ENOMEM. */
+void *ice__tool_compile(ice__vctx_t *v, ice__node_t *n, const char *name,
+                        json_t *args);
+
 /* The config object of tool node n, whose object a streamed load freed,
  * made again from what it compiled (exec/tool.c); a new reference, NULL on
  * ENOMEM. */

@@ -28,29 +28,33 @@ static void conf_free(void *p, void *data) {
   ice__free(c);
 }
 
-static void *compile(ice_compile_t *cc) {
-  ice__vctx_t *v = cc->v;
-  ice__node_t *n = cc->node;
-  const char *name = json_string_value(json_object_get(n->def, "tool_name"));
-  json_t *args = json_object_get(n->def, "tool_args");
-  tool_conf_t *c;
+void *ice__tool_compile(ice__vctx_t *v, ice__node_t *n, const char *name,
+                        json_t *args) {
+  tool_conf_t *c = ice__calloc(1, sizeof(*c));
   ice__err_t err;
 
-  if (name == NULL)
-    return NULL; /* reported by the field checks */
-  c = ice__calloc(1, sizeof(*c));
   if (c == NULL) {
-    ice_compile_error(cc, NULL, "out of memory");
+    ice__verr(v, n, n->def, NULL, "out of memory");
     return NULL;
   }
   n->xdata = c;
-  if (json_is_object(args)) {
+  if (args != NULL) {
     c->args = json_incref(args);
     if (ice__tmpl_compile(args, &c->args_tmpl, &err) != 0)
       ice__verr_tmpl(v, n, n->def, "tool_args", &err);
   }
   c->def = ice__tooldef_resolve(v, n, n->def, "tool_name", name);
   return c;
+}
+
+static void *compile(ice_compile_t *cc) {
+  ice__node_t *n = cc->node;
+  const char *name = json_string_value(json_object_get(n->def, "tool_name"));
+  json_t *args = json_object_get(n->def, "tool_args");
+
+  if (name == NULL)
+    return NULL; /* reported by the field checks */
+  return ice__tool_compile(cc->v, n, name, json_is_object(args) ? args : NULL);
 }
 
 json_t *ice__tool_config(const ice_workflow_t *wf, const ice__node_t *n) {

@@ -1086,6 +1086,69 @@ static node *parse_cond(parser_t *p) {
   return check_height(p, n);
 }
 
+static bool is_space(int c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t ident_end(const char *s, size_t len, size_t i) {
+  if (i >= len || !is_ident_start((unsigned char)s[i]))
+    return i;
+  while (i < len &&
+         (is_ident_start((unsigned char)s[i]) || is_digit((unsigned char)s[i])))
+    i++;
+  return i;
+}
+
+/* The most common expression by far, a name and keys (`n5.x`, a template
+ * reading a node's output), built without the parser: the same N_PATH it
+ * would give. NULL with *oom clear when src is anything else (a key after
+ * a space, an index, a keyword...): the parser reads it. */
+static node *simple_path(const char *s, size_t len, bool *oom) {
+  size_t i = 0, start, end, nsegs = 0;
+  node *n;
+
+  *oom = false;
+  while (i < len && is_space((unsigned char)s[i]))
+    i++;
+  start = i;
+  end = ident_end(s, len, i);
+  if (end == start || ice__expr_is_keyword(s + start, end - start))
+    return NULL;
+  for (i = end; i < len && s[i] == '.'; i = end, nsegs++) {
+    end = ident_end(s, len, i + 1);
+    if (end == i + 1)
+      return NULL;
+  }
+  for (i = end; i < len && is_space((unsigned char)s[i]); i++)
+    ;
+  if (i != len || (n = ice__calloc(1, sizeof(*n))) == NULL) {
+    *oom = i == len;
+    return NULL;
+  }
+  n->kind = N_PATH;
+  n->off = n->start = start;
+  n->end = end;
+  n->height = 1;
+  n->name = s + start;
+  n->name_len = ident_end(s, len, start) - start;
+  if (nsegs > 0 && (n->segs = ice__calloc(nsegs, sizeof(seg_t))) == NULL) {
+    node_free(n);
+    *oom = true;
+    return NULL;
+  }
+  for (i = start + n->name_len; n->nsegs < nsegs; n->nsegs++) {
+    size_t k = i + 1, ke = ident_end(s, len, k);
+    n->segs[n->nsegs].kind = SEG_KEY;
+    if ((n->segs[n->nsegs].key = json_stringn(s + k, ke - k)) == NULL) {
+      node_free(n);
+      *oom = true;
+      return NULL;
+    }
+    i = ke;
+  }
+  return n;
+}
+
 int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
                     ice__err_t *err) {
   parser_t p;
@@ -1109,6 +1172,12 @@ int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
   p.len = len;
   p.prev = T_END;
   p.err = err;
+  if ((e->root = simple_path(e->src, len, &p.failed)) != NULL)
+    goto parsed;
+  if (p.failed) {
+    ice__expr_free(e);
+    return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
+  }
   advance(&p);
   if (p.cur.kind == T_END) {
     fail_at(&p, 0, "empty expression");
@@ -1124,6 +1193,7 @@ int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
     ice__expr_free(e);
     return -1;
   }
+parsed:
   /* A workflow being built learns which names its expressions read. */
   if (ice__expr_collected(e) != 0) {
     ice__expr_free(e);

@@ -188,7 +188,13 @@ static int read_deps(stream_t *st, ice__jrd_t *j, uint32_t i, uint32_t *k) {
     break;
   }
   out = st->deps + st->ndeps;
-  qsort(out, cnt, sizeof(uint32_t), cmp_u32);
+  /* Generated files list them in order, as often as not. */
+  for (uint32_t m = 1; m < cnt; m++) {
+    if (out[m - 1] >= out[m]) {
+      qsort(out, cnt, sizeof(uint32_t), cmp_u32);
+      break;
+    }
+  }
   *k = 0;
   for (uint32_t m = 0; m < cnt; m++) {
     if (*k == 0 || out[*k - 1] != out[m])

@@ -62,7 +62,7 @@ struct ice__frame_s {
   int done_queued;     /* on the run's queue of finished frames */
   char *key;           /* instance-key prefix, built on first use */
   ice__slot_t *slots;
-  uint32_t *heap; /* ready local indices, by (depth, position) */
+  uint64_t *heap; /* ready local indices, by (depth, position): keys */
   uint32_t nheap;
   uint32_t *work; /* nodes whose dependents must be released */
   uint32_t nwork;

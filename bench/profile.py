@@ -53,8 +53,13 @@ PHASES = [
     ("validate: dependency graph", {"ice__graph_check"}),
     ("validate: tool definitions", {"ice__tool_defs_check"}),
     ("validate: node fields", {"ice__check_node"}),
+    ("stream: compile a plain node", {"ice__tool_compile"}),
     ("validate: compile hooks", {"compile"}),
-    ("validate: ids, types, rest", {"finish", "ice_workflow_parse"}),
+    ("stream: read plain nodes", {"take"}),
+    ("stream: read other nodes", {"on_node"}),
+    ("stream: read the rest", {"ice__json_fast_stream"}),
+    ("validate: ids, types, rest", {"finish", "ice_workflow_parse",
+                                    "ice__load_finish"}),
     ("run: result object", {"build_result", "ice_run_result"}),
     ("print: text from the run's state", {"write_result",
                                           "ice_run_write_result"}),
@@ -113,7 +118,9 @@ def kind(stack):
     sym, dso = stack[0]
     if "kernel" in dso:
         return "kernel"
-    if "libjansson" in dso:
+    # jansson is linked into the command (CMakeLists.txt): by its names.
+    if "libjansson" in dso or sym.startswith(("json_", "jsonp_",
+                                              "hashtable_")):
         return "jansson"
     if "libc" in dso and any(a in sym for a in ALLOC):
         return "malloc/free"
@@ -219,6 +226,10 @@ def memory(ice, name, n, tmp):
 # (step, file, function): inclusive instruction counts to show, in the
 # order of a run; an indented step is part of the one above it.
 STEPS = [
+    ("streamed load (a JSON file)", "load_stream.c", "ice__load_stream"),
+    ("  plain nodes, read and compiled", "load_stream.c", "take"),
+    ("    template and tool of one", "tool.c", "ice__tool_compile"),
+    ("  other nodes, read", "load_stream.c", "on_node"),
     ("parse JSON (jansson)", "???", "json_loadb"),
     ("parse JSON (quick reader)", "jsonfast.c", "ice__json_fast_parse"),
     ("depth check", "doc.c", "ice__json_too_deep"),

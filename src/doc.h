@@ -39,14 +39,8 @@ json_t *ice__json_fast_stream(const char *text, size_t len,
                                           ice__jrd_t *j),
                               int (*each)(void *ud, json_t *root, json_t *item),
                               void *ud);
-/* take()'s reading, white space skipped first: the next character (-1 at
- * the end); that character consumed when it is c (0, else -1); a string
- * of printable ASCII without escapes, as a pointer into the text (0, else
- * -1: anything else is left to the usual reading); a whole value as
- * jansson values (NULL when the quick reader gives up). */
-int ice__jrd_peek(ice__jrd_t *j);
-int ice__jrd_char(ice__jrd_t *j, char c);
-int ice__jrd_string(ice__jrd_t *j, const char **s, size_t *n);
+/* take()'s reading (jsonrd.h), and a whole value as jansson values
+ * (NULL when the quick reader gives up). */
 json_t *ice__jrd_value(ice__jrd_t *j);
 
 /* Parses text (JSON when !is_yaml; YAML 1.2 core schema otherwise). On

@@ -7,7 +7,7 @@
  * caller then reads the text the old way, which reports what it must. So it
  * never decides what a file means, only reads faster what jansson would
  * read the same. */
-#include "doc.h"
+#include "jsonrd.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -284,11 +284,6 @@ typedef struct {
   intern_t strs;
 } scratch_t;
 
-struct ice__jrd_s {
-  rd_t *r;
-  scratch_t *sc;
-};
-
 /* One value at r->p (r->p then after it), nested under `above` levels
  * already open. */
 static json_t *read_value(rd_t *r, scratch_t *sc, read_opts_t *o, int above) {
@@ -305,12 +300,14 @@ static json_t *read_value(rd_t *r, scratch_t *sc, read_opts_t *o, int above) {
     if (depth == 2 && o->in_nodes && o->take != NULL && *r->p == '{') {
       /* A node: take() may read it itself, else it is read here. */
       const char *at = r->p;
-      ice__jrd_t j = {r, sc};
+      ice__jrd_t j = {r->p, r->end, sc};
       int t = o->take(o->ud, st[0].v, &j);
       if (t < 0)
         goto fail;
-      if (t == 0)
+      if (t == 0) {
+        r->p = j.p;
         goto attach; /* v is NULL: nothing to attach */
+      }
       r->p = at;
     }
     switch (*r->p) {
@@ -494,44 +491,14 @@ json_t *ice__json_fast_stream(const char *text, size_t len,
   return read_doc(text, len, &o);
 }
 
-int ice__jrd_peek(ice__jrd_t *j) {
-  skip_ws(j->r);
-  return j->r->p < j->r->end ? (unsigned char)*j->r->p : -1;
-}
-
-int ice__jrd_char(ice__jrd_t *j, char c) {
-  if (ice__jrd_peek(j) != (unsigned char)c)
-    return -1;
-  j->r->p++;
-  return 0;
-}
-
-int ice__jrd_string(ice__jrd_t *j, const char **s, size_t *n) {
-  rd_t *r = j->r;
-  const char *start;
-
-  if (ice__jrd_char(j, '"') != 0)
-    return -1;
-  start = r->p;
-  /* Printable ASCII without escapes: the text is the string. */
-  while (r->p < r->end && *r->p != '"') {
-    unsigned char c = (unsigned char)*r->p;
-    if (c < 0x20 || c >= 0x80 || c == '\\')
-      return -1;
-    r->p++;
-  }
-  if (r->p >= r->end)
-    return -1;
-  *s = start;
-  *n = (size_t)(r->p - start);
-  r->p++;
-  return 0;
-}
-
 json_t *ice__jrd_value(ice__jrd_t *j) {
   read_opts_t o = {0};
+  rd_t r = {j->p, j->end};
+  json_t *v;
 
-  skip_ws(j->r);
+  skip_ws(&r);
   /* Inside the root object, "nodes" and a node. */
-  return read_value(j->r, j->sc, &o, 3);
+  v = read_value(&r, j->scratch, &o, 3);
+  j->p = r.p;
+  return v;
 }

@@ -18,6 +18,8 @@
  * problem with its position exactly as before. */
 #include "load.h"
 
+#include "jsonrd.h"
+
 #include "engine.h"
 
 #include <stdlib.h>
@@ -207,20 +209,20 @@ static int read_deps(stream_t *st, ice__jrd_t *j, uint32_t i, uint32_t *k) {
 enum { F_ID = 1, F_TYPE = 2, F_NAME = 4, F_ARGS = 8, F_DEPS = 16 };
 
 static unsigned field_bit(const char *k, size_t n) {
-  static const struct {
-    const char *name;
-    unsigned bit;
-  } fields[] = {{"id", F_ID},
-                {"type", F_TYPE},
-                {"tool_name", F_NAME},
-                {"tool_args", F_ARGS},
-                {"dependencies", F_DEPS}};
-
-  for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-    if (strlen(fields[f].name) == n && memcmp(fields[f].name, k, n) == 0)
-      return fields[f].bit;
+  switch (n) {
+  case 2:
+    return memcmp(k, "id", 2) == 0 ? F_ID : 0;
+  case 4:
+    return memcmp(k, "type", 4) == 0 ? F_TYPE : 0;
+  case 9:
+    return memcmp(k, "tool_name", 9) == 0   ? F_NAME
+           : memcmp(k, "tool_args", 9) == 0 ? F_ARGS
+                                            : 0;
+  case 12:
+    return memcmp(k, "dependencies", 12) == 0 ? F_DEPS : 0;
+  default:
+    return 0;
   }
-  return 0;
 }
 
 /* A node read straight from the text when it is a plain tool node: its

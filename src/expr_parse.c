@@ -359,8 +359,11 @@ static const struct {
 };
 
 int ice__expr_is_keyword(const char *s, size_t len) {
-  /* The first byte first: every node id of a workflow is checked. */
-  for (size_t k = 0; len > 0 && k < ICE__ARRAY_SIZE(keywords); k++) {
+  /* Every node id of a workflow is checked: the lengths (2 to 5) and the
+   * first byte first. */
+  if (len < 2 || len > 5)
+    return 0;
+  for (size_t k = 0; k < ICE__ARRAY_SIZE(keywords); k++) {
     if (keywords[k].word[0] == s[0] && strlen(keywords[k].word) == len &&
         memcmp(keywords[k].word, s, len) == 0)
       return 1;
@@ -1155,14 +1158,13 @@ int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
   ice__expr_t *e;
 
   *out = NULL;
-  e = ice__calloc(1, sizeof(*e));
+  /* The source right after the struct: one allocation (a template of
+   * 10,000 expressions makes 10,000). */
+  e = len < SIZE_MAX - sizeof(*e) - 1 ? ice__calloc(1, sizeof(*e) + len + 1)
+                                      : NULL;
   if (e == NULL)
     return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
-  e->src = ice__malloc(len + 1);
-  if (e->src == NULL) {
-    ice__free(e);
-    return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
-  }
+  e->src = (char *)(e + 1);
   memcpy(e->src, src, len);
   e->src[len] = '\0';
   e->len = len;
@@ -1211,6 +1213,5 @@ void ice__expr_free(ice__expr_t *e) {
   if (e == NULL)
     return;
   node_free(e->root);
-  ice__free(e->src);
   ice__free(e);
 }

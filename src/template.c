@@ -85,9 +85,10 @@ typedef struct {
 } kid_t;
 
 struct tnode {
-  bool whole; /* a string that is exactly one template */
-  part_t *parts;
+  bool whole;    /* a string that is exactly one template */
+  part_t *parts; /* &first while it has one (most have) */
   size_t nparts;
+  part_t first;
   kid_t *kids;
   size_t nkids;
 };
@@ -106,7 +107,8 @@ static void tnode_free(tnode *t) {
   }
   for (size_t i = 0; i < t->nkids; i++)
     tnode_free(t->kids[i].t);
-  ice__free(t->parts);
+  if (t->parts != &t->first)
+    ice__free(t->parts);
   ice__free(t->kids);
   ice__free(t);
 }
@@ -226,8 +228,15 @@ static long find_close(const char *s, size_t len, size_t open) {
 }
 
 static bool add_part(tnode *t, char *text, size_t len, ice__expr_t *e) {
-  part_t *parts = ice__realloc(t->parts, (t->nparts + 1) * sizeof(*parts));
+  part_t *parts = &t->first;
 
+  if (t->nparts == 1) {
+    parts = ice__malloc(2 * sizeof(*parts));
+    if (parts != NULL)
+      parts[0] = t->first;
+  } else if (t->nparts > 1) {
+    parts = ice__realloc(t->parts, (t->nparts + 1) * sizeof(*parts));
+  }
   if (parts == NULL)
     return false;
   t->parts = parts;

@@ -369,6 +369,27 @@ static void test_same_member_after_nodes(void **state) {
   json_decref(res);
 }
 
+/* "nodes" keys below the top level (in metadata, an x- field, a tool
+ * node's tool_args) are not the workflow's nodes. */
+static void test_same_nested_nodes_keys(void **state) {
+  json_t *res;
+
+  (void)state;
+  res = same_runs(
+      "{\"metadata\": {\"nodes\": [{\"id\": \"zz\", \"type\": \"tool\","
+      "  \"tool_name\": \"echo\", \"tool_args\": {}}]},"
+      " \"x-more\": {\"nodes\": [1]},\n"
+      " \"nodes\": [\n"
+      " {\"id\": \"a\", \"type\": \"tool\", \"tool_name\": \"echo\","
+      "  \"tool_args\": {\"nodes\": [1, {\"id\": \"q\"}]}}\n"
+      "]}\n",
+      NULL);
+  want_status(res, "completed");
+  th_assert_json(json_object_get(res, "output"),
+                 "{\"a\":{\"nodes\":[1,{\"id\":\"q\"}]}}");
+  json_decref(res);
+}
+
 /* \u escapes (the quick reader gives up): in an id, a dependency, a
  * template and a value. */
 static void test_same_unicode_escapes(void **state) {
@@ -1131,6 +1152,7 @@ int main(void) {
       cmocka_unit_test(test_same_forward_ref),
       cmocka_unit_test(test_same_mixed),
       cmocka_unit_test(test_same_member_after_nodes),
+      cmocka_unit_test(test_same_nested_nodes_keys),
       cmocka_unit_test(test_same_unicode_escapes),
       cmocka_unit_test(test_same_file_tools),
       cmocka_unit_test(test_same_inputs),

@@ -390,6 +390,59 @@ static void test_same_nested_nodes_keys(void **state) {
   json_decref(res);
 }
 
+/* Plain nodes written every way JSON allows: fields in any order, tabs
+ * and CR LF, escapes in strings, numbers of every form (an integer stays
+ * an integer and a real a real), empty containers, deep values. */
+static void test_same_text_forms(void **state) {
+  json_t *res, *want;
+
+  (void)state;
+  res = same_runs(
+      "{\r\n\t\"nodes\"\t:\t[\r\n"
+      "\t{\"tool_args\": {\"s\": \"q\\\"b\\\\s\\/n\\nt\\tu\\u00e9\","
+      "  \"e\": \"\", \"o\": {}, \"l\": [], \"t\": true, \"f\": false,"
+      "  \"z\": null, \"i\": -0, \"r\": -0.0, \"x\": 1E-2, \"y\": 2e+3,"
+      "  \"big\": 9223372036854775807, \"neg\": -9223372036854775808,"
+      "  \"odd\": 9007199254740993, \"d\": 0.1, \"one\": 1.0,"
+      "  \"deep\": [[[[[[[[[[{\"k\": [1]}]]]]]]]]]]},"
+      " \"tool_name\": \"echo\", \"type\": \"tool\", \"id\": \"a\"},\r\n"
+      "\t{ \"dependencies\" : [ \"a\" ] , \"id\" : \"b\" , \"tool_args\" : "
+      "{ \"v\" : \"{{ a.s }}|{{ a.big }}|{{ a.one }}\" } , \"type\" : "
+      "\"tool\" , \"tool_name\" : \"echo\" }\r\n"
+      "]}\r\n",
+      NULL);
+  want_status(res, "completed");
+  want = th_json(
+      "{\"s\": \"q\\\"b\\\\s/n\\nt\\tu\\u00e9\", \"e\": \"\", \"o\": {},"
+      " \"l\": [], \"t\": true, \"f\": false, \"z\": null, \"i\": 0,"
+      " \"r\": -0.0, \"x\": 0.01, \"y\": 2000.0,"
+      " \"big\": 9223372036854775807, \"neg\": -9223372036854775808,"
+      " \"odd\": 9007199254740993, \"d\": 0.1, \"one\": 1.0,"
+      " \"deep\": [[[[[[[[[[{\"k\": [1]}]]]]]]]]]]}");
+  want_equal(json_object_get(json_object_get(res, "output"), "a"), want,
+             "output of a");
+  json_decref(want);
+  json_decref(res);
+}
+
+/* Escapes in a plain node's tool_name and type. */
+static void test_same_escaped_names(void **state) {
+  json_t *res;
+
+  (void)state;
+  res = same_runs("{\"nodes\": [\n"
+                  " {\"id\": \"a\", \"type\": \"to\\u006fl\", \"tool_name\": "
+                  "\"ec\\u0068o\", \"tool_args\": {\"v\": 1}},\n"
+                  " {\"id\": \"b\", \"type\": \"tool\", \"tool_name\": "
+                  "\"\\u0061dd\", \"tool_args\": {\"a\": 1, \"b\": 2}}\n"
+                  "]}\n",
+                  NULL);
+  want_status(res, "completed");
+  th_assert_json(json_object_get(res, "output"),
+                 "{\"a\":{\"v\":1},\"b\":{\"sum\":3}}");
+  json_decref(res);
+}
+
 /* \u escapes (the quick reader gives up): in an id, a dependency, a
  * template and a value. */
 static void test_same_unicode_escapes(void **state) {
@@ -714,6 +767,113 @@ static void test_diags_node_errors(void **state) {
   done(e);
 }
 
+/* More problems in a node after streamed ones, each reported once, as
+ * the positions path reports it: bad ids, a tool name too long to be
+ * read straight, dependencies of the wrong type, a field given twice, a
+ * node with no fields, an unknown type. */
+static void test_diags_node_errors_more(void **state) {
+  static const struct {
+    const char *node, *needle, *msg;
+  } cases[] = {
+      {"{\"id\": \"\", \"type\": \"tool\", \"tool_name\": \"echo\"}",
+       "id\": \"\"",
+       "node #2: field 'id' must be a string matching "
+       "^[A-Za-z_][A-Za-z0-9_-]*$"},
+      {"{\"id\": \"9x\", \"type\": \"tool\", \"tool_name\": \"echo\"}",
+       "id\": \"9x",
+       "node #2: field 'id' must be a string matching "
+       "^[A-Za-z_][A-Za-z0-9_-]*$"},
+      {"{\"id\": \"b\", \"type\": \"tool\", \"tool_name\": \"echo\", "
+       "\"dependencies\": \"a\"}",
+       "dependencies", "node 'b': field 'dependencies' must be an array"},
+      {"{\"id\": \"b\", \"type\": \"tool\", \"tool_name\": \"echo\", "
+       "\"dependencies\": [1]}",
+       "dependencies", "node 'b': dependencies[0] must be a node id string"},
+      {"{\"id\": \"b\", \"type\": \"tool\", \"tool_name\": \"echo\", "
+       "\"dependencies\": [\"a\"], \"id\": \"c\"}",
+       "id\": \"c", "duplicate key 'id'"},
+      {"{\"id\": \"b\", \"type\": \"tol\", \"tool_name\": \"echo\"}",
+       "type\": \"tol",
+       "node 'b': unknown node type 'tol' (did you mean 'tool'?)"},
+  };
+  ice_engine_t *e = mk();
+  char text[1024], want[1024], *got;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    snprintf(text, sizeof(text), "%s%s]}\n",
+             "{\"nodes\": [{\"id\": \"a\", \"type\": \"tool\", \"tool_name\": "
+             "\"echo\", \"tool_args\": {}},\n",
+             cases[i].node);
+    snprintf(want, sizeof(want), "%s: error: %s\n", at(text, cases[i].needle),
+             cases[i].msg);
+    got = diags_both(e, text);
+    if (strcmp(got, want) != 0)
+      fail_msg("case %zu:\n got: %swant: %s", i, got, want);
+    free(got);
+  }
+  /* A tool name of 300 characters (unknown): one error, at it. */
+  {
+    char name[301];
+    memset(name, 't', 300);
+    name[300] = '\0';
+    snprintf(text, sizeof(text),
+             "{\"nodes\": [{\"id\": \"a\", \"type\": \"tool\", \"tool_name\": "
+             "\"echo\", \"tool_args\": {}},\n"
+             "{\"id\": \"b\", \"type\": \"tool\", \"tool_name\": \"%s\"}]}\n",
+             name);
+    got = diags_both(e, text);
+    assert_non_null(strstr(got, "error: node 'b': unknown tool 'ttt"));
+    assert_non_null(strstr(got, at(text, "tool_name\": \"ttt")));
+    assert_ptr_equal(strchr(got, '\n'), got + strlen(got) - 1); /* one */
+    free(got);
+  }
+  /* An empty node object. */
+  snprintf(text, sizeof(text), "%s",
+           "{\"nodes\": [{\"id\": \"a\", \"type\": \"tool\", \"tool_name\": "
+           "\"echo\", \"tool_args\": {}},\n{}]}\n");
+  snprintf(want, sizeof(want),
+           "%s: error: node #2: missing required field 'id'\n"
+           "%s: error: node #2: missing required field 'type'\n",
+           at(text, "{}]"), at(text, "{}]"));
+  got = diags_both(e, text);
+  assert_string_equal(got, want);
+  free(got);
+  done(e);
+}
+
+/* Values nested to the document's limit are read, one level more is
+ * refused, the same way the positions path does. */
+static void test_diags_depth(void **state) {
+  ice_engine_t *e = mk();
+  int depth[2] = {252, 253};
+
+  (void)state;
+  for (int k = 0; k < 2; k++) {
+    char *t = malloc(1024), *got;
+    size_t len = 0;
+    len += (size_t)snprintf(t, 1024,
+                            "{\"nodes\": [{\"id\": \"a\", \"type\": "
+                            "\"tool\", \"tool_name\": \"echo\", "
+                            "\"tool_args\": {\"d\": ");
+    for (int i = 0; i < depth[k]; i++)
+      t[len++] = '[';
+    for (int i = 0; i < depth[k]; i++)
+      t[len++] = ']';
+    strcpy(t + len, "}}]}\n");
+    got = diags_both(e, t);
+    if (k == 0) {
+      assert_string_equal(got, "");
+      json_decref(same_runs(t, NULL));
+    } else {
+      assert_non_null(strstr(got, "error: nesting deeper than 256 levels"));
+    }
+    free(got);
+    free(t);
+  }
+  done(e);
+}
+
 /* A keyword id is valid with a warning: the load succeeds (the streamed
  * one gives up at the warning), and the warning has its position. */
 static void test_diags_keyword_warning(void **state) {
@@ -892,6 +1052,8 @@ static void test_diags_bad_text(void **state) {
 
 /* ---- 3. ice_task_config on a streamed plain node ---- */
 
+/* cfg nodes: one with nulls and nesting in tool_args, one with a template
+ * and dependencies, one without tool_args (the default {}). */
 static const char *const cfg_doc =
     "{\"nodes\": [\n"
     " {\"id\": \"a\", \"type\": \"tool\", \"tool_name\": \"cfg\","
@@ -901,7 +1063,8 @@ static const char *const cfg_doc =
     "  \"tool_args\": {}},\n"
     " {\"id\": \"c\", \"type\": \"tool\", \"tool_name\": \"cfg\","
     "  \"tool_args\": {\"t\": \"{{ a.args.k }}\"}, \"dependencies\": [\"a\", "
-    "\"b\"]}\n"
+    "\"b\"]},\n"
+    " {\"id\": \"d\", \"type\": \"tool\", \"tool_name\": \"cfg\"}\n"
     "]}\n";
 
 /* Runs wf to the end, keeping our reference to it (th_run_wf drops
@@ -1153,11 +1316,15 @@ int main(void) {
       cmocka_unit_test(test_same_mixed),
       cmocka_unit_test(test_same_member_after_nodes),
       cmocka_unit_test(test_same_nested_nodes_keys),
+      cmocka_unit_test(test_same_text_forms),
+      cmocka_unit_test(test_same_escaped_names),
       cmocka_unit_test(test_same_unicode_escapes),
       cmocka_unit_test(test_same_file_tools),
       cmocka_unit_test(test_same_inputs),
       cmocka_unit_test(test_same_subworkflow),
       cmocka_unit_test(test_diags_node_errors),
+      cmocka_unit_test(test_diags_node_errors_more),
+      cmocka_unit_test(test_diags_depth),
       cmocka_unit_test(test_diags_keyword_warning),
       cmocka_unit_test(test_diags_syntax_and_shape),
       cmocka_unit_test(test_diags_subworkflow),

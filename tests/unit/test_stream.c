@@ -792,6 +792,10 @@ static void test_diags_node_errors_more(void **state) {
       {"{\"id\": \"b\", \"type\": \"tool\", \"tool_name\": \"echo\", "
        "\"dependencies\": [\"a\"], \"id\": \"c\"}",
        "id\": \"c", "duplicate key 'id'"},
+      /* On itself, with its dependencies before its id. */
+      {"{\"dependencies\": [\"b\"], \"id\": \"b\", \"type\": \"tool\", "
+       "\"tool_name\": \"echo\"}",
+       "dependencies", "node 'b': a node may not depend on itself ('b')"},
       {"{\"id\": \"b\", \"type\": \"tol\", \"tool_name\": \"echo\"}",
        "type\": \"tol",
        "node 'b': unknown node type 'tol' (did you mean 'tool'?)"},

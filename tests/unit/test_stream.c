@@ -6,6 +6,8 @@
  * and wants the same runs, diagnostics, task configs and graphs. */
 #include "helpers.h"
 
+#include "workflow.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1312,8 +1314,57 @@ static void test_graphs(void **state) {
   free(t);
 }
 
+/* From inside: the stream did take the plain nodes (their objects are
+ * gone) and only them, and a file it does not take keeps every object.
+ * The tests above would pass as well if the stream never ran. */
+static size_t objects_freed(const char *text) {
+  ice_engine_t *e = mk();
+  ice_workflow_t *wf = NULL;
+  ice_diags_t d = {0};
+  size_t freed = 0;
+
+  assert_int_equal(
+      ice_workflow_parse(e, "t.json", text, strlen(text), 0, &wf, &d), 0);
+  for (uint32_t i = 0; i < wf->nnodes; i++)
+    freed += wf->nodes[i].def == NULL;
+  ice_workflow_free(wf);
+  ice_diags_free(&d);
+  ice_engine_free(e);
+  return freed;
+}
+
+static void test_stream_takes_plain_nodes(void **state) {
+  (void)state;
+  /* Three plain nodes; the loop and its body, the forward reference and
+   * the node with run_if keep their objects. */
+  assert_int_equal(
+      objects_freed(
+          "{\"nodes\": [\n"
+          " {\"id\": \"a\", \"type\": \"tool\", \"tool_name\": \"echo\","
+          "  \"tool_args\": {\"items\": [1, 2]}},\n"
+          " {\"id\": \"b\", \"type\": \"tool\", \"tool_name\": \"echo\","
+          "  \"dependencies\": [\"a\", \"d\"]},\n"
+          " {\"id\": \"c\", \"type\": \"tool\", \"tool_name\": \"echo\","
+          "  \"dependencies\": [\"a\"], \"run_if\": \"true\"},\n"
+          " {\"id\": \"d\", \"type\": \"tool\", \"tool_name\": \"echo\","
+          "  \"tool_args\": {}, \"dependencies\": [\"a\"]},\n"
+          " {\"id\": \"L\", \"type\": \"loop\", \"items_source\": \"a.items\","
+          "  \"dependencies\": [\"a\"], \"body\": [{\"id\": \"x\", \"type\":"
+          "  \"tool\", \"tool_name\": \"echo\"}]},\n"
+          " {\"id\": \"e\", \"type\": \"tool\", \"tool_name\": \"echo\","
+          "  \"dependencies\": [\"d\", \"L\"]}\n"
+          "]}\n"),
+      3);
+  /* A member after "nodes": the whole document, every object kept. */
+  assert_int_equal(
+      objects_freed("{\"nodes\": [{\"id\": \"a\", \"type\": \"tool\","
+                    " \"tool_name\": \"echo\"}], \"name\": \"n\"}"),
+      0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_stream_takes_plain_nodes),
       cmocka_unit_test(test_same_chain),
       cmocka_unit_test(test_same_fan),
       cmocka_unit_test(test_same_forward_ref),

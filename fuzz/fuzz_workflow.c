@@ -23,6 +23,30 @@ static void drain(ice_diags_t *d) {
   ice_diags_free(d);
 }
 
+/* A JSON file that loads (through the streamed load, src/load_stream.c)
+ * must load the same from its document, which never streams: the same
+ * nodes and the same graph. */
+static void same_as_document(ice_engine_t *e, const char *text, size_t len,
+                             const ice_workflow_t *wf) {
+  json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+  ice_workflow_t *other = NULL;
+  ice_diags_t d = {0};
+  char *a = NULL, *b = NULL;
+
+  if (doc == NULL)
+    return; /* the quick reader's limits differ from jansson's */
+  if (ice_workflow_from_json(e, "examples/fuzz.json", doc, &other, &d) != 0 ||
+      ice_workflow_node_count(other) != ice_workflow_node_count(wf) ||
+      ice_workflow_graph(wf, "dot", &a) != 0 ||
+      ice_workflow_graph(other, "dot", &b) != 0 || strcmp(a, b) != 0)
+    abort();
+  free(a);
+  free(b);
+  drain(&d);
+  ice_workflow_free(other);
+  json_decref(doc);
+}
+
 static void load(ice_engine_t *e, const char *text, size_t len, int yaml) {
   ice_workflow_t *wf = NULL;
   ice_diags_t d = {0};
@@ -32,6 +56,8 @@ static void load(ice_engine_t *e, const char *text, size_t len, int yaml) {
     if (wf == NULL || ice_workflow_name(wf) == NULL)
       abort(); /* accepted: a workflow, or there must be diagnostics */
     (void)ice_workflow_node_count(wf);
+    if (!yaml)
+      same_as_document(e, text, len, wf);
   }
   drain(&d);
   ice_workflow_free(wf);

@@ -110,7 +110,8 @@ static void node_free(node *n) {
   ice__free(n->kids);
   ice__free(n->keys);
   ice__free(n->ops);
-  ice__free(n->segs);
+  if (n->segs != (seg_t *)(n + 1)) /* simple_path's are in n's allocation */
+    ice__free(n->segs);
   ice__free(n);
 }
 
@@ -1124,7 +1125,9 @@ static node *simple_path(const char *s, size_t len, bool *oom) {
   }
   for (i = end; i < len && is_space((unsigned char)s[i]); i++)
     ;
-  if (i != len || (n = ice__calloc(1, sizeof(*n))) == NULL) {
+  /* The node and its keys in one allocation (node_free knows). */
+  if (i != len ||
+      (n = ice__calloc(1, sizeof(*n) + nsegs * sizeof(seg_t))) == NULL) {
     *oom = i == len;
     return NULL;
   }
@@ -1134,15 +1137,12 @@ static node *simple_path(const char *s, size_t len, bool *oom) {
   n->height = 1;
   n->name = s + start;
   n->name_len = ident_end(s, len, start) - start;
-  if (nsegs > 0 && (n->segs = ice__calloc(nsegs, sizeof(seg_t))) == NULL) {
-    node_free(n);
-    *oom = true;
-    return NULL;
-  }
+  n->segs = nsegs > 0 ? (seg_t *)(n + 1) : NULL;
   for (i = start + n->name_len; n->nsegs < nsegs; n->nsegs++) {
     size_t k = i + 1, ke = ident_end(s, len, k);
     n->segs[n->nsegs].kind = SEG_KEY;
-    if ((n->segs[n->nsegs].key = json_stringn(s + k, ke - k)) == NULL) {
+    /* ASCII letters, digits and '_': nothing for jansson to check. */
+    if ((n->segs[n->nsegs].key = json_stringn_nocheck(s + k, ke - k)) == NULL) {
       node_free(n);
       *oom = true;
       return NULL;

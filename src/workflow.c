@@ -108,31 +108,44 @@ size_t ice_workflow_node_count(const ice_workflow_t *wf) {
 
 uint32_t ice__workflow_find(const ice_workflow_t *wf, const char *id,
                             size_t len) {
+  uint32_t h;
+
   if (wf->idcap == 0)
     return ICE__NONE;
-  for (uint32_t s = ice__fnv1a32(id, len) & (wf->idcap - 1);;
-       s = (s + 1) & (wf->idcap - 1)) {
-    uint32_t g = wf->idtab[s];
+  h = ice__fnv1a32(id, len);
+  for (uint32_t s = h & (wf->idcap - 1);; s = (s + 1) & (wf->idcap - 1)) {
+    uint64_t e = wf->idtab[s];
+    uint32_t g = (uint32_t)e;
     const char *other;
     if (g == 0)
       return ICE__NONE;
+    if ((uint32_t)(e >> 32) != h)
+      continue;
     other = wf->nodes[g - 1].id;
-    if (other[0] == (len > 0 ? id[0] : '\0') &&
-        strnlen(other, len + 1) == len && memcmp(other, id, len) == 0)
+    if (strnlen(other, len + 1) == len && memcmp(other, id, len) == 0)
       return g - 1;
   }
+}
+
+/* Puts entry e (hash << 32 | index + 1) in tab, of cap slots. */
+static void id_put(uint64_t *tab, uint32_t cap, uint64_t e) {
+  uint32_t s = (uint32_t)(e >> 32) & (cap - 1);
+
+  while (tab[s] != 0)
+    s = (s + 1) & (cap - 1);
+  tab[s] = e;
 }
 
 int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i) {
   const char *id = wf->nodes[i].id;
   size_t len = strlen(id);
-  uint32_t s;
 
   /* At most half full: probes stay short. The table is sized for the
    * nodes known at its first use; a streamed load finds nested ones
    * later, and it grows for them. */
   if (wf->idcap == 0 || 2 * ((uint64_t)wf->idused + 1) > wf->idcap) {
-    uint32_t cap = 16, *tab;
+    uint32_t cap = 16;
+    uint64_t *tab;
     while (cap < 2 * (uint64_t)wf->nnodes ||
            cap < 2 * ((uint64_t)wf->idused + 1))
       cap *= 2;
@@ -140,15 +153,8 @@ int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i) {
     if (tab == NULL)
       return ICE_ENOMEM;
     for (uint32_t k = 0; k < wf->idcap; k++) {
-      uint32_t g = wf->idtab[k];
-      const char *other;
-      if (g == 0)
-        continue;
-      other = wf->nodes[g - 1].id;
-      for (s = ice__fnv1a32(other, strlen(other)) & (cap - 1); tab[s] != 0;
-           s = (s + 1) & (cap - 1))
-        ;
-      tab[s] = g;
+      if (wf->idtab[k] != 0)
+        id_put(tab, cap, wf->idtab[k]);
     }
     ice__free(wf->idtab);
     wf->idtab = tab;
@@ -156,10 +162,8 @@ int ice__workflow_add_id(ice_workflow_t *wf, uint32_t i) {
   }
   if (ice__workflow_find(wf, id, len) != ICE__NONE)
     return 1;
-  for (s = ice__fnv1a32(id, len) & (wf->idcap - 1); wf->idtab[s] != 0;
-       s = (s + 1) & (wf->idcap - 1))
-    ;
-  wf->idtab[s] = i + 1;
+  id_put(wf->idtab, wf->idcap,
+         (uint64_t)ice__fnv1a32(id, len) << 32 | (uint64_t)(i + 1));
   wf->idused++;
   return 0;
 }

@@ -350,6 +350,8 @@ static tok_t lex_number(parser_t *p, tok_t t) {
   return t;
 }
 
+/* ice__expr_is_keyword lists the same words by length: keep both
+ * (test_expr checks that they agree). */
 static const struct {
   const char *word;
   tok_kind kind;
@@ -360,16 +362,23 @@ static const struct {
 };
 
 int ice__expr_is_keyword(const char *s, size_t len) {
-  /* Every node id of a workflow is checked: the lengths (2 to 5) and the
-   * first byte first. */
-  if (len < 2 || len > 5)
+  /* Every node id of a workflow and every expression's first name is
+   * checked: the keywords of that length only (those of the table). */
+  switch (len) {
+  case 2:
+    return memcmp(s, "or", 2) == 0 || memcmp(s, "in", 2) == 0 ||
+           memcmp(s, "if", 2) == 0;
+  case 3:
+    return memcmp(s, "and", 3) == 0 || memcmp(s, "not", 3) == 0;
+  case 4:
+    return memcmp(s, "else", 4) == 0 || memcmp(s, "true", 4) == 0 ||
+           memcmp(s, "True", 4) == 0 || memcmp(s, "null", 4) == 0 ||
+           memcmp(s, "None", 4) == 0;
+  case 5:
+    return memcmp(s, "false", 5) == 0 || memcmp(s, "False", 5) == 0;
+  default:
     return 0;
-  for (size_t k = 0; k < ICE__ARRAY_SIZE(keywords); k++) {
-    if (keywords[k].word[0] == s[0] && strlen(keywords[k].word) == len &&
-        memcmp(keywords[k].word, s, len) == 0)
-      return 1;
   }
-  return 0;
 }
 
 static tok_t lex(parser_t *p) {

@@ -401,16 +401,14 @@ static int add_dep(const ice_workflow_t *wf, ice__node_t *x, uint32_t d) {
  * (SPEC §7.4): they are its body, and their dependencies on R are back
  * edges, ignored for scheduling. At least one of R's recursive_sources
  * must be on such a cycle. */
-static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
+static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc,
+                          int *changed) {
   ice_workflow_t *wf = v->wf;
-  uint8_t *fwd = ice__calloc(sc->n, 1), *bwd = ice__calloc(sc->n, 1);
-  uint32_t *queue = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
+  uint8_t *fwd = NULL, *bwd = NULL;
+  uint32_t *queue = NULL;
   int rc = 0;
 
-  if (fwd == NULL || bwd == NULL || queue == NULL) {
-    rc = ICE_ENOMEM;
-    goto out;
-  }
+  *changed = 0;
   for (uint32_t k = 0; k < sc->n; k++)
     wf->nodes[sc->nodes[k]].rec_owner = ICE__NONE;
   for (uint32_t r = 0; r < sc->n; r++) {
@@ -422,6 +420,15 @@ static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
      * feed them in `recursive_sources`. */
     if (R->ex == NULL || !(R->ex->flags & ICE_EX_CLOSES_CYCLES))
       continue;
+    if (queue == NULL) {
+      fwd = ice__calloc(sc->n, 1);
+      bwd = ice__calloc(sc->n, 1);
+      queue = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
+      if (fwd == NULL || bwd == NULL || queue == NULL) {
+        rc = ICE_ENOMEM;
+        goto out;
+      }
+    }
     memset(fwd, 0, sc->n);
     memset(bwd, 0, sc->n);
     reach(wf, sc, r, 1, fwd, queue);
@@ -455,6 +462,7 @@ static int mark_recursive(ice__vctx_t *v, const ice__scope_t *sc) {
                   R->id != NULL ? R->id : "?");
       continue;
     }
+    *changed = 1; /* back edges, and dependencies added */
     R->body = ice__malloc(sizeof(uint32_t) * (sc->n + 1));
     if (R->body == NULL) {
       rc = ICE_ENOMEM;
@@ -551,10 +559,12 @@ int ice__graph_check(ice__vctx_t *v) {
       return rc;
   }
   for (uint32_t s = 0; s < wf->nscopes; s++) {
+    int changed = 0;
     rc = build_outs(wf, &wf->scopes[s], 1);
     if (rc == 0)
-      rc = mark_recursive(v, &wf->scopes[s]);
-    if (rc == 0)
+      rc = mark_recursive(v, &wf->scopes[s], &changed);
+    /* Without a loop closed, the lists with back edges are the lists. */
+    if (rc == 0 && changed)
       rc = build_outs(wf, &wf->scopes[s], 0);
     if (rc == 0)
       rc = order_scope(v, &wf->scopes[s]);

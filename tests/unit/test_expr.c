@@ -111,6 +111,34 @@ static void bad(const char *src, int col, const char *msg) {
              err.col, err.msg);
 }
 
+/* A keyword cannot be a name (it is an operator or a literal), and
+ * ice__expr_is_keyword, which the loader asks about every id, says so for
+ * each of them and for nothing else. */
+static void test_keywords(void **state) {
+  static const char *const words[] = {"and",   "or",    "not",  "in",
+                                      "if",    "else",  "true", "True",
+                                      "false", "False", "null", "None"};
+  static const char *const names[] = {"a",    "an",    "andy", "o",    "i",
+                                      "nul",  "nulls", "NULL", "TRUE", "falsy",
+                                      "x_in", "None_", "el"};
+  ice__expr_t *e = NULL;
+  ice__err_t err;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+    assert_true(ice__expr_is_keyword(words[i], strlen(words[i])));
+    /* Not a path: alone it is a literal or a syntax error. */
+    if (ice__expr_parse(words[i], strlen(words[i]), &e, &err) == 0) {
+      json_t *v = NULL;
+      assert_int_equal(ice__expr_eval(e, NULL, NULL, &v, &err), 0);
+      json_decref(v);
+      ice__expr_free(e);
+    }
+  }
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    assert_false(ice__expr_is_keyword(names[i], strlen(names[i])));
+}
+
 static void test_literals(void **state) {
   ok("42", "42");
   ok("0", "0");
@@ -1048,6 +1076,7 @@ static void test_fuzz(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_keywords),
       cmocka_unit_test(test_literals),
       cmocka_unit_test(test_precedence),
       cmocka_unit_test(test_arithmetic),

@@ -14,6 +14,11 @@ typedef struct ice__expr_s ice__expr_t;
  * what was wrong ("expected ')'", "unexpected token 'x'" ...). */
 int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
                     ice__err_t *err);
+/* The same, sharing a simple path's key with *last_key when they are
+ * equal (*last_key, a reference, is then the last key made; the caller
+ * drops it at the end): for a template of many such expressions. */
+int ice__expr_parse_keys(const char *src, size_t len, ice__expr_t **out,
+                         ice__err_t *err, json_t **last_key);
 
 /* Evaluates e. Top-level names are resolved through lookup(data, ...).
  * On success *out is a NEW reference and 0 is returned. On error returns

@@ -77,6 +77,7 @@ struct ice__expr_s {
   char *src;
   size_t len;
   node *root;
+  int root_inline; /* root (a simple path) is in this allocation */
 };
 
 /* 1-based column of byte offset off in src, in UTF-8 code points. */

@@ -110,8 +110,7 @@ static void node_free(node *n) {
   ice__free(n->kids);
   ice__free(n->keys);
   ice__free(n->ops);
-  if (n->segs != (seg_t *)(n + 1)) /* simple_path's are in n's allocation */
-    ice__free(n->segs);
+  ice__free(n->segs);
   ice__free(n);
 }
 
@@ -1113,64 +1112,91 @@ static size_t ident_end(const char *s, size_t len, size_t i) {
 }
 
 /* The most common expression by far, a name and keys (`n5.x`, a template
- * reading a node's output), built without the parser: the same N_PATH it
- * would give. NULL with *oom clear when src is anything else (a key after
- * a space, an index, a keyword...): the parser reads it. */
-static node *simple_path(const char *s, size_t len, bool *oom) {
-  size_t i = 0, start, end, nsegs = 0;
-  node *n;
+ * reading a node's output): its number of keys, or -1 when src is
+ * anything else (a key after a space, an index, a keyword...), which the
+ * parser reads. */
+static long simple_path_keys(const char *s, size_t len) {
+  size_t i = 0, start, end;
+  long nsegs = 0;
 
-  *oom = false;
   while (i < len && is_space((unsigned char)s[i]))
     i++;
   start = i;
   end = ident_end(s, len, i);
   if (end == start || ice__expr_is_keyword(s + start, end - start))
-    return NULL;
+    return -1;
   for (i = end; i < len && s[i] == '.'; i = end, nsegs++) {
     end = ident_end(s, len, i + 1);
     if (end == i + 1)
-      return NULL;
+      return -1;
   }
   for (i = end; i < len && is_space((unsigned char)s[i]); i++)
     ;
-  /* The node and its keys in one allocation (node_free knows). */
-  if (i != len ||
-      (n = ice__calloc(1, sizeof(*n) + nsegs * sizeof(seg_t))) == NULL) {
-    *oom = i == len;
-    return NULL;
-  }
+  return i == len ? nsegs : -1;
+}
+
+/* The N_PATH the parser would build for such a src (e->src, len bytes),
+ * in n, with room for its nsegs keys right after it (the expression's one
+ * allocation; node_free knows). A key equal to *last is shared with it,
+ * and *last is then the last key made: a template of many expressions
+ * reads the same key from many nodes. 0, or -1 on ENOMEM. */
+static int simple_path(node *n, const char *s, size_t len, size_t nsegs,
+                       json_t **last) {
+  size_t i = 0, start;
+
+  while (is_space((unsigned char)s[i]))
+    i++;
+  start = i;
   n->kind = N_PATH;
   n->off = n->start = start;
-  n->end = end;
   n->height = 1;
   n->name = s + start;
   n->name_len = ident_end(s, len, start) - start;
+  n->end = start + n->name_len;
   n->segs = nsegs > 0 ? (seg_t *)(n + 1) : NULL;
-  for (i = start + n->name_len; n->nsegs < nsegs; n->nsegs++) {
+  for (i = n->end; n->nsegs < nsegs; n->nsegs++) {
     size_t k = i + 1, ke = ident_end(s, len, k);
+    json_t *key = last != NULL ? *last : NULL;
     n->segs[n->nsegs].kind = SEG_KEY;
-    /* ASCII letters, digits and '_': nothing for jansson to check. */
-    if ((n->segs[n->nsegs].key = json_stringn_nocheck(s + k, ke - k)) == NULL) {
-      node_free(n);
-      *oom = true;
-      return NULL;
+    if (key != NULL && json_string_length(key) == ke - k &&
+        memcmp(json_string_value(key), s + k, ke - k) == 0) {
+      json_incref(key);
+    } else {
+      /* ASCII letters, digits and '_': nothing for jansson to check. */
+      if ((key = json_stringn_nocheck(s + k, ke - k)) == NULL)
+        return -1;
+      if (last != NULL) {
+        json_decref(*last);
+        *last = json_incref(key);
+      }
     }
+    n->segs[n->nsegs].key = key;
+    n->end = ke;
     i = ke;
   }
-  return n;
+  return 0;
 }
 
 int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
                     ice__err_t *err) {
+  return ice__expr_parse_keys(src, len, out, err, NULL);
+}
+
+int ice__expr_parse_keys(const char *src, size_t len, ice__expr_t **out,
+                         ice__err_t *err, json_t **last_key) {
   parser_t p;
   ice__expr_t *e;
+  long nsegs = simple_path_keys(src, len);
+  size_t room = sizeof(*e) + len + 1, at = 0;
 
   *out = NULL;
-  /* The source right after the struct: one allocation (a template of
-   * 10,000 expressions makes 10,000). */
-  e = len < SIZE_MAX - sizeof(*e) - 1 ? ice__calloc(1, sizeof(*e) + len + 1)
-                                      : NULL;
+  /* The source right after the struct, and a simple path's node after
+   * that: one allocation (a template of 10,000 expressions makes 10,000). */
+  if (nsegs >= 0) {
+    at = (room + 15) & ~(size_t)15;
+    room = at + sizeof(node) + (size_t)nsegs * sizeof(seg_t);
+  }
+  e = len < SIZE_MAX / 2 ? ice__calloc(1, room) : NULL;
   if (e == NULL)
     return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
   e->src = (char *)(e + 1);
@@ -1183,11 +1209,14 @@ int ice__expr_parse(const char *src, size_t len, ice__expr_t **out,
   p.len = len;
   p.prev = T_END;
   p.err = err;
-  if ((e->root = simple_path(e->src, len, &p.failed)) != NULL)
+  if (nsegs >= 0) {
+    e->root = (node *)((char *)e + at);
+    e->root_inline = 1;
+    if (simple_path(e->root, e->src, len, (size_t)nsegs, last_key) != 0) {
+      ice__expr_free(e);
+      return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
+    }
     goto parsed;
-  if (p.failed) {
-    ice__expr_free(e);
-    return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
   }
   advance(&p);
   if (p.cur.kind == T_END) {
@@ -1221,6 +1250,12 @@ const char *ice__expr_source(const ice__expr_t *e) {
 void ice__expr_free(ice__expr_t *e) {
   if (e == NULL)
     return;
-  node_free(e->root);
+  if (e->root_inline) {
+    /* A simple path, in e's allocation: its keys only. */
+    for (size_t i = 0; i < e->root->nsegs; i++)
+      json_decref(e->root->segs[i].key);
+  } else {
+    node_free(e->root);
+  }
   ice__free(e);
 }

@@ -117,6 +117,7 @@ typedef struct {
   ice__err_t *err;
   char path[400]; /* JSON path of the value being compiled, "$.a[0]" */
   size_t plen;
+  json_t *last_key; /* shared by the expressions (ice__expr_parse_keys) */
 } compiler_t;
 
 /* Accounts for the n bytes a push just wrote at `old` (room bytes were
@@ -298,7 +299,8 @@ static int compile_string(compiler_t *c, const json_t *v, tnode **out) {
                    "%s: unterminated '{{'", c->path);
       goto fail;
     }
-    if (ice__expr_parse(s + e_start, (size_t)close - e_start, &e, &perr) != 0) {
+    if (ice__expr_parse_keys(s + e_start, (size_t)close - e_start, &e, &perr,
+                             &c->last_key) != 0) {
       ice__err_set(c->err, perr.kind,
                    cp_count(s, e_start) + (perr.col > 0 ? perr.col : 1),
                    "%s: %s", c->path, perr.msg);
@@ -390,12 +392,16 @@ fail:
 int ice__tmpl_compile(json_t *value, ice__tmpl_t **out, ice__err_t *err) {
   compiler_t c;
   tnode *root;
+  int rc;
 
   *out = NULL;
   c.err = err;
   strcpy(c.path, "$");
   c.plen = 1;
-  if (compile_value(&c, value, &root) != 0)
+  c.last_key = NULL;
+  rc = compile_value(&c, value, &root);
+  json_decref(c.last_key);
+  if (rc != 0)
     return -1;
   if (root == NULL)
     return 0;

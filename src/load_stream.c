@@ -22,7 +22,6 @@
 
 #include "engine.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -45,12 +44,6 @@ typedef struct {
 
 static int problem(const stream_t *st) {
   return st->v->errors > 0 || st->v->diags->count > 0;
-}
-
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-  return x < y ? -1 : x > y;
 }
 
 /* Before the first node: the top-level members read so far (all of
@@ -149,20 +142,17 @@ static ice__node_t *add_node(stream_t *st, json_t *def) {
   return n;
 }
 
-/* A plain node's "dependencies": each a node before node i, resolved into
- * st->deps after the committed ones (sorted, without repeats, as graph.c
- * does), *k of them. 0, or 1 when they are not all such names (the node
- * is read the usual way, and graph.c resolves or reports them). */
+/* A plain node's "dependencies": each a node before node i, in the order
+ * of the file and without repeats (then they are what graph.c would make
+ * of them, and ice__tool_config gives them back as written), into
+ * st->deps after the committed ones, *k of them. 0, or 1 when they are
+ * anything else, an empty list included (the node keeps its object, and
+ * graph.c resolves or reports them). */
 static int read_deps(stream_t *st, ice__jrd_t *j, uint32_t i, uint32_t *k) {
-  uint32_t cnt = 0, *out;
+  uint32_t cnt = 0;
 
-  if (ice__jrd_char(j, '[') != 0)
+  if (ice__jrd_char(j, '[') != 0 || ice__jrd_peek(j) == ']')
     return 1;
-  if (ice__jrd_peek(j) == ']') {
-    ice__jrd_char(j, ']');
-    *k = 0;
-    return 0;
-  }
   for (;;) {
     const char *s;
     size_t n;
@@ -172,6 +162,8 @@ static int read_deps(stream_t *st, ice__jrd_t *j, uint32_t i, uint32_t *k) {
     g = ice__workflow_find(st->v->wf, s, n);
     if (g == ICE__NONE || g >= i)
       return 1; /* unknown, or not before it */
+    if (cnt > 0 && g <= st->deps[st->ndeps + cnt - 1])
+      return 1; /* out of order, or repeated */
     if (st->ndeps + cnt == st->cap) {
       size_t ncap = st->cap == 0 ? 1024 : st->cap * 2;
       uint32_t *nd = ice__realloc(st->deps, ncap * sizeof(*nd));
@@ -189,19 +181,7 @@ static int read_deps(stream_t *st, ice__jrd_t *j, uint32_t i, uint32_t *k) {
       return 1;
     break;
   }
-  out = st->deps + st->ndeps;
-  /* Generated files list them in order, as often as not. */
-  for (uint32_t m = 1; m < cnt; m++) {
-    if (out[m - 1] >= out[m]) {
-      qsort(out, cnt, sizeof(uint32_t), cmp_u32);
-      break;
-    }
-  }
-  *k = 0;
-  for (uint32_t m = 0; m < cnt; m++) {
-    if (*k == 0 || out[*k - 1] != out[m])
-      out[(*k)++] = out[m];
-  }
+  *k = cnt;
   return 0;
 }
 

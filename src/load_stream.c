@@ -4,9 +4,9 @@
  * would stay alive for the whole run. Here the elements of "nodes" are
  * handed over one at a time as the text is read (jsonfast.c). A plain
  * tool node (the bulk of a generated workflow: id, type, tool_name,
- * tool_args, dependencies on nodes before it) is checked and compiled as
- * soon as it is read and its object freed, so that the next node reuses
- * its memory; any other node keeps its object and goes through the usual
+ * tool_args, dependencies on nodes before it, see take) is checked and
+ * compiled as soon as it is read, and no object of it is kept but its
+ * tool_args; any other node keeps its object and goes through the usual
  * steps after the stream, with the nested lists.
  *
  * The top-level members before "nodes" are checked when the first node
@@ -207,7 +207,8 @@ static unsigned field_bit(const char *k, size_t n) {
 
 /* A node read straight from the text when it is a plain tool node: its
  * id, type "tool", tool_name and tool_args (an object), dependencies on
- * nodes before it, in any order, nothing else. It is checked and compiled
+ * nodes before it, in that order (the one ice__tool_config gives them
+ * back in), nothing else. It is checked and compiled
  * at once and no object of it is kept but its tool_args. 0 when taken, 1
  * when it is not such a node (it is read the usual way), -1 to give up. */
 static int take(void *ud, json_t *root, ice__jrd_t *j) {
@@ -233,8 +234,8 @@ static int take(void *ud, json_t *root, ice__jrd_t *j) {
     unsigned bit;
     int bad;
     if (ice__jrd_string(j, &k, &kn) != 0 || ice__jrd_char(j, ':') != 0 ||
-        (bit = field_bit(k, kn)) == 0 || (seen & bit) != 0)
-      goto leave;
+        (bit = field_bit(k, kn)) == 0 || bit <= seen)
+      goto leave; /* not a plain field, twice, or out of the usual order */
     seen |= bit;
     switch (bit) {
     case F_ID:

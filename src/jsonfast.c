@@ -158,7 +158,8 @@ static json_t *new_string(intern_t *t, const char *s, size_t n, int ascii) {
   /* jansson checks the UTF-8 of a string it did not read itself. */
   if (!ascii)
     return json_stringn(s, n);
-  if (n > INTERN_MAX_LEN)
+  /* A template ("{{ n5.x }}") is seldom written twice: not worth a slot. */
+  if (n > INTERN_MAX_LEN || memchr(s, '{', n) != NULL)
     return json_stringn_nocheck(s, n);
   if ((t->used + 1) * 2 > t->cap && intern_grow(t) != 0)
     return json_stringn_nocheck(s, n);

@@ -78,6 +78,7 @@ struct ice__expr_s {
   size_t len;
   node *root;
   int root_inline; /* root (a simple path) is in this allocation */
+  int in_arena;    /* this allocation is a workflow's (arena.c) */
 };
 
 /* 1-based column of byte offset off in src, in UTF-8 code points. */

@@ -1188,6 +1188,7 @@ int ice__expr_parse_keys(const char *src, size_t len, ice__expr_t **out,
   ice__expr_t *e;
   long nsegs = simple_path_keys(src, len);
   size_t room = sizeof(*e) + len + 1, at = 0;
+  int in_arena = 0;
 
   *out = NULL;
   /* The source right after the struct, and a simple path's node after
@@ -1196,9 +1197,17 @@ int ice__expr_parse_keys(const char *src, size_t len, ice__expr_t **out,
     at = (room + 15) & ~(size_t)15;
     room = at + sizeof(node) + (size_t)nsegs * sizeof(seg_t);
   }
-  e = len < SIZE_MAX / 2 ? ice__calloc(1, room) : NULL;
+  /* A simple path is made in the workflow's arena while a streamed load
+   * compiles a plain node (only there is one in use). */
+  if (len >= SIZE_MAX / 2)
+    e = NULL;
+  else if (nsegs >= 0)
+    e = ice__arena_calloc(room, &in_arena);
+  else
+    e = ice__calloc(1, room);
   if (e == NULL)
     return ice__err_set(err, ICE__KIND_EXPRESSION, 0, "out of memory");
+  e->in_arena = in_arena;
   e->src = (char *)(e + 1);
   memcpy(e->src, src, len);
   e->src[len] = '\0';
@@ -1257,5 +1266,6 @@ void ice__expr_free(ice__expr_t *e) {
   } else {
     node_free(e->root);
   }
-  ice__free(e);
+  if (!e->in_arena)
+    ice__free(e);
 }

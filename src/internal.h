@@ -149,6 +149,21 @@ static inline uint32_t ice__fnv1a32(const char *s, size_t n) {
 /* Allocation that never returns NULL silently: callers check. */
 void *ice__malloc(size_t n);
 void *ice__calloc(size_t count, size_t n);
+
+/* A bump allocator whose memory is all freed at once (arena.c). */
+typedef struct {
+  struct ice__arena_blk *blk;
+} ice__arena_t;
+/* n zeroed bytes, 16-aligned, that live until ice__arena_free(a); NULL on
+ * ENOMEM. */
+void *ice__arena_alloc(ice__arena_t *a, size_t n);
+void ice__arena_free(ice__arena_t *a);
+/* Makes a the arena of ice__arena_calloc on this thread (NULL: none);
+ * returns the one before. */
+ice__arena_t *ice__arena_use(ice__arena_t *a);
+/* n zeroed bytes from this thread's arena (*in_arena = 1: never freed on
+ * their own), else from ice__calloc (*in_arena = 0). NULL on ENOMEM. */
+void *ice__arena_calloc(size_t n, int *in_arena);
 void *ice__realloc(void *p, size_t n);
 char *ice__strdup(const char *s);
 char *ice__strndup(const char *s, size_t n);

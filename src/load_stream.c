@@ -298,8 +298,13 @@ static int take(void *ud, json_t *root, ice__jrd_t *j) {
   n->ndeps = n->nsched = ndeps;
   st->off[i] = (uint32_t)st->ndeps;
   st->ndeps += ndeps;
-  if (ice__tool_compile(v, n, name, args) == NULL)
-    st->enomem = 1;
+  {
+    /* What it compiles lives as long as the workflow: in its arena. */
+    ice__arena_t *outer = ice__arena_use(&wf->arena);
+    if (ice__tool_compile(v, n, name, args) == NULL)
+      st->enomem = 1;
+    ice__arena_use(outer);
+  }
   json_decref(args);
   return st->enomem || problem(st) ? -1 : 0;
 leave:

@@ -86,6 +86,7 @@ typedef struct {
 
 struct tnode {
   bool whole;    /* a string that is exactly one template */
+  int in_arena;  /* a workflow's (arena.c): not freed on its own */
   part_t *parts; /* &first while it has one (most have) */
   size_t nparts;
   part_t first;
@@ -110,7 +111,8 @@ static void tnode_free(tnode *t) {
   if (t->parts != &t->first)
     ice__free(t->parts);
   ice__free(t->kids);
-  ice__free(t);
+  if (!t->in_arena)
+    ice__free(t);
 }
 
 typedef struct {
@@ -270,13 +272,16 @@ static int compile_string(compiler_t *c, const json_t *v, tnode **out) {
   const char *s = json_string_value(v);
   size_t len = json_string_length(v), at = 0;
   tnode *t;
+  int in_arena;
 
   *out = NULL;
   if (len < 2 || memmem(s, len, "{{", 2) == NULL)
     return 0;
-  t = ice__calloc(1, sizeof(*t));
+  /* In the workflow's arena while a streamed load compiles a plain node. */
+  t = ice__arena_calloc(sizeof(*t), &in_arena);
   if (t == NULL)
     return compile_oom(c);
+  t->in_arena = in_arena;
   while (at < len) {
     const char *open = memmem(s + at, len - at, "{{", 2);
     size_t o, e_start;

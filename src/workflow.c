@@ -28,31 +28,11 @@ static void free_nodes(ice_workflow_t *wf) {
   ice__free(wf->scopes);
 }
 
-struct ice__strblock_s {
-  struct ice__strblock_s *next;
-  size_t used, cap;
-  char text[];
-};
-
 const char *ice__workflow_keep(ice_workflow_t *wf, const char *s, size_t len) {
-  struct ice__strblock_s *b = wf->strs;
-  char *out;
+  char *out = ice__arena_alloc(&wf->arena, len + 1);
 
-  if (b == NULL || b->cap - b->used < len + 1) {
-    /* Blocks of 16 KiB: a few hundred ids each, one allocation. */
-    size_t cap = len + 1 > 16384 - sizeof(*b) ? len + 1 : 16384 - sizeof(*b);
-    b = ice__malloc(sizeof(*b) + cap);
-    if (b == NULL)
-      return NULL;
-    b->next = wf->strs;
-    b->used = 0;
-    b->cap = cap;
-    wf->strs = b;
-  }
-  out = b->text + b->used;
-  memcpy(out, s, len);
-  out[len] = '\0';
-  b->used += len + 1;
+  if (out != NULL)
+    memcpy(out, s, len); /* zeroed: the NUL is there */
   return out;
 }
 
@@ -60,10 +40,6 @@ void ice_workflow_free(ice_workflow_t *wf) {
   if (wf == NULL || --wf->refs > 0)
     return;
   free_nodes(wf);
-  for (struct ice__strblock_s *b = wf->strs, *next; b != NULL; b = next) {
-    next = b->next;
-    ice__free(b);
-  }
   ice__tooldefs_release(wf);
   ice__free(wf->deps_pool);
   for (ice__node_opts_t *o = wf->opts, *next; o != NULL; o = next) {
@@ -82,6 +58,7 @@ void ice_workflow_free(ice_workflow_t *wf) {
   ice__free(wf->file);
   ice__free(wf->dir);
   ice__free(wf->name);
+  ice__arena_free(&wf->arena); /* after everything made in it */
   ice__free(wf);
 }
 

@@ -161,9 +161,9 @@ struct ice_workflow_s {
   size_t deps_used;
   ice__node_opts_t *opts; /* the nodes' distinct policies (fields.c) */
   uint32_t idused;        /* ids in idtab */
-  /* Strings the workflow keeps for nodes whose object is gone (a streamed
-   * node's id, load_stream.c), in blocks. */
-  struct ice__strblock_s *strs;
+  /* What the streamed load compiled for its plain nodes (their ids, tool
+   * configs, templates, expressions: load_stream.c), freed last. */
+  ice__arena_t arena;
 };
 
 /* The child scope of node n that came from the JSON array `list`, or NONE

@@ -4,6 +4,7 @@
 #include "../call.h"
 
 typedef struct {
+  int in_arena; /* a workflow's (arena.c): not freed on its own */
   ice__tooldef_t *def;
   ice__tmpl_t *args_tmpl; /* NULL when tool_args hold no template */
   json_t *args;           /* tool_args, or NULL (a reference: a streamed
@@ -25,18 +26,21 @@ static void conf_free(void *p, void *data) {
   ice__tooldef_free(c->def);
   ice__tmpl_free(c->args_tmpl);
   json_decref(c->args);
-  ice__free(c);
+  if (!c->in_arena)
+    ice__free(c);
 }
 
 void *ice__tool_compile(ice__vctx_t *v, ice__node_t *n, const char *name,
                         json_t *args) {
-  tool_conf_t *c = ice__calloc(1, sizeof(*c));
+  int in_arena;
+  tool_conf_t *c = ice__arena_calloc(sizeof(*c), &in_arena);
   ice__err_t err;
 
   if (c == NULL) {
     ice__verr(v, n, n->def, NULL, "out of memory");
     return NULL;
   }
+  c->in_arena = in_arena;
   n->xdata = c;
   if (args != NULL) {
     c->args = json_incref(args);

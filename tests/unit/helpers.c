@@ -108,3 +108,16 @@ void th_want_node(json_t *res, const char *id, const char *status,
              strcmp(status, "skipped") == 0 ? "reason" : "kind",
              got ? got : "?", extra);
 }
+
+int th_tmpdir(char *dir, size_t len, const char *name) {
+  int n = snprintf(dir, len, "/tmp/ice-%s-XXXXXX", name);
+
+  return n > 0 && (size_t)n < len && mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+int th_rmtree(const char *dir) {
+  char cmd[256];
+  int n = snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+
+  return n > 0 && (size_t)n < sizeof(cmd) && system(cmd) == 0 ? 0 : -1;
+}

@@ -45,4 +45,9 @@ void th_want_node(json_t *res, const char *id, const char *status,
 /* wait_port_file(path): a test server's port (tests/support). */
 #include "../support/portfile.h"
 
+/* A fresh directory /tmp/ice-NAME-XXXXXX in dir (len bytes): 0 or -1. */
+int th_tmpdir(char *dir, size_t len, const char *name);
+/* Removes dir and everything under it: 0 or -1. */
+int th_rmtree(const char *dir);
+
 #endif

@@ -162,23 +162,19 @@ static int start_server(void) {
 
 static int group_setup(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "/tmp/ice-load-XXXXXX");
-  if (mkdtemp(g_dir) == NULL)
+  if (th_tmpdir(g_dir, sizeof(g_dir), "load") != 0)
     return -1;
   setenv("OPENAI_API_KEY", "load-key", 1);
   return start_server();
 }
 
 static int group_teardown(void **state) {
-  char cmd[128];
-
   (void)state;
   if (g_server > 0) {
     kill(g_server, SIGTERM);
     waitpid(g_server, NULL, 0);
   }
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return th_rmtree(g_dir);
 }
 
 /* ---- runs --------------------------------------------------------------- */

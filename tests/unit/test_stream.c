@@ -18,16 +18,12 @@ static char dir[64];
 
 static int setup(void **state) {
   (void)state;
-  strcpy(dir, "/tmp/ice-stream-XXXXXX");
-  return mkdtemp(dir) != NULL ? 0 : -1;
+  return th_tmpdir(dir, sizeof(dir), "stream");
 }
 
 static int teardown(void **state) {
-  char cmd[128];
-
   (void)state;
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return th_rmtree(dir);
 }
 
 /* ---- engines, with C tools a test can look through ---- */

@@ -533,18 +533,20 @@ int ice__graph_check(ice__vctx_t *v) {
 
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     const ice__node_t *n = &wf->nodes[i];
-    json_t *deps = json_object_get(n->def, "dependencies");
-    if (n->def == NULL)
+    json_t *deps;
+    if (n->def == NULL) {
       total += n->ndeps; /* resolved by a streamed load */
-    else
-      total += json_is_array(deps) ? json_array_size(deps) : 1;
+      continue;
+    }
+    deps = json_object_get(n->def, "dependencies");
+    total += json_is_array(deps) ? json_array_size(deps) : 1;
   }
   wf->deps_pool = ice__malloc(sizeof(uint32_t) * (total + 1));
   if (wf->deps_pool == NULL)
     return ICE_ENOMEM;
   for (uint32_t i = 0; i < wf->nnodes; i++) {
     ice__node_t *n = &wf->nodes[i];
-    if (n->def == NULL && v->streamed_deps != NULL) {
+    if (n->def == NULL) { /* a streamed plain node: resolved already */
       if (n->ndeps > 0) {
         n->deps = deps_room(wf, n->ndeps);
         memcpy(n->deps, v->streamed_deps + v->streamed_off[i],

@@ -18,9 +18,7 @@ typedef struct {
 } rd_t;
 
 static void skip_ws(rd_t *r) {
-  while (r->p < r->end &&
-         (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
-    r->p++;
+  r->p = ice__json_ws(r->p, r->end);
 }
 
 /* A string after its opening quote: its length, or -1 when it is not a

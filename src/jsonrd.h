@@ -12,10 +12,15 @@ struct ice__jrd_s {
   void *scratch;       /* jsonfast.c's, for ice__jrd_value */
 };
 
+/* p past JSON's white space, up to end (jsonfast.c's reader too). */
+static inline const char *ice__json_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    p++;
+  return p;
+}
+
 static inline void ice__jrd_ws(ice__jrd_t *j) {
-  while (j->p < j->end &&
-         (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-    j->p++;
+  j->p = ice__json_ws(j->p, j->end);
 }
 
 /* The next character, -1 at the end. */

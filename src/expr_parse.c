@@ -139,6 +139,20 @@ static bool is_digit(int c) {
   return c >= '0' && c <= '9';
 }
 
+static bool is_space(int c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The end of the name that starts at s[i] (i itself when none does). */
+static size_t ident_end(const char *s, size_t len, size_t i) {
+  if (i >= len || !is_ident_start((unsigned char)s[i]))
+    return i;
+  while (i < len &&
+         (is_ident_start((unsigned char)s[i]) || is_digit((unsigned char)s[i])))
+    i++;
+  return i;
+}
+
 static int hex_value(int c) {
   if (c >= '0' && c <= '9')
     return c - '0';
@@ -386,8 +400,7 @@ static tok_t lex(parser_t *p) {
   int c, c2;
 
   memset(&t, 0, sizeof(t));
-  while (p->pos < p->len && (s[p->pos] == ' ' || s[p->pos] == '\t' ||
-                             s[p->pos] == '\n' || s[p->pos] == '\r'))
+  while (p->pos < p->len && is_space((unsigned char)s[p->pos]))
     p->pos++;
   t.off = p->pos;
   if (p->pos >= p->len) {
@@ -399,9 +412,7 @@ static tok_t lex(parser_t *p) {
   if (is_digit(c)) {
     t = lex_number(p, t);
   } else if (is_ident_start(c)) {
-    size_t i = p->pos;
-    while (i < p->len && (is_ident_start(s[i]) || is_digit(s[i])))
-      i++;
+    size_t i = ident_end(s, p->len, p->pos);
     t.kind = T_NAME;
     t.len = i - p->pos;
     p->pos = i;
@@ -1096,19 +1107,6 @@ static node *parse_cond(parser_t *p) {
     return NULL;
   }
   return check_height(p, n);
-}
-
-static bool is_space(int c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static size_t ident_end(const char *s, size_t len, size_t i) {
-  if (i >= len || !is_ident_start((unsigned char)s[i]))
-    return i;
-  while (i < len &&
-         (is_ident_start((unsigned char)s[i]) || is_digit((unsigned char)s[i])))
-    i++;
-  return i;
 }
 
 /* The most common expression by far, a name and keys (`n5.x`, a template
